@@ -1,0 +1,1 @@
+"""The .curr grammar, shipped as package data (see procdsl.parse)."""

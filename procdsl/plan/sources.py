@@ -1,0 +1,354 @@
+"""The parameter schema of every built-in source: one registry, used by the compiler and the runtime.
+
+Each source kind is a frozen pydantic model whose fields are the keyword parameters of its call in
+a ``.curr`` file, with the paper's defaults (PAPER.md) and bounds. The compiler validates a call by
+building the model (``SOURCE_KINDS[kind].model_validate(params)``) and maps each pydantic error
+back to the argument's span; the plan stores the validated model; generators and data readers
+consume it.
+
+Procedural rules are all written ``task(RULE, …)``; the short form ``sort(length=8)`` means
+``task(sort, length=8)`` and compiles to the same plan entry:
+
+>>> TaskSource(rule=("set", "sort"), length=8).model_dump()
+{'kind': 'task', 'rule': ('set', 'sort'), 'length': 8, 'vocab': 100}
+>>> TaskSource(rule=("sort",)).vocab_size()
+102
+>>> DyckSource(k=4).vocab_size(), DyckSource(k=4).min_tokens(context=16)
+(9, 16)
+
+``length`` of ``dyck``, ``shuffle_dyck`` and ``eca`` is ``None`` by default, meaning "the
+context of the phase that uses the source" — a source may serve phases of different contexts.
+"""
+
+from __future__ import annotations
+
+from typing import Annotated, ClassVar, Literal, Optional, Union
+
+from pydantic import Field
+
+from procdsl.plan.base import Frozen, fixed, maximum, minimum, tunable
+
+#: Unary rules map a sequence x to a sequence y and can be chained with ``>>``.
+UNARY_RULES = ("identity", "reverse", "sort", "set")
+#: Binary rules take two inputs; ``stack`` takes an operation sequence. Neither composes.
+OTHER_RULES = {"union": "binary (it reads two sequences a and b)",
+               "delete": "binary (it reads a sequence x and a symbol t)",
+               "stack": "an operation sequence (pushes and pops), not a sequence to transform"}
+RULES = UNARY_RULES + tuple(OTHER_RULES)
+
+LossMode = Literal["full", "output_only", "answer_only"]
+
+
+class SourceBase(Frozen):
+    """Common interface of every source model."""
+
+    #: names of the parameters that may be given positionally, in order
+    positional: ClassVar[tuple[str, ...]] = ()
+    #: the loss a phase applies to this source unless it sets ``loss`` itself
+    default_loss: ClassVar[LossMode] = "full"
+    #: procedural sources carry their own token ids; data sources go through the tokenizer
+    procedural: ClassVar[bool] = False
+
+    def vocab_size(self) -> Optional[int]:
+        """Size of the source's own token vocabulary (procedural), or None (uses the tokenizer)."""
+        return None
+
+    def min_tokens(self, context: int) -> int:
+        """Fewest tokens one example can take; a phase's context must hold it (check E308)."""
+        return 1
+
+
+# --------------------------------------------------------------------------------------------
+# Procedural sources
+# --------------------------------------------------------------------------------------------
+
+
+class TaskSource(SourceBase):
+    """``task(RULE, length=, vocab=)``: an algorithmic rule on random symbols ``1 … vocab-1``.
+
+    ``rule`` is a chain of unary rules applied left to right, or one non-unary rule.
+    Layouts (PAPER.md): ``x SEP y``; union ``a SEP b SEP y``; delete ``x SEP t SEP y``;
+    stack ``ops SEP y`` padded to ``2·length``. ``SEP = vocab``, ``PAD = vocab + 1``.
+    """
+
+    kind: Literal["task"] = "task"
+    rule: tuple[str, ...]
+    length: tunable(int, ge=1) = 64
+    vocab: fixed(int, ge=3) = 100
+
+    positional: ClassVar[tuple[str, ...]] = ("rule",)
+    default_loss: ClassVar[LossMode] = "output_only"
+    procedural: ClassVar[bool] = True
+
+    def vocab_size(self) -> int:
+        return self.vocab + 2
+
+    def min_tokens(self, context: int) -> int:
+        return example_tokens(self.rule, int(maximum(self.length)))
+
+
+def example_tokens(rule: tuple[str, ...], length: int) -> int:
+    """Tokens in one example of ``rule`` at input length ``length`` (layouts of PAPER.md).
+
+    >>> example_tokens(("sort",), 64), example_tokens(("union",), 64), example_tokens(("stack",), 64)
+    (129, 130, 128)
+    >>> example_tokens(("delete",), 64)
+    131
+    """
+    head = rule[0]
+    if head == "union":
+        return 2 * (length // 2) + 2 + length      # a SEP b SEP y, y padded to L
+    if head == "delete":
+        return length + 3 + length                 # x SEP t SEP y, y padded to L
+    if head == "stack":
+        return 2 * length                          # ops SEP y, padded to 2L
+    return 2 * length + 1                          # x SEP y
+
+
+class DyckSource(SourceBase):
+    """``dyck(k=, length=, p_open=, max_depth=)``: complete balanced k-Dyck strings.
+
+    Tokens ``0 … k-1`` open, ``i + k`` closes ``i``, ``PAD = 2k``. ``length`` (even) defaults to
+    the phase's context; ``max_depth`` (optional) caps the nesting depth.
+    """
+
+    kind: Literal["dyck"] = "dyck"
+    k: fixed(int, ge=1) = 64
+    length: Optional[tunable(int, ge=2, even=True)] = None
+    p_open: tunable(float, ge=0.0, le=1.0) = 0.5
+    max_depth: Optional[fixed(int, ge=1)] = None
+
+    procedural: ClassVar[bool] = True
+
+    def vocab_size(self) -> int:
+        return 2 * self.k + 1
+
+    def min_tokens(self, context: int) -> int:
+        return int(minimum(self.length)) if self.length is not None else context
+
+
+class ShuffleDyckSource(SourceBase):
+    """``shuffle_dyck(k=, length=, p_open=, max_depth=)``: the shuffle of k Dyck-1 languages.
+
+    Same token ids as ``dyck``; strings are cut at ``length`` and usually end with open brackets.
+    """
+
+    kind: Literal["shuffle_dyck"] = "shuffle_dyck"
+    k: fixed(int, ge=1) = 64
+    length: Optional[tunable(int, ge=1)] = None
+    p_open: tunable(float, ge=0.0, le=1.0) = 0.5
+    max_depth: fixed(int, ge=1) = 16
+
+    procedural: ClassVar[bool] = True
+
+    def vocab_size(self) -> int:
+        return 2 * self.k + 1
+
+    def min_tokens(self, context: int) -> int:
+        return int(minimum(self.length)) if self.length is not None else context
+
+
+class EcaSource(SourceBase):
+    """``eca(rule=, width=, steps=, length=)``: rows of an elementary cellular automaton.
+
+    A random binary row of ``width`` cells (periodic boundary) then ``steps`` successive rows,
+    each row followed by ``SEP``. Tokens ``0``/``1``, ``SEP = 2``, ``PAD = 3``. Without
+    ``steps``, as many rows as fit in ``length`` (default: the phase's context).
+    """
+
+    kind: Literal["eca"] = "eca"
+    rule: fixed(int, ge=0, le=255) = 110
+    width: tunable(int, ge=3) = 64
+    steps: Optional[tunable(int, ge=1)] = None
+    length: Optional[tunable(int, ge=1)] = None
+
+    procedural: ClassVar[bool] = True
+
+    def vocab_size(self) -> int:
+        return 4
+
+    def min_tokens(self, context: int) -> int:
+        rows = 1 + (int(minimum(self.steps)) if self.steps is not None else 1)
+        return rows * (int(minimum(self.width)) + 1)
+
+
+class WwSource(SourceBase):
+    """``ww(length=, vocab=)``: a random string w of ``length`` symbols, written twice: ``w w``.
+
+    Symbols ``1 … vocab-1``; loss on the second copy.
+    """
+
+    kind: Literal["ww"] = "ww"
+    length: tunable(int, ge=1) = 64
+    vocab: fixed(int, ge=3) = 100
+
+    default_loss: ClassVar[LossMode] = "output_only"
+    procedural: ClassVar[bool] = True
+
+    def vocab_size(self) -> int:
+        return self.vocab + 2
+
+    def min_tokens(self, context: int) -> int:
+        return 2 * int(minimum(self.length))
+
+
+class HaystackSource(SourceBase):
+    """``haystack(pairs=, vocab=)``: find the value paired with a query key in a key–value list."""
+
+    kind: Literal["haystack"] = "haystack"
+    pairs: tunable(int, ge=1) = 10
+    vocab: fixed(int, ge=4) = 256
+
+    default_loss: ClassVar[LossMode] = "answer_only"
+    procedural: ClassVar[bool] = True
+
+    def vocab_size(self) -> int:
+        return self.vocab + 3
+
+    def min_tokens(self, context: int) -> int:
+        return 2 * int(minimum(self.pairs)) + 3
+
+
+class _ArithmeticSource(SourceBase):
+    """Digit-level arithmetic: tokens ``0-9`` digits, then operator, ``=`` and ``PAD``."""
+
+    digits: tunable(int, ge=1, le=32) = 5
+
+    default_loss: ClassVar[LossMode] = "answer_only"
+    procedural: ClassVar[bool] = True
+
+    def vocab_size(self) -> int:
+        return 14
+
+    def min_tokens(self, context: int) -> int:
+        return 3 * int(minimum(self.digits)) + 3
+
+
+class AdditionSource(_ArithmeticSource):
+    """``addition(digits=5)``: ``a + b = c``, most-significant digit first."""
+
+    kind: Literal["addition"] = "addition"
+
+
+class ReversedAdditionSource(_ArithmeticSource):
+    """``reversed_addition(digits=10)``: addition with every number least-significant digit first."""
+
+    kind: Literal["reversed_addition"] = "reversed_addition"
+    digits: tunable(int, ge=1, le=32) = 10
+
+
+class MultiplicationSource(_ArithmeticSource):
+    """``multiplication(digits=3)``: ``a * b = c``."""
+
+    kind: Literal["multiplication"] = "multiplication"
+    digits: tunable(int, ge=1, le=16) = 3
+
+
+class SortingSource(SourceBase):
+    """``sorting(length=, vocab=)``: the diagnostic sorting probe, answer-only loss."""
+
+    kind: Literal["sorting"] = "sorting"
+    length: tunable(int, ge=1) = 10
+    vocab: fixed(int, ge=3) = 100
+
+    default_loss: ClassVar[LossMode] = "answer_only"
+    procedural: ClassVar[bool] = True
+
+    def vocab_size(self) -> int:
+        return self.vocab + 2
+
+    def min_tokens(self, context: int) -> int:
+        return 2 * int(minimum(self.length)) + 1
+
+
+# --------------------------------------------------------------------------------------------
+# Data sources
+# --------------------------------------------------------------------------------------------
+
+
+class HfSource(SourceBase):
+    """``hf(dataset, name=, split=, field=)``: a 🤗 datasets dataset, streamed."""
+
+    kind: Literal["hf"] = "hf"
+    dataset: str
+    name: Optional[str] = None
+    split: str = "train"
+    field: str = "text"
+    revision: Optional[str] = None
+
+    positional: ClassVar[tuple[str, ...]] = ("dataset",)
+
+
+class JsonlSource(SourceBase):
+    """``jsonl(path, field=)``: one JSON object per line; the text is in ``field``."""
+
+    kind: Literal["jsonl"] = "jsonl"
+    path: str
+    field: str = "text"
+
+    positional: ClassVar[tuple[str, ...]] = ("path",)
+
+
+class TextSource(SourceBase):
+    """``text(path_or_glob)``: each matching file is one document."""
+
+    kind: Literal["text"] = "text"
+    path: str
+
+    positional: ClassVar[tuple[str, ...]] = ("path",)
+
+
+class ParquetSource(SourceBase):
+    """``parquet(path, field=)``: a column of a parquet file (or glob of files)."""
+
+    kind: Literal["parquet"] = "parquet"
+    path: str
+    field: str = "text"
+
+    positional: ClassVar[tuple[str, ...]] = ("path",)
+
+
+class PythonCodeSource(SourceBase):
+    """``python_code()``: the Python standard library's ``.py`` files — a real, offline code corpus."""
+
+    kind: Literal["python_code"] = "python_code"
+
+
+#: The DeepMind mathematics modules procdsl generates locally (a subset of the original's).
+DM_MATH_MODULES = (
+    "arithmetic__add_or_sub",
+    "arithmetic__mul",
+    "arithmetic__div",
+    "arithmetic__mixed",
+    "numbers__gcd",
+    "numbers__lcm",
+    "numbers__is_prime",
+    "numbers__round_number",
+    "algebra__linear_1d",
+    "comparison__sort",
+    "comparison__closest",
+)
+
+
+class DmMathSource(SourceBase):
+    """``dm_math(modules=[…])``: DeepMind-mathematics-style question/answer pairs, made locally."""
+
+    kind: Literal["dm_math"] = "dm_math"
+    modules: tuple[Literal[DM_MATH_MODULES], ...] = DM_MATH_MODULES  # type: ignore[valid-type]
+
+    default_loss: ClassVar[LossMode] = "answer_only"
+
+
+_MODELS = (
+    TaskSource, DyckSource, ShuffleDyckSource, EcaSource, WwSource, HaystackSource,
+    AdditionSource, ReversedAdditionSource, MultiplicationSource, SortingSource,
+    HfSource, JsonlSource, TextSource, ParquetSource, PythonCodeSource, DmMathSource,
+)
+
+#: Any source of a plan, told apart by ``kind``.
+Source = Annotated[Union[_MODELS], Field(discriminator="kind")]
+
+#: kind -> model, for every source a ``.curr`` call can build.
+SOURCE_KINDS: dict[str, type[SourceBase]] = {
+    model.model_fields["kind"].default: model for model in _MODELS
+}

@@ -1,0 +1,1 @@
+"""TorchTitan integration: the only part of procdsl that imports torch or torchtitan."""
