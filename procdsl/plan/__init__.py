@@ -1,0 +1,39 @@
+"""The plan: a frozen, validated, hashed description of a run (DESIGN.md §2).
+
+>>> from procdsl.plan import Plan
+>>> sorted(Plan.model_fields)[:5]
+['batch', 'budget', 'context', 'hash', 'model']
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+from procdsl.plan.hashing import canonical_json, plan_hash, with_hash
+from procdsl.plan.model import (COMPONENTS, AdamW, BpeTokenizer, BytesTokenizer, CharTokenizer,
+                                Constant, ContinueOptimizer, Cosine, Eval, FileTokenizer, Fsdp,
+                                Gpt2Model, Gpt2Tokenizer, Linear, LlamaModel, MixRamp, Phase, Plan,
+                                Runtime, Transfer, Wsd)
+from procdsl.plan.sources import SOURCE_KINDS
+
+
+def to_json(plan: Plan, indent: int = 2) -> str:
+    """The plan as pretty JSON (keys in schema order), as ``procdsl plan --json`` prints it."""
+    return json.dumps(plan.model_dump(mode="json"), indent=indent, ensure_ascii=False)
+
+
+def load_plan(path: str | Path) -> Plan:
+    """Read a plan.json back, checking that its hash still matches its content."""
+    plan = Plan.model_validate_json(Path(path).read_text(encoding="utf-8"))
+    if plan.hash and plan.hash != plan_hash(plan):
+        raise ValueError(f"{path}: plan hash does not match its content (edited by hand?)")
+    return plan
+
+
+__all__ = [
+    "COMPONENTS", "SOURCE_KINDS", "AdamW", "BpeTokenizer", "BytesTokenizer", "CharTokenizer",
+    "Constant", "ContinueOptimizer", "Cosine", "Eval", "FileTokenizer", "Fsdp", "Gpt2Model",
+    "Gpt2Tokenizer", "Linear", "LlamaModel", "MixRamp", "Phase", "Plan", "Runtime", "Transfer",
+    "Wsd", "canonical_json", "load_plan", "plan_hash", "to_json", "with_hash",
+]

@@ -24,7 +24,7 @@ from __future__ import annotations
 
 from typing import Annotated, ClassVar, Literal, Optional, Union
 
-from pydantic import Field
+from pydantic import Field, model_validator
 
 from procdsl.plan.base import Frozen, fixed, maximum, minimum, tunable
 
@@ -85,6 +85,13 @@ class TaskSource(SourceBase):
 
     def min_tokens(self, context: int) -> int:
         return example_tokens(self.rule, int(maximum(self.length)))
+
+    @model_validator(mode="after")
+    def _layout_fits(self):
+        need = {"stack": 3, "union": 2}.get(self.rule[0] if self.rule else "", 1)
+        if minimum(self.length) < need:
+            raise ValueError(f"{self.rule[0]} needs length >= {need}, got {minimum(self.length)}")
+        return self
 
 
 def example_tokens(rule: tuple[str, ...], length: int) -> int:
@@ -153,7 +160,8 @@ class EcaSource(SourceBase):
 
     A random binary row of ``width`` cells (periodic boundary) then ``steps`` successive rows,
     each row followed by ``SEP``. Tokens ``0``/``1``, ``SEP = 2``, ``PAD = 3``. Without
-    ``steps``, as many rows as fit in ``length`` (default: the phase's context).
+    ``steps``, as many rows as fit in ``length`` (default: the phase's context); giving both is
+    an error. Loss on every row after the random first one (``output_only``).
     """
 
     kind: Literal["eca"] = "eca"
@@ -162,6 +170,7 @@ class EcaSource(SourceBase):
     steps: Optional[tunable(int, ge=1)] = None
     length: Optional[tunable(int, ge=1)] = None
 
+    default_loss: ClassVar[LossMode] = "output_only"
     procedural: ClassVar[bool] = True
 
     def vocab_size(self) -> int:
@@ -170,6 +179,12 @@ class EcaSource(SourceBase):
     def min_tokens(self, context: int) -> int:
         rows = 1 + (int(minimum(self.steps)) if self.steps is not None else 1)
         return rows * (int(minimum(self.width)) + 1)
+
+    @model_validator(mode="after")
+    def _steps_or_length(self):
+        if self.steps is not None and self.length is not None:
+            raise ValueError("give steps (rows after the first) or length (tokens), not both")
+        return self
 
 
 class WwSource(SourceBase):
@@ -193,7 +208,11 @@ class WwSource(SourceBase):
 
 
 class HaystackSource(SourceBase):
-    """``haystack(pairs=, vocab=)``: find the value paired with a query key in a key–value list."""
+    """``haystack(pairs=, vocab=)``: find the value paired with a query key in a key–value list.
+
+    Keys ``0 … vocab//2 - 1`` (distinct within an example), values ``vocab//2 … vocab-1``,
+    ``QUERY = vocab``, ``PAD = vocab + 1``: ``k1 v1 … kP vP QUERY q v``.
+    """
 
     kind: Literal["haystack"] = "haystack"
     pairs: tunable(int, ge=1) = 10
@@ -203,14 +222,21 @@ class HaystackSource(SourceBase):
     procedural: ClassVar[bool] = True
 
     def vocab_size(self) -> int:
-        return self.vocab + 3
+        return self.vocab + 2
 
     def min_tokens(self, context: int) -> int:
         return 2 * int(minimum(self.pairs)) + 3
 
+    @model_validator(mode="after")
+    def _keys_suffice(self):
+        if maximum(self.pairs) > self.vocab // 2:
+            raise ValueError(f"{maximum(self.pairs)} pairs need as many distinct keys; "
+                             f"vocab {self.vocab} has {self.vocab // 2}")
+        return self
+
 
 class _ArithmeticSource(SourceBase):
-    """Digit-level arithmetic: tokens ``0-9`` digits, then operator, ``=`` and ``PAD``."""
+    """Digit-level arithmetic ``a OP b = c EOS``: digits ``0-9``, OP 10, ``=`` 11, EOS 12, PAD 13."""
 
     digits: tunable(int, ge=1, le=32) = 5
 
@@ -243,6 +269,9 @@ class MultiplicationSource(_ArithmeticSource):
     kind: Literal["multiplication"] = "multiplication"
     digits: tunable(int, ge=1, le=16) = 3
 
+    def min_tokens(self, context: int) -> int:
+        return 4 * int(minimum(self.digits)) + 2     # a product of D-digit numbers has >= 2D-1
+
 
 class SortingSource(SourceBase):
     """``sorting(length=, vocab=)``: the diagnostic sorting probe, answer-only loss."""
@@ -266,8 +295,24 @@ class SortingSource(SourceBase):
 # --------------------------------------------------------------------------------------------
 
 
-class HfSource(SourceBase):
-    """``hf(dataset, name=, split=, field=)``: a 🤗 datasets dataset, streamed."""
+class DataSourceBase(SourceBase):
+    """Common parameters of the data sources (they go through the tokenizer).
+
+    ``heldout`` is the fraction of documents set aside for evaluation: a document belongs to the
+    held-out split when a stable hash of its identity (its text; for ``dm_math`` the problem's
+    numbers) falls below it, so train and held-out are disjoint by construction
+    (``procdsl.data.split``). Train and eval blocks reading the same source agree on it.
+    """
+
+    heldout: fixed(float, ge=0.0, le=0.5) = 0.01
+
+
+class HfSource(DataSourceBase):
+    """``hf(dataset, name=, split=, field=, revision=, data_files=)``: a 🤗 datasets dataset, streamed.
+
+    ``dataset`` is a hub name (``"allenai/c4"``), a local directory, or a packaged builder
+    (``"json"``, ``"parquet"``, ``"text"``) that reads ``data_files``.
+    """
 
     kind: Literal["hf"] = "hf"
     dataset: str
@@ -275,11 +320,12 @@ class HfSource(SourceBase):
     split: str = "train"
     field: str = "text"
     revision: Optional[str] = None
+    data_files: Optional[tuple[str, ...]] = None
 
     positional: ClassVar[tuple[str, ...]] = ("dataset",)
 
 
-class JsonlSource(SourceBase):
+class JsonlSource(DataSourceBase):
     """``jsonl(path, field=)``: one JSON object per line; the text is in ``field``."""
 
     kind: Literal["jsonl"] = "jsonl"
@@ -289,7 +335,7 @@ class JsonlSource(SourceBase):
     positional: ClassVar[tuple[str, ...]] = ("path",)
 
 
-class TextSource(SourceBase):
+class TextSource(DataSourceBase):
     """``text(path_or_glob)``: each matching file is one document."""
 
     kind: Literal["text"] = "text"
@@ -298,7 +344,7 @@ class TextSource(SourceBase):
     positional: ClassVar[tuple[str, ...]] = ("path",)
 
 
-class ParquetSource(SourceBase):
+class ParquetSource(DataSourceBase):
     """``parquet(path, field=)``: a column of a parquet file (or glob of files)."""
 
     kind: Literal["parquet"] = "parquet"
@@ -308,7 +354,7 @@ class ParquetSource(SourceBase):
     positional: ClassVar[tuple[str, ...]] = ("path",)
 
 
-class PythonCodeSource(SourceBase):
+class PythonCodeSource(DataSourceBase):
     """``python_code()``: the Python standard library's ``.py`` files — a real, offline code corpus."""
 
     kind: Literal["python_code"] = "python_code"
@@ -330,7 +376,7 @@ DM_MATH_MODULES = (
 )
 
 
-class DmMathSource(SourceBase):
+class DmMathSource(DataSourceBase):
     """``dm_math(modules=[…])``: DeepMind-mathematics-style question/answer pairs, made locally."""
 
     kind: Literal["dm_math"] = "dm_math"

@@ -1,0 +1,44 @@
+"""Structural checks over an elaborated curriculum, one small module per rule (graphql-core style).
+
+Each check is a function ``(Context) -> list[Diagnostic]``; :data:`CHECKS` is the one place
+they are registered, and the compiler runs them all so every error of a file is reported.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Callable, Optional
+
+from procdsl.compiler.phases import ElabPhase
+from procdsl.lang.diagnostics import Diagnostic
+from procdsl.lang.nodes import Definition
+from procdsl.plan.sources import SourceBase
+
+
+@dataclass
+class Context:
+    phases: list[ElabPhase]
+    sources: dict[str, Optional[SourceBase]]      # name -> validated model (None if invalid)
+    definitions: dict[str, Definition]            # name -> its `source` definition
+    tokenizer_source: Optional[str] = None        # `bpe(train_on=…)` counts as a use
+
+
+Check = Callable[[Context], list[Diagnostic]]
+
+from procdsl.compiler.checks import context as _context  # noqa: E402  (registered below)
+from procdsl.compiler.checks import mix as _mix  # noqa: E402
+from procdsl.compiler.checks import transfer as _transfer  # noqa: E402
+from procdsl.compiler.checks import usage as _usage  # noqa: E402
+
+CHECKS: tuple[Check, ...] = (
+    _mix.mix_sums_to_one,
+    _transfer.transfer_needs_previous_phase,
+    _context.context_holds_an_example,
+    _usage.unused_sources,
+    _usage.eval_period_within_phase,
+    _usage.eval_source_not_trained_on,
+)
+
+
+def run_checks(context: Context) -> list[Diagnostic]:
+    return [d for check in CHECKS for d in check(context)]

@@ -1,0 +1,65 @@
+"""Exact step arithmetic: every phase's length becomes a whole number of steps.
+
+``tokens`` and ``share`` round **up** to whole steps of the phase (``batch × context`` tokens
+each); ``rest`` takes what ``budget`` leaves after the other phases, rounded **down**.
+
+>>> steps_for_tokens(100_000, batch=8, context=128)   # DESIGN.md's worked example
+98
+>>> 98 * 8 * 128
+100352
+"""
+
+from __future__ import annotations
+
+import math
+from typing import Optional
+
+from procdsl.compiler.phases import ElabPhase
+from procdsl.compiler.values import Reader
+from procdsl.lang.diagnostics import Span
+
+
+def steps_for_tokens(tokens: int, *, batch: int, context: int) -> int:
+    return max(1, math.ceil(tokens / (batch * context)))
+
+
+def assign_lengths(phases: list[ElabPhase], budget: Optional[int], budget_span: Optional[Span],
+                   reader: Reader) -> None:
+    """Fill ``phase.steps`` for every phase whose length could be read (E302, E303, E304)."""
+    rest = [p for p in phases if p.length_kind == "rest"]
+    for extra in rest[1:]:
+        reader.error("E302", f"two phases take `length = rest` (`{rest[0].name}` and `{extra.name}`)",
+                     extra.length_setting.span, help="give this phase an explicit length",  # type: ignore[union-attr]
+                     notes=((f"`{rest[0].name}` takes the rest", rest[0].length_setting.span),))  # type: ignore[union-attr]
+    for phase in phases:
+        if phase.length_kind in ("share", "rest") and budget is None:
+            what = "`share`" if phase.length_kind == "share" else "`length = rest`"
+            reader.error("E303", f"{what} needs a curriculum `budget`", phase.length_setting.span,  # type: ignore[union-attr]
+                         help="add e.g. `budget = 655M tokens` to the curriculum")
+        elif phase.length_kind == "steps" and phase.requested_steps is not None:
+            phase.steps = phase.requested_steps
+        elif phase.length_kind == "tokens" and phase.requested_tokens is not None:
+            phase.steps = steps_for_tokens(phase.requested_tokens, batch=phase.batch, context=phase.context)
+        elif phase.length_kind == "share" and phase.share is not None and budget is not None:
+            phase.steps = steps_for_tokens(math.ceil(phase.share * budget), batch=phase.batch, context=phase.context)
+    if budget is None:
+        return
+    fixed = [p for p in phases if p.length_kind != "rest" and p.steps is not None]
+    used = sum(p.steps * p.tokens_per_step for p in fixed)  # type: ignore[operator]
+    if used > budget:
+        detail = ", ".join(f"{p.name} {p.steps * p.tokens_per_step:,}" for p in fixed)  # type: ignore[operator]
+        reader.error("E304", f"phases take {used:,} tokens, more than the budget of {budget:,}",
+                     budget_span or phases[0].node.name_span,
+                     help=f"raise the budget or shorten a phase ({detail})")
+        return
+    if rest:
+        phase = rest[0]
+        left = budget - used
+        steps = left // phase.tokens_per_step
+        if steps < 1:
+            reader.error("E304", f"`length = rest` leaves phase `{phase.name}` no step: the budget "
+                         f"of {budget:,} tokens has {left:,} left, less than one step of {phase.tokens_per_step:,}",
+                         phase.length_setting.span,  # type: ignore[union-attr]
+                         help="raise the budget or shorten the other phases")
+        else:
+            phase.steps = steps

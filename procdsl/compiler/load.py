@@ -1,0 +1,107 @@
+"""Read a .curr file and, transitively, every file it imports.
+
+Each file is parsed and lowered once. Imports resolve against the importing file's directory;
+a missing file (E108) or a cycle (E307, naming the cycle) is a diagnostic at the import.
+
+>>> import tempfile, pathlib
+>>> d = pathlib.Path(tempfile.mkdtemp())
+>>> _ = (d / "a.curr").write_text('import "b.curr"\\n')
+>>> _ = (d / "b.curr").write_text('import "a.curr"\\n')
+>>> [x.code for x in load(str(d / "a.curr")).diagnostics]
+['E307']
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass, field
+from typing import Optional
+
+from procdsl.lang.diagnostics import Diagnostic, Span
+from procdsl.lang.lower import lower
+from procdsl.lang.nodes import Module
+from procdsl.lang.parse import SyntaxDiagnostic, parse_text
+
+
+@dataclass
+class Program:
+    """The root module and everything it imports, with each file's text for rendering."""
+
+    root: Optional[Module]
+    modules: dict[str, Module] = field(default_factory=dict)   # display path -> module
+    texts: dict[str, str] = field(default_factory=dict)        # display path -> text
+    imports: dict[str, list[str]] = field(default_factory=dict)  # display path -> imported paths
+    diagnostics: list[Diagnostic] = field(default_factory=list)
+
+
+def read_source(path: str) -> tuple[Optional[str], Optional[str]]:
+    """(text, None) or (None, reason) — a file that cannot be read is a diagnostic, not a crash."""
+    try:
+        with open(path, "rb") as fh:
+            data = fh.read()
+    except FileNotFoundError:
+        return None, "file not found"
+    except IsADirectoryError:
+        return None, "is a directory"
+    except OSError as exc:
+        return None, exc.strerror or str(exc)
+    try:
+        return data.decode("utf-8"), None
+    except UnicodeDecodeError as exc:
+        return None, f"not UTF-8 text (byte {exc.start})"
+
+
+def load_text(text: str, path: str, program: Optional[Program] = None) -> Program:
+    """Load ``text`` as if it were the file ``path`` (its imports are read from disk)."""
+    program = program or Program(root=None)
+    program.root = _load(program, path, text, stack=[])
+    return program
+
+
+def load(path: str) -> Program:
+    text, reason = read_source(path)
+    program = Program(root=None)
+    if text is None:
+        program.diagnostics.append(Diagnostic("E004", f"cannot read {path}: {reason}",
+                                              Span.point(path), help="check the path"))
+        return program
+    return load_text(text, path, program)
+
+
+def _key(path: str) -> str:
+    return os.path.realpath(path)
+
+
+def _load(program: Program, path: str, text: str, stack: list[str]) -> Optional[Module]:
+    program.texts[path] = text
+    try:
+        tree, _comments = parse_text(text, path)
+    except SyntaxDiagnostic as exc:
+        program.diagnostics.append(exc.diagnostic)
+        return None
+    module = lower(tree, path)
+    program.modules[path] = module
+    program.imports[path] = []
+    known = {_key(p): p for p in program.modules}
+    for imp in module.imports:
+        target = os.path.normpath(os.path.join(os.path.dirname(path), imp.path))
+        program.imports[path].append(target)
+        chain = stack + [_key(path)]
+        if _key(target) in chain:
+            names = [os.path.basename(p) for p in chain[chain.index(_key(target)):]]
+            cycle = " → ".join(names + [os.path.basename(target)])
+            program.diagnostics.append(Diagnostic(
+                "E307", f"import cycle: {cycle}", imp.span,
+                help="move the shared definitions into a library file that both import"))
+            continue
+        if _key(target) in known:
+            continue
+        imported, reason = read_source(target)
+        if imported is None:
+            program.diagnostics.append(Diagnostic(
+                "E108", f"cannot import \"{imp.path}\": {reason} ({target})", imp.span,
+                help="import paths are relative to the importing file's directory"))
+            continue
+        _load(program, target, imported, chain)
+        known = {_key(p): p for p in program.modules}
+    return module

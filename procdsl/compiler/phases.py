@@ -1,0 +1,291 @@
+"""``phase NAME { … }`` → an :class:`ElabPhase`: every key read and typed, spans kept for checks.
+
+Step counts are settled afterwards by :mod:`procdsl.compiler.lengths` (a ``rest`` phase needs
+all the others first); structural checks then read the elaborated phases.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any, Optional
+
+from procdsl.compiler.settings import unique_settings
+from procdsl.compiler.suggest import did_you_mean, one_of
+from procdsl.compiler.values import Reader, describe
+from procdsl.lang import nodes as n
+from procdsl.lang.diagnostics import Span
+from procdsl.plan.model import (COMPONENTS, AdamW, Constant, ContinueOptimizer, Cosine, Eval, Linear,
+                                Transfer, Wsd)
+
+PHASE_KEYS = ("steps", "tokens", "share", "length", "batch", "context", "seed", "mix", "loss",
+              "transfer", "optimizer", "schedule")
+LENGTH_KEYS = ("steps", "tokens", "share", "length")
+LOSSES = ("full", "output_only", "answer_only")
+EVALS = ("perplexity", "accuracy")
+SCHEDULES = {"constant": Constant, "cosine": Cosine, "linear": Linear, "wsd": Wsd}
+TRANSFER_KEYS = ("keep", "reinit", "freeze", "embed_init")
+
+
+@dataclass
+class MixEntry:
+    source: str
+    span: Span
+    share: float
+
+
+@dataclass
+class ElabPhase:
+    node: n.Phase
+    name: str
+    batch: int
+    context: int
+    seed: int
+    #: "steps" | "tokens" | "share" | "rest", and the setting that chose it
+    length_kind: Optional[str] = None
+    length_setting: Optional[n.Setting] = None
+    requested_steps: Optional[int] = None
+    requested_tokens: Optional[int] = None
+    share: Optional[float] = None
+    steps: Optional[int] = None  # settled by lengths.assign_lengths
+    mix: list[MixEntry] = field(default_factory=list)
+    mix_end: Optional[list[MixEntry]] = None  # a ramp's end
+    mix_span: Optional[Span] = None
+    mentioned: set[str] = field(default_factory=set)  # every source the mix names, valid or not
+    loss: Optional[str] = None
+    transfer: Optional[Transfer] = None
+    transfer_span: Optional[Span] = None
+    optimizer: Any = None
+    optimizer_span: Optional[Span] = None
+    schedule_expr: Optional[n.Expr] = None
+    evals: list[tuple[Eval, Span]] = field(default_factory=list)
+    ok: bool = True
+
+    @property
+    def tokens_per_step(self) -> int:
+        return self.batch * self.context
+
+    def sources_used(self) -> set[str]:
+        return {e.source for e in self.mix + (self.mix_end or [])} | self.mentioned
+
+
+def elaborate_phase(phase: n.Phase, defaults: dict[str, int], sources: set[str], reader: Reader) -> ElabPhase:
+    """Read one phase; ``defaults`` holds the curriculum's ``batch``, ``context`` and ``seed``."""
+    before = len(reader.diagnostics)
+    settings = unique_settings(phase.settings, PHASE_KEYS, "phase", reader)
+    inherited = {}
+    for key, minimum in (("batch", 1), ("context", 1), ("seed", None)):
+        if key in settings:
+            inherited[key] = reader.integer(settings[key].value, key, minimum=minimum)
+        else:
+            inherited[key] = defaults.get(key)
+    out = ElabPhase(phase, phase.name, inherited["batch"] or 1, inherited["context"] or 1,
+                    inherited["seed"] if inherited["seed"] is not None else 0)
+    _read_length(out, settings, reader)
+    if "mix" in settings:
+        _read_mix(out, settings["mix"], sources, reader)
+    else:
+        reader.error("E205", f"phase `{phase.name}` has no `mix`", phase.name_span,
+                     help="say what it trains on, e.g. `mix = { dyck: 100% }`")
+    if "loss" in settings:
+        out.loss = reader.word(settings["loss"].value, "loss", LOSSES)
+    if "transfer" in settings:
+        out.transfer_span = settings["transfer"].span
+        out.transfer = read_transfer(settings["transfer"].value, reader)
+    out.optimizer, out.optimizer_span = AdamW(), phase.name_span
+    if "optimizer" in settings:
+        out.optimizer_span = settings["optimizer"].span
+        out.optimizer = read_optimizer(settings["optimizer"].value, reader)
+    out.schedule_expr = settings["schedule"].value if "schedule" in settings else None
+    for block in phase.evals:
+        out.evals += _read_evals(block, sources, reader)
+    out.ok = len(reader.diagnostics) == before and all(v is not None for v in inherited.values())
+    return out
+
+
+def _read_length(out: ElabPhase, settings: dict[str, n.Setting], reader: Reader) -> None:
+    given = [settings[k] for k in LENGTH_KEYS if k in settings]
+    if not given:
+        reader.error("E309", f"phase `{out.name}` has no length", out.node.name_span,
+                     help="add one of `steps = N`, `tokens = N`, `share = P%` or `length = rest`")
+        return
+    if len(given) > 1:
+        reader.error("E309", f"phase `{out.name}` gives its length twice (`{given[0].key}` and `{given[1].key}`)",
+                     given[1].span, help="keep exactly one of steps, tokens, share, length")
+        return
+    setting = out.length_setting = given[0]
+    value = reader.resolve(setting.value)
+    key = setting.key
+    if key == "length":
+        if isinstance(value, n.Name) and value.name == "rest":
+            out.length_kind = "rest"
+            return
+        if isinstance(value, n.Quantity):
+            key = value.unit
+        elif isinstance(value, n.Percent):
+            key = "share"
+        else:
+            reader.error("E201", f"`length` expects `rest`, a quantity or a share, found {describe(value)}",
+                         value.span, help="write `length = rest`, `length = 500 steps` or `length = 10%`")
+            return
+    if key == "steps":
+        out.length_kind, out.requested_steps = "steps", reader.count(value, "steps", "steps")
+    elif key == "tokens":
+        out.length_kind, out.requested_tokens = "tokens", reader.count(value, "tokens", "tokens")
+    elif key == "share":
+        share = reader.fraction(value, "share")
+        if share is not None and share <= 0:
+            reader.error("E202", "`share` must be positive", value.span)
+            share = None
+        out.length_kind, out.share = "share", share
+
+
+def _mix_entries(expr: n.Expr, sources: set[str], reader: Reader, mentioned: set[str]) -> Optional[list[MixEntry]]:
+    expr = reader.resolve(expr)
+    if not isinstance(expr, n.MapExpr):
+        reader.error("E201", f"`mix` expects a map of source shares, found {describe(expr)}", expr.span,
+                     help="write e.g. `mix = { dyck: 60%, c4: 40% }`")
+        return None
+    entries, ok, seen = [], True, set()
+    for entry in expr.entries:
+        mentioned.add(entry.key)
+        if entry.key not in sources:
+            reader.error("E101", f"undefined source `{entry.key}` in mix", entry.key_span,
+                         help=did_you_mean(entry.key, sources) or "define it with `source NAME = …`")
+            ok = False
+            continue
+        if entry.key in seen:
+            reader.error("E312", f"source `{entry.key}` appears twice in this mix", entry.key_span)
+            ok = False
+            continue
+        seen.add(entry.key)
+        share = reader.fraction(entry.value, f"mix share of {entry.key}")
+        if share is None:
+            ok = False
+            continue
+        entries.append(MixEntry(entry.key, entry.key_span.to(entry.value.span), share))
+    return entries if ok else None
+
+
+def _read_mix(out: ElabPhase, setting: n.Setting, sources: set[str], reader: Reader) -> None:
+    expr = reader.resolve(setting.value)
+    out.mix_span = expr.span
+    if isinstance(expr, n.Call) and expr.name == "ramp":
+        if len(expr.args) != 2 or expr.kwargs:
+            reader.error("E208", "a mix ramp takes two maps: ramp({…}, {…})", expr.span)
+            return
+        start, end = (_mix_entries(a, sources, reader, out.mentioned) for a in expr.args)
+        if start is not None and end is not None:
+            out.mix, out.mix_end = start, end
+        return
+    out.mix = _mix_entries(expr, sources, reader, out.mentioned) or []
+
+
+def read_transfer(expr: n.Expr, reader: Reader) -> Optional[Transfer]:
+    expr = reader.resolve(expr)
+    if not isinstance(expr, n.MapExpr):
+        reader.error("E201", f"`transfer` expects a map, found {describe(expr)}", expr.span,
+                     help="write e.g. `transfer = { keep: [attn, mlp, norm], reinit: [embed, pos, head] }`")
+        return None
+    parts: dict[str, Any] = {}
+    for entry in expr.entries:
+        if entry.key not in TRANSFER_KEYS:
+            reader.error("E104", f"unknown transfer key `{entry.key}`", entry.key_span,
+                         help=did_you_mean(entry.key, TRANSFER_KEYS) or f"transfer keys are {one_of(TRANSFER_KEYS)}")
+            return None
+        if entry.key == "embed_init":
+            parts[entry.key] = reader.word(entry.value, "embed_init", ("mean", "normal"))
+        else:
+            listed = reader.names(entry.value, "component", COMPONENTS)
+            parts[entry.key] = tuple(name for name, _ in listed) if listed is not None else None
+    if any(v is None for v in parts.values()):
+        return None
+    keep, reinit = parts.get("keep"), parts.get("reinit")
+    if keep is None and reinit is None:
+        keep = COMPONENTS
+    if keep is None:
+        keep = tuple(c for c in COMPONENTS if c not in reinit)  # type: ignore[operator]
+    if reinit is None:
+        reinit = tuple(c for c in COMPONENTS if c not in keep)
+    both = sorted(set(keep) & set(reinit))
+    neither = [c for c in COMPONENTS if c not in keep and c not in reinit]
+    if both or neither:
+        problem = (f"{', '.join(both)} both kept and re-initialised" if both
+                   else f"{', '.join(neither)} neither kept nor re-initialised")
+        reader.error("E311", f"transfer: {problem}", expr.span,
+                     help="each of embed, pos, attn, mlp, norm, head is either kept or re-initialised")
+        return None
+    order = lambda names: tuple(c for c in COMPONENTS if c in names)  # noqa: E731 - canonical order
+    return Transfer(keep=order(keep), reinit=order(reinit), freeze=order(parts.get("freeze", ())),
+                    embed_init=parts.get("embed_init") or "normal")
+
+
+def read_optimizer(expr: n.Expr, reader: Reader) -> Any:
+    expr = reader.resolve(expr)
+    if isinstance(expr, n.Name) and expr.name == "continue":
+        return ContinueOptimizer()
+    if isinstance(expr, n.Name) and expr.name == "adamw":
+        return AdamW()
+    if isinstance(expr, n.Call) and expr.name == "adamw":
+        return reader.bind(expr, AdamW, "adamw")
+    name = expr.name if isinstance(expr, (n.Name, n.Call)) else None
+    reader.error("E106", f"unknown optimizer `{name}`" if name else f"`optimizer` expects a call, found {describe(expr)}",
+                 expr.span, help=did_you_mean(name or "", ("adamw", "continue")) or "use `adamw(lr=…)` or `continue`")
+    return None
+
+
+def read_schedule(expr: Optional[n.Expr], steps: int, reader: Reader) -> Any:
+    """The schedule of a phase of ``steps`` steps; ``warmup``/``decay`` may be a share of it."""
+    if expr is None:
+        return Constant()
+    expr = reader.resolve(expr)
+    if isinstance(expr, n.Name) and expr.name in SCHEDULES:
+        return SCHEDULES[expr.name]()
+    if not isinstance(expr, n.Call) or expr.name not in SCHEDULES:
+        name = expr.name if isinstance(expr, (n.Name, n.Call)) else ""
+        reader.error("E106", f"unknown schedule `{name}`" if name else f"`schedule` expects a schedule, found {describe(expr)}",
+                     expr.span, help=did_you_mean(name, SCHEDULES) or f"schedules are {one_of(SCHEDULES)}")
+        return None
+    kwargs = []
+    for kw in expr.kwargs:
+        value = reader.resolve(kw.value)
+        if kw.name in ("warmup", "decay"):
+            if isinstance(value, n.Percent):  # a share of the phase's steps
+                value = n.Number(round(value.value * steps), value.text, value.span)
+            elif isinstance(value, n.Quantity) and value.unit == "steps":
+                value = n.Number(value.value, value.text, value.span)
+        kwargs.append(n.KwArg(kw.name, kw.name_span, value))
+    call = n.Call(expr.name, expr.name_span, expr.args, tuple(kwargs), expr.span)
+    schedule = reader.bind(call, SCHEDULES[expr.name], expr.name)
+    if schedule is not None and schedule.warmup + getattr(schedule, "decay", 0) > steps:
+        reader.error("E203", f"schedule warm-up and decay ({schedule.warmup + getattr(schedule, 'decay', 0)} steps) "
+                     f"exceed the phase's {steps} steps", expr.span)
+        return None
+    return schedule
+
+
+def _read_evals(block: n.EvalBlock, sources: set[str], reader: Reader) -> list[tuple[Eval, Span]]:
+    every = reader.count(block.every, "eval every", "steps")
+    out = []
+    for call in block.calls:
+        if call.name not in EVALS:
+            reader.error("E106", f"unknown evaluation `{call.name}`", call.name_span,
+                         help=did_you_mean(call.name, EVALS) or f"evaluations are {one_of(EVALS)}")
+            continue
+        if not call.args:
+            reader.error("E205", f"`{call.name}` needs a source", call.span, help=f"write `{call.name}(SOURCE, batches=20)`")
+            continue
+        source = reader.resolve(call.args[0])
+        if not isinstance(source, n.Name) or source.name not in sources:
+            shown = source.name if isinstance(source, n.Name) else describe(source)
+            reader.error("E101", f"undefined source `{shown}` in `{call.name}`", source.span,
+                         help=(did_you_mean(shown, sources) if isinstance(source, n.Name) else None)
+                         or "define it with `source NAME = …`")
+            continue
+        rest = n.Call(call.name, call.name_span, call.args[1:], call.kwargs, call.span)
+        if every is None:
+            continue
+        built = reader.bind(rest, Eval, call.name, skip=("kind", "source", "every"),
+                            extra={"kind": call.name, "source": source.name, "every": every})
+        if built is not None:
+            out.append((built, call.span))
+    return out

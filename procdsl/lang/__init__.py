@@ -1,0 +1,1 @@
+"""The .curr language front end: parse (Lark) → lower (typed AST with spans) → format."""

@@ -1,0 +1,198 @@
+"""Text → Lark tree, with syntax errors rewritten into plain-language diagnostics (E0xx).
+
+The grammar ships inside the wheel (``procdsl/grammar/procdsl.lark``) and the parser is built
+once per process. Lark's terminal names never reach the user: each expected terminal is shown
+as the text a person would type.
+
+>>> tree, comments = parse_text('curriculum c { seed = 1 }  # hi', "c.curr")
+>>> str(tree.data), [c.value for c in comments]
+('start', ['# hi'])
+>>> parse_text('phase warmup steps = 2', "p.curr")
+Traceback (most recent call last):
+  ...
+procdsl.lang.parse.SyntaxDiagnostic: p.curr:1:1: E001 a phase must be inside a `curriculum NAME { … }` block
+"""
+
+from __future__ import annotations
+
+import functools
+import importlib.resources
+import re
+from typing import Iterable, Optional
+
+from lark import Lark, Token, Tree
+from lark.exceptions import UnexpectedCharacters, UnexpectedEOF, UnexpectedInput, UnexpectedToken
+
+from procdsl.lang.diagnostics import Diagnostic, Span
+
+GRAMMAR_RESOURCE = ("procdsl.grammar", "procdsl.lark")
+
+# How each terminal is named to a person. Keyword and punctuation terminals are shown by their
+# text (`{`); these are the pattern terminals.
+_TERMINAL_WORDS = {
+    "NAME": "a name",
+    "NUMBER": "a number",
+    "PERCENT": "a percentage",
+    "QUANTITY": "a quantity such as `100 steps`",
+    "STRING": "a string",
+    "$END": "the end of the file",
+    "VALUE": "a value (number, string, name, list, map or call)",
+}
+
+
+class SyntaxDiagnostic(Exception):
+    """A syntax error as a Diagnostic (raised by :func:`parse_text`)."""
+
+    def __init__(self, diagnostic: Diagnostic):
+        self.diagnostic = diagnostic
+        s = diagnostic.span
+        super().__init__(f"{s.file}:{s.line}:{s.column}: {diagnostic.code} {diagnostic.message}")
+
+
+def grammar_text() -> str:
+    """The grammar, read from the installed package (not from the source tree)."""
+    package, name = GRAMMAR_RESOURCE
+    return importlib.resources.files(package).joinpath(name).read_text(encoding="utf-8")
+
+
+@functools.lru_cache(maxsize=1)
+def _parser() -> Lark:
+    return Lark(grammar_text(), parser="lalr", lexer="contextual", propagate_positions=True,
+                maybe_placeholders=False)
+
+
+def parse_text(text: str, file: str) -> tuple[Tree, list[Token]]:
+    """Parse one file's text; return the tree and its comments (for the formatter).
+
+    Raises SyntaxDiagnostic for the first syntax error.
+    """
+    parser = _parser()
+    try:
+        tree = parser.parse(text)
+        comments = [t for t in parser.lex(text, dont_ignore=True) if t.type == "COMMENT"]
+    except UnexpectedInput as exc:
+        raise SyntaxDiagnostic(_describe(exc, text, file)) from None
+    return tree, comments
+
+
+def _terminal_text(name: str) -> str:
+    if name in _TERMINAL_WORDS:
+        return _TERMINAL_WORDS[name]
+    for terminal in _parser().terminals:
+        if terminal.name == name and terminal.pattern.type == "str":
+            return f"`{terminal.pattern.value}`"
+    return name.lower()
+
+
+_VALUE_START = {"NUMBER", "STRING", "NAME", "LSQB"}
+
+
+def _expected_list(names: Iterable[str]) -> str:
+    names = set(names)
+    if _VALUE_START <= names:
+        # the start of an expression: name the idea, not the dozen tokens that can begin one
+        names = (names - _VALUE_START - {"PERCENT", "QUANTITY", "LPAR", "LBRACE"}) | {"VALUE"}
+    shown = sorted({_terminal_text(n) for n in names if n not in {"COMMENT"}})
+    # keep keywords/punctuation first: they are what the user most likely forgot
+    shown.sort(key=lambda s: (not s.startswith("`"), s))
+    if len(shown) > 6:
+        shown = shown[:6] + ["…"]
+    if len(shown) == 1:
+        return shown[0]
+    return ", ".join(shown[:-1]) + " or " + shown[-1]
+
+
+def _context_before(text: str, line: int, column: int) -> str:
+    """The last words before a position (same line, else the previous non-empty line)."""
+    lines = text.splitlines()
+    before = lines[line - 1][: column - 1] if 0 < line <= len(lines) else ""
+    before = before.split("#")[0].strip()
+    k = line - 2
+    while not before and k >= 0:
+        before = lines[k].split("#")[0].strip()
+        k -= 1
+    words = re.findall(r'"[^"]*"|[^\s]+', before)
+    return " ".join(words[-3:])
+
+
+def _token_width(token: Optional[Token]) -> int:
+    if token is None or token.type == "$END":
+        return 1
+    return max(1, len(str(token).splitlines()[0]) if str(token) else 1)
+
+
+def _describe(exc: UnexpectedInput, text: str, file: str) -> Diagnostic:
+    line, column = max(1, exc.line or 1), max(1, exc.column or 1)
+    if isinstance(exc, UnexpectedEOF) or (isinstance(exc, UnexpectedToken) and exc.token.type == "$END"):
+        lines = text.splitlines() or [""]
+        line, column = len(lines), len(lines[-1]) + 1
+        expected = getattr(exc, "expected", None) or getattr(exc, "accepts", None) or set()
+        open_braces = text.count("{") - text.count("}")
+        help_ = "add the missing `}`" if open_braces > 0 else None
+        return Diagnostic("E003", f"unexpected end of file; expected {_expected_list(expected)}",
+                          Span(file, line, column, line, column + 1), help=help_)
+    if isinstance(exc, UnexpectedCharacters):
+        char = text[exc.pos_in_stream] if exc.pos_in_stream < len(text) else ""
+        if char == '"':
+            return Diagnostic("E002", "unterminated string", Span(file, line, column, line, column + 1),
+                              help='close the string with `"` on the same line')
+        shown = repr(char)[1:-1] if char.isprintable() else f"U+{ord(char):04X}" if char else "?"
+        allowed = _expected_list(exc.allowed) if exc.allowed else None
+        message = f"unexpected character `{shown}`" + (f"; expected {allowed}" if allowed else "")
+        return Diagnostic("E002", message, Span(file, line, column, line, column + 1),
+                          help=_character_help(char))
+    assert isinstance(exc, UnexpectedToken)
+    token = exc.token
+    exc.expected = _precise_expected(exc)
+    span = Span(file, line, column, line, column + _token_width(token))
+    special = _special_case(exc, text, file, span)
+    if special is not None:
+        return special
+    after = _context_before(text, line, column)
+    where = f" after `{after}`" if after else ""
+    return Diagnostic("E001", f"expected {_expected_list(exc.expected)}{where}, found `{token}`", span,
+                      help=None)
+
+
+def _precise_expected(exc: UnexpectedToken) -> set[str]:
+    """LALR merges states, so ``exc.expected`` may list tokens that cannot really follow;
+    replaying the parser on each candidate keeps only those that can."""
+    try:
+        return set(exc.interactive_parser.accepts()) or set(exc.expected)
+    except Exception:  # pragma: no cover - accepts() is best effort
+        return set(exc.expected)
+
+
+def _character_help(char: str) -> Optional[str]:
+    if char in "'":
+        return 'strings use double quotes: "…"'
+    if char == "%":
+        return "a percentage is written right after its number: `60%`"
+    if char == ":":
+        return "`key: value` pairs go inside a map `{ … }`; settings use `key = value`"
+    return None
+
+
+def _special_case(exc: UnexpectedToken, text: str, file: str, span: Span) -> Optional[Diagnostic]:
+    """Common mistakes that deserve a sentence of their own rather than a list of tokens."""
+    token = exc.token
+    expected = set(exc.expected)
+    before = _context_before(text, span.line, span.column)
+    if token.type == "PHASE" and "CURRICULUM" in expected:
+        return Diagnostic("E001", "a phase must be inside a `curriculum NAME { … }` block", span,
+                          help="wrap the phases and settings in `curriculum NAME { … }`")
+    if token.type == "NAME" and "CURRICULUM" in expected and "EQUAL" not in expected:
+        return Diagnostic("E001", f"`{token}` cannot stand at the top level of a file", span,
+                          help="top level holds `import`, `let`, `rule`, `source` and `curriculum NAME { … }`")
+    if token.type == "COLON" and "EQUAL" in expected:
+        return Diagnostic("E001", f"expected `=` after `{before}`, found `:`", span,
+                          help="settings are written `key = value`; `key: value` is for maps")
+    if token.type == "EQUAL" and "COLON" in expected:
+        return Diagnostic("E001", f"expected `:` after `{before}` in a map, found `=`", span,
+                          help="map entries are written `key: value`")
+    return None
+
+
+def describe_unexpected(exc: UnexpectedInput, text: str, file: str) -> Diagnostic:
+    """Public form of the error rewriting, for tests of the message table."""
+    return _describe(exc, text, file)

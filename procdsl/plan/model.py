@@ -1,0 +1,302 @@
+"""The plan: the contract between compiler and runtime (DESIGN.md §2).
+
+Frozen pydantic models, ``extra="forbid"``, discriminated unions on ``kind``. The runtime reads
+only these classes. ``steps`` and ``tokens`` are exact integers
+(``tokens = steps × batch × context`` of the phase); ``mix`` shares are fractions summing to 1.
+
+>>> phase = Phase(name="warmup", steps=98, tokens=98 * 8 * 128, batch=8, context=128, seed=0,
+...               mix={"dyck": 1.0}, optimizer=AdamW(lr=5e-4), schedule=Constant())
+>>> phase.tokens
+100352
+"""
+
+from __future__ import annotations
+
+from typing import Annotated, Literal, Optional, Union
+
+from pydantic import Field, model_validator
+
+from procdsl.plan.base import Frozen
+from procdsl.plan.sources import LossMode, Source
+
+PLAN_VERSION = 1
+
+COMPONENTS = ("embed", "pos", "attn", "mlp", "norm", "head")
+Component = Literal["embed", "pos", "attn", "mlp", "norm", "head"]
+
+
+# ----------------------------------------------------------------------------------- model
+
+
+class Gpt2Model(Frozen):
+    """GPT-2 (learned positions, LayerNorm, GELU), the paper's architecture."""
+
+    kind: Literal["gpt2"] = "gpt2"
+    layers: int = Field(12, ge=1)
+    heads: int = Field(12, ge=1)
+    dim: int = Field(768, ge=1)
+    mlp_ratio: float = Field(4.0, gt=0)
+    tie_embeddings: bool = False
+    dropout: float = Field(0.0, ge=0, lt=1)
+
+    @model_validator(mode="after")
+    def _heads_divide_dim(self):
+        if self.dim % self.heads:
+            raise ValueError(f"dim {self.dim} is not divisible by heads {self.heads}")
+        return self
+
+
+class LlamaModel(Frozen):
+    """TorchTitan's llama3 at any size (RoPE, RMSNorm, SwiGLU)."""
+
+    kind: Literal["llama"] = "llama"
+    layers: int = Field(16, ge=1)
+    heads: int = Field(16, ge=1)
+    dim: int = Field(2048, ge=1)
+    kv_heads: Optional[int] = Field(None, ge=1)
+    multiple_of: int = Field(256, ge=1)
+    ffn_dim_multiplier: Optional[float] = Field(None, gt=0)
+    rope_theta: float = Field(500000.0, gt=0)
+
+    @model_validator(mode="after")
+    def _heads_divide_dim(self):
+        if self.dim % self.heads:
+            raise ValueError(f"dim {self.dim} is not divisible by heads {self.heads}")
+        if self.kv_heads is not None and self.heads % self.kv_heads:
+            raise ValueError(f"heads {self.heads} is not divisible by kv_heads {self.kv_heads}")
+        return self
+
+
+Model = Annotated[Union[Gpt2Model, LlamaModel], Field(discriminator="kind")]
+
+
+# ------------------------------------------------------------------------------- tokenizer
+
+
+class BytesTokenizer(Frozen):
+    """UTF-8 bytes → ids 0–255; EOS and PAD from 256."""
+
+    kind: Literal["bytes"] = "bytes"
+
+
+class CharTokenizer(Frozen):
+    kind: Literal["char"] = "char"
+
+
+class Gpt2Tokenizer(Frozen):
+    kind: Literal["gpt2"] = "gpt2"
+
+
+class BpeTokenizer(Frozen):
+    """A byte-level BPE trained locally on a deterministic sample of ``train_on``."""
+
+    kind: Literal["bpe"] = "bpe"
+    vocab: int = Field(ge=260)
+    train_on: str
+
+
+class FileTokenizer(Frozen):
+    """A ``tokenizer.json`` file (path resolved against the .curr file's directory)."""
+
+    kind: Literal["file"] = "file"
+    path: str
+
+
+Tokenizer = Annotated[Union[BytesTokenizer, CharTokenizer, Gpt2Tokenizer, BpeTokenizer, FileTokenizer],
+                      Field(discriminator="kind")]
+
+
+# ------------------------------------------------------------------------------- optimizer
+
+
+class AdamW(Frozen):
+    kind: Literal["adamw"] = "adamw"
+    lr: float = Field(5e-4, gt=0)
+    betas: tuple[float, float] = (0.9, 0.95)
+    weight_decay: float = Field(0.1, ge=0)
+    eps: float = Field(1e-8, gt=0)
+    clip: Optional[float] = Field(1.0, gt=0)
+
+    @model_validator(mode="after")
+    def _betas_in_range(self):
+        if not all(0 <= b < 1 for b in self.betas):
+            raise ValueError(f"betas must lie in [0, 1), got {self.betas}")
+        return self
+
+
+class ContinueOptimizer(Frozen):
+    """``optimizer = continue``: keep the previous phase's optimizer and its state."""
+
+    kind: Literal["continue"] = "continue"
+
+
+Optimizer = Annotated[Union[AdamW, ContinueOptimizer], Field(discriminator="kind")]
+
+
+# -------------------------------------------------------------------------------- schedule
+
+
+class Constant(Frozen):
+    kind: Literal["constant"] = "constant"
+    warmup: int = Field(0, ge=0)
+
+
+class Cosine(Frozen):
+    """Linear warm-up for ``warmup`` steps, then cosine decay to ``min`` × the peak lr."""
+
+    kind: Literal["cosine"] = "cosine"
+    warmup: int = Field(0, ge=0)
+    min: float = Field(0.0, ge=0, le=1)
+
+
+class Linear(Frozen):
+    kind: Literal["linear"] = "linear"
+    warmup: int = Field(0, ge=0)
+    min: float = Field(0.0, ge=0, le=1)
+
+
+class Wsd(Frozen):
+    """Warm-up, stable, decay: linear warm-up, constant, then linear decay over ``decay`` steps."""
+
+    kind: Literal["wsd"] = "wsd"
+    warmup: int = Field(0, ge=0)
+    decay: int = Field(0, ge=0)
+    min: float = Field(0.0, ge=0, le=1)
+
+
+Schedule = Annotated[Union[Constant, Cosine, Linear, Wsd], Field(discriminator="kind")]
+
+
+# -------------------------------------------------------------------------------- transfer
+
+
+class Transfer(Frozen):
+    """What the phase takes from the previous one. ``keep`` and ``reinit`` partition COMPONENTS."""
+
+    keep: tuple[Component, ...] = COMPONENTS
+    reinit: tuple[Component, ...] = ()
+    freeze: tuple[Component, ...] = ()
+    embed_init: Literal["mean", "normal"] = "normal"
+
+    @model_validator(mode="after")
+    def _partition(self):
+        overlap = set(self.keep) & set(self.reinit)
+        if overlap:
+            raise ValueError(f"components both kept and re-initialised: {sorted(overlap)}")
+        if set(self.keep) | set(self.reinit) != set(COMPONENTS):
+            raise ValueError("keep and reinit must together name every component")
+        return self
+
+
+# ------------------------------------------------------------------------------------ eval
+
+
+class Eval(Frozen):
+    """One evaluation, run every ``every`` steps of its phase (and at the phase's end)."""
+
+    kind: Literal["perplexity", "accuracy"]
+    source: str
+    batches: int = Field(10, ge=1)
+    every: int = Field(ge=1)
+
+
+# ----------------------------------------------------------------------------------- phase
+
+
+class MixRamp(Frozen):
+    """``mix = ramp({…}, {…})``: shares move linearly from ``start`` to ``end`` over the phase."""
+
+    start: dict[str, float]
+    end: dict[str, float]
+
+
+class Phase(Frozen):
+    """One phase. ``mix`` is the phase's overall token share per source (for a ramp, the mean
+    of its two ends, which is what a linear ramp delivers); ``mix_ramp`` holds the ends."""
+
+    name: str
+    steps: int = Field(ge=1)
+    tokens: int = Field(ge=1)
+    batch: int = Field(ge=1)
+    context: int = Field(ge=1)
+    seed: int
+    mix: dict[str, float]
+    mix_ramp: Optional[MixRamp] = None
+    loss: Optional[LossMode] = None
+    transfer: Optional[Transfer] = None
+    optimizer: Optimizer
+    schedule: Schedule
+    eval: tuple[Eval, ...] = ()
+
+    @model_validator(mode="after")
+    def _consistent(self):
+        if self.tokens != self.steps * self.batch * self.context:
+            raise ValueError(f"tokens {self.tokens} != steps × batch × context "
+                             f"({self.steps} × {self.batch} × {self.context})")
+        if abs(sum(self.mix.values()) - 1) > 1e-9:
+            raise ValueError(f"mix shares sum to {sum(self.mix.values())}, not 1")
+        if any(not 0 <= s <= 1 for s in self.mix.values()):
+            raise ValueError("mix shares must lie in [0, 1]")
+        return self
+
+
+# ------------------------------------------------------------------------------- runtime
+
+
+class Fsdp(Frozen):
+    kind: Literal["fsdp"] = "fsdp"
+    shard: Optional[int] = Field(None, ge=1)  # ranks per shard group; None = all ranks
+
+
+class Runtime(Frozen):
+    """Runtime knobs of ``runtime { … }``, mapped onto TorchTitan's job config."""
+
+    dtype: Literal["float32", "bf16"] = "float32"
+    compile: bool = False
+    checkpoint_every: Optional[int] = Field(None, ge=1)
+    activation_checkpoint: Literal["none", "full", "selective"] = "none"
+    parallel: Fsdp = Fsdp()
+
+
+# ------------------------------------------------------------------------------------ plan
+
+
+class Plan(Frozen):
+    version: int = PLAN_VERSION
+    name: str
+    seed: int
+    model: Model
+    tokenizer: Tokenizer = BytesTokenizer()
+    context: int = Field(ge=1)
+    batch: int = Field(ge=1)
+    budget: Optional[int] = Field(None, ge=1)
+    runtime: Runtime = Runtime()
+    sources: dict[str, Source]
+    phases: tuple[Phase, ...] = Field(min_length=1)
+    total_steps: int
+    total_tokens: int
+    #: SHA-256 of the canonical JSON of every other field (procdsl.plan.hashing)
+    hash: str = ""
+    #: the sweep variant this plan is, as {plan path: value as .curr text}; empty without a sweep
+    variant: dict[str, str] = Field(default_factory=dict)
+
+    @model_validator(mode="after")
+    def _totals_and_references(self):
+        if self.total_steps != sum(p.steps for p in self.phases):
+            raise ValueError("total_steps is not the sum of the phases' steps")
+        if self.total_tokens != sum(p.tokens for p in self.phases):
+            raise ValueError("total_tokens is not the sum of the phases' tokens")
+        names = [p.name for p in self.phases]
+        if len(set(names)) != len(names):
+            raise ValueError(f"phase names repeat: {names}")
+        for phase in self.phases:
+            for source in list(phase.mix) + [e.source for e in phase.eval]:
+                if source not in self.sources:
+                    raise ValueError(f"phase {phase.name!r} names unknown source {source!r}")
+        return self
+
+    def phase(self, name: str) -> Phase:
+        for phase in self.phases:
+            if phase.name == name:
+                return phase
+        raise KeyError(name)
