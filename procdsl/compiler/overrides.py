@@ -31,6 +31,8 @@ from procdsl.lang.lower import lower
 from procdsl.lang.parse import SyntaxDiagnostic, parse_text
 
 OVERRIDE_FILE = "--set"
+#: settings whose default is a call, so `optimizer.lr=…` works when `optimizer` is not written
+IMPLICIT_CALLS = {"optimizer": "adamw", "schedule": "constant"}
 
 
 @dataclass(frozen=True)
@@ -154,6 +156,9 @@ def _patch_source(cur: n.Curriculum, keys: tuple[str, ...], ov: Override, diagno
 def _patch_settings(settings: tuple[n.Setting, ...], key: str, rest: tuple[str, ...], ov: Override,
                     diagnostics: list[Diagnostic], span: Span) -> Optional[tuple[n.Setting, ...]]:
     existing = next((s for s in settings if s.key == key), None)
+    if existing is None and rest and key in IMPLICIT_CALLS:  # patch the default: `adamw` → `adamw(lr=…)`
+        existing = n.Setting(key, ov.span, n.Name(IMPLICIT_CALLS[key], ov.span), ov.span)
+        settings = settings + (existing,)
     if existing is None:
         if rest:
             _nothing(ov, f"`{key}` is not set, so it has no `{rest[0]}`", diagnostics, help=f"set `{key}` itself first")

@@ -8,9 +8,12 @@ Each variant is a set of overrides (the same mechanism as ``--set``) and a name
 ...   source a = sort(length=4)  source b = reverse(length=4)
 ...   phase warm { steps = 10 mix = { a: 100% } }
 ...   sweep { seed: [0, 1], warm.mix: [{a: 100%}, {b: 100%}] } }'''
->>> [p.name for p in compile_text(text, "c.curr").plans]  # doctest: +NORMALIZE_WHITESPACE
-['c/seed=0,warm.mix={a: 100%}', 'c/seed=0,warm.mix={b: 100%}',
- 'c/seed=1,warm.mix={a: 100%}', 'c/seed=1,warm.mix={b: 100%}']
+>>> for plan in compile_text(text, "c.curr").plans:
+...     print(plan.name)
+c/seed=0,warm.mix={ a: 100% }
+c/seed=0,warm.mix={ b: 100% }
+c/seed=1,warm.mix={ a: 100% }
+c/seed=1,warm.mix={ b: 100% }
 """
 
 from __future__ import annotations

@@ -269,5 +269,6 @@ class Reader:
                 continue
             code = "E203" if kind in ("value_error", "greater_than", "greater_than_equal", "less_than",
                                       "less_than_equal", "too_short", "too_long") else "E201"
-            name = field or (loc[0] if loc else what)
-            self.error(code, f"invalid `{name}` for `{call.name}`: {message[0].lower() + message[1:]}", span)
+            name = field or (loc[0] if loc else None)
+            where = f"`{name}` for `{call.name}`" if name else f"`{call.name}(…)`"
+            self.error(code, f"invalid {where}: {message[0].lower() + message[1:]}", span)

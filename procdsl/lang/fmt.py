@@ -30,6 +30,7 @@ from procdsl.lang.lower import lower
 from procdsl.lang.parse import parse_text
 
 INDENT = "  "
+_TRAILING = "\x00"  # marks where a trailing comment starts until its run is aligned
 
 
 def format_expr(expr: n.Expr) -> str:
@@ -106,7 +107,7 @@ class _Formatter:
 
     def _trailing(self, line: int) -> str:
         if self.comments and self.comments[0].line == line:
-            return "  " + str(self.comments.pop(0)).rstrip()
+            return _TRAILING + str(self.comments.pop(0)).rstrip()
         return ""
 
     # ----------------------------------------------------------------------------- statements
@@ -120,9 +121,22 @@ class _Formatter:
                    and not self._separated(run[-1], nodes[i + len(run)])):
                 run.append(nodes[i + len(run)])
             width = max(len(_head(s)[1]) for s in run) if _alignable(run[0]) else 0
+            first = len(self.out)
             for node in run:
                 self.statement(node, depth, width)
+            self._align_trailing_comments(first)
             i += len(run)
+
+    def _align_trailing_comments(self, first: int) -> None:
+        """Line up the trailing comments of one run of statements, as the DESIGN.md example does."""
+        rows = [(i, line.split(_TRAILING, 1)) for i, line in enumerate(self.out[first:], first) if _TRAILING in line]
+        if len(rows) < 2:
+            for i, parts in rows:
+                self.out[i] = parts[0] + "  " + parts[1]
+            return
+        column = max(len(code) for _, (code, _c) in rows)
+        for i, (code, comment) in rows:
+            self.out[i] = code.ljust(column) + "  " + comment
 
     def _separated(self, a: Statement, b: Statement) -> bool:
         """A blank line or a comment line between two statements breaks an alignment run."""
@@ -136,9 +150,12 @@ class _Formatter:
         pad = INDENT * depth
         if isinstance(node, (n.Phase, n.Curriculum, n.RuntimeBlock, n.SweepBlock, n.EvalBlock)):
             self._emit_leading(span.line, (span.line, span.column), depth)
-            self.out.append(pad + _block_head(node) + " {" + self._trailing(span.line))
+            children = _children(node)
+            # a comment on the head's line belongs to the head only if no child shares that line
+            shares_line = any(_span(c).line == span.line for c in children)
+            self.out.append(pad + _block_head(node) + " {" + ("" if shares_line else self._trailing(span.line)))
             self.last_line = span.line
-            self.statements(_children(node), depth + 1)
+            self.statements(children, depth + 1)
             self._emit_leading(span.end_line, (span.end_line, span.end_column - 1), depth + 1)
             self.out.append(pad + "}" + self._trailing(span.end_line))
             self.last_line = span.end_line

@@ -19,7 +19,7 @@ pydantic_core._pydantic_core.ValidationError: 1 validation error for ...
 
 from __future__ import annotations
 
-from typing import Annotated, Any, Literal, Union
+from typing import Annotated, Any, Literal, Union, get_args
 
 from pydantic import AfterValidator, BaseModel, ConfigDict
 
@@ -132,4 +132,12 @@ def is_tunable(model: type[BaseModel], field: str) -> bool:
     >>> is_tunable(P, "length"), is_tunable(P, "vocab")
     (True, False)
     """
-    return TUNABLE in model.model_fields[field].metadata
+    info = model.model_fields[field]
+    return TUNABLE in info.metadata or _marked(info.annotation)
+
+
+def _marked(annotation: Any) -> bool:
+    """Whether TUNABLE appears anywhere in a (possibly Optional-wrapped) annotation."""
+    if TUNABLE in getattr(annotation, "__metadata__", ()):
+        return True
+    return any(_marked(arg) for arg in get_args(annotation))

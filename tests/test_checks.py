@@ -1,0 +1,156 @@
+"""Every check of DESIGN.md §1 "Checks": its code, and where it points (line:column).
+
+One row per rule: a snippet that breaks exactly that rule, the code it must raise, and the
+1-based line and column of the span. A second table holds snippets that are fine, so a check
+that fires too eagerly fails too.
+"""
+
+from __future__ import annotations
+
+import pytest
+
+from conftest import PHASE, compile_snippet, snippet
+
+TWO_PHASES = PHASE + "\n  phase q {\n    steps = 10\n    transfer = { reinit: [embed, head] }\n    mix = { a: 100% }\n  }"
+
+CASES = [
+    # E0xx: syntax
+    ("E001", "curriculum t {\n  seed: 1\n}\n", 2, 7),
+    ("E001", "phase p { steps = 1 }\n", 1, 1),
+    ("E002", 'curriculum t {\n  x = "abc\n}\n', 2, 7),
+    ("E003", "curriculum t {\n  seed = 1\n", 2, 11),
+    # E1xx: unknown names, with suggestions
+    ("E101", snippet(phases="  phase p {\n    steps = 10\n    mix = { aa: 100% }\n  }"), 11, 13),
+    ("E102", snippet(sources="  source c = task(srot, length=4)"), 8, 19),
+    ("E103", "", None, None),  # covered by test_overrides (phases named on the command line)
+    ("E104", snippet(settings="  contxt = 5"), 5, 3),
+    ("E104", snippet(phases="  phase p {\n    stepz = 10\n    mix = { a: 50%, b: 50% }\n  }"), 10, 5),
+    ("E105", snippet(sources="  source c = dyck(kk=3)"), 8, 19),
+    ("E106", snippet(sources="  source c = dyk(k=3)"), 8, 14),
+    ("E108", 'import "missing.curr"\n', 1, 1),
+    ("E109", "let x = y\nlet y = x\nsource s = sort(length=x)\n", 1, 9),
+    # E2xx: types and ranges
+    ("E201", snippet(phases='  phase p {\n    steps = 10\n    mix = { a: 50%, b: 50% }\n    optimizer = adamw(lr="x")\n  }'), 12, 26),
+    ("E202", snippet(phases="  phase p {\n    steps = -3\n    mix = { a: 50%, b: 50% }\n  }"), 10, 13),
+    ("E203", snippet(sources="  source c = sort(vocab=2)"), 8, 25),
+    ("E203", snippet(sources="  source c = dyck(k=0)"), 8, 21),
+    ("E203", snippet(sources="  source c = sort(length=0)"), 8, 26),
+    ("E203", snippet(sources="  source c = dyck(p_open=ramp(0.2, 1.5))"), 8, 26),
+    ("E204", snippet(sources="  source c = sort(vocab=ramp(10, 20))"), 8, 25),
+    ("E205", "curriculum t {\n  context = 8\n  batch = 1\n}\n", 1, 12),
+    ("E206", snippet(phases="  phase p {\n    steps = 10\n    mix = { a: 50%, b: 50% }\n    loss = fulll\n  }"), 12, 12),
+    ("E207", "rule r = union >> sort\n", 1, 10),
+    ("E208", snippet(sources="  source c = dyck(3)"), 8, 19),
+    # E3xx: structure
+    ("E301", snippet(phases="  phase p {\n    steps = 10\n    mix = { a: 60%, b: 30% }\n  }"), 11, 11),
+    ("E302", snippet(settings="  budget = 100K tokens", phases="  phase p {\n    length = rest\n    mix = { a: 50%, b: 50% }\n  }\n  phase q {\n    length = rest\n    mix = { a: 100% }\n  }"), 14, 5),
+    ("E303", snippet(phases="  phase p {\n    share = 10%\n    mix = { a: 50%, b: 50% }\n  }"), 10, 5),
+    ("E304", snippet(settings="  budget = 1K tokens"), 5, 3),
+    ("E305", snippet(phases="  phase p {\n    steps = 10\n    transfer = { reinit: [head] }\n    mix = { a: 50%, b: 50% }\n  }"), 11, 5),
+    ("E305", snippet(phases="  phase p {\n    steps = 10\n    optimizer = continue\n    mix = { a: 50%, b: 50% }\n  }"), 11, 5),
+    ("E306", snippet(sources="  source a = sort(length=4)"), 8, 10),
+    ("E306", snippet(phases=PHASE + "\n" + PHASE), 13, 9),
+    ("E307", 'import "t.curr"\n', 1, 1),
+    ("E308", snippet(sources="  source c = sort(length=40)", phases="  phase p {\n    steps = 10\n    mix = { a: 50%, c: 50% }\n  }"), 11, 21),
+    ("E309", snippet(phases="  phase p {\n    steps = 10\n    tokens = 5K\n    mix = { a: 50%, b: 50% }\n  }"), 11, 5),
+    ("E311", snippet(phases=PHASE + "\n  phase q {\n    steps = 10\n    transfer = { keep: [attn], reinit: [attn] }\n    mix = { a: 100% }\n  }"), 15, 16),
+    ("E312", snippet(settings="  batch = 8"), 5, 3),
+    # warnings
+    ("W401", snippet(sources="  source unused = sort()"), 8, 10),
+    ("W402", snippet(phases="  phase p {\n    steps = 10\n    mix = { a: 50%, b: 50% }\n    eval every 50 steps { perplexity(c) }\n  }", sources="  source c = sort()"), 12, 27),
+    ("W403", snippet(phases="  phase p {\n    steps = 10\n    mix = { a: 50%, b: 50% }\n    eval every 5 steps { accuracy(a) }\n  }"), 12, 26),
+]
+
+
+@pytest.mark.parametrize("code,text,line,column", [c for c in CASES if c[1]], ids=lambda v: v if isinstance(v, str) and len(v) == 4 else "")
+def test_each_check_reports_its_code_at_its_span(code, text, line, column, tmp_path):
+    path = tmp_path / "t.curr"
+    path.write_text(text)
+    from procdsl.compiler import compile_file
+
+    result = compile_file(str(path))
+    found = [(d.code, d.span.line, d.span.column) for d in result.diagnostics]
+    assert (code, line, column) in found, found
+    if code.startswith("E"):
+        assert not result.plans
+
+
+def test_every_documented_check_code_has_a_case():
+    codes = {c for c, *_ in CASES}
+    expected = {"E001", "E002", "E003", "E101", "E102", "E103", "E104", "E105", "E106", "E201", "E202",
+                "E203", "E204", "E205", "E206", "E207", "E301", "E302", "E303", "E304", "E305", "E306",
+                "E307", "E308", "W401", "W402", "W403"}
+    assert expected <= codes
+
+
+VALID = [
+    snippet(),
+    snippet(phases=PHASE.replace("steps = 10", "tokens = 100K")),
+    snippet(settings="  budget = 1M tokens", phases=PHASE.replace("steps = 10", "share = 10%") +
+            "\n  phase q {\n    length = rest\n    transfer = { keep: [attn, mlp, norm] }\n    mix = { a: 100% }\n  }"),
+    snippet(phases=PHASE.replace("mix = { a: 50%, b: 50% }", "mix = ramp({ a: 100% }, { b: 100% })")),
+    snippet(sources="  rule sorted_set = set >> sort\n  source c = task(sorted_set, length=1..8)",
+            phases=PHASE.replace("mix = { a: 50%, b: 50% }", "mix = { a: 20%, b: 30%, c: 50% }")),
+    snippet(phases=PHASE + "\n  phase q {\n    steps = 5\n    optimizer = continue\n    mix = { b: 100% }\n  }"),
+]
+
+
+@pytest.mark.parametrize("text", VALID)
+def test_valid_curricula_compile_without_diagnostics(text):
+    result = compile_snippet(text)
+    assert result.diagnostics == [] and result.plan is not None
+
+
+def test_all_errors_of_a_file_are_reported_at_once():
+    text = snippet(sources="  source c = dyk(k=3)\n  source d = sort(vocab=1)",
+                   phases="  phase p {\n    steps = -1\n    mix = { a: 60%, b: 30% }\n  }")
+    codes = sorted(d.code for d in compile_snippet(text).diagnostics if d.severity == "error")
+    assert codes == ["E106", "E202", "E203", "E301"]
+
+
+def test_suggestions_name_the_closest_spelling():
+    result = compile_snippet(snippet(sources="  source c = dyk(k=3)"))
+    assert any(d.help == "did you mean `dyck`?" for d in result.diagnostics)
+    result = compile_snippet(snippet(phases="  phase p {\n    steps = 10\n    mix = { a: 50%, bb: 50% }\n  }"))
+    assert any(d.help == "did you mean `b`?" for d in result.diagnostics)
+
+
+def test_mix_sum_message_shows_the_sum_and_the_fix():
+    result = compile_snippet(snippet(phases="  phase p {\n    steps = 10\n    mix = { a: 60%, b: 30% }\n  }"))
+    (d,) = [d for d in result.diagnostics if d.code == "E301"]
+    assert d.message == "mix shares sum to 90%, not 100%"
+    assert d.help == "add 10% to a source, or change the shares"
+
+
+def test_composing_a_binary_rule_says_which_and_why():
+    (d,) = compile_snippet("rule r = set >> delete\n").diagnostics
+    assert d.code == "E207" and "`delete`" in d.message and "binary" in d.message
+
+
+def test_import_cycle_names_the_cycle(tmp_path):
+    (tmp_path / "a.curr").write_text('import "b.curr"\n')
+    (tmp_path / "b.curr").write_text('import "a.curr"\n')
+    from procdsl.compiler import compile_file
+
+    (d,) = compile_file(str(tmp_path / "a.curr")).diagnostics
+    assert d.code == "E307" and "a.curr → b.curr → a.curr" in d.message
+
+
+def test_library_files_are_checked_on_their_own(tmp_path):
+    lib = tmp_path / "lib.curr"
+    lib.write_text("rule sorted_set = set >> sort\nsource s = task(sorted_set, vocab=2)\n")
+    from procdsl.compiler import compile_file
+
+    result = compile_file(str(lib))
+    assert result.is_library and [d.code for d in result.diagnostics] == ["E203"]
+
+
+def test_imports_bring_definitions_into_scope(tmp_path):
+    (tmp_path / "lib.curr").write_text("rule sorted_set = set >> sort\nsource s = task(sorted_set, length=8)\nlet lr = 1e-3\n")
+    (tmp_path / "main.curr").write_text('import "lib.curr"\n' + snippet(phases="  phase p {\n    steps = 10\n    mix = { s: 100% }\n    optimizer = adamw(lr=lr)\n  }"))
+    from procdsl.compiler import compile_file
+
+    result = compile_file(str(tmp_path / "main.curr"))
+    assert [d.code for d in result.diagnostics if d.severity == "error"] == []
+    assert result.plan.sources["s"].rule == ("set", "sort")
+    assert result.plan.phases[0].optimizer.lr == 1e-3
