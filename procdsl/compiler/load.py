@@ -75,7 +75,7 @@ def _key(path: str) -> str:
 def _load(program: Program, path: str, text: str, stack: list[str]) -> Optional[Module]:
     program.texts[path] = text
     try:
-        tree, _comments = parse_text(text, path)
+        tree, _ = parse_text(text, path, comments=False)
     except SyntaxDiagnostic as exc:
         program.diagnostics.append(exc.diagnostic)
         return None

@@ -61,18 +61,18 @@ def _parser() -> Lark:
                 maybe_placeholders=False)
 
 
-def parse_text(text: str, file: str) -> tuple[Tree, list[Token]]:
-    """Parse one file's text; return the tree and its comments (for the formatter).
+def parse_text(text: str, file: str, comments: bool = True) -> tuple[Tree, list[Token]]:
+    """Parse one file's text; return the tree and, if asked, its comments (for the formatter).
 
     Raises SyntaxDiagnostic for the first syntax error.
     """
     parser = _parser()
     try:
         tree = parser.parse(text)
-        comments = [t for t in parser.lex(text, dont_ignore=True) if t.type == "COMMENT"]
+        found = [t for t in parser.lex(text, dont_ignore=True) if t.type == "COMMENT"] if comments else []
     except UnexpectedInput as exc:
         raise SyntaxDiagnostic(_describe(exc, text, file)) from None
-    return tree, comments
+    return tree, found
 
 
 def _terminal_text(name: str) -> str:

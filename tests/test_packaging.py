@@ -1,0 +1,31 @@
+"""The wheel carries what it needs: the grammar is read from the installed package, and every
+source package is listed in pyproject.toml (they are listed by hand because of the mapping
+that ships grammar/ and runtime/ inside procdsl)."""
+
+from __future__ import annotations
+
+import importlib.resources
+import tomllib
+
+from conftest import REPO
+from procdsl.lang.parse import GRAMMAR_RESOURCE, grammar_text
+
+
+def test_grammar_loads_from_the_installed_package():
+    package, name = GRAMMAR_RESOURCE
+    resource = importlib.resources.files(package).joinpath(name)
+    assert resource.is_file()
+    assert "curriculum" in grammar_text() and "propagate" not in name
+
+
+def test_every_package_directory_is_listed_in_pyproject():
+    config = tomllib.loads((REPO / "pyproject.toml").read_text())["tool"]["setuptools"]
+    listed = set(config["packages"])
+    mapping = config["package-dir"]
+    found = set()
+    for package, directory in mapping.items():
+        root = REPO / directory
+        for init in root.rglob("__init__.py"):
+            relative = init.parent.relative_to(root).parts
+            found.add(".".join((package,) + relative))
+    assert found <= listed, f"add to pyproject packages: {sorted(found - listed)}"
