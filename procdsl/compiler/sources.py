@@ -108,8 +108,13 @@ def build_source(definition: n.Definition, rules: RuleResolver, reader: Reader) 
                      help=did_you_mean(call.name, kinds) or f"sources are {one_of(kinds)}")
         return None
     built = reader.bind(call, model, call.name, positional=model.positional)
-    if built is not None and call.name in PATH_FIELDS:
+    if built is None:
+        return None
+    base = os.path.dirname(os.path.abspath(definition.span.file))
+    resolve = lambda path: os.path.normpath(os.path.join(base, path))  # noqa: E731
+    if call.name in PATH_FIELDS:
         field = PATH_FIELDS[call.name]
-        base = os.path.dirname(os.path.abspath(definition.span.file))
-        built = built.model_copy(update={field: os.path.normpath(os.path.join(base, getattr(built, field)))})
+        built = built.model_copy(update={field: resolve(getattr(built, field))})
+    if call.name == "hf" and built.data_files:  # local files behind `hf("json", data_files=[…])`
+        built = built.model_copy(update={"data_files": tuple(resolve(p) for p in built.data_files)})
     return built
