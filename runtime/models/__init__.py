@@ -1,0 +1,1 @@
+"""Model definitions that procdsl registers with TorchTitan (see ``procdsl.runtime.spec``)."""
