@@ -171,36 +171,29 @@ def _patch_settings(settings: tuple[n.Setting, ...], key: str, rest: tuple[str, 
 
 
 def _patch_expr(expr: n.Expr, keys: tuple[str, ...], ov: Override, diagnostics: list[Diagnostic]) -> Optional[n.Expr]:
+    """``expr`` with the value at ``keys`` (call keyword arguments, map entries) replaced."""
     if not keys:
         return ov.value
     key, rest = keys[0], keys[1:]
     if isinstance(expr, n.Name):  # `schedule = cosine` → `cosine(key=…)`
         expr = n.Call(expr.name, expr.span, (), (), expr.span)
     if isinstance(expr, n.Call):
-        kwargs = list(expr.kwargs)
-        for i, kw in enumerate(kwargs):
-            if kw.name == key:
-                value = _patch_expr(kw.value, rest, ov, diagnostics)
-                if value is None:
-                    return None
-                kwargs[i] = dataclasses.replace(kw, value=value)
-                return dataclasses.replace(expr, kwargs=tuple(kwargs))
-        if rest:
-            _nothing(ov, f"`{expr.name}` has no `{key}` to descend into", diagnostics)
-            return None
-        return dataclasses.replace(expr, kwargs=tuple(kwargs) + (n.KwArg(key, ov.span, ov.value),))
-    if isinstance(expr, n.MapExpr):
-        entries = list(expr.entries)
-        for i, entry in enumerate(entries):
-            if entry.key == key:
-                value = _patch_expr(entry.value, rest, ov, diagnostics)
-                if value is None:
-                    return None
-                entries[i] = dataclasses.replace(entry, value=value)
-                return dataclasses.replace(expr, entries=tuple(entries))
-        if rest:
-            _nothing(ov, f"the map has no `{key}`", diagnostics)
-            return None
-        return dataclasses.replace(expr, entries=tuple(entries) + (n.Entry(key, ov.span, ov.value),))
-    _nothing(ov, f"the value there has no field `{key}`", diagnostics)
-    return None
+        items, name_of, field = expr.kwargs, (lambda kw: kw.name), "kwargs"
+        new = lambda: n.KwArg(key, ov.span, ov.value)  # noqa: E731
+    elif isinstance(expr, n.MapExpr):
+        items, name_of, field = expr.entries, (lambda entry: entry.key), "entries"
+        new = lambda: n.Entry(key, ov.span, ov.value)  # noqa: E731
+    else:
+        _nothing(ov, f"the value there has no field `{key}`", diagnostics)
+        return None
+    for i, item in enumerate(items):
+        if name_of(item) == key:
+            value = _patch_expr(item.value, rest, ov, diagnostics)
+            if value is None:
+                return None
+            patched = items[:i] + (dataclasses.replace(item, value=value),) + items[i + 1:]
+            return dataclasses.replace(expr, **{field: patched})
+    if rest:
+        _nothing(ov, f"there is no `{key}` to descend into", diagnostics)
+        return None
+    return dataclasses.replace(expr, **{field: items + (new(),)})

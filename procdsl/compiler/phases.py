@@ -149,8 +149,7 @@ def _mix_entries(expr: n.Expr, sources: set[str], reader: Reader, mentioned: set
     for entry in expr.entries:
         mentioned.add(entry.key)
         if entry.key not in sources:
-            reader.error("E101", f"undefined source `{entry.key}` in mix", entry.key_span,
-                         help=did_you_mean(entry.key, sources) or "define it with `source NAME = …`")
+            reader.undefined_source(entry.key, entry.key_span, sources, "mix")
             ok = False
             continue
         if entry.key in seen:
@@ -275,11 +274,11 @@ def _read_evals(block: n.EvalBlock, sources: set[str], reader: Reader) -> list[t
             reader.error("E205", f"`{call.name}` needs a source", call.span, help=f"write `{call.name}(SOURCE, batches=20)`")
             continue
         source = reader.resolve(call.args[0])
-        if not isinstance(source, n.Name) or source.name not in sources:
-            shown = source.name if isinstance(source, n.Name) else describe(source)
-            reader.error("E101", f"undefined source `{shown}` in `{call.name}`", source.span,
-                         help=(did_you_mean(shown, sources) if isinstance(source, n.Name) else None)
-                         or "define it with `source NAME = …`")
+        if not isinstance(source, n.Name):
+            reader.expected(call.name, "a source name", source)
+            continue
+        if source.name not in sources:
+            reader.undefined_source(source.name, source.span, sources, f"`{call.name}`")
             continue
         rest = n.Call(call.name, call.name_span, call.args[1:], call.kwargs, call.span)
         if every is None:

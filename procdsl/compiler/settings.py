@@ -73,10 +73,8 @@ def build_tokenizer(expr: n.Expr, reader: Reader, file: str, sources: set[str]) 
     if isinstance(expr, n.Call) and expr.name == "bpe":
         built = reader.bind(expr, BpeTokenizer, "bpe")
         if built is not None and built.train_on not in sources:
-            arg = next(k for k in expr.kwargs if k.name == "train_on") if any(k.name == "train_on" for k in expr.kwargs) else expr
-            reader.error("E101", f"undefined source `{built.train_on}` in `train_on`",
-                         getattr(arg, "value", arg).span,
-                         help=did_you_mean(built.train_on, sources) or "define it with `source NAME = …`")
+            arg = next((k.value for k in expr.kwargs if k.name == "train_on"), expr)
+            reader.undefined_source(built.train_on, arg.span, sources, "`train_on`")
             return None
         return built
     word = reader.word(expr, "tokenizer", tuple(TOKENIZER_WORDS) + ("bpe",))

@@ -68,6 +68,11 @@ class Reader:
                 self._resolving.pop()
         return expr
 
+    def undefined_source(self, name: str, span: Span, sources: Iterable[str], where: str) -> None:
+        """E101 for a source name that no `source` defines, with the closest spelling."""
+        self.error("E101", f"undefined source `{name}` in {where}", span,
+                   help=did_you_mean(name, sources) or "define it with `source NAME = …`")
+
     def expected(self, what: str, wanted: str, expr: n.Expr, help: Optional[str] = None) -> None:
         self.error("E201", f"`{what}` expects {wanted}, found {describe(expr)}", expr.span, help=help)
 

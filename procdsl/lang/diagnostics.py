@@ -16,7 +16,7 @@ x.curr:2:9: E301 mix shares sum to 90%, not 100%
 from __future__ import annotations
 
 import json
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass, field
 from typing import Iterable, Literal, Optional
 
 Severity = Literal["error", "warning"]
@@ -127,4 +127,4 @@ def render_json(d: Diagnostic) -> str:
 
 
 __all__ = ["Span", "Diagnostic", "CompileError", "Severity", "errors", "sort_key",
-           "render_text", "render_github", "render_json", "asdict"]
+           "render_text", "render_github", "render_json"]
