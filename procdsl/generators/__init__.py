@@ -1,0 +1,89 @@
+"""Procedural data generators: one module per family, one registry, one entry point.
+
+``generate(source, seed=, name=, start=, count=, context=, progress=)`` returns examples
+``[start, start + count)`` of a plan source as :class:`Examples` (tokens, loss mask, offsets).
+Example ``i`` depends only on ``(seed, name, i)`` and ``progress(i)`` (see
+:mod:`procdsl.generators.core`), so any chunking of the index range, on any worker, gives the
+same data. ``GENERATORS[kind]`` holds each kind's block function, its independent checker
+(:mod:`procdsl.checkers`) and the names of its special tokens.
+
+>>> from procdsl.plan.base import Range
+>>> from procdsl.plan.sources import TaskSource
+>>> src = TaskSource(rule=("reverse",), length=Range(low=2, high=4), vocab=10)
+>>> ex = generate(src, seed=1, name="rev", start=0, count=3, context=64)
+>>> ex.offsets.tolist()
+[0, 5, 10, 19]
+>>> for j in range(3): print(render(src, *ex[j]))
+1 7 SEP [7] [1]
+6 4 SEP [4] [6]
+9 6 6 8 SEP [8] [6] [6] [9]
+>>> part = generate(src, seed=1, name="rev", start=2, count=1, context=64)
+>>> part.tokens.tolist() == ex[2][0].tolist()
+True
+>>> GENERATORS["task"].check(src, *ex[0], context=64)
+[]
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Callable, Optional
+
+import numpy as np
+
+from procdsl import checkers
+from procdsl.generators import algorithmic, diagnostics, dyck, eca, ww
+from procdsl.generators.core import BLOCK, GROUP_TOKENS, Examples, MakeBlock, Progress, run, stable_hash
+
+__all__ = ["BLOCK", "Examples", "GENERATORS", "GeneratorSpec", "generate", "render", "stable_hash"]
+
+
+@dataclass(frozen=True)
+class GeneratorSpec:
+    """What procdsl knows about one procedural source kind."""
+
+    kind: str
+    make_block: MakeBlock                          # (source, Block) -> Grid
+    check: Callable[..., list[str]]                # (source, tokens, mask, context) -> problems
+    token_names: Callable[[object], Callable[[int], str]]
+    group_tokens: int = GROUP_TOKENS               # tokens per vectorised call (speed only)
+
+    def generate(self, source, *, seed: int, name: str, start: int, count: int, context: int,
+                 progress: Optional[Progress] = None) -> Examples:
+        return run(self.make_block, source, seed=seed, name=name, start=start, count=count,
+                   context=context, progress=progress, group_tokens=self.group_tokens)
+
+
+def _spec(kind, make_block, token_names, **options) -> GeneratorSpec:
+    return GeneratorSpec(kind, make_block, checkers.check_example, token_names, **options)
+
+
+GENERATORS: dict[str, GeneratorSpec] = {spec.kind: spec for spec in (
+    _spec("task", algorithmic.make_block, algorithmic.token_names),
+    # position loops: the more examples per numpy call the better, up to a few blocks
+    _spec("dyck", dyck.make_dyck_block, dyck.token_names, group_tokens=1 << 22),
+    _spec("shuffle_dyck", dyck.make_shuffle_block, dyck.token_names, group_tokens=1 << 22),
+    _spec("eca", eca.make_block, eca.token_names),
+    _spec("ww", ww.make_block, ww.token_names),
+    _spec("haystack", diagnostics.make_haystack_block, diagnostics.haystack_names),
+    _spec("addition", diagnostics.make_addition_block, diagnostics.arithmetic_names),
+    _spec("reversed_addition", diagnostics.make_reversed_addition_block, diagnostics.arithmetic_names),
+    _spec("multiplication", diagnostics.make_multiplication_block, diagnostics.arithmetic_names),
+    _spec("sorting", diagnostics.make_sorting_block, diagnostics.sorting_names),
+)}
+
+
+def generate(source, *, seed: int, name: str, start: int, count: int, context: int,
+             progress: Optional[Progress] = None) -> Examples:
+    """Examples ``[start, start + count)`` of the procedural ``source`` named ``name``."""
+    spec = GENERATORS.get(source.kind)
+    if spec is None:
+        raise ValueError(f"{source.kind!r} is not a procedural source")
+    return spec.generate(source, seed=seed, name=name, start=start, count=count, context=context,
+                         progress=progress)
+
+
+def render(source, tokens: np.ndarray, loss_mask: np.ndarray) -> str:
+    """One example as text, special tokens named, targets in brackets."""
+    name = GENERATORS[source.kind].token_names(source)
+    return " ".join(f"[{name(t)}]" if m else name(t) for t, m in zip(tokens, loss_mask))
