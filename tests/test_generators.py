@@ -97,6 +97,7 @@ def test_examples_structure(source):
     assert 0 <= ex.tokens.min() and ex.tokens.max() < source.vocab_size()
     if _fixed(source):   # then min_tokens (what a context must hold) bounds every example
         assert lengths.min() >= source.min_tokens(CONTEXT)
+    assert lengths.max() <= source.max_tokens(CONTEXT)
 
 
 def test_paper_layout_lengths():

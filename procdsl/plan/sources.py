@@ -54,7 +54,15 @@ class SourceBase(Frozen):
         return None
 
     def min_tokens(self, context: int) -> int:
-        """Fewest tokens one example can take; a phase's context must hold it (check E308)."""
+        """Fewest tokens one example can take (``context``: the phase's, for length defaults)."""
+        return self._tokens(minimum, context)
+
+    def max_tokens(self, context: int) -> int:
+        """Most tokens one example can take; a phase's context must hold it (check E308)."""
+        return self._tokens(maximum, context)
+
+    def _tokens(self, pick, context: int) -> int:
+        """Example size with every tunable parameter at ``pick`` (``minimum`` or ``maximum``)."""
         return 1
 
 
@@ -83,8 +91,8 @@ class TaskSource(SourceBase):
     def vocab_size(self) -> int:
         return self.vocab + 2
 
-    def min_tokens(self, context: int) -> int:
-        return example_tokens(self.rule, int(maximum(self.length)))
+    def _tokens(self, pick, context: int) -> int:
+        return example_tokens(self.rule, int(pick(self.length)))
 
     @model_validator(mode="after")
     def _layout_fits(self):
@@ -130,8 +138,8 @@ class DyckSource(SourceBase):
     def vocab_size(self) -> int:
         return 2 * self.k + 1
 
-    def min_tokens(self, context: int) -> int:
-        return int(minimum(self.length)) if self.length is not None else context
+    def _tokens(self, pick, context: int) -> int:
+        return int(pick(self.length)) if self.length is not None else context
 
 
 class ShuffleDyckSource(SourceBase):
@@ -151,8 +159,8 @@ class ShuffleDyckSource(SourceBase):
     def vocab_size(self) -> int:
         return 2 * self.k + 1
 
-    def min_tokens(self, context: int) -> int:
-        return int(minimum(self.length)) if self.length is not None else context
+    def _tokens(self, pick, context: int) -> int:
+        return int(pick(self.length)) if self.length is not None else context
 
 
 class EcaSource(SourceBase):
@@ -176,9 +184,12 @@ class EcaSource(SourceBase):
     def vocab_size(self) -> int:
         return 4
 
-    def min_tokens(self, context: int) -> int:
-        rows = 1 + (int(minimum(self.steps)) if self.steps is not None else 1)
-        return rows * (int(minimum(self.width)) + 1)
+    def _tokens(self, pick, context: int) -> int:
+        row = int(pick(self.width)) + 1
+        if self.steps is not None:
+            return (1 + int(pick(self.steps))) * row
+        length = int(pick(self.length)) if self.length is not None else context
+        return max(2, length // row) * row        # as many whole rows as fit, at least two
 
     @model_validator(mode="after")
     def _steps_or_length(self):
@@ -203,8 +214,8 @@ class WwSource(SourceBase):
     def vocab_size(self) -> int:
         return self.vocab + 2
 
-    def min_tokens(self, context: int) -> int:
-        return 2 * int(minimum(self.length))
+    def _tokens(self, pick, context: int) -> int:
+        return 2 * int(pick(self.length))
 
 
 class HaystackSource(SourceBase):
@@ -224,8 +235,8 @@ class HaystackSource(SourceBase):
     def vocab_size(self) -> int:
         return self.vocab + 2
 
-    def min_tokens(self, context: int) -> int:
-        return 2 * int(minimum(self.pairs)) + 3
+    def _tokens(self, pick, context: int) -> int:
+        return 2 * int(pick(self.pairs)) + 3
 
     @model_validator(mode="after")
     def _keys_suffice(self):
@@ -246,8 +257,9 @@ class _ArithmeticSource(SourceBase):
     def vocab_size(self) -> int:
         return 14
 
-    def min_tokens(self, context: int) -> int:
-        return 3 * int(minimum(self.digits)) + 3
+    def _tokens(self, pick, context: int) -> int:
+        digits = int(pick(self.digits))            # a sum of D-digit numbers has D or D+1 digits
+        return 3 * digits + (3 if pick is minimum else 4)
 
 
 class AdditionSource(_ArithmeticSource):
@@ -269,8 +281,9 @@ class MultiplicationSource(_ArithmeticSource):
     kind: Literal["multiplication"] = "multiplication"
     digits: tunable(int, ge=1, le=16) = 3
 
-    def min_tokens(self, context: int) -> int:
-        return 4 * int(minimum(self.digits)) + 2     # a product of D-digit numbers has >= 2D-1
+    def _tokens(self, pick, context: int) -> int:
+        digits = int(pick(self.digits))            # a product of D-digit numbers has 2D-1 or 2D
+        return 4 * digits + (2 if pick is minimum else 3)
 
 
 class SortingSource(SourceBase):
@@ -286,8 +299,8 @@ class SortingSource(SourceBase):
     def vocab_size(self) -> int:
         return self.vocab + 2
 
-    def min_tokens(self, context: int) -> int:
-        return 2 * int(minimum(self.length)) + 1
+    def _tokens(self, pick, context: int) -> int:
+        return 2 * int(pick(self.length)) + 1
 
 
 # --------------------------------------------------------------------------------------------
