@@ -1,0 +1,80 @@
+"""A batch of packed rows, and its shift convention.
+
+Row ``i`` of a step is the window ``[i·C, i·C + C + 1)`` of the stream (``C`` = context):
+``C + 1`` tokens, overlapping the next row by one. Position ``t`` of the *inputs*
+``tokens[:, :-1]`` predicts the token at ``t + 1``, so
+
+* ``inputs = tokens[:, :-1]`` and ``labels = tokens[:, 1:]`` with ``-100`` where
+  ``targets[:, 1:]`` is False (PyTorch's ``ignore_index``): hand these to the model and
+  ``cross_entropy`` as they are;
+* ``targets[r, t]`` says whether token ``t`` is a training target (predicted from ``t - 1``);
+  ``targets[:, 0]`` is always False: that token is the previous row's last label, so every
+  stream token is a label exactly once (``targets.sum() == (labels != -100).sum()``);
+* ``source[r, t]`` is the index (in ``sources``) of the source token ``t`` came from;
+  ``label_source`` (``source[:, 1:]``) lines up with ``labels`` for a per-source loss;
+* ``starts[r, t]`` marks the first token of a unit (an example, or a piece of a document).
+
+``(tokens[i], targets[i])`` is exactly a row of the runtime's row-stream protocol
+(``seq_len + 1`` tokens with a target mask): see :meth:`Batch.rows`.
+
+``source_tokens`` / ``source_targets`` count, per source, the labels and the target labels of
+the whole *global* batch (every rank's rows) — the same numbers on every rank, so achieved
+shares can be logged without communication.
+
+>>> batch = Batch(step=0, tokens=np.array([[5, 6, 7, 8]], np.int32),
+...               targets=np.array([[False, True, False, True]]),
+...               source=np.array([[0, 0, 1, 1]], np.int8), starts=np.array([[1, 0, 1, 0]], bool),
+...               sources=("a", "b"), source_tokens=(1, 2), source_targets=(1, 1))
+>>> batch.inputs.tolist(), batch.labels.tolist(), batch.label_source.tolist()
+([[5, 6, 7]], [[6, -100, 8]], [[0, 1, 1]])
+>>> batch.counts()
+{'a': {'tokens': 1, 'targets': 1}, 'b': {'tokens': 2, 'targets': 1}}
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Iterator
+
+import numpy as np
+
+#: the label of a position without loss (PyTorch's default ``ignore_index``)
+IGNORE_INDEX = -100
+
+
+@dataclass(frozen=True)
+class Batch:
+    """One rank's rows of one step: ``[b, context + 1]`` arrays (module docstring)."""
+
+    step: int
+    tokens: np.ndarray          # int32 [b, C + 1]
+    targets: np.ndarray         # bool  [b, C + 1]
+    source: np.ndarray          # int8  [b, C + 1]
+    starts: np.ndarray          # bool  [b, C + 1]
+    sources: tuple[str, ...]
+    source_tokens: tuple[int, ...]    # labels per source, global batch
+    source_targets: tuple[int, ...]   # target labels per source, global batch
+
+    @property
+    def inputs(self) -> np.ndarray:
+        """``[b, C]`` int32: what the model reads."""
+        return self.tokens[:, :-1]
+
+    @property
+    def labels(self) -> np.ndarray:
+        """``[b, C]`` int64: the next token, or ``IGNORE_INDEX`` where there is no loss."""
+        return np.where(self.targets[:, 1:], self.tokens[:, 1:], IGNORE_INDEX).astype(np.int64)
+
+    @property
+    def label_source(self) -> np.ndarray:
+        """``[b, C]`` int8: the source of each label."""
+        return self.source[:, 1:]
+
+    def rows(self) -> Iterator[tuple[np.ndarray, np.ndarray]]:
+        """``(tokens, targets)`` per row, ``context + 1`` long (the runtime's row protocol)."""
+        return zip(self.tokens, self.targets)
+
+    def counts(self) -> dict[str, dict[str, int]]:
+        """Labels and target labels per source in the global batch, for the metrics log."""
+        return {name: {"tokens": t, "targets": g}
+                for name, t, g in zip(self.sources, self.source_tokens, self.source_targets)}

@@ -1,0 +1,83 @@
+"""Difficulty progress of a procedural source inside a phase: a pure function of the plan.
+
+A ``ramp(start, end)`` parameter takes its value from ``progress(i)`` of example ``i``
+(:mod:`procdsl.generators.core`). The stream sets ``progress(i) = clip(i / E, 0, 1)`` where
+``E`` is the number of examples the phase is *expected* to draw from the source:
+
+    E = phase.tokens × share / mean example length
+
+``share`` is the source's mean share (``phase.mix``), and the mean example length is measured
+on a fixed probe — the first generator block of the source under the phase's name, seed and
+context, with progress spread evenly over [0, 1]. ``E`` depends on the plan alone, never on
+what a run has done, so example ``i`` is the same on every rank and after every resume.
+
+>>> from procdsl.compiler import compile_text
+>>> plan = compile_text('''curriculum p {
+...   model = gpt2(layers=1, heads=1, dim=8)
+...   context = 64
+...   batch = 4
+...   source s = sort(length=ramp(2, 8), vocab=10)
+...   phase warm { steps = 100  mix = { s: 100% } }
+... }''', "p.curr").plan
+>>> phase = plan.phase("warm")
+>>> round(mean_example_tokens(plan.sources["s"], seed=0, name="s/warm", context=64), 2)
+11.0
+>>> progress = phase_progress(phase, "s", plan.sources["s"])
+>>> round(expected_examples(phase, "s", plan.sources["s"]))      # 25,600 tokens / 11
+2327
+>>> progress(np.array([0, 1163, 5000])).round(2).tolist()
+[0.0, 0.5, 1.0]
+>>> phase_progress(phase, "s", plan.sources["s"].model_copy(update={"length": 8})) is None
+True
+"""
+
+from __future__ import annotations
+
+from typing import Callable, Optional
+
+import numpy as np
+
+from procdsl.generators import BLOCK, generate
+from procdsl.plan.base import Ramp
+from procdsl.plan.model import Phase
+from procdsl.plan.sources import SourceBase
+
+#: example indices -> progress in [0, 1] (what ``generate(progress=…)`` takes)
+Progress = Callable[[np.ndarray], np.ndarray]
+
+
+def has_ramp(source: SourceBase) -> bool:
+    """Whether any parameter of the source is a ``ramp(…)`` (else progress changes nothing)."""
+    return any(isinstance(getattr(source, field), Ramp) for field in type(source).model_fields)
+
+
+def mean_example_tokens(source: SourceBase, *, seed: int, name: str, context: int) -> float:
+    """Mean tokens per example over the probe block (progress evenly spread over [0, 1])."""
+    probe = generate(source, seed=seed, name=name, start=0, count=BLOCK, context=context,
+                     progress=lambda index: index / (BLOCK - 1))
+    return float(probe.offsets[-1]) / BLOCK
+
+
+def training_key(name: str, phase: Phase) -> str:
+    """The generator name of a procedural source trained in ``phase``: distinct per phase."""
+    return f"{name}/{phase.name}"
+
+
+def expected_examples(phase: Phase, name: str, source: SourceBase) -> float:
+    """How many examples of ``source`` the phase should draw (at least one)."""
+    mean = mean_example_tokens(source, seed=phase.seed, name=training_key(name, phase),
+                               context=phase.context)
+    return max(phase.tokens * phase.mix.get(name, 0.0) / mean, 1.0)
+
+
+def phase_progress(phase: Phase, name: str, source: SourceBase) -> Optional[Progress]:
+    """``progress(i)`` for the source in ``phase``; None when no parameter ramps."""
+    if not has_ramp(source):
+        return None
+    expected = expected_examples(phase, name, source)
+    return lambda index: np.clip(np.asarray(index, np.float64) / expected, 0.0, 1.0)
+
+
+def final_progress(index: np.ndarray) -> np.ndarray:
+    """Progress 1 for every example: held-out examples use the end of every ramp."""
+    return np.ones(len(index))

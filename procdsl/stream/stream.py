@@ -1,0 +1,229 @@
+"""The stateful streams the runtime reads: a phase's training batches, and held-out batches.
+
+``PhaseStream(plan, phase)`` yields the phase's ``steps`` batches (:class:`Batch`): the
+interleave of its mix (:mod:`procdsl.stream.mixture`), packed into rows of ``context + 1``
+tokens (:mod:`procdsl.stream.batch` states the shift convention), ``phase.batch`` rows per step
+globally, of which rank ``r`` of ``W`` gets rows ``[r·b, (r + 1)·b)``, ``b = batch / W``.
+
+Every rank computes the same global stream — generating and tokenizing every unit, since the
+position of each unit depends on the lengths of all before it — and copies only its own rows.
+That redundancy is the price of determinism independent of the world size: the global batch of
+a step is the same for 1, 2 or 64 ranks, and a checkpoint written by one world size resumes on
+another. ``state_dict()`` is a small JSON-able dict (step, per-source cursors and delivered
+tokens, the unit carried into the next row), equal on every rank; loading it yields exactly
+the batch the uninterrupted stream would have yielded next.
+
+Data sources read their ``train`` split; :class:`EvalStream` reads held-out data only
+(``heldout`` split; procedural examples under the name ``f"{source}/heldout"``), the same
+batches each time it is iterated.
+
+>>> from procdsl.compiler import compile_text
+>>> plan = compile_text('''curriculum s {
+...   model = gpt2(layers=1, heads=1, dim=8)
+...   context = 32
+...   batch = 4
+...   source a = sort(length=8, vocab=10)
+...   source b = reverse(length=8, vocab=10)
+...   phase p { steps = 3  mix = { a: 75%, b: 25% } }
+... }''', "s.curr").plan
+>>> stream = PhaseStream(plan, "p", rank=1, world=2)
+>>> batch = next(iter(stream))
+>>> batch.tokens.shape, batch.inputs.shape, batch.labels.dtype, stream.vocab.size
+((2, 33), (2, 32), dtype('int64'), 24)
+>>> batch.counts()                  # the global batch: 4 rows × 32 labels, 17-token examples
+{'a': {'tokens': 94, 'targets': 41}, 'b': {'tokens': 34, 'targets': 16}}
+>>> state = stream.state_dict()
+>>> resumed = PhaseStream(plan, "p", rank=0, world=1)
+>>> resumed.load_state_dict(state)
+>>> following = next(iter(resumed))
+>>> following.step, bool((following.tokens[2:] == next(iter(stream)).tokens).all())
+(1, True)
+"""
+
+from __future__ import annotations
+
+from typing import Any, Iterator, Optional
+
+from procdsl.data import Tokenizer
+from procdsl.plan.model import Phase, Plan
+from procdsl.plan.sources import LossMode, SourceBase
+from procdsl.stream.batch import Batch
+from procdsl.stream.mixture import Interleave
+from procdsl.stream.pack import count_labels, pack_rows
+from procdsl.stream.progress import final_progress, phase_progress, training_key
+from procdsl.stream.shares import Shares
+from procdsl.stream.units import ProceduralUnits, TextUnits, UnitReader
+from procdsl.stream.vocab import PhaseVocab
+
+STATE_VERSION = 1
+
+
+def shard(batch: int, rank: int, world: int) -> int:
+    """Rows per rank; a clear error unless ``world`` divides ``batch`` and ``rank`` fits.
+
+    >>> shard(8, 3, 4)
+    2
+    >>> shard(6, 0, 4)
+    Traceback (most recent call last):
+      ...
+    ValueError: the global batch of 6 rows cannot be split over 4 ranks: the world size must
+    divide the batch (try 1, 2, 3 or 6 ranks, or change the batch)
+    """
+    if world < 1 or not 0 <= rank < world:
+        raise ValueError(f"rank {rank} is not in a world of {world}")
+    if batch % world:
+        divisors = [d for d in range(1, batch + 1) if batch % d == 0]
+        listed = ", ".join(map(str, divisors[:-1])) + f" or {divisors[-1]}" if len(divisors) > 1 else "1"
+        raise ValueError(f"the global batch of {batch} rows cannot be split over {world} ranks: "
+                         f"the world size must divide the batch (try {listed} ranks, or change the batch)")
+    return batch // world
+
+
+def unit_reader(source: SourceBase, *, vocab: PhaseVocab, name: str, key: str, seed: int,
+                context: int, loss: LossMode, split: str, progress=None) -> UnitReader:
+    """The reader of one source: procedural (examples named ``key``) or data (``split``)."""
+    if source.procedural:
+        return ProceduralUnits(source, seed=seed, key=key, context=context,
+                               offset=vocab.offset(name), loss=loss, progress=progress)
+    return TextUnits(source, vocab.tokenizer, split=split, seed=seed, context=context, loss=loss,
+                     name=name)
+
+
+class Packed:
+    """What both streams share: an interleave cut into global batches of ``batch × context``."""
+
+    def __init__(self, interleave: Interleave, sources: tuple[str, ...], *, batch: int,
+                 context: int, rank: int, world: int):
+        if len(sources) > 127:
+            raise ValueError(f"{len(sources)} sources in one stream; at most 127 fit the int8 source ids")
+        self.interleave, self.sources = interleave, sources
+        self.batch, self.context = batch, context
+        self.rank, self.world = rank, world
+        self.rows = shard(batch, rank, world)
+        self.step = 0
+
+    def next_batch(self) -> Batch:
+        """The next global batch, this rank's rows of it."""
+        n = self.batch * self.context
+        window = self.interleave.next_window(n)
+        rows = pack_rows(window, context=self.context, first_row=self.rank * self.rows, rows=self.rows)
+        tokens, targets = count_labels(window, n=n, sources=len(self.sources))
+        batch = Batch(self.step, rows.tokens, rows.targets, rows.source, rows.starts,
+                      self.sources, tuple(tokens), tuple(targets))
+        self.step += 1
+        return batch
+
+
+class PhaseStream(Packed):
+    """The training batches of one phase of ``plan`` for rank ``rank`` of ``world``.
+
+    Iterating yields the remaining batches of the phase (up to ``phase.steps``);
+    :meth:`next_batch` goes on past the end (at the end shares) if asked. ``totals`` holds the
+    labels and target labels each source has delivered so far (global, from step 0).
+    """
+
+    def __init__(self, plan: Plan, phase_name: str, rank: int = 0, world: int = 1,
+                 cache_dir: Optional[str] = None, *, tokenizer: Optional[Tokenizer] = None):
+        phase = plan.phase(phase_name)
+        self.plan, self.phase = plan, phase
+        self.vocab = PhaseVocab.for_phase(plan, phase, tokenizer=tokenizer, cache_dir=cache_dir)
+        sources = tuple(phase.mix)
+        readers = [self._reader(name) for name in sources]
+        super().__init__(Interleave(readers, Shares.for_phase(phase)), sources, batch=phase.batch,
+                         context=phase.context, rank=rank, world=world)
+        self.totals = {"tokens": [0] * len(sources), "targets": [0] * len(sources)}
+
+    def _reader(self, name: str) -> UnitReader:
+        phase, source = self.phase, self.plan.sources[name]
+        progress = phase_progress(phase, name, source) if source.procedural else None
+        return unit_reader(source, vocab=self.vocab, name=name, key=training_key(name, phase),
+                           seed=phase.seed, context=phase.context,
+                           loss=phase.loss or source.default_loss, split="train", progress=progress)
+
+    def __iter__(self) -> Iterator[Batch]:
+        while self.step < self.phase.steps:
+            yield self.next_batch()
+
+    def __len__(self) -> int:
+        return self.phase.steps
+
+    def next_batch(self) -> Batch:
+        batch = super().next_batch()
+        for k in range(len(self.sources)):
+            self.totals["tokens"][k] += batch.source_tokens[k]
+            self.totals["targets"][k] += batch.source_targets[k]
+        return batch
+
+    def state_dict(self) -> dict[str, Any]:
+        """Everything needed to continue: ints and lists only (the same on every rank)."""
+        return {"version": STATE_VERSION, "plan": self.plan.hash, "phase": self.phase.name,
+                "sources": list(self.sources), "step": self.step,
+                "totals": {key: list(value) for key, value in self.totals.items()},
+                **self.interleave.state_dict()}
+
+    def load_state_dict(self, state: dict[str, Any], *, strict: bool = True) -> None:
+        """Continue from ``state``. ``strict=False`` accepts a state written under another plan
+        hash (``--force-replan``) as long as the phase and its sources are the same."""
+        if state.get("version") != STATE_VERSION:
+            raise ValueError(f"stream state version {state.get('version')} is not {STATE_VERSION}")
+        if state["phase"] != self.phase.name or list(state["sources"]) != list(self.sources):
+            raise ValueError(f"stream state is for phase {state['phase']!r} with sources "
+                             f"{state['sources']}, not phase {self.phase.name!r} with {list(self.sources)}")
+        if strict and state["plan"] != self.plan.hash:
+            raise ValueError("stream state was written for another plan (hash differs); "
+                             "pass strict=False to continue anyway")
+        if int(state["position"]) != int(state["step"]) * self.batch * self.context:
+            raise ValueError("stream state is inconsistent: position != step × batch × context")
+        self.interleave.load_state_dict(state)
+        self.step = int(state["step"])
+        self.totals = {key: [int(v) for v in state["totals"][key]] for key in ("tokens", "targets")}
+
+
+class EvalStream:
+    """``batches`` held-out batches of ``source`` (``batch`` rows of ``context``), always the same.
+
+    Ids follow the vocabulary of ``phase`` (default: the first phase that evaluates the source,
+    else the first that trains on it, else the source alone). Data sources read their
+    ``heldout`` split (restarting it if it is shorter than the batches need); procedural ones
+    generate examples named ``f"{source}/heldout"`` under the plan's seed at the end of every
+    ramp. ``loss`` defaults to the source's own.
+    """
+
+    def __init__(self, plan: Plan, source: str, batches: int, context: int, batch: int, *,
+                 phase: Optional[str] = None, rank: int = 0, world: int = 1,
+                 cache_dir: Optional[str] = None, tokenizer: Optional[Tokenizer] = None,
+                 loss: Optional[LossMode] = None):
+        if source not in plan.sources:
+            raise KeyError(f"no source named {source!r} in the plan")
+        self.plan, self.source, self.batches = plan, source, batches
+        self.context, self.batch, self.rank, self.world = context, batch, rank, world
+        self.rows = shard(batch, rank, world)
+        self.loss = loss or plan.sources[source].default_loss
+        self.vocab = PhaseVocab.for_phase(plan, _eval_phase(plan, source, phase),
+                                          tokenizer=tokenizer, cache_dir=cache_dir)
+
+    def __len__(self) -> int:
+        return self.batches
+
+    def __iter__(self) -> Iterator[Batch]:
+        spec = self.plan.sources[self.source]
+        reader = unit_reader(spec, vocab=self.vocab, name=self.source, key=f"{self.source}/heldout",
+                             seed=self.plan.seed, context=self.context, loss=self.loss,
+                             split="heldout", progress=final_progress)
+        packed = Packed(Interleave([reader], Shares([1.0], [1.0], total=1)), (self.source,),
+                         batch=self.batch, context=self.context, rank=self.rank, world=self.world)
+        for _ in range(self.batches):
+            yield packed.next_batch()
+
+
+def _eval_phase(plan: Plan, source: str, phase: Optional[str]) -> Phase:
+    if phase is not None:
+        return plan.phase(phase)
+    for p in plan.phases:
+        if any(e.source == source for e in p.eval):
+            return p
+    for p in plan.phases:
+        if source in p.mix:
+            return p
+    first = plan.phases[0]
+    return first.model_copy(update={"mix": {source: 1.0}, "mix_ramp": None, "eval": ()})

@@ -1,0 +1,215 @@
+"""Units: what the mixture interleaves — pieces of at most ``context`` tokens from one source.
+
+A unit is one procedural example, or one piece of a tokenized document (EOS appended), in the
+phase's global ids (:mod:`procdsl.stream.vocab`), with its targets: ``targets[t]`` is True when
+token ``t`` is a training target, predicted from token ``t - 1``. Items longer than ``context``
+are cut into pieces of ``context`` tokens (the last one shorter), so a long document cannot
+take a large bite of the stream at once and skew the shares.
+
+Targets, by the phase's ``loss`` (else the source's ``default_loss``):
+
+* ``full``: every token of the unit but its first;
+* ``output_only`` / ``answer_only``: procedural sources keep the generator's mask; documents
+  with an answer (``dm_math``) mark the answer and its EOS; documents without one, all tokens;
+* whatever the mode, the first token of a unit is never a target: the token before it in the
+  packed stream belongs to another unit (or, for a piece, to a row that may be far away).
+
+Each unit has a :class:`Cursor` ``(epoch, item, chunk)``: the example index or document index
+within the split, and the piece of it. A reader's ``read(cursor)`` returns a block of
+consecutive units from that cursor on, so a stream resumes from three integers per source.
+
+>>> from procdsl.plan.base import Range
+>>> from procdsl.plan.sources import TaskSource
+>>> reader = ProceduralUnits(TaskSource(rule=("reverse",), length=Range(low=2, high=4), vocab=10),
+...                          seed=1, key="rev/p", context=6, offset=100, loss="output_only")
+>>> units = reader.read(Cursor(0, 0, 0))
+>>> for j in range(4): print(units.cursor(j), *[t.tolist() for t in units[j]])
+Cursor(epoch=0, item=0, chunk=0) [102, 107, 110, 107, 102] [False, False, False, True, True]
+Cursor(epoch=0, item=1, chunk=0) [105, 106, 108, 110, 108, 106] [False, False, False, False, True, True]
+Cursor(epoch=0, item=1, chunk=1) [105] [False]
+Cursor(epoch=0, item=2, chunk=0) [105, 107, 105, 102, 110, 102] [False, False, False, False, False, True]
+>>> reader.read(Cursor(0, 1, 1))[0][0].tolist()                    # resume mid-example
+[105]
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from functools import cached_property
+from typing import Iterator, NamedTuple, Optional, Protocol
+
+import numpy as np
+
+from procdsl.data import Document, Tokenizer, encode_document, iter_documents
+from procdsl.generators import BLOCK, generate
+from procdsl.plan.sources import LossMode, SourceBase
+from procdsl.stream.progress import Progress
+
+#: characters of documents a text reader gathers per block (at least one whole document)
+TEXT_BLOCK_CHARS = 1 << 16
+
+
+class Cursor(NamedTuple):
+    """Where a unit sits in its source: ``epoch``, ``item`` (example / document), ``chunk``."""
+
+    epoch: int
+    item: int
+    chunk: int
+
+
+@dataclass(frozen=True)
+class Units:
+    """Consecutive units of one source, flattened: unit ``j`` is ``tokens[offsets[j]:offsets[j+1]]``.
+
+    ``items[j]``/``chunks[j]`` (and ``epoch``) form unit ``j``'s cursor; ``end`` is the cursor
+    of the unit after the last one.
+    """
+
+    tokens: np.ndarray     # int32, global ids
+    targets: np.ndarray    # bool
+    offsets: np.ndarray    # int64, (n + 1,)
+    items: np.ndarray      # int64, (n,)
+    chunks: np.ndarray     # int64, (n,)
+    epoch: int
+    end: Cursor
+
+    def __len__(self) -> int:
+        return len(self.items)
+
+    def __getitem__(self, j: int) -> tuple[np.ndarray, np.ndarray]:
+        a, b = self.offsets[j], self.offsets[j + 1]
+        return self.tokens[a:b], self.targets[a:b]
+
+    def cursor(self, j: int) -> Cursor:
+        """Cursor of unit ``j`` (``end`` for ``j == len(self)``)."""
+        if j == len(self):
+            return self.end
+        return Cursor(self.epoch, int(self.items[j]), int(self.chunks[j]))
+
+    @cached_property
+    def lengths(self) -> np.ndarray:
+        return np.diff(self.offsets)
+
+    @cached_property
+    def target_prefix(self) -> np.ndarray:
+        """``target_prefix[t]`` = targets among tokens ``[0, t)`` (counts in O(1) per slice)."""
+        prefix = np.zeros(len(self.tokens) + 1, np.int64)
+        np.cumsum(self.targets, out=prefix[1:])
+        return prefix
+
+
+class UnitReader(Protocol):
+    """A source of units: ``read(cursor)`` gives a non-empty block of units from ``cursor`` on."""
+
+    def read(self, cursor: Cursor) -> Units: ...
+
+
+def cut_units(tokens: np.ndarray, targets: np.ndarray, item_offsets: np.ndarray, *, context: int,
+              first_item: int, epoch: int, end: Cursor, skip: int = 0) -> Units:
+    """Cut items (``item_offsets``) into units of at most ``context`` tokens.
+
+    Marks every unit's first token as no target and drops the first ``skip`` units (the pieces
+    of the first item before a cursor's ``chunk``).
+
+    >>> u = cut_units(np.arange(7, dtype=np.int32), np.ones(7, bool), np.array([0, 2, 7]),
+    ...               context=3, first_item=5, epoch=0, end=Cursor(0, 7, 0))
+    >>> u.offsets.tolist(), u.items.tolist(), u.chunks.tolist(), u.targets.astype(int).tolist()
+    ([0, 2, 5, 7], [5, 6, 6], [0, 0, 1], [0, 1, 0, 1, 1, 0, 1])
+    """
+    lengths = np.diff(item_offsets)
+    if lengths.max(initial=0) <= context:
+        starts, items, chunks = item_offsets[:-1], np.arange(len(lengths)), np.zeros(len(lengths), np.int64)
+    else:
+        pieces = -(-lengths // context)
+        items = np.repeat(np.arange(len(lengths)), pieces)
+        chunks = np.arange(len(items)) - np.repeat(np.cumsum(pieces) - pieces, pieces)
+        starts = item_offsets[items] + chunks * context
+    targets = targets.copy()
+    targets[starts] = False
+    base = int(starts[skip]) if skip < len(starts) else len(tokens)
+    offsets = np.append(starts[skip:], len(tokens)) - base
+    return Units(tokens[base:], targets[base:], offsets.astype(np.int64), items[skip:] + first_item,
+                 chunks[skip:].astype(np.int64), epoch, end)
+
+
+class ProceduralUnits:
+    """Units of a procedural source: its examples, ids shifted by ``offset``.
+
+    ``key`` names the examples (``f"{source}/{phase}"`` for training, ``f"{source}/heldout"``
+    for evaluation), so two phases, or training and evaluation, never share examples.
+    """
+
+    def __init__(self, source: SourceBase, *, seed: int, key: str, context: int, offset: int,
+                 loss: LossMode, progress: Optional[Progress] = None):
+        self.source, self.seed, self.key, self.context = source, seed, key, context
+        self.offset, self.full, self.progress = offset, loss == "full", progress
+
+    def read(self, cursor: Cursor) -> Units:
+        start = cursor.item
+        count = BLOCK - start % BLOCK          # up to the end of the generator's block
+        ex = generate(self.source, seed=self.seed, name=self.key, start=start, count=count,
+                      context=self.context, progress=self.progress)
+        tokens = ex.tokens + np.int32(self.offset)
+        targets = np.ones(len(tokens), bool) if self.full else ex.loss_mask
+        return cut_units(tokens, targets, ex.offsets, context=self.context, first_item=start,
+                         epoch=0, end=Cursor(0, start + count, 0), skip=cursor.chunk)
+
+
+class TextUnits:
+    """Units of a data source: documents of ``split``, tokenized, EOS appended, ids unshifted.
+
+    Finite sources start a new epoch (the same documents in the same order) when a pass ends;
+    ``dm_math`` never ends. Reading on from where the previous block ended reuses the open
+    document iterator; any other cursor reopens the split and skips to its document.
+    """
+
+    def __init__(self, source: SourceBase, tokenizer: Tokenizer, *, split: str, seed: int,
+                 context: int, loss: LossMode, name: str = ""):
+        self.source, self.tokenizer, self.split, self.seed = source, tokenizer, split, seed
+        self.context, self.full, self.name = context, loss == "full", name or source.kind
+        self._open: Optional[tuple[int, int, Iterator[Document]]] = None   # (epoch, next doc, iterator)
+
+    def _documents(self, epoch: int, item: int) -> Iterator[Document]:
+        if self._open is None or self._open[:2] != (epoch, item):
+            self._open = (epoch, item, iter_documents(self.source, self.split, seed=self.seed, start=item))
+        return self._open[2]
+
+    def read(self, cursor: Cursor) -> Units:
+        epoch, item = cursor.epoch, cursor.item
+        documents = self._documents(epoch, item)
+        docs, size, ended = [], 0, False
+        while size < TEXT_BLOCK_CHARS:
+            doc = next(documents, None)
+            if doc is None:
+                ended = True
+                break
+            docs.append(doc)
+            size += len(doc.text)
+        if not docs:
+            if item == 0:
+                raise ValueError(f"data source {self.name!r} has no documents in its "
+                                 f"{self.split!r} split")
+            return self.read(Cursor(epoch + 1, 0, 0))
+        end = Cursor(epoch + 1, 0, 0) if ended else Cursor(epoch, item + len(docs), 0)
+        self._open = None if ended else (end.epoch, end.item, documents)
+        encoded = self._encode(docs)
+        offsets = np.zeros(len(encoded) + 1, np.int64)
+        np.cumsum([len(ids) for ids, _ in encoded], out=offsets[1:])
+        return cut_units(np.concatenate([ids for ids, _ in encoded]).astype(np.int32, copy=False),
+                         np.concatenate([mask for _, mask in encoded]), offsets,
+                         context=self.context, first_item=item, epoch=epoch, end=end,
+                         skip=cursor.chunk)
+
+    def _encode(self, docs: list[Document]) -> list[tuple[np.ndarray, np.ndarray]]:
+        """``(ids + EOS, targets)`` per document; plain texts go through ``encode_batch``."""
+        eos = np.array([self.tokenizer.eos_id], np.int32)
+        plain = iter(self.tokenizer.encode_batch([d.text for d in docs if d.answer is None]))
+        encoded = []
+        for doc in docs:
+            if doc.answer is None:
+                ids = np.concatenate([next(plain), eos])
+                encoded.append((ids, np.ones(len(ids), bool)))
+            else:
+                ids, answer = encode_document(self.tokenizer, doc)
+                encoded.append((ids, np.ones(len(ids), bool) if self.full else answer))
+        return encoded
