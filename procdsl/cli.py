@@ -6,6 +6,7 @@ numpy-heavy generators): a test asserts it.
 
 from __future__ import annotations
 
+import json
 import os
 import sys
 from enum import Enum
@@ -148,6 +149,172 @@ def fmt(paths: List[Path] = typer.Argument(..., help="files or directories (sear
     verb = "would be reformatted" if check_only else "reformatted"
     typer.echo(f"{changed} file{'s' if changed != 1 else ''} {verb}.", err=True)
     raise typer.Exit(1 if failed or (check_only and changed) else 0)
+
+
+class Device(str, Enum):
+    auto = "auto"
+    cpu = "cpu"
+    cuda = "cuda"
+
+
+@app.command()
+def run(file: Path = typer.Argument(..., help="the .curr file"),
+        set_: List[str] = typer.Option([], "--set", help="override a plan path: --set phases.warmup.steps=500"),
+        nproc: int = typer.Option(1, "--nproc", min=1, help="ranks to launch on this machine (torchrun semantics)"),
+        device: Device = typer.Option(Device.auto, "--device", help="auto (CUDA when present), cpu or cuda"),
+        out: Optional[Path] = typer.Option(None, "--out", help="run directory (default runs/<plan name>)"),
+        dry_run: bool = typer.Option(False, "--dry-run", help="print the TorchTitan config, sizes and FLOPs; train nothing"),
+        force_replan: bool = typer.Option(False, "--force-replan", help="resume DIR even though its plan differs (logs the diff)"),
+        emit_slurm: bool = typer.Option(False, "--emit-slurm", help="print an sbatch script that runs this on a cluster"),
+        nodes: int = typer.Option(1, "--nodes", min=1, help="with --emit-slurm: nodes"),
+        gpus_per_node: int = typer.Option(8, "--gpus-per-node", min=1, help="with --emit-slurm: GPUs (ranks) per node"),
+        time_limit: str = typer.Option("24:00:00", "--time", help="with --emit-slurm: the job's time limit"),
+        partition: Optional[str] = typer.Option(None, "--partition", help="with --emit-slurm: the SLURM partition")) -> None:
+    """Execute FILE's plan with TorchTitan; rerunning the same command resumes it."""
+    from procdsl.runtime import launch, rundir
+
+    result = _compile_or_exit(file, set_)
+    if len(result.plans) > 1:
+        typer.echo(f"error: {file} expands to {len(result.plans)} sweep variants; `procdsl run` runs one "
+                   "plan — fix the swept keys with --set", err=True)
+        raise typer.Exit(1)
+    plan = result.plan
+    run_dir = str(out) if out is not None else rundir.default_out(plan.name)
+    if emit_slurm:
+        from procdsl.runtime.slurm import sbatch_script
+
+        typer.echo(sbatch_script(str(file.resolve()), nodes=nodes, gpus_per_node=gpus_per_node,
+                                 out=os.path.abspath(run_dir), job_name=plan.name.replace("/", "_"),
+                                 overrides=set_, python=sys.executable, time=time_limit,
+                                 partition=partition), nl=False)
+        raise typer.Exit(0)
+    mode = launch.launch_mode(os.environ, nproc=nproc)
+    try:
+        import torch
+
+        from procdsl.runtime.platform import missing_packages, resolve_device
+    except ImportError:
+        typer.echo("error: `procdsl run` needs the runtime extra: pip install 'procdsl[runtime]' torch", err=True)
+        raise typer.Exit(1)
+    if missing := missing_packages():
+        typer.echo(f"error: `procdsl run` needs {', '.join(missing)}: pip install 'procdsl[runtime]'", err=True)
+        raise typer.Exit(1)
+    try:
+        resolved = resolve_device(device.value, cuda_available=torch.cuda.is_available())
+    except ValueError as exc:
+        typer.echo(f"error: {exc}", err=True)
+        raise typer.Exit(1)
+    world = int(os.environ["WORLD_SIZE"]) if mode == "joined" else nproc
+    if dry_run:
+        from procdsl.runtime.jobconfig import ConfigError
+        from procdsl.runtime.run import dry_run as describe
+
+        try:
+            typer.echo(describe(plan, out=run_dir, world=world, device=resolved))
+        except (ConfigError, ValueError) as exc:
+            typer.echo(f"error: {exc}", err=True)
+            raise typer.Exit(1)
+        raise typer.Exit(0)
+    from procdsl.plan import to_json
+    from procdsl.runtime.run import run_and_report
+
+    if mode == "joined":
+        raise typer.Exit(run_and_report(plan, out=run_dir, device=resolved, force_replan=force_replan, claim=True))
+    try:
+        diff = rundir.claim(run_dir, to_json(plan), plan.hash, force=force_replan)
+    except rundir.PlanMismatch as mismatch:
+        typer.echo(f"error: {mismatch}", err=True)
+        raise typer.Exit(1)
+    if diff:
+        typer.echo(f"--force-replan: {run_dir} continues under a changed plan:\n{diff}", err=True)
+    if mode == "single":
+        raise typer.Exit(run_and_report(plan, out=run_dir, device=resolved, force_replan=force_replan))
+    raise typer.Exit(launch.spawn(nproc, launch.worker_args(run_dir, device=resolved, force_replan=force_replan)))
+
+
+@app.command()
+def sample(file: Path = typer.Argument(..., help="the .curr file"),
+           source: List[str] = typer.Option([], "--source", help="source(s) to sample (default: every source a phase uses)"),
+           n: int = typer.Option(3, "-n", min=1, help="examples per source (rows with --packed)"),
+           json_: bool = typer.Option(False, "--json", help='one {"source","tokens","loss_mask"} object per line'),
+           packed: bool = typer.Option(False, "--packed", help="show packed training rows of a phase instead"),
+           phase: Optional[str] = typer.Option(None, "--phase", help="phase for --packed (default: the first)"),
+           verify: bool = typer.Option(False, "--verify", help="check procedural samples with the independent checkers"),
+           set_: List[str] = typer.Option([], "--set", help="override a plan path")) -> None:
+    """Show examples as the model sees them; loss-masked positions highlighted."""
+    from procdsl.data import DataError
+    from procdsl import sample as sampling
+
+    plan = _compile_or_exit(file, set_).plans[0]
+    try:
+        if packed:
+            name = phase or plan.phases[0].name
+            if name not in [p.name for p in plan.phases]:
+                raise _usage(f"no phase {name!r}; phases are {', '.join(p.name for p in plan.phases)}")
+            stream, rows = sampling.packed_rows(plan, name, n)
+            if json_:
+                for row in rows:
+                    typer.echo(json.dumps(row))
+            else:
+                sampling.print_rows(stream, rows)
+            return
+        names = source or [s for s in plan.sources if any(s in p.mix or any(e.source == s for e in p.eval)
+                                                          for p in plan.phases)]
+        unknown = [s for s in names if s not in plan.sources]
+        if unknown:
+            raise _usage(f"no source {unknown[0]!r}; sources are {', '.join(plan.sources)}")
+        samples, skipped = [], []
+        for name in names:
+            try:
+                samples += sampling.sample_source(plan, name, n)
+            except DataError as exc:
+                if source:  # asked for by name: its failure is the answer
+                    raise
+                skipped.append(name)
+                typer.echo(f"skipped {name}: {exc}", err=True)
+        if not samples:
+            typer.echo("error: no source could be sampled", err=True)
+            raise typer.Exit(1)
+    except DataError as exc:
+        typer.echo(f"error: {exc}", err=True)
+        raise typer.Exit(1)
+    if json_:
+        for x in samples:
+            typer.echo(json.dumps(x.to_json()))
+    else:
+        sampling.print_samples(samples)
+    if verify:
+        from procdsl.checkers import check_example
+
+        problems = [(x.source, p) for x in samples if plan.sources[x.source].procedural
+                    for p in check_example(plan.sources[x.source], x.tokens, x.loss_mask, _context_of(plan, x.source))]
+        for name, problem in problems:
+            typer.echo(f"{name}: {problem}", err=True)
+        checked = sum(plan.sources[x.source].procedural for x in samples)
+        typer.echo(f"verified {checked} procedural examples: {len(problems)} problems", err=True)
+        if problems:
+            raise typer.Exit(1)
+
+
+def _context_of(plan, source: str) -> int:
+    return next((p.context for p in plan.phases if source in p.mix), plan.context)
+
+
+@app.command()
+def bench(json_: bool = typer.Option(False, "--json", help="print the measurements as JSON"),
+          quick: bool = typer.Option(False, "--quick", help="shorter measurements (noisier)")) -> None:
+    """Generator and pipeline throughput, as ratios to baselines measured in the same run."""
+    from procdsl.bench import format_table, run_generator_bench
+    from procdsl.stream.bench import format_table as format_pipeline, run_pipeline_bench
+
+    generators = run_generator_bench(seconds=0.1 if quick else 0.3)
+    pipeline = run_pipeline_bench(batches=100 if quick else 1000)
+    if json_:
+        typer.echo(json.dumps({"generators": generators, "pipeline": pipeline}, indent=2))
+        return
+    typer.echo(format_table(generators))
+    typer.echo()
+    typer.echo(format_pipeline(pipeline))
 
 
 def main() -> None:

@@ -115,3 +115,31 @@ def test_console_script_never_shows_a_traceback(tmp_path):
     result = subprocess.run([sys.executable, "-m", "procdsl.cli", "check", str(path)], capture_output=True, text=True)
     assert result.returncode == 1
     assert "Traceback" not in result.stdout + result.stderr and "not UTF-8" in result.stdout
+
+
+def test_sample_json_lines_carry_raw_ids_and_masks():
+    result = runner.invoke(app, ["sample", str(CURRICULA / "quickstart.curr"), "--source", "sort", "-n", "3", "--json"])
+    assert result.exit_code == 0, result.stderr
+    rows = [json.loads(line) for line in result.stdout.splitlines()]
+    assert len(rows) == 3 and all(set(r) == {"source", "tokens", "loss_mask"} for r in rows)
+    for r in rows:  # x SEP sorted(x): SEP = vocab = 100, targets exactly the sorted output
+        sep = r["tokens"].index(100)
+        x, y = r["tokens"][:sep], r["tokens"][sep + 1:]
+        assert y == sorted(x) and r["loss_mask"] == [False] * (sep + 1) + [True] * len(y)
+
+
+def test_sample_verify_and_packed_rows():
+    ok = runner.invoke(app, ["sample", str(CURRICULA / "assembly.curr"), "-n", "5", "--verify"])
+    assert ok.exit_code == 0 and "0 problems" in ok.stderr
+    packed = runner.invoke(app, ["sample", str(CURRICULA / "quickstart.curr"), "--packed", "--phase", "code", "-n", "2", "--json"])
+    rows = [json.loads(line) for line in packed.stdout.splitlines()]
+    assert [len(r["tokens"]) for r in rows] == [257, 257] and set(rows[0]["source"]) == {"code"}
+    assert runner.invoke(app, ["sample", str(CURRICULA / "quickstart.curr"), "--source", "nope"]).exit_code == 2
+
+
+@pytest.mark.slow
+def test_bench_reports_ratios_as_json():
+    result = runner.invoke(app, ["bench", "--json", "--quick"])
+    assert result.exit_code == 0
+    data = json.loads(result.stdout)
+    assert data["generators"] and data["pipeline"]

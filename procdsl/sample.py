@@ -1,0 +1,168 @@
+"""``procdsl sample``: examples exactly as the model sees them, and packed rows.
+
+A source is sampled through the same unit readers as training (:mod:`procdsl.stream`), in the
+first phase that trains on it (else the first that evaluates it, on its held-out split), so
+what is shown is what the model gets: procedural examples under the phase's seed and loss,
+documents tokenized and cut to the context. Ids are the source's own (raw procedural ids, or
+the tokenizer's), as DESIGN.md §4 promises for ``--json``.
+
+>>> from procdsl.compiler import compile_text
+>>> text = '''curriculum c { model = gpt2(layers=1, heads=1, dim=8) context = 16 batch = 2
+...   source s = reverse(length=3, vocab=10)
+...   phase p { steps = 1  mix = { s: 100% } } }'''
+>>> plan = compile_text(text, "c.curr").plan
+>>> [x.to_json()["tokens"] for x in sample_source(plan, "s", 2)]
+[[1, 2, 3, 10, 3, 2, 1], [3, 4, 9, 10, 9, 4, 3]]
+>>> sample_source(plan, "s", 1)[0].text()
+'1 2 3 SEP [3] [2] [1]'
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Callable, Optional
+
+import numpy as np
+
+from procdsl.plan import Plan
+from procdsl.plan.model import Phase
+from procdsl.stream import PhaseStream
+from procdsl.stream.progress import final_progress, phase_progress, training_key
+from procdsl.stream.stream import unit_reader
+from procdsl.stream.units import Cursor
+from procdsl.stream.vocab import PhaseVocab
+
+
+@dataclass(frozen=True)
+class Sample:
+    """One example (or document piece) of one source, in the source's own ids."""
+
+    source: str
+    tokens: np.ndarray
+    loss_mask: np.ndarray
+    name: Callable[[int], str]  # id -> display text
+    separator: str = " "        # between tokens when displayed ("" for text pieces)
+
+    def to_json(self) -> dict:
+        return {"source": self.source, "tokens": [int(t) for t in self.tokens],
+                "loss_mask": [bool(m) for m in self.loss_mask]}
+
+    def text(self) -> str:
+        """Plain rendering: targets in brackets."""
+        return self.separator.join(f"[{self.name(t)}]" if m else self.name(t)
+                                   for t, m in zip(self.tokens, self.loss_mask))
+
+
+def _phase_for(plan: Plan, source: str) -> tuple[Phase, str]:
+    """The phase a source is sampled in, and its split ("train" or "heldout")."""
+    for phase in plan.phases:
+        if source in phase.mix:
+            return phase, "train"
+    for phase in plan.phases:
+        if any(e.source == source for e in phase.eval):
+            return phase, "heldout"
+    return plan.phases[0], "train"
+
+
+def sample_source(plan: Plan, source: str, n: int, *, cache_dir: Optional[str] = None) -> list[Sample]:
+    """The first ``n`` units of ``source`` as its phase's model sees them."""
+    phase, split = _phase_for(plan, source)
+    model = plan.sources[source]
+    probe = phase.model_copy(update={"mix": {source: 1.0}, "mix_ramp": None, "eval": ()})
+    vocab = PhaseVocab.for_phase(plan, probe, cache_dir=cache_dir)
+    if model.procedural:
+        key = training_key(source, phase) if split == "train" else f"{source}/heldout"
+        progress = phase_progress(phase, source, model) if split == "train" else final_progress
+        seed = phase.seed if split == "train" else plan.seed
+    else:
+        key, progress, seed = source, None, phase.seed
+    reader = unit_reader(model, vocab=vocab, name=source, key=key, seed=seed, context=phase.context,
+                         loss=phase.loss or model.default_loss, split=split, progress=progress)
+    offset = vocab.offset(source)
+    out: list[Sample] = []
+    cursor = Cursor(0, 0, 0)
+    while len(out) < n:
+        units = reader.read(cursor)
+        for j in range(min(len(units), n - len(out))):
+            tokens, targets = units[j]
+            out.append(Sample(source, tokens - offset, targets, *_namer(vocab, offset, model.procedural)))
+        cursor = units.end
+    return out
+
+
+def _namer(vocab: PhaseVocab, offset: int, procedural: bool) -> tuple[Callable[[int], str], str]:
+    """How to show one id, and what stands between shown ids."""
+    if not procedural:
+        return (lambda token: vocab.tokenizer.decode([int(token)], specials=True)), ""
+    return (lambda token: vocab.describe(int(token) + offset).split(":", 1)[1]), " "
+
+
+def packed_rows(plan: Plan, phase: str, n: int, *, cache_dir: Optional[str] = None) -> tuple[PhaseStream, list[dict]]:
+    """The first ``n`` rows of a phase's packed stream: tokens (global ids), targets, sources."""
+    stream = PhaseStream(plan, phase, cache_dir=cache_dir)
+    rows: list[dict] = []
+    while len(rows) < n:
+        batch = stream.next_batch()
+        for r in range(len(batch.tokens)):
+            if len(rows) == n:
+                break
+            rows.append({"phase": phase, "row": len(rows), "tokens": batch.tokens[r].tolist(),
+                         "loss_mask": batch.targets[r].tolist(),
+                         "source": [batch.sources[s] for s in batch.source[r].tolist()]})
+    return stream, rows
+
+
+def rich_text(tokens, loss_mask, name: Callable[[int], str], separator: str):
+    """A rich Text: training targets bold green, context tokens dim, special tokens magenta."""
+    from rich.text import Text
+
+    out = Text()
+    for i, (token, target) in enumerate(zip(tokens, loss_mask)):
+        shown = name(int(token))
+        special = separator and (shown.isupper() or not shown.isdigit())
+        style = "bold green" if target else ("magenta" if special else "dim")
+        if i and separator:
+            out.append(separator)
+        out.append(shown, style=style)
+    return out
+
+
+def print_samples(samples: list[Sample], console=None) -> None:
+    from rich.console import Console
+
+    console = console or Console()
+    for sample in samples:
+        targets = int(np.count_nonzero(sample.loss_mask))
+        console.print(f"[bold]{sample.source}[/bold]  {len(sample.tokens)} tokens, {targets} targets",
+                      highlight=False)
+        console.print(rich_text(sample.tokens, sample.loss_mask, sample.name, sample.separator))
+        console.print()
+    console.print("[bold green]targets[/bold green] carry the loss; [dim]dim[/dim] tokens are context only",
+                  highlight=False)
+
+
+def print_rows(stream: PhaseStream, rows: list[dict], console=None) -> None:
+    """Packed rows with the source of each span named."""
+    from rich.console import Console
+    from rich.text import Text
+
+    console = console or Console()
+    vocab = stream.vocab
+    for row in rows:
+        console.print(f"[bold]{row['phase']} row {row['row']}[/bold]", highlight=False)
+        line = Text()
+        start = 0
+        sources = row["source"]
+        for end in range(1, len(sources) + 1):
+            if end == len(sources) or sources[end] != sources[start]:
+                line.append(f"⟨{sources[start]}⟩ ", style="bold cyan")
+                ids = row["tokens"][start:end]
+                name = lambda t: vocab.describe(t).split(":", 1)[1]  # noqa: E731
+                text_source = not stream.plan.sources[sources[start]].procedural
+                line.append_text(rich_text(ids, row["loss_mask"][start:end],
+                                           (lambda t: vocab.tokenizer.decode([t], specials=True)) if text_source else name,
+                                           "" if text_source else " "))
+                line.append(" ")
+                start = end
+        console.print(line)
+        console.print()
