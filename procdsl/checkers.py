@@ -115,8 +115,8 @@ def check_task(tokens, mask, source, context) -> list[str]:
         problems += _symbols(f"input {i}", part, 1, V)
     if head == "union":
         a, b = inputs
-        if len(a) != L // 2 or len(b) != L // 2:
-            problems.append(f"union inputs of {len(a)} and {len(b)} symbols, expected {L // 2} each")
+        if (len(a), len(b)) != ((L + 1) // 2, L // 2):
+            problems.append(f"union inputs of {len(a)} and {len(b)} symbols, expected {(L + 1) // 2} and {L // 2}")
         expected = _apply("set", a + b)
     elif head == "delete":
         x, t = inputs

@@ -61,8 +61,8 @@ def _spec(kind, make_block, token_names, **options) -> GeneratorSpec:
 GENERATORS: dict[str, GeneratorSpec] = {spec.kind: spec for spec in (
     _spec("task", algorithmic.make_block, algorithmic.token_names),
     # position loops: the more examples per numpy call the better, up to a few blocks
-    _spec("dyck", dyck.make_dyck_block, dyck.token_names, group_tokens=1 << 22),
-    _spec("shuffle_dyck", dyck.make_shuffle_block, dyck.token_names, group_tokens=1 << 22),
+    _spec("dyck", dyck.make_dyck_block, dyck.token_names, group_tokens=1 << 23),
+    _spec("shuffle_dyck", dyck.make_shuffle_block, dyck.token_names, group_tokens=1 << 23),
     _spec("eca", eca.make_block, eca.token_names),
     _spec("ww", ww.make_block, ww.token_names),
     _spec("haystack", diagnostics.make_haystack_block, diagnostics.haystack_names),

@@ -9,7 +9,7 @@ writes a pop as ``0``. Input symbols are i.i.d. uniform on ``1 … V-1``. The lo
 rule                        layout (tokens)             output ``y``
 ==========================  ==========================  ==============================================
 identity/reverse/sort/set   ``x SEP y`` (2L+1)          the unary chain applied to ``x``, padded to L
-union                       ``a SEP b SEP y``           dedup of ``a + b`` (``a``, ``b`` L//2 long), to L
+union                       ``a SEP b SEP y``           dedup of ``a + b`` (``a`` ⌈L/2⌉, ``b`` ⌊L/2⌋ long), to L
 delete                      ``x SEP t SEP y`` (2L+3)    ``x`` without the first ``t``, padded to L
 stack                       ``ops SEP y PAD…`` (2L)     final stack top→bottom, padded to L-1
 ==========================  ==========================  ==============================================
@@ -112,13 +112,15 @@ def unary_grid(rule: tuple[str, ...], length: np.ndarray, max_length: int, vocab
 
 
 def _union(length, max_length, vocab, b: Block) -> Grid:
-    half, max_half = length // 2, max_length // 2
-    ab = b.integers(1, vocab, 2 * max_half).astype(np.int64)
-    valid = (np.arange(2 * max_half) % max(max_half, 1))[None, :] < half[:, None]
+    # a takes the larger half of an odd length: |a| + |b| = L, as y is padded to L
+    half_a, half_b = (length + 1) // 2, length // 2
+    max_a = (max_length + 1) // 2
+    ab = b.integers(1, vocab, max_length).astype(np.int64)
+    j = _columns(max_length)
+    valid = np.where(j < max_a, j < half_a[:, None], (j - max_a) < half_b[:, None])
     y, count = _compact(ab, _first_occurrences(ab, valid))
-    a_keep = valid[:, :max_half]
-    return segments(b.n, (ab[:, :max_half], False, a_keep), (vocab, False, True),
-                    (ab[:, max_half:], False, a_keep), (vocab, False, True),
+    return segments(b.n, (ab[:, :max_a], False, valid[:, :max_a]), (vocab, False, True),
+                    (ab[:, max_a:], False, valid[:, max_a:]), (vocab, False, True),
                     _output(y, count, length, vocab + 1))
 
 

@@ -112,7 +112,7 @@ def example_tokens(rule: tuple[str, ...], length: int) -> int:
     """
     head = rule[0]
     if head == "union":
-        return 2 * (length // 2) + 2 + length      # a SEP b SEP y, y padded to L
+        return 2 * length + 2                      # a SEP b SEP y, |a| + |b| = L, y padded to L
     if head == "delete":
         return length + 3 + length                 # x SEP t SEP y, y padded to L
     if head == "stack":
