@@ -154,3 +154,22 @@ def test_imports_bring_definitions_into_scope(tmp_path):
     assert [d.code for d in result.diagnostics if d.severity == "error"] == []
     assert result.plan.sources["s"].rule == ("set", "sort")
     assert result.plan.phases[0].optimizer.lr == 1e-3
+
+
+PERTURB_PHASE = PHASE + ("\n  phase q {\n    steps = 5\n    transfer = { keep: [attn, mlp], perturb: PERTURB }\n"
+                         "    mix = { a: 100% }\n    eval every 5 steps { attention_entropy(b, batches=2) }\n  }")
+
+
+def test_transfer_perturbations_and_attention_entropy_compile():
+    plan = compile_snippet(snippet(phases=PERTURB_PHASE.replace("PERTURB", "{ attn: shuffle, mlp: scale(0.5) }"))).plan
+    transfer = plan.phases[1].transfer
+    assert {c: (p.kind, p.amount) for c, p in transfer.perturb.items()} == {"attn": ("shuffle", None), "mlp": ("scale", 0.5)}
+    assert plan.phases[1].eval[0].kind == "attention_entropy"
+
+
+@pytest.mark.parametrize("perturb,code", [("{ attn: shufle }", "E206"), ("{ embed: noise(0.1) }", "E311"),
+                                          ("{ attn: noise }", "E203"), ("{ atn: shuffle }", "E104"),
+                                          ("{ attn: scale(-1) }", "E203")])
+def test_bad_perturbations(perturb, code):
+    result = compile_snippet(snippet(phases=PERTURB_PHASE.replace("PERTURB", perturb)))
+    assert code in [d.code for d in result.diagnostics if d.severity == "error"]

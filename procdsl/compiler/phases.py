@@ -14,16 +14,18 @@ from procdsl.compiler.suggest import did_you_mean, one_of
 from procdsl.compiler.values import Reader, describe
 from procdsl.lang import nodes as n
 from procdsl.lang.diagnostics import Span
+from procdsl.lang.fmt import format_expr
 from procdsl.plan.model import (COMPONENTS, AdamW, Constant, ContinueOptimizer, Cosine, Eval, Linear,
-                                Transfer, Wsd)
+                                Perturb, Transfer, Wsd)
 
 PHASE_KEYS = ("steps", "tokens", "share", "length", "batch", "context", "seed", "mix", "loss",
               "transfer", "optimizer", "schedule")
 LENGTH_KEYS = ("steps", "tokens", "share", "length")
 LOSSES = ("full", "output_only", "answer_only")
-EVALS = ("perplexity", "accuracy")
+EVALS = ("perplexity", "accuracy", "attention_entropy")
 SCHEDULES = {"constant": Constant, "cosine": Cosine, "linear": Linear, "wsd": Wsd}
-TRANSFER_KEYS = ("keep", "reinit", "freeze", "embed_init")
+TRANSFER_KEYS = ("keep", "reinit", "freeze", "embed_init", "perturb")
+PERTURBATIONS = ("shuffle", "noise", "scale")
 
 
 @dataclass
@@ -193,6 +195,8 @@ def read_transfer(expr: n.Expr, reader: Reader) -> Optional[Transfer]:
             return None
         if entry.key == "embed_init":
             parts[entry.key] = reader.word(entry.value, "embed_init", ("mean", "normal"))
+        elif entry.key == "perturb":
+            parts[entry.key] = _read_perturb(entry.value, reader)
         else:
             listed = reader.names(entry.value, "component", COMPONENTS)
             parts[entry.key] = tuple(name for name, _ in listed) if listed is not None else None
@@ -213,9 +217,41 @@ def read_transfer(expr: n.Expr, reader: Reader) -> Optional[Transfer]:
         reader.error("E311", f"transfer: {problem}", expr.span,
                      help="each of embed, pos, attn, mlp, norm, head is either kept or re-initialised")
         return None
+    perturb = parts.get("perturb", {})
+    not_kept = [c for c in perturb if c not in keep]
+    if not_kept:
+        reader.error("E311", f"transfer: {', '.join(not_kept)} perturbed but not kept", expr.span,
+                     help="a perturbation changes kept weights; keep the component or drop its perturbation")
+        return None
     order = lambda names: tuple(c for c in COMPONENTS if c in names)  # noqa: E731 - canonical order
     return Transfer(keep=order(keep), reinit=order(reinit), freeze=order(parts.get("freeze", ())),
-                    embed_init=parts.get("embed_init") or "normal")
+                    embed_init=parts.get("embed_init") or "normal",
+                    perturb={c: perturb[c] for c in COMPONENTS if c in perturb})
+
+
+def _read_perturb(expr: n.Expr, reader: Reader) -> Optional[dict[str, Perturb]]:
+    """``{ attn: shuffle, mlp: noise(0.1) }`` → {component: Perturb}."""
+    expr = reader.resolve(expr)
+    if not isinstance(expr, n.MapExpr):
+        reader.expected("perturb", "a map of component: shuffle | noise(σ) | scale(f)", expr)
+        return None
+    out: dict[str, Perturb] = {}
+    for entry in expr.entries:
+        if entry.key not in COMPONENTS:
+            reader.error("E104", f"unknown component `{entry.key}`", entry.key_span,
+                         help=did_you_mean(entry.key, COMPONENTS) or f"components are {one_of(COMPONENTS)}")
+            return None
+        value = reader.resolve(entry.value)
+        call = value if isinstance(value, n.Call) else n.Call(getattr(value, "name", ""), value.span, (), (), value.span)
+        if call.name not in PERTURBATIONS:
+            reader.error("E206", f"`{format_expr(value)}` is not a perturbation", value.span,
+                         help=did_you_mean(call.name, PERTURBATIONS) or "use shuffle, noise(σ) or scale(f)")
+            return None
+        built = reader.bind(call, Perturb, call.name, positional=("amount",), extra={"kind": call.name})
+        if built is None:
+            return None
+        out[entry.key] = built
+    return out
 
 
 def read_optimizer(expr: n.Expr, reader: Reader) -> Any:

@@ -170,13 +170,34 @@ Schedule = Annotated[Union[Constant, Cosine, Linear, Wsd], Field(discriminator="
 # -------------------------------------------------------------------------------- transfer
 
 
+class Perturb(Frozen):
+    """A control on kept weights (the paper's "do precise values matter?" experiments).
+
+    ``shuffle`` permutes the entries of each tensor of the component (same values, no
+    structure); ``noise`` adds Gaussian noise of ``amount`` × each tensor's standard deviation;
+    ``scale`` multiplies the weights by ``amount``. Deterministic under the phase's seed.
+    """
+
+    kind: Literal["shuffle", "noise", "scale"]
+    amount: Optional[float] = Field(None, ge=0)
+
+    @model_validator(mode="after")
+    def _amount_when_needed(self):
+        if (self.kind == "shuffle") != (self.amount is None):
+            raise ValueError("shuffle takes no amount" if self.kind == "shuffle"
+                             else f"{self.kind} needs an amount, e.g. {self.kind}(0.5)")
+        return self
+
+
 class Transfer(Frozen):
-    """What the phase takes from the previous one. ``keep`` and ``reinit`` partition COMPONENTS."""
+    """What the phase takes from the previous one. ``keep`` and ``reinit`` partition COMPONENTS;
+    ``perturb`` applies controls to kept components."""
 
     keep: tuple[Component, ...] = COMPONENTS
     reinit: tuple[Component, ...] = ()
     freeze: tuple[Component, ...] = ()
     embed_init: Literal["mean", "normal"] = "normal"
+    perturb: dict[Component, Perturb] = Field(default_factory=dict)
 
     @model_validator(mode="after")
     def _partition(self):
@@ -185,6 +206,8 @@ class Transfer(Frozen):
             raise ValueError(f"components both kept and re-initialised: {sorted(overlap)}")
         if set(self.keep) | set(self.reinit) != set(COMPONENTS):
             raise ValueError("keep and reinit must together name every component")
+        if set(self.perturb) - set(self.keep):
+            raise ValueError(f"only kept components can be perturbed: {sorted(set(self.perturb) - set(self.keep))}")
         return self
 
 
@@ -192,9 +215,14 @@ class Transfer(Frozen):
 
 
 class Eval(Frozen):
-    """One evaluation, run every ``every`` steps of its phase (and at the phase's end)."""
+    """One evaluation, run every ``every`` steps of its phase (and at the phase's end).
 
-    kind: Literal["perplexity", "accuracy"]
+    ``perplexity`` and ``accuracy`` (answer tokens) on held-out batches of ``source``;
+    ``attention_entropy`` logs the mean entropy of every layer's and head's attention rows on
+    them (the paper finds low-entropy heads carry the warm-up's benefit).
+    """
+
+    kind: Literal["perplexity", "accuracy", "attention_entropy"]
     source: str
     batches: int = Field(10, ge=1)
     every: int = Field(ge=1)
