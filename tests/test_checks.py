@@ -173,3 +173,14 @@ def test_transfer_perturbations_and_attention_entropy_compile():
 def test_bad_perturbations(perturb, code):
     result = compile_snippet(snippet(phases=PERTURB_PHASE.replace("PERTURB", perturb)))
     assert code in [d.code for d in result.diagnostics if d.severity == "error"]
+
+
+def test_unused_warning_spares_imported_library_sources(tmp_path):
+    (tmp_path / "lib.curr").write_text("source s = sort(length=8)\nsource spare = reverse(length=8)\n")
+    (tmp_path / "main.curr").write_text('import "lib.curr"\n' + snippet(
+        sources="  source mine = sort(length=4)",
+        phases="  phase p {\n    steps = 10\n    mix = { s: 50%, a: 25%, b: 25% }\n  }"))
+    from procdsl.compiler import compile_file
+
+    warned = [d.message for d in compile_file(str(tmp_path / "main.curr")).diagnostics if d.code == "W401"]
+    assert warned == ["source `mine` is never used"]

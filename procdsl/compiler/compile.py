@@ -183,7 +183,8 @@ def _compile_curriculum(program: Program, curriculum: n.Curriculum, name: str, v
     assign_lengths(phases, budget, settings["budget"].span if "budget" in settings else None, reader)
     schedules = [read_schedule(p.schedule_expr, p.steps, reader) if p.steps else None for p in phases]
     bpe_source = getattr(tokenizer, "train_on", None)
-    diagnostics += run_checks(Context(phases, dict(sources), dict(scope.sources), bpe_source))
+    diagnostics += run_checks(Context(phases, dict(sources), dict(scope.sources), bpe_source,
+                                      root_file=program.root.file if program.root else None))
     if errors(diagnostics) or None in (model, context, batch, seed, tokenizer, runtime):
         return None
     try:

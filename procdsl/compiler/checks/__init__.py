@@ -21,6 +21,7 @@ class Context:
     sources: dict[str, Optional[SourceBase]]      # name -> validated model (None if invalid)
     definitions: dict[str, Definition]            # name -> its `source` definition
     tokenizer_source: Optional[str] = None        # `bpe(train_on=…)` counts as a use
+    root_file: Optional[str] = None               # the file being compiled (imports are libraries)
 
 
 Check = Callable[[Context], list[Diagnostic]]

@@ -7,13 +7,16 @@ from procdsl.lang.diagnostics import Diagnostic
 
 
 def unused_sources(context) -> list[Diagnostic]:
+    """W401 for the compiled file's own sources; an imported library may define more than one
+    curriculum uses."""
     used = {context.tokenizer_source} if context.tokenizer_source else set()
     for phase in context.phases:
         used |= phase.sources_used() | {e.source for e, _ in phase.evals}
     return [Diagnostic("W401", f"source `{name}` is never used", d.name_span,
                        help="use it in a `mix` or an `eval`, or remove it")
             for name, d in context.definitions.items()
-            if name not in used and context.phases and context.sources.get(name) is not None]
+            if name not in used and context.phases and context.sources.get(name) is not None
+            and d.span.file == context.root_file]
 
 
 def eval_period_within_phase(context) -> list[Diagnostic]:
