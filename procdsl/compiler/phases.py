@@ -190,8 +190,7 @@ def read_transfer(expr: n.Expr, reader: Reader) -> Optional[Transfer]:
     parts: dict[str, Any] = {}
     for entry in expr.entries:
         if entry.key not in TRANSFER_KEYS:
-            reader.error("E104", f"unknown transfer key `{entry.key}`", entry.key_span,
-                         help=did_you_mean(entry.key, TRANSFER_KEYS) or f"transfer keys are {one_of(TRANSFER_KEYS)}")
+            reader.unknown("transfer key", entry.key, entry.key_span, TRANSFER_KEYS)
             return None
         if entry.key == "embed_init":
             parts[entry.key] = reader.word(entry.value, "embed_init", ("mean", "normal"))
@@ -238,8 +237,7 @@ def _read_perturb(expr: n.Expr, reader: Reader) -> Optional[dict[str, Perturb]]:
     out: dict[str, Perturb] = {}
     for entry in expr.entries:
         if entry.key not in COMPONENTS:
-            reader.error("E104", f"unknown component `{entry.key}`", entry.key_span,
-                         help=did_you_mean(entry.key, COMPONENTS) or f"components are {one_of(COMPONENTS)}")
+            reader.unknown("component", entry.key, entry.key_span, COMPONENTS)
             return None
         value = reader.resolve(entry.value)
         call = value if isinstance(value, n.Call) else n.Call(getattr(value, "name", ""), value.span, (), (), value.span)

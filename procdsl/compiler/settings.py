@@ -20,7 +20,7 @@ from __future__ import annotations
 import os
 from typing import Any, Optional
 
-from procdsl.compiler.suggest import did_you_mean, one_of
+from procdsl.compiler.suggest import did_you_mean
 from procdsl.compiler.values import Reader, describe
 from procdsl.lang import nodes as n
 from procdsl.plan.model import (BpeTokenizer, BytesTokenizer, CharTokenizer, FileTokenizer, Fsdp,
@@ -40,8 +40,7 @@ def unique_settings(settings: tuple[n.Setting, ...], allowed: tuple[str, ...], w
     out: dict[str, n.Setting] = {}
     for setting in settings:
         if setting.key not in allowed:
-            reader.error("E104", f"unknown {where} setting `{setting.key}`", setting.key_span,
-                         help=did_you_mean(setting.key, allowed) or f"{where} settings are {one_of(allowed)}")
+            reader.unknown(f"{where} setting", setting.key, setting.key_span, allowed)
         elif setting.key in out:
             reader.error("E312", f"`{setting.key}` is set twice in this {where}", setting.key_span,
                          help="keep one of them", notes=(("first set", out[setting.key].key_span),))

@@ -68,6 +68,12 @@ class Reader:
                 self._resolving.pop()
         return expr
 
+    def unknown(self, what: str, name: str, span: Span, allowed: Iterable[str]) -> None:
+        """E104 for a key or word outside ``allowed``, with the closest spelling or the list."""
+        allowed = tuple(allowed)
+        self.error("E104", f"unknown {what} `{name}`", span,
+                   help=did_you_mean(name, allowed) or f"use {one_of(allowed)}")
+
     def undefined_source(self, name: str, span: Span, sources: Iterable[str], where: str) -> None:
         """E101 for a source name that no `source` defines, with the closest spelling."""
         self.error("E101", f"undefined source `{name}` in {where}", span,
@@ -167,8 +173,7 @@ class Reader:
                 self.expected(what, "a list of names", item)
                 return None
             if allowed is not None and item.name not in allowed:
-                self.error("E104", f"unknown {what} `{item.name}`", item.span,
-                           help=did_you_mean(item.name, allowed) or f"use {one_of(allowed)}")
+                self.unknown(what, item.name, item.span, allowed)
                 return None
             out.append((item.name, item.span))
         return out
