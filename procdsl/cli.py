@@ -317,6 +317,54 @@ def bench(json_: bool = typer.Option(False, "--json", help="print the measuremen
     typer.echo(format_pipeline(pipeline))
 
 
+@app.command()
+def report(paths: List[Path] = typer.Argument(..., help="run directories, or directories holding them (a sweep's)"),
+           out: Optional[Path] = typer.Option(None, "--out", help="where report.md and the PNGs go (default: FIRST/report)"),
+           baseline: Optional[str] = typer.Option(None, "--baseline", help="the arm to compare against (default: fewest phases)"),
+           json_: bool = typer.Option(False, "--json", help="print the numbers as JSON")) -> None:
+    """Compare runs: final metrics over seeds, curves, achieved mixtures, data-efficiency ratio."""
+    import platform as host
+
+    from rich.console import Console
+    from rich.table import Table
+
+    from procdsl.report.build import build_report, curves, efficiency_rows, markdown, table_rows
+    from procdsl.report.plot import save_pngs, terminal_plot
+    from procdsl.report.runs import ReportError
+
+    try:
+        result = build_report([str(p) for p in paths], baseline)
+    except ReportError as exc:
+        typer.echo(f"error: {exc}", err=True)
+        raise typer.Exit(1)
+    folder = str(out or (paths[0] / "report"))
+    result.files = save_pngs(result.arms, folder, result.use_eval)
+    hardware = f"{host.machine()}, {os.cpu_count()} cores, {host.python_implementation()} {host.python_version()}"
+    os.makedirs(folder, exist_ok=True)
+    Path(folder, "report.md").write_text(markdown(result, hardware), encoding="utf-8")
+    if json_:
+        typer.echo(json.dumps({"finals": result.finals, "efficiency": result.efficiency,
+                               "mixtures": result.mixtures}, indent=2, default=str))
+        return
+    console = Console()
+    header, rows = table_rows(result)
+    table = Table(title="final metrics (mean ± std over seeds)", title_justify="left")
+    for column in header:
+        table.add_column(column)
+    for row in rows:
+        table.add_row(*row)
+    console.print(table)
+    if result.efficiency:
+        eff = Table(title="data efficiency: real tokens to reach the baseline's final loss", title_justify="left")
+        for column in ("arm", "baseline", "compared", "baseline final", "tokens needed"):
+            eff.add_column(column)
+        for row in efficiency_rows(result):
+            eff.add_row(*row)
+        console.print(eff)
+    console.print(terminal_plot(curves(result)), highlight=False)
+    console.print(f"wrote {folder}/report.md" + "".join(f", {f}" for f in result.files), style="dim")
+
+
 def main() -> None:
     """Console entry point: no traceback reaches the user unless PROCDSL_DEBUG is set."""
     try:

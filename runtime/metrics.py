@@ -10,6 +10,11 @@ already reduced over data-parallel ranks. Rank 0 appends one JSON object per log
 
 ``tokens`` counts every input position this rank has seen (masked or not), summed over ranks.
 Console, TensorBoard and W&B logging stay TorchTitan's.
+
+``procdsl run`` does not go through the metrics processor (its phase trainer computes per-source
+losses TorchTitan does not know about): it writes :class:`RunLog` records instead — the same
+file name, richer records (``kind``, ``phase``, ``loss/<source>``, ``share/<source>``,
+``tokens_per_s``, ``mfu``, evals) — and their TensorBoard events.
 """
 
 from __future__ import annotations
@@ -56,3 +61,57 @@ def read_metrics(dump_folder: str) -> list[dict[str, Any]]:
     """The records of ``<dump_folder>/metrics.jsonl``, in order."""
     with open(os.path.join(dump_folder, METRICS_FILE), encoding="utf-8") as f:
         return [json.loads(line) for line in f if line.strip()]
+
+
+class RunLog:
+    """A procdsl run's record (rank 0): ``metrics.jsonl`` lines and TensorBoard scalars.
+
+    One JSON object per line, appended and flushed as it happens, so a killed run loses at
+    most the line being written (``procdsl.runtime.checkpoint.truncate_records`` repairs that
+    on resume). ``kind`` tells the two record types apart::
+
+        {"kind": "train", "step": 12, "phase": "warmup", "phase_step": 12, "loss": 2.31,
+         "loss/sort": 2.31, "share/sort": 1.0, "lr": 0.001, "grad_norm": 0.8,
+         "tokens": 49152, "tokens_per_s": 10240.0, "mfu": 0.21}
+        {"kind": "eval", "step": 300, "phase": "code", "phase_step": 300, "eval": "perplexity",
+         "source": "heldout", "loss": 1.9, "perplexity": 6.7, "accuracy": 0.52, "targets": 16380}
+
+    ``step`` counts optimizer steps over the whole run (the ``N`` of ``checkpoints/step-N``).
+    TensorBoard gets every number: ``train/<key>`` and ``eval/<source>/<key>``, at ``step``.
+    Ranks other than 0 hold a disabled log that writes nothing.
+    """
+
+    def __init__(self, folder: str, *, enabled: bool = True, tensorboard: bool = True):
+        self.path = os.path.join(folder, METRICS_FILE)
+        self.enabled = enabled
+        self._tb = None
+        if enabled:
+            os.makedirs(folder, exist_ok=True)
+            if tensorboard:
+                try:
+                    from torch.utils.tensorboard import SummaryWriter
+                except ImportError:  # tensorboard is optional: metrics.jsonl is the record
+                    SummaryWriter = None
+                if SummaryWriter is not None:
+                    self._tb = SummaryWriter(os.path.join(folder, "tb"))
+
+    def write(self, record: dict[str, Any]) -> None:
+        if not self.enabled:
+            return
+        with open(self.path, "a", encoding="utf-8") as f:
+            f.write(json.dumps(record) + "\n")
+        if self._tb is not None:
+            prefix = "train" if record.get("kind") == "train" else f"eval/{record.get('source')}"
+            for key, value in record.items():
+                if key not in ("step", "phase_step") and isinstance(value, (int, float)) \
+                        and not isinstance(value, bool):
+                    self._tb.add_scalar(f"{prefix}/{key}", value, record["step"])
+
+    def flush(self) -> None:
+        if self._tb is not None:
+            self._tb.flush()
+
+    def close(self) -> None:
+        if self._tb is not None:
+            self._tb.close()
+            self._tb = None

@@ -12,8 +12,9 @@ Entry points:
   procdsl.runtime.titan JOB.json`` runs it on N ranks (gloo FSDP on the CPU).
 
 The job config is TorchTitan's ``JobConfig`` plus a ``procdsl`` section (:class:`Procdsl`):
-``device`` (auto | cpu | cuda) and ``dataloader`` (the factory ``"module:function"`` that
-``procdsl.runtime.spec.build_dataloader`` calls). :func:`job_config_from_dict` builds one from
+``device`` (auto | cpu | cuda), ``dataloader`` (the factory ``"module:function"`` that
+``procdsl.runtime.spec.build_dataloader`` calls) and, for plan-driven runs, the ``plan`` file,
+``phase`` and tokenizer ``cache_dir`` that factory reads (``procdsl.runtime.jobconfig``). :func:`job_config_from_dict` builds one from
 nested dicts and rejects unknown keys.
 
 What the 0.2.2 Trainer does (``torchtitan/train.py``) and where we step in:
@@ -70,6 +71,15 @@ class Procdsl:
 
     dataloader: str = "procdsl.runtime.dataloader:build_synthetic"
     """factory "module:function" called as factory(dp_world_size=, dp_rank=, job_config=)"""
+
+    plan: str = ""
+    """path of the plan.json a plan-driven dataloader reads (procdsl.runtime.batches)"""
+
+    phase: str = ""
+    """the phase of that plan this job trains"""
+
+    cache_dir: str = ""
+    """where tokenizers trained for the plan are cached ("" = none)"""
 
 
 @dataclass

@@ -98,3 +98,16 @@ def test_sweep_key_that_names_nothing_is_an_error():
     text = snippet(phases=PHASE + "\n  sweep { warmup.mix: [{ a: 100% }] }")
     result = compile_snippet(text)
     assert [d.code for d in result.diagnostics] == ["E110"]
+
+
+def test_override_merges_into_an_existing_runtime_block():
+    text = snippet(phases=PHASE + "\n  runtime { compile = true }")
+    plan = compile_snippet(text, overrides=["runtime.dtype=bf16"]).plan
+    assert plan.runtime.dtype == "bf16" and plan.runtime.compile is True
+    twice = compile_snippet(snippet(phases=PHASE + "\n  runtime { compile = true }\n  runtime { dtype = bf16 }"))
+    assert [d.code for d in twice.diagnostics] == ["E312"]
+
+
+def test_import_path_with_a_nul_byte_is_a_diagnostic():
+    result = compile_snippet('import "a\x00b.curr"\n')
+    assert [d.code for d in result.diagnostics] == ["E108"]

@@ -148,10 +148,10 @@ def _compile_curriculum(program: Program, curriculum: n.Curriculum, name: str, v
     scope, sources, reader = _definitions(program, diagnostics, curriculum)
     result.sources = sources
     settings = unique_settings(curriculum.settings, CURRICULUM_KEYS, "curriculum", reader)
-    for block in [b for b in curriculum.body if isinstance(b, (n.RuntimeBlock, n.SweepBlock))]:
-        if block is not curriculum.runtime and block is not curriculum.sweep:
-            reader.error("E312", "a second `runtime`/`sweep` block in this curriculum", block.span,
-                         help="merge the two blocks into one")
+    for kind in (n.RuntimeBlock, n.SweepBlock):
+        for extra in [b for b in curriculum.body if isinstance(b, kind)][1:]:
+            reader.error("E312", f"a second `{'runtime' if kind is n.RuntimeBlock else 'sweep'}` block in this curriculum",
+                         extra.span, help="merge the two blocks into one")
     for key in ("model", "context", "batch"):
         if key not in settings:
             example = {"model": "model = gpt2(layers=12, heads=12, dim=768)", "context": "context = 1024",

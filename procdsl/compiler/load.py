@@ -45,6 +45,8 @@ def read_source(path: str) -> tuple[Optional[str], Optional[str]]:
         return None, "is a directory"
     except OSError as exc:
         return None, exc.strerror or str(exc)
+    except ValueError:  # e.g. a NUL byte in the path
+        return None, "not a valid path"
     try:
         return data.decode("utf-8"), None
     except UnicodeDecodeError as exc:
@@ -69,7 +71,10 @@ def load(path: str) -> Program:
 
 
 def _key(path: str) -> str:
-    return os.path.realpath(path)
+    try:
+        return os.path.realpath(path)
+    except ValueError:  # a NUL byte: no real file can have this name, so it is its own key
+        return path
 
 
 def _load(program: Program, path: str, text: str, stack: list[str]) -> Optional[Module]:

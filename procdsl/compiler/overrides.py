@@ -102,7 +102,11 @@ def _apply(cur: n.Curriculum, ov: Override, diagnostics: list[Diagnostic]) -> Op
             return None
         block = cur.runtime or n.RuntimeBlock((), cur.name_span)
         settings = _patch_settings(block.settings, rest[0], rest[1:], ov, diagnostics, span=block.span)
-        return None if settings is None else dataclasses.replace(cur, runtime=dataclasses.replace(block, settings=settings))
+        if settings is None:
+            return None
+        patched = dataclasses.replace(block, settings=settings)
+        body = tuple(patched if b is block else b for b in cur.body)  # the formatter's view must agree
+        return dataclasses.replace(cur, runtime=patched, body=body)
     if head == "sources":
         return _patch_source(cur, rest, ov, diagnostics)
     if head == "phases" or head in phase_names:

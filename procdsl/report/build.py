@@ -1,0 +1,105 @@
+"""Assemble a report: tables (rich on the terminal, Markdown on disk), curves and the ratio.
+
+>>> import os, json, tempfile
+>>> root = tempfile.mkdtemp()
+>>> for arm, phases, losses in (("base", ["lm"], [4.0, 3.0, 2.5, 2.2]), ("warm", ["w", "lm"], [3.2, 2.6, 2.3, 2.1])):
+...     d = os.path.join(root, arm); os.makedirs(d)
+...     plan = {"name": arm, "seed": 0, "phases": [{"name": p, "batch": 10, "context": 100} for p in phases]}
+...     _ = open(os.path.join(d, "plan.json"), "w").write(json.dumps(plan))
+...     lines = [{"kind": "eval", "step": i, "phase": "lm", "phase_step": i, "eval": "perplexity",
+...               "source": "val", "loss": y} for i, y in enumerate(losses, 1)]
+...     _ = open(os.path.join(d, "metrics.jsonl"), "w").write("\\n".join(map(json.dumps, lines)))
+>>> report = build_report([root])
+>>> [(row["arm"], round(row["ratio"], 3)) for row in report.efficiency]
+[('warm', 0.875)]
+"""
+
+from __future__ import annotations
+
+import math
+import os
+from dataclasses import dataclass, field
+from typing import Any, Optional
+
+from procdsl.report.compare import (Arm, achieved_mixture, arm_curve, choose_baseline, efficiency_table,
+                                    final_metrics, group_arms)
+from procdsl.report.runs import ReportError, discover, load_run
+
+
+@dataclass
+class Report:
+    arms: list[Arm]
+    baseline: Optional[Arm]
+    finals: dict[str, dict[str, tuple[float, float]]]
+    mixtures: dict[str, dict[str, dict[str, float]]]
+    efficiency: list[dict[str, Any]]
+    use_eval: bool
+    files: list[str] = field(default_factory=list)
+
+
+def build_report(paths: list[str], baseline: Optional[str] = None) -> Report:
+    dirs = discover(paths)
+    if not dirs:
+        raise ReportError(f"no run found under {', '.join(paths)} (a run directory holds metrics.jsonl)")
+    arms = group_arms([load_run(d) for d in dirs])
+    base = choose_baseline(arms, baseline)
+    if baseline and base is None:
+        raise ReportError(f"no arm matches --baseline {baseline!r}; arms are: " + ", ".join(a.label for a in arms))
+    use_eval = all(any(r.evals for r in a.runs) for a in arms)
+    efficiency = efficiency_table(arms, base) if base is not None and len(arms) > 1 else []
+    return Report(arms, base, {a.label: final_metrics(a) for a in arms},
+                  {a.label: achieved_mixture(a) for a in arms}, efficiency, use_eval)
+
+
+def _cell(value: tuple[float, float]) -> str:
+    mean, std = value
+    if math.isnan(mean):
+        return "—"
+    return f"{mean:.4g} ± {std:.2g}" if std else f"{mean:.4g}"
+
+
+def _context(arm: Arm) -> str:
+    plan = arm.plan
+    model = plan.get("model", {})
+    shape = f"{model.get('kind', '?')} {model.get('layers', '?')}L/{model.get('heads', '?')}H/{model.get('dim', '?')}d"
+    return f"{shape}, {plan.get('total_steps', '?')} steps, seeds {arm.seeds}"
+
+
+def table_rows(report: Report) -> tuple[list[str], list[list[str]]]:
+    columns = sorted({k for finals in report.finals.values() for k in finals if k != "wall_time_s"},
+                     key=lambda k: (k != "loss", k))
+    header = ["arm", "runs"] + columns + ["wall time (s)", "setting"]
+    rows = []
+    for arm in report.arms:
+        finals = report.finals[arm.label]
+        rows.append([arm.label, str(len(arm.runs))] + [_cell(finals.get(c, (math.nan, math.nan))) for c in columns]
+                    + [_cell(finals.get("wall_time_s", (math.nan, math.nan))), _context(arm)])
+    return header, rows
+
+
+def efficiency_rows(report: Report) -> list[list[str]]:
+    return [[row["arm"], row["baseline"], row["metric"], f"{row['target']:.4g}" if row["target"] is not None else "—",
+             f"{row['ratio'] * 100:.0f}%" if row["ratio"] is not None else "not reached"] for row in report.efficiency]
+
+
+def markdown(report: Report, hardware: str) -> str:
+    header, rows = table_rows(report)
+    out = ["# procdsl report", "", f"Hardware: {hardware}", "", "## Final metrics (mean ± std over seeds)", "",
+           "| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
+    out += ["| " + " | ".join(r) + " |" for r in rows]
+    if report.efficiency:
+        out += ["", "## Data efficiency", "",
+                "Real-data tokens needed to reach the baseline's final loss, as a share of the baseline's.", "",
+                "| arm | baseline | compared | baseline final | tokens needed |", "|---|---|---|---|---|"]
+        out += ["| " + " | ".join(r) + " |" for r in efficiency_rows(report)]
+    out += ["", "## Achieved mixtures", ""]
+    for label, phases in report.mixtures.items():
+        for phase, shares in phases.items():
+            out.append(f"- {label} · {phase}: " + ", ".join(f"{s} {v * 100:.2f}%" for s, v in shares.items()))
+    for path in report.files:
+        out += ["", f"![{os.path.basename(path)}]({os.path.basename(path)})"]
+    return "\n".join(out) + "\n"
+
+
+def curves(report: Report) -> dict[str, Any]:
+    return {arm.label: arm_curve(arm, use_eval=report.use_eval) for arm in report.arms}

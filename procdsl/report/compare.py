@@ -1,0 +1,200 @@
+"""Runs → arms (the same plan up to the seed), numbers over seeds, and the data-efficiency ratio.
+
+The **data-efficiency ratio** (the paper's 55% / 67% / 86%) is the number of real-data tokens a
+warm-started arm needs to reach the baseline's final loss, as a fraction of the baseline's
+real-data tokens. "Real-data tokens" are those of each run's *last* phase (warm-up tokens are not
+counted, as in the paper); the loss is the last phase's held-out eval loss when both arms have
+one, else its training loss, averaged over seeds at equal token counts.
+
+>>> base = Curve([1000, 2000, 3000, 4000], [4.0, 3.0, 2.5, 2.2])
+>>> warm = Curve([1000, 2000, 3000, 4000], [3.2, 2.6, 2.3, 2.1])
+>>> round(reach(warm, 2.2), 1)       # 2.3 at 3000, 2.1 at 4000: 2.2 is crossed at 3500
+3500.0
+>>> round(data_efficiency(warm, base), 3)
+0.875
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+from typing import Any, Optional
+
+import numpy as np
+
+from procdsl.plan.hashing import canonical_json
+from procdsl.report.runs import Run
+
+
+@dataclass
+class Curve:
+    """y over x (x = real-data tokens of the last phase), x increasing."""
+
+    x: list[float]
+    y: list[float]
+
+    def final(self) -> Optional[float]:
+        return self.y[-1] if self.y else None
+
+
+@dataclass
+class Arm:
+    """Runs of one plan under different seeds."""
+
+    label: str
+    runs: list[Run]
+
+    @property
+    def seeds(self) -> list[int]:
+        return sorted(r.seed for r in self.runs)
+
+    @property
+    def plan(self) -> dict[str, Any]:
+        return self.runs[0].plan
+
+    def last_phase(self) -> dict[str, Any]:
+        return self.plan["phases"][-1]
+
+
+def arm_key(plan: dict[str, Any]) -> str:
+    """What makes two runs the same arm: the plan, minus seeds, names and hash."""
+    stripped = {k: v for k, v in plan.items() if k not in ("hash", "seed", "name", "variant")}
+    stripped["phases"] = [{k: v for k, v in p.items() if k != "seed"} for p in plan.get("phases", [])]
+    return canonical_json(stripped)
+
+
+def arm_label(run: Run) -> str:
+    variant = {k: v for k, v in run.plan.get("variant", {}).items() if k != "seed"}
+    base = run.name.split("/", 1)[0]
+    return base + ("/" + ",".join(f"{k}={v}" for k, v in variant.items()) if variant else "")
+
+
+def group_arms(runs: list[Run]) -> list[Arm]:
+    arms: dict[str, Arm] = {}
+    for run in runs:
+        key = arm_key(run.plan)
+        if key not in arms:
+            arms[key] = Arm(arm_label(run), [])
+        arms[key].runs.append(run)
+    labels = [a.label for a in arms.values()]
+    for arm in arms.values():  # same label, different plans (e.g. hand-made --set runs): say which
+        if labels.count(arm.label) > 1:
+            arm.label = f"{arm.label} [{arm.runs[0].path}]"
+    return list(arms.values())
+
+
+def mean_std(values: list[float]) -> tuple[float, float]:
+    """Mean and sample standard deviation (0 for a single value)."""
+    if not values:
+        return math.nan, math.nan
+    array = np.asarray(values, dtype=float)
+    return float(array.mean()), float(array.std(ddof=1)) if len(array) > 1 else 0.0
+
+
+def final_metrics(arm: Arm) -> dict[str, tuple[float, float]]:
+    """``{"loss": (mean, std), "perplexity/<src>": …, "accuracy/<src>": …, "wall_time_s": …}``."""
+    columns: dict[str, list[float]] = {}
+    for run in arm.runs:
+        if run.train:
+            columns.setdefault("loss", []).append(float(run.train[-1]["loss"]))
+        last: dict[tuple[str, str], dict] = {}
+        for record in run.evals:
+            last[(record.get("eval", "perplexity"), record.get("source", "?"))] = record
+        for (kind, source), record in last.items():
+            if record.get(kind) is not None:
+                columns.setdefault(f"{kind}/{source}", []).append(float(record[kind]))
+        if run.summary and run.summary.get("wall_time_s") is not None:
+            columns.setdefault("wall_time_s", []).append(float(run.summary["wall_time_s"]))
+    return {key: mean_std(values) for key, values in columns.items()}
+
+
+def achieved_mixture(arm: Arm) -> dict[str, dict[str, float]]:
+    """Per phase, the mean achieved share of each source over its logged steps (all seeds)."""
+    out: dict[str, dict[str, list[float]]] = {}
+    for run in arm.runs:
+        for record in run.train:
+            for key, value in record.items():
+                if key.startswith("share/"):
+                    out.setdefault(record.get("phase", "?"), {}).setdefault(key[6:], []).append(float(value))
+    return {phase: {s: float(np.mean(v)) for s, v in shares.items()} for phase, shares in out.items()}
+
+
+def _phase_tokens_per_step(run: Run, phase: str) -> int:
+    for p in run.plan.get("phases", []):
+        if p["name"] == phase:
+            return int(p["batch"]) * int(p["context"])
+    return 1
+
+
+def loss_curve(run: Run, *, use_eval: bool) -> Curve:
+    """The last phase's loss over its real-data tokens (eval loss, or EMA-smoothed train loss)."""
+    phase = run.plan["phases"][-1]["name"] if run.plan.get("phases") else None
+    per_step = _phase_tokens_per_step(run, phase)
+    if use_eval:
+        points = [(r["phase_step"] * per_step, float(r["loss"])) for r in run.evals
+                  if r.get("phase") == phase and r.get("loss") is not None and r.get("eval", "perplexity") == "perplexity"]
+    else:
+        points, ema = [], None
+        for r in run.train:
+            if r.get("phase") != phase:
+                continue
+            ema = float(r["loss"]) if ema is None else 0.9 * ema + 0.1 * float(r["loss"])
+            points.append((r["phase_step"] * per_step, ema))
+    points.sort()
+    return Curve([p[0] for p in points], [p[1] for p in points])
+
+
+def mean_curve(curves: list[Curve]) -> Curve:
+    """Pointwise mean over runs, on the x values they all share."""
+    if not curves:
+        return Curve([], [])
+    shared = sorted(set.intersection(*(set(c.x) for c in curves)))
+    return Curve(shared, [float(np.mean([c.y[c.x.index(x)] for c in curves])) for x in shared])
+
+
+def arm_curve(arm: Arm, *, use_eval: bool) -> Curve:
+    return mean_curve([loss_curve(run, use_eval=use_eval) for run in arm.runs])
+
+
+def reach(curve: Curve, target: float) -> Optional[float]:
+    """The first x at which the curve comes down to ``target`` (linear between points)."""
+    for i, (x, y) in enumerate(zip(curve.x, curve.y)):
+        if y <= target:
+            if i == 0:
+                return x
+            x0, y0 = curve.x[i - 1], curve.y[i - 1]
+            return x0 + (y0 - target) / (y0 - y) * (x - x0) if y0 != y else x
+    return None
+
+
+def data_efficiency(arm: Curve, baseline: Curve) -> Optional[float]:
+    """Tokens ``arm`` needs to reach the baseline's final loss, over the baseline's tokens."""
+    target, total = baseline.final(), (baseline.x[-1] if baseline.x else None)
+    if target is None or not total:
+        return None
+    reached = reach(arm, target)
+    return None if reached is None else reached / total
+
+
+def choose_baseline(arms: list[Arm], wanted: Optional[str] = None) -> Optional[Arm]:
+    """``wanted`` (a label or a substring of one), else the arm with the fewest phases."""
+    if not arms:
+        return None
+    if wanted:
+        matches = [a for a in arms if a.label == wanted] or [a for a in arms if wanted in a.label]
+        return matches[0] if matches else None
+    return min(arms, key=lambda a: len(a.plan.get("phases", [])))
+
+
+def efficiency_table(arms: list[Arm], baseline: Arm) -> list[dict[str, Any]]:
+    """Per arm: which loss was compared, the baseline's final value, and the ratio (None: not reached)."""
+    use_eval = all(any(r.evals for r in a.runs) for a in arms)
+    base_curve = arm_curve(baseline, use_eval=use_eval)
+    rows = []
+    for arm in arms:
+        if arm is baseline:
+            continue
+        curve = arm_curve(arm, use_eval=use_eval)
+        rows.append({"arm": arm.label, "baseline": baseline.label, "metric": "eval loss" if use_eval else "train loss (EMA)",
+                     "target": base_curve.final(), "ratio": data_efficiency(curve, base_curve)})
+    return rows

@@ -1,0 +1,184 @@
+"""The TorchTitan job config of one phase of a plan, as plain nested dicts (no torch needed).
+
+``procdsl.runtime.titan.job_config_from_dict`` turns the dict into TorchTitan's ``JobConfig``
+(plus procdsl's section); ``procdsl run --dry-run`` prints it resolved. What comes from where:
+
+==========================  ===============================================================
+``model``                   ``procdsl_gpt2`` / ``procdsl_llama`` with a flavor spelling the
+                            plan's shape, the phase's vocabulary size (``PhaseVocab.size``) and
+                            the plan's largest context (one position table for every phase)
+``training``                ``global_batch_size`` = the phase's batch; ``local_batch_size`` =
+                            batch / world (no gradient accumulation); ``seq_len`` = the phase's
+                            context; ``steps``; ``max_norm`` = the optimizer's ``clip``;
+                            ``mixed_precision_param`` from ``runtime.dtype``
+``optimizer``               AdamW with the phase's hyper-parameters (``continue``: the nearest
+                            earlier phase's)
+``lr_scheduler``            the phase's schedule (:func:`schedule_config`); TorchTitan's, so the
+                            lr of phase step ``s`` (0-based, after warm-up) decays as
+                            ``f(s / steps)`` and reaches ``min`` one step after the phase
+``parallelism``             FSDP over all ranks, or HSDP with ``runtime.parallel = fsdp(shard=k)``:
+                            shard groups of ``k`` ranks, replicated ``world / k`` times
+``checkpoint``              every ``runtime.checkpoint_every`` steps (default
+                            :data:`DEFAULT_CHECKPOINT_EVERY`) and at every phase's end, full
+                            (model, optimizer, scheduler, stream), all kept
+``activation_checkpoint``,  ``runtime.activation_checkpoint`` / ``runtime.compile``
+``compile``
+``debug.seed``              the phase's seed (every phase starts from its own seeded init)
+==========================  ===============================================================
+
+>>> from procdsl.compiler import compile_text
+>>> plan = compile_text('''curriculum j {
+...   model = gpt2(layers=2, heads=2, dim=32)
+...   context = 64
+...   batch = 8
+...   runtime { dtype = bf16  checkpoint_every = 50 steps }
+...   source s = sort(length=8, vocab=10)
+...   phase a { steps = 100  mix = { s: 100% }  schedule = cosine(warmup=10, min=0.1) }
+... }''', "j.curr").plan
+>>> job = phase_job_config(plan, 0, vocab_size=12, out="runs/j", device="cpu", world=2)
+>>> job["model"]
+{'name': 'procdsl_gpt2', 'flavor': 'layers=2,heads=2,dim=32,vocab_size=12,context=64,mlp_ratio=4.0,tie_embeddings=false,dropout=0.0'}
+>>> job["training"]["local_batch_size"], job["training"]["mixed_precision_param"]
+(4, 'bfloat16')
+>>> job["lr_scheduler"], job["checkpoint"]["interval"]
+({'warmup_steps': 10, 'decay_ratio': None, 'decay_type': 'cosine', 'min_lr_factor': 0.1}, 50)
+"""
+
+from __future__ import annotations
+
+import os
+from typing import Any
+
+from procdsl.plan.model import AdamW, Plan
+
+#: checkpoint interval when the plan's ``runtime.checkpoint_every`` is unset (TorchTitan's default)
+DEFAULT_CHECKPOINT_EVERY = 500
+#: the dataloader factory plan-driven jobs use
+STREAM_FACTORY = "procdsl.runtime.batches:build_stream"
+CHECKPOINT_FOLDER = "checkpoints"
+GPT2_SPEC, LLAMA_SPEC = "procdsl_gpt2", "procdsl_llama"
+
+
+class ConfigError(ValueError):
+    """A plan that cannot run in the requested setting (world size, shard groups)."""
+
+
+def resolve_optimizer(plan: Plan, index: int) -> AdamW:
+    """The AdamW settings phase ``index`` trains with (``continue`` looks back).
+
+    >>> from procdsl.plan import ContinueOptimizer
+    >>> plan = Plan.model_construct(phases=[type("P", (), {"optimizer": AdamW(lr=0.1)})(),
+    ...                                     type("P", (), {"optimizer": ContinueOptimizer()})()])
+    >>> resolve_optimizer(plan, 1).lr
+    0.1
+    """
+    for phase in reversed(plan.phases[:index + 1]):
+        if isinstance(phase.optimizer, AdamW):
+            return phase.optimizer
+    return AdamW()
+
+
+def schedule_config(schedule: Any, steps: int) -> dict[str, Any]:
+    """TorchTitan's ``lr_scheduler`` section for a plan schedule over ``steps`` steps.
+
+    TorchTitan's schedule is warm-up (linear), stable, decay (``decay_ratio`` of the steps,
+    ``None`` = all after warm-up) to ``min_lr_factor``. ``constant`` is a decay of zero steps;
+    ``wsd`` decays over its last ``decay`` steps.
+
+    >>> from procdsl.plan import Constant, Wsd
+    >>> schedule_config(Constant(warmup=5), 100)["decay_ratio"], schedule_config(Wsd(decay=20), 100)["decay_ratio"]
+    (0.0, 0.2)
+    """
+    kind = schedule.kind
+    config = {"warmup_steps": int(schedule.warmup), "decay_ratio": None, "decay_type": "linear",
+              "min_lr_factor": float(getattr(schedule, "min", 0.0))}
+    if kind == "constant":
+        config["decay_ratio"] = 0.0
+    elif kind == "cosine":
+        config["decay_type"] = "cosine"
+    elif kind == "wsd":
+        config["decay_ratio"] = min(schedule.decay / steps, 1.0)
+    elif kind != "linear":
+        raise ConfigError(f"unknown schedule {kind!r}")
+    return config
+
+
+def max_context(plan: Plan) -> int:
+    """Rows of the position table: the largest context any phase trains or evaluates at."""
+    return max([plan.context] + [p.context for p in plan.phases])
+
+
+def model_section(plan: Plan, vocab_size: int) -> dict[str, str]:
+    """``{"name", "flavor"}``: the registered TrainSpec and the shape spelled as a flavor."""
+    m = plan.model
+    shape = {"layers": m.layers, "heads": m.heads, "dim": m.dim, "vocab_size": vocab_size,
+             "context": max_context(plan)}
+    if m.kind == "gpt2":
+        shape |= {"mlp_ratio": m.mlp_ratio, "tie_embeddings": m.tie_embeddings, "dropout": m.dropout}
+        name = GPT2_SPEC
+    else:
+        shape |= {"multiple_of": m.multiple_of, "rope_theta": m.rope_theta}
+        if m.kv_heads is not None:
+            shape["kv_heads"] = m.kv_heads
+        if m.ffn_dim_multiplier is not None:
+            shape["ffn_dim_multiplier"] = m.ffn_dim_multiplier
+        name = LLAMA_SPEC
+    flavor = ",".join(f"{k}={str(v).lower() if isinstance(v, bool) else v}" for k, v in shape.items())
+    return {"name": name, "flavor": flavor}
+
+
+def parallelism_section(plan: Plan, world: int) -> dict[str, int]:
+    """FSDP over all ranks, or HSDP when ``fsdp(shard=k)`` names smaller shard groups.
+
+    >>> from procdsl.plan import Fsdp, Runtime
+    >>> plan = Plan.model_construct(runtime=Runtime(parallel=Fsdp(shard=2)))
+    >>> parallelism_section(plan, 4)
+    {'data_parallel_shard_degree': 2, 'data_parallel_replicate_degree': 2}
+    """
+    shard = plan.runtime.parallel.shard
+    if shard is None or shard >= world:
+        return {"data_parallel_shard_degree": -1, "data_parallel_replicate_degree": 1}
+    if world % shard:
+        raise ConfigError(f"fsdp(shard={shard}) needs a world size divisible by {shard}, not {world}")
+    return {"data_parallel_shard_degree": shard, "data_parallel_replicate_degree": world // shard}
+
+
+def phase_job_config(plan: Plan, index: int, *, vocab_size: int, out: str, device: str, world: int,
+                     plan_path: str = "", cache_dir: str = "") -> dict[str, Any]:
+    """The job config (nested dicts) for training phase ``index`` of ``plan`` on ``world`` ranks."""
+    phase = plan.phases[index]
+    if phase.batch % world:
+        raise ConfigError(f"phase {phase.name!r}: the batch of {phase.batch} rows cannot be split "
+                          f"over {world} ranks (the world size must divide the batch)")
+    optimizer = resolve_optimizer(plan, index)
+    runtime = plan.runtime
+    return {
+        "job": {"dump_folder": out, "description": f"procdsl {plan.name} / {phase.name}"},
+        "model": model_section(plan, vocab_size),
+        "training": {
+            "local_batch_size": phase.batch // world,
+            "global_batch_size": phase.batch,
+            "seq_len": phase.context,
+            "steps": phase.steps,
+            "max_norm": float(optimizer.clip) if optimizer.clip is not None else float("inf"),
+            "dtype": "float32",
+            "mixed_precision_param": "bfloat16" if runtime.dtype == "bf16" else "float32",
+            "gc_freq": 50,
+        },
+        "optimizer": {"name": "AdamW", "lr": optimizer.lr, "beta1": optimizer.betas[0],
+                      "beta2": optimizer.betas[1], "eps": optimizer.eps,
+                      "weight_decay": optimizer.weight_decay, "implementation": "foreach"},
+        "lr_scheduler": schedule_config(phase.schedule, phase.steps),
+        "parallelism": parallelism_section(plan, world),
+        "checkpoint": {"enable": True, "folder": CHECKPOINT_FOLDER,
+                       "interval": runtime.checkpoint_every or DEFAULT_CHECKPOINT_EVERY,
+                       "last_save_model_only": False, "keep_latest_k": 0,
+                       "async_mode": "disabled"},
+        "activation_checkpoint": {"mode": runtime.activation_checkpoint},
+        "compile": {"enable": runtime.compile, "components": ["model"]},
+        "metrics": {"log_freq": 1, "enable_tensorboard": False},
+        "debug": {"seed": phase.seed},
+        "procdsl": {"device": device, "dataloader": STREAM_FACTORY,
+                    "plan": plan_path or os.path.join(out, "plan.json"), "phase": phase.name,
+                    "cache_dir": cache_dir},
+    }

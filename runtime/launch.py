@@ -1,0 +1,80 @@
+"""How ``procdsl run`` becomes N training processes: join a launcher's job, or launch one.
+
+Three cases (:func:`launch_mode`):
+
+* **joined** — ``RANK``, ``WORLD_SIZE`` and ``MASTER_ADDR`` are already set (torchrun, or a
+  SLURM script that runs torchrun; see ``procdsl.runtime.slurm``): this process *is* one rank
+  and trains in place; ``--nproc`` is ignored.
+* **single** — ``--nproc 1``: train in this process (no launcher; ``procdsl.runtime.platform``
+  supplies the variables a one-rank process group needs).
+* **spawn** — ``--nproc N > 1``: start N workers with torchrun's standalone semantics
+  (``torch.distributed.launcher.api.elastic_launch``, a c10d rendezvous on a free local port,
+  no restarts); each runs ``python -m procdsl.runtime.worker`` on the run directory whose
+  ``plan.json`` the parent wrote, with ``OMP_NUM_THREADS`` = cores / N unless set (the ranks
+  share the machine's cores). The parent waits and exits 0 only if every rank did.
+
+>>> launch_mode({"RANK": "1", "WORLD_SIZE": "4", "MASTER_ADDR": "node7"}, nproc=8)
+'joined'
+>>> launch_mode({}, nproc=1), launch_mode({}, nproc=2)
+('single', 'spawn')
+>>> worker_args("runs/q", device="cpu", force_replan=True)
+['-m', 'procdsl.runtime.worker', '--out', 'runs/q', '--device', 'cpu', '--force-replan']
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+import uuid
+from collections.abc import Mapping
+
+JOINED_VARS = ("RANK", "WORLD_SIZE", "MASTER_ADDR")
+
+
+def launch_mode(environ: Mapping[str, str], *, nproc: int) -> str:
+    """``"joined"``, ``"single"`` or ``"spawn"`` (module docstring)."""
+    if all(environ.get(name) for name in JOINED_VARS):
+        return "joined"
+    if nproc < 1:
+        raise ValueError(f"--nproc must be at least 1, got {nproc}")
+    return "single" if nproc == 1 else "spawn"
+
+
+def worker_args(out: str, *, device: str, force_replan: bool = False) -> list[str]:
+    """Arguments after ``python`` that run one worker of the run in ``out``."""
+    args = ["-m", "procdsl.runtime.worker", "--out", out, "--device", device]
+    return args + (["--force-replan"] if force_replan else [])
+
+
+def spawn(nproc: int, args: list[str]) -> int:
+    """Run ``python *args`` on ``nproc`` local ranks (torchrun --standalone); 0 if all succeed."""
+    from torch.distributed.elastic.multiprocessing.errors import ChildFailedError
+    from torch.distributed.launcher.api import LaunchConfig, elastic_launch
+
+    config = LaunchConfig(min_nodes=1, max_nodes=1, nproc_per_node=nproc, run_id=str(uuid.uuid4()),
+                          rdzv_backend="c10d", rdzv_endpoint="localhost:0", max_restarts=0,
+                          monitor_interval=0.2)
+    threads = os.environ.get("OMP_NUM_THREADS")
+    if threads is None:   # as torchrun does, but share the cores instead of one thread each
+        os.environ["OMP_NUM_THREADS"] = str(threads_per_rank(os.cpu_count() or 1, nproc))
+    try:
+        elastic_launch(config, sys.executable)(*args)
+    except ChildFailedError as failure:
+        first = min(failure.failures)
+        code = failure.failures[first].exitcode
+        print(f"error: rank {first} of {nproc} failed (exit code {code}); see the messages above",
+              file=sys.stderr)
+        return 1
+    finally:
+        if threads is None:
+            os.environ.pop("OMP_NUM_THREADS", None)
+    return 0
+
+
+def threads_per_rank(cpus: int, nproc: int) -> int:
+    """CPU threads each of ``nproc`` local ranks may use (``OMP_NUM_THREADS``).
+
+    >>> threads_per_rank(16, 4), threads_per_rank(2, 4)
+    (4, 1)
+    """
+    return max(1, cpus // nproc)

@@ -1,0 +1,253 @@
+"""A phase's ``transfer``: what the new phase's model takes from the previous phase's.
+
+The plan's :class:`~procdsl.plan.Transfer` partitions the components ``embed, pos, attn, mlp,
+norm, head`` into ``keep`` and ``reinit``, names the ``freeze`` ones, and says how embedding
+rows without a source are filled (``embed_init``). The runtime builds the new phase's model
+fresh (seeded, so re-initialised components are reproducible), then :func:`apply_transfer`:
+
+* **keep**: the parameter is copied. Embedding and head rows follow their *tokens*: each
+  vocabulary range of the new phase (the text tokenizer's, or a procedural source's; see
+  ``procdsl.stream.vocab``) that the previous phase also had is copied from its old offset to
+  its new one (:func:`row_map`). Rows of ranges the previous phase lacked have no source: with
+  ``embed_init = mean`` they become the mean of the old matrix's rows, else they keep their
+  fresh N(0, 0.02) initialisation.
+* **reinit**: the fresh initialisation stays — except ``embed`` with ``embed_init = mean``,
+  whose every row becomes the mean of the old embedding.
+* **perturb** (the paper's controls on kept weights): ``shuffle`` permutes each tensor's
+  entries, ``noise(σ)`` adds Gaussian noise of σ × the tensor's standard deviation,
+  ``scale(f)`` multiplies by f (:func:`perturbed`; deterministic in the phase's seed).
+* **freeze**: ``requires_grad = False`` (:func:`freeze`); the optimizer is then built over the
+  trainable parameters only, so frozen ones are never updated (weight decay included).
+* ``optimizer = continue`` keeps the previous optimizer's per-parameter state (AdamW's step
+  and moments) for every parameter that was kept with its shape unchanged
+  (:func:`continue_optimizer`); the others start fresh.
+
+:func:`transfer_tensors` is the pure core on full (unsharded) tensors; :func:`apply_transfer`
+gathers FSDP-sharded models into full tensors on every rank, calls it, and scatters back.
+
+>>> import torch
+>>> from procdsl.plan import Transfer
+>>> old = {"tok_embeddings.weight": torch.tensor([[1., 1.], [3., 5.]]),
+...        "layers.0.mlp.up.weight": torch.ones(2, 2)}
+>>> new = {"tok_embeddings.weight": torch.zeros(3, 2), "layers.0.mlp.up.weight": torch.zeros(2, 2)}
+>>> out = transfer_tensors(old, new, Transfer(keep=("embed", "pos", "attn", "mlp", "norm", "head"),
+...                                           embed_init="mean"), kind="gpt2", rows=[(0, 1, 2)])
+>>> out["tok_embeddings.weight"].tolist(), out["layers.0.mlp.up.weight"].sum().item()
+([[2.0, 3.0], [1.0, 1.0], [3.0, 5.0]], 4.0)
+"""
+
+from __future__ import annotations
+
+import hashlib
+import re
+from collections.abc import Iterable, Mapping, Sequence
+from typing import Any, Optional
+
+from .models.gpt2 import component_of as gpt2_component_of
+
+#: components whose parameters have one row per vocabulary id
+VOCAB_COMPONENTS = ("embed", "head")
+
+_WRAPPERS = re.compile(r"(_checkpoint_wrapped_module|_orig_mod|_fsdp_wrapped_module)\.")
+_LLAMA = (
+    (re.compile(r"tok_embeddings\.weight"), "embed"),
+    (re.compile(r"layers\.\d+\.attention\.(wq|wk|wv|wo)\.weight"), "attn"),
+    (re.compile(r"layers\.\d+\.feed_forward\.(w1|w2|w3)\.weight"), "mlp"),
+    (re.compile(r"(layers\.\d+\.(attention_norm|ffn_norm)|norm)\.weight"), "norm"),
+    (re.compile(r"output\.weight"), "head"),
+)
+
+
+class TransferError(ValueError):
+    """A transfer the two models' shapes do not allow."""
+
+
+def canonical(name: str) -> str:
+    """A parameter name without the infixes that activation checkpointing and compile add.
+
+    >>> canonical("layers.0._checkpoint_wrapped_module._orig_mod.mlp.up.weight")
+    'layers.0.mlp.up.weight'
+    """
+    return _WRAPPERS.sub("", name)
+
+
+def component_of(kind: str, name: str) -> str:
+    """The transfer component of parameter ``name`` in a ``kind`` (gpt2 | llama) model.
+
+    >>> component_of("llama", "layers.3.feed_forward.w2.weight"), component_of("gpt2", "norm.bias")
+    ('mlp', 'norm')
+    """
+    if kind == "gpt2":
+        return gpt2_component_of(name)
+    if kind == "llama":
+        name = canonical(name)
+        for pattern, component in _LLAMA:
+            if pattern.fullmatch(name):
+                return component
+        raise KeyError(f"parameter {name!r} belongs to no llama component")
+    raise ValueError(f"unknown model kind {kind!r}")
+
+
+def row_map(old_ranges: Iterable[Any], new_ranges: Iterable[Any]) -> list[tuple[int, int, int]]:
+    """``(old_offset, new_offset, size)`` for each vocabulary range both phases have.
+
+    Ranges are matched by name (``"text"`` or a source name) and must have the same size.
+
+    >>> from procdsl.stream.vocab import IdRange
+    >>> row_map([IdRange("sort", 0, 102)], [IdRange("text", 0, 258), IdRange("sort", 258, 102)])
+    [(0, 258, 102)]
+    """
+    old = {r.name: r for r in old_ranges}
+    pairs = []
+    for r in new_ranges:
+        if r.name in old and old[r.name].size == r.size:
+            pairs.append((old[r.name].offset, r.offset, r.size))
+    return pairs
+
+
+def transfer_tensors(old: Mapping[str, Any], new: Mapping[str, Any], transfer: Any, *, kind: str,
+                     rows: Optional[Sequence[tuple[int, int, int]]] = None,
+                     seed: int = 0) -> dict[str, Any]:
+    """The new model's full parameters after ``transfer`` (module docstring), as a new dict.
+
+    ``old``/``new``: canonical name → full tensor (``new`` freshly initialised, not modified).
+    ``rows``: the :func:`row_map` of the two vocabularies; ``None`` copies the common prefix.
+    ``seed``: the phase's seed, for the random perturbations (:func:`perturbed`).
+    """
+    import torch
+
+    perturbations = dict(getattr(transfer, "perturb", None) or {})
+    out: dict[str, Any] = {}
+    with torch.no_grad():
+        for name, fresh in new.items():
+            component = component_of(kind, name)
+            if component in transfer.keep:
+                if name not in old:
+                    raise TransferError(f"cannot keep {name}: the previous phase's model has no such parameter")
+                out[name] = _kept(name, old[name], fresh, component, transfer.embed_init, rows)
+                if component in perturbations:
+                    out[name] = perturbed(out[name], perturbations[component], seed=seed, name=name)
+            elif component == "embed" and transfer.embed_init == "mean":
+                out[name] = old[name].float().mean(0).to(fresh.dtype).expand_as(fresh).clone()
+            else:
+                out[name] = fresh.clone()
+    return out
+
+
+def _kept(name: str, source: Any, fresh: Any, component: str, embed_init: str,
+          rows: Optional[Sequence[tuple[int, int, int]]]) -> Any:
+    import torch
+
+    if source.shape == fresh.shape and (rows is None or component not in VOCAB_COMPONENTS
+                                        or _identity(rows, source.shape[0])):
+        return source.clone()
+    if component not in VOCAB_COMPONENTS or source.shape[1:] != fresh.shape[1:]:
+        raise TransferError(f"cannot keep {name}: its shape changes from {tuple(source.shape)} "
+                            f"to {tuple(fresh.shape)}")
+    target = fresh.clone()
+    if rows is None:
+        n = min(source.shape[0], fresh.shape[0])
+        rows = [(0, 0, n)]
+    uncovered = torch.ones(fresh.shape[0], dtype=torch.bool)
+    for old_at, new_at, size in rows:
+        target[new_at:new_at + size] = source[old_at:old_at + size]
+        uncovered[new_at:new_at + size] = False
+    if embed_init == "mean" and bool(uncovered.any()):
+        target[uncovered] = source.float().mean(0).to(fresh.dtype)
+    return target
+
+
+def perturbed(tensor: Any, perturb: Any, *, seed: int, name: str) -> Any:
+    """A kept tensor under one of the paper's controls, deterministic in ``(seed, name)``.
+
+    ``shuffle``: its entries permuted (same values, no structure); ``noise``: plus Gaussian noise
+    of ``amount`` × the tensor's standard deviation; ``scale``: times ``amount``.
+
+    >>> import torch
+    >>> from procdsl.plan.model import Perturb
+    >>> t = torch.arange(6.0).reshape(2, 3)
+    >>> perturbed(t, Perturb(kind="scale", amount=0.5), seed=0, name="w").tolist()
+    [[0.0, 0.5, 1.0], [1.5, 2.0, 2.5]]
+    >>> s = perturbed(t, Perturb(kind="shuffle"), seed=0, name="w")
+    >>> sorted(s.flatten().tolist()) == t.flatten().tolist(), torch.equal(s, perturbed(t, Perturb(kind="shuffle"), seed=0, name="w"))
+    (True, True)
+    """
+    import torch
+
+    if perturb.kind == "scale":
+        return tensor * perturb.amount
+    generator = torch.Generator().manual_seed(
+        int.from_bytes(hashlib.sha256(f"{seed}/{name}".encode()).digest()[:8], "little") >> 1)
+    if perturb.kind == "shuffle":
+        order = torch.randperm(tensor.numel(), generator=generator).to(tensor.device)
+        return tensor.flatten()[order].reshape(tensor.shape)
+    if perturb.kind == "noise":
+        std = tensor.float().std() if tensor.numel() > 1 else tensor.new_zeros(())
+        noise = torch.randn(tensor.shape, generator=generator).to(tensor.device, torch.float32)
+        return (tensor.float() + perturb.amount * std * noise).to(tensor.dtype)
+    raise ValueError(f"unknown perturbation {perturb.kind!r}")
+
+
+def _identity(rows: Sequence[tuple[int, int, int]], n: int) -> bool:
+    return sum(size for old, new, size in rows if old == new) == n
+
+
+def full_parameters(model: Any) -> dict[str, Any]:
+    """Canonical name → full tensor of every parameter (gathered on every rank under FSDP)."""
+    from torch.distributed.checkpoint.state_dict import StateDictOptions, get_model_state_dict
+
+    names = {canonical(n) for n, _ in model.named_parameters()}
+    state = get_model_state_dict(model, options=StateDictOptions(full_state_dict=True))
+    return {k: v for k, v in state.items() if k in names}
+
+
+def apply_transfer(old_model: Any, new_model: Any, transfer: Any, *, kind: str,
+                   rows: Optional[Sequence[tuple[int, int, int]]] = None, seed: int = 0) -> None:
+    """Set ``new_model``'s parameters from ``old_model`` as ``transfer`` says (collective under FSDP)."""
+    from torch.distributed.checkpoint.state_dict import StateDictOptions, set_model_state_dict
+
+    target = transfer_tensors(full_parameters(old_model), full_parameters(new_model), transfer,
+                              kind=kind, rows=rows, seed=seed)
+    set_model_state_dict(new_model, target, options=StateDictOptions(full_state_dict=True, strict=False))
+
+
+def freeze(model: Any, components: Iterable[str], *, kind: str) -> list[str]:
+    """``requires_grad = False`` for the parameters of ``components``; returns their names."""
+    wanted = set(components)
+    frozen = []
+    for name, param in model.named_parameters():
+        if component_of(kind, name) in wanted:
+            param.requires_grad_(False)
+            frozen.append(canonical(name))
+    return frozen
+
+
+def continue_optimizer(old_optimizers: Any, old_model: Any, new_optimizers: Any, new_model: Any,
+                       *, keep: Iterable[str], kind: str) -> list[str]:
+    """Copy AdamW state from the old optimizer for kept parameters whose shape is unchanged.
+
+    Works on the local shards, so both models must be sharded alike (same mesh, same shapes).
+    Returns the canonical names whose state was carried over.
+    """
+    kept = set(keep)
+    old_params = {canonical(n): p for n, p in old_model.named_parameters()}
+    old_state = {}
+    for optimizer in old_optimizers:
+        for group in optimizer.param_groups:
+            for p in group["params"]:
+                if p in optimizer.state:
+                    old_state[id(p)] = optimizer.state[p]
+    carried = []
+    new_names = {id(p): canonical(n) for n, p in new_model.named_parameters()}
+    for optimizer in new_optimizers:
+        for group in optimizer.param_groups:
+            for p in group["params"]:
+                name = new_names[id(p)]
+                source = old_params.get(name)
+                if (source is None or component_of(kind, name) not in kept
+                        or source.shape != p.shape or id(source) not in old_state):
+                    continue
+                optimizer.state[p] = {k: v.clone() if hasattr(v, "clone") else v
+                                      for k, v in old_state[id(source)].items()}
+                carried.append(name)
+    return carried
