@@ -169,25 +169,62 @@ def run(file: Path = typer.Argument(..., help="the .curr file"),
         nodes: int = typer.Option(1, "--nodes", min=1, help="with --emit-slurm: nodes"),
         gpus_per_node: int = typer.Option(8, "--gpus-per-node", min=1, help="with --emit-slurm: GPUs (ranks) per node"),
         time_limit: str = typer.Option("24:00:00", "--time", help="with --emit-slurm: the job's time limit"),
-        partition: Optional[str] = typer.Option(None, "--partition", help="with --emit-slurm: the SLURM partition")) -> None:
-    """Execute FILE's plan with TorchTitan; rerunning the same command resumes it."""
-    from procdsl.runtime import launch, rundir
+        partition: Optional[str] = typer.Option(None, "--partition", help="with --emit-slurm: the SLURM partition"),
+        variant: Optional[str] = typer.Option(None, "--variant", help="run one sweep variant (its name, or its key=value part)")) -> None:
+    """Execute FILE's plan with TorchTitan; rerunning the same command resumes it.
+
+    A file with a sweep runs every variant, one after another, each in DIR/<variant>/.
+    """
+    from procdsl.runtime import rundir
 
     result = _compile_or_exit(file, set_)
-    if len(result.plans) > 1:
-        typer.echo(f"error: {file} expands to {len(result.plans)} sweep variants; `procdsl run` runs one "
-                   "plan — fix the swept keys with --set", err=True)
-        raise typer.Exit(1)
-    plan = result.plan
-    run_dir = str(out) if out is not None else rundir.default_out(plan.name)
+    plans = result.plans
+    if variant is not None:
+        plans = [p for p in plans if variant in (p.name, p.name.split("/", 1)[-1], variant_dir(p))]
+        if not plans:
+            names = "\n  ".join(p.name for p in result.plans)
+            raise _usage(f"no variant {variant!r}; the variants are:\n  {names}")
+    sweep = len(result.plans) > 1
+    base = str(out) if out is not None else rundir.default_out(result.plans[0].name.split("/", 1)[0])
     if emit_slurm:
         from procdsl.runtime.slurm import sbatch_script
 
+        name = plans[0].name if len(plans) == 1 else plans[0].name.split("/", 1)[0]
+        extra = ["--variant", variant] if variant else []
         typer.echo(sbatch_script(str(file.resolve()), nodes=nodes, gpus_per_node=gpus_per_node,
-                                 out=os.path.abspath(run_dir), job_name=plan.name.replace("/", "_"),
+                                 out=os.path.abspath(base), job_name=name.replace("/", "_"),
                                  overrides=set_, python=sys.executable, time=time_limit,
-                                 partition=partition), nl=False)
+                                 partition=partition, extra_args=extra), nl=False)
         raise typer.Exit(0)
+    status = 0
+    for plan in plans:  # a sweep runs its variants one after another, each in DIR/<variant>/
+        run_dir = os.path.join(base, variant_dir(plan)) if sweep else (str(out) if out is not None else rundir.default_out(plan.name))
+        if sweep:
+            typer.echo(f"== {plan.name} → {run_dir}", err=True)
+        status = _run_one(plan, run_dir, nproc=nproc, device=device, dry_run=dry_run, force_replan=force_replan)
+        if status:
+            break
+    raise typer.Exit(status)
+
+
+def variant_dir(plan) -> str:
+    """A sweep variant's directory name: its ``key=value`` part, made safe for file systems.
+
+    >>> from types import SimpleNamespace
+    >>> variant_dir(SimpleNamespace(name="c/seed=0,warm.mix={ a: 100% }"))
+    'seed=0,warm.mix=a-100%'
+    """
+    text = plan.name.split("/", 1)[-1]
+    for old, new in ((" ", ""), ("{", ""), ("}", ""), ("[", ""), ("]", ""), ("(", ""), (")", ""),
+                     ('"', ""), (":", "-"), ("/", "_")):
+        text = text.replace(old, new)
+    return text
+
+
+def _run_one(plan, run_dir: str, *, nproc: int, device, dry_run: bool, force_replan: bool) -> int:
+    """Train (or describe) one plan in ``run_dir``; the exit status."""
+    from procdsl.runtime import launch, rundir
+
     mode = launch.launch_mode(os.environ, nproc=nproc)
     try:
         import torch
@@ -195,15 +232,15 @@ def run(file: Path = typer.Argument(..., help="the .curr file"),
         from procdsl.runtime.platform import missing_packages, resolve_device
     except ImportError:
         typer.echo("error: `procdsl run` needs the runtime extra: pip install 'procdsl[runtime]' torch", err=True)
-        raise typer.Exit(1)
+        return 1
     if missing := missing_packages():
         typer.echo(f"error: `procdsl run` needs {', '.join(missing)}: pip install 'procdsl[runtime]'", err=True)
-        raise typer.Exit(1)
+        return 1
     try:
         resolved = resolve_device(device.value, cuda_available=torch.cuda.is_available())
     except ValueError as exc:
         typer.echo(f"error: {exc}", err=True)
-        raise typer.Exit(1)
+        return 1
     world = int(os.environ["WORLD_SIZE"]) if mode == "joined" else nproc
     if dry_run:
         from procdsl.runtime.jobconfig import ConfigError
@@ -213,23 +250,23 @@ def run(file: Path = typer.Argument(..., help="the .curr file"),
             typer.echo(describe(plan, out=run_dir, world=world, device=resolved))
         except (ConfigError, ValueError) as exc:
             typer.echo(f"error: {exc}", err=True)
-            raise typer.Exit(1)
-        raise typer.Exit(0)
+            return 1
+        return 0
     from procdsl.plan import to_json
     from procdsl.runtime.run import run_and_report
 
     if mode == "joined":
-        raise typer.Exit(run_and_report(plan, out=run_dir, device=resolved, force_replan=force_replan, claim=True))
+        return run_and_report(plan, out=run_dir, device=resolved, force_replan=force_replan, claim=True)
     try:
         diff = rundir.claim(run_dir, to_json(plan), plan.hash, force=force_replan)
     except rundir.PlanMismatch as mismatch:
         typer.echo(f"error: {mismatch}", err=True)
-        raise typer.Exit(1)
+        return 1
     if diff:
         typer.echo(f"--force-replan: {run_dir} continues under a changed plan:\n{diff}", err=True)
     if mode == "single":
-        raise typer.Exit(run_and_report(plan, out=run_dir, device=resolved, force_replan=force_replan))
-    raise typer.Exit(launch.spawn(nproc, launch.worker_args(run_dir, device=resolved, force_replan=force_replan)))
+        return run_and_report(plan, out=run_dir, device=resolved, force_replan=force_replan)
+    return launch.spawn(nproc, launch.worker_args(run_dir, device=resolved, force_replan=force_replan))
 
 
 @app.command()

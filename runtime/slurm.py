@@ -42,7 +42,7 @@ from typing import Optional
 
 def sbatch_script(curr_file: str, *, nodes: int, gpus_per_node: int, out: str, job_name: str,
                   overrides: Sequence[str] = (), python: str = "python", time: str = "24:00:00",
-                  partition: Optional[str] = None, port: int = 29500) -> str:
+                  partition: Optional[str] = None, port: int = 29500, extra_args: Sequence[str] = ()) -> str:
     """The sbatch script (module docstring); paths should be absolute (the job runs elsewhere)."""
     if nodes < 1 or gpus_per_node < 1:
         raise ValueError(f"--nodes and --gpus-per-node must be at least 1 (got {nodes}, {gpus_per_node})")
@@ -55,6 +55,7 @@ def sbatch_script(curr_file: str, *, nodes: int, gpus_per_node: int, out: str, j
     command = [q(curr_file), "--device", "cuda", "--out", q(out)]
     for item in overrides:
         command += ["--set", q(item)]
+    command += [q(arg) for arg in extra_args]  # e.g. --variant NAME
     lines = ["#!/bin/bash", *(f"#SBATCH {h}" for h in header), "",
              "set -euo pipefail",
              f"mkdir -p {q(out)}",

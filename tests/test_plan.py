@@ -111,3 +111,10 @@ def test_override_merges_into_an_existing_runtime_block():
 def test_import_path_with_a_nul_byte_is_a_diagnostic():
     result = compile_snippet('import "a\x00b.curr"\n')
     assert [d.code for d in result.diagnostics] == ["E108"]
+
+
+def test_sweep_warns_only_about_what_every_variant_leaves_unused():
+    text = snippet(phases=PHASE.replace("mix = { a: 50%, b: 50% }", "mix = { a: 100% }") +
+                   "\n  sweep { p.mix: [{ a: 100% }, { b: 100% }] }", sources="  source c = sort()")
+    result = compile_snippet(text)
+    assert [d.message for d in result.diagnostics] == ["source `c` is never used"]

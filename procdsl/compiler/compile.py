@@ -98,7 +98,7 @@ def _compile(program: Program, file: str, overrides: Sequence[str]) -> CompileRe
         result.diagnostics += diagnostics
         return _finish(result)
     variants = expand_sweep(curriculum, result.diagnostics) if curriculum.sweep else [(curriculum.name, {}, [])]
-    seen: set[tuple] = set()
+    found: list[list[Diagnostic]] = []
     for name, variant, sweep_overrides in variants:
         diagnostics: list[Diagnostic] = []
         patched = apply_overrides(curriculum, list(sweep_overrides) + parsed, diagnostics)
@@ -106,14 +106,25 @@ def _compile(program: Program, file: str, overrides: Sequence[str]) -> CompileRe
             plan = _compile_curriculum(program, patched, name, variant, diagnostics, result)
             if plan is not None:
                 result.plans.append(plan)
-        for d in diagnostics:  # a sweep repeats each diagnostic once per variant: report it once
-            key = (d.code, d.message, d.span)
-            if key not in seen:
-                seen.add(key)
-                result.diagnostics.append(d)
+        found.append(diagnostics)
+    result.diagnostics += _merge_variants(found)
     if errors(result.diagnostics):
         result.plans = []
     return _finish(result)
+
+
+def _merge_variants(found: list[list[Diagnostic]]) -> list[Diagnostic]:
+    """Each error once, from whichever variant has it; a warning only if every variant has it
+    (a sweep over `mix` leaves each source unused in some variant, yet the file uses them all)."""
+    key = lambda d: (d.code, d.message, d.span)  # noqa: E731
+    in_all = set.intersection(*({key(d) for d in ds} for ds in found)) if found else set()
+    merged, seen = [], set()
+    for d in (d for ds in found for d in ds):
+        if key(d) in seen or (d.severity == "warning" and key(d) not in in_all):
+            continue
+        seen.add(key(d))
+        merged.append(d)
+    return merged
 
 
 def _finish(result: CompileResult) -> CompileResult:
