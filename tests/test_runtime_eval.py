@@ -11,6 +11,7 @@ pytest.importorskip("torchtitan")
 
 from procdsl.runtime import attention  # noqa: E402
 from procdsl.runtime.models.gpt2 import GPT2, GPT2ModelArgs  # noqa: E402
+from runtime_models import materialize  # noqa: E402
 
 
 def test_gpt2_entropy_matches_the_attention_weights():
@@ -43,12 +44,7 @@ def test_llama_entropy_runs_with_grouped_queries():
     from torchtitan.models import llama3
 
     args = llama_args(layers=2, heads=4, dim=32, vocab_size=30, context=16, kv_heads=2, multiple_of=16)
-    with torch.device("meta"):
-        model = llama3.Transformer(args)
-    model.to_empty(device="cpu")
-    torch.manual_seed(0)
-    with torch.no_grad():
-        model.init_weights()
+    model = materialize(llama3.Transformer, args)
     with attention.recording(model, "llama") as recorded, torch.no_grad():
         model(torch.randint(0, 30, (2, 16)))
     stats = attention.entropy_stats(recorded.tensor())

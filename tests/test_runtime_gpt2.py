@@ -11,6 +11,7 @@ torch = pytest.importorskip("torch")
 pytest.importorskip("torchtitan")
 
 from procdsl.runtime import spec  # noqa: E402
+from runtime_models import materialize  # noqa: E402
 from procdsl.runtime.models.gpt2 import (  # noqa: E402
     COMPONENTS,
     GPT2,
@@ -27,12 +28,7 @@ def small(**kwargs) -> GPT2ModelArgs:
 
 def built(args: GPT2ModelArgs, seed: int = 0) -> GPT2:
     """As the Trainer does it: construct on meta, materialise, init_weights."""
-    with torch.device("meta"):
-        model = GPT2(args)
-    model.to_empty(device="cpu")
-    torch.manual_seed(seed)
-    model.init_weights()
-    return model
+    return materialize(GPT2, args, seed)
 
 
 @pytest.mark.parametrize("tied", [False, True])

@@ -11,18 +11,13 @@ from procdsl.plan import Transfer  # noqa: E402
 from procdsl.runtime import transfer  # noqa: E402
 from procdsl.runtime.models.gpt2 import GPT2, GPT2ModelArgs  # noqa: E402
 from procdsl.stream.vocab import IdRange  # noqa: E402
+from runtime_models import materialize  # noqa: E402
 
 KEEP_ALL = ("embed", "pos", "attn", "mlp", "norm", "head")
 
 
 def gpt2(vocab: int, seed: int) -> GPT2:
-    args = GPT2ModelArgs.from_shape(layers=2, heads=2, dim=16, vocab_size=vocab, context=32)
-    with torch.device("meta"):
-        model = GPT2(args)
-    model.to_empty(device="cpu")
-    torch.manual_seed(seed)
-    model.init_weights()
-    return model
+    return materialize(GPT2, GPT2ModelArgs.from_shape(layers=2, heads=2, dim=16, vocab_size=vocab, context=32), seed)
 
 
 def params(model) -> dict[str, torch.Tensor]:
