@@ -358,7 +358,8 @@ def bench(json_: bool = typer.Option(False, "--json", help="print the measuremen
 def report(paths: List[Path] = typer.Argument(..., help="run directories, or directories holding them (a sweep's)"),
            out: Optional[Path] = typer.Option(None, "--out", help="where report.md and the PNGs go (default: FIRST/report)"),
            baseline: Optional[str] = typer.Option(None, "--baseline", help="the arm to compare against (default: fewest phases)"),
-           json_: bool = typer.Option(False, "--json", help="print the numbers as JSON")) -> None:
+           json_: bool = typer.Option(False, "--json", help="print the numbers as JSON"),
+           all_: bool = typer.Option(False, "--all", help="include runs that have not finished")) -> None:
     """Compare runs: final metrics over seeds, curves, achieved mixtures, data-efficiency ratio."""
     import platform as host
 
@@ -370,7 +371,7 @@ def report(paths: List[Path] = typer.Argument(..., help="run directories, or dir
     from procdsl.report.runs import ReportError
 
     try:
-        result = build_report([str(p) for p in paths], baseline)
+        result = build_report([str(p) for p in paths], baseline, include_unfinished=all_)
     except ReportError as exc:
         typer.echo(f"error: {exc}", err=True)
         raise typer.Exit(1)
@@ -384,6 +385,8 @@ def report(paths: List[Path] = typer.Argument(..., help="run directories, or dir
                                "mixtures": result.mixtures}, indent=2, default=str))
         return
     console = Console()
+    for path in result.skipped:
+        console.print(f"skipped unfinished run {path} (--all includes it)", style="yellow", highlight=False)
     header, rows = table_rows(result)
     table = Table(title="final metrics (mean ± std over seeds)", title_justify="left")
     for column in header:

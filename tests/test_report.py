@@ -72,3 +72,10 @@ def test_report_cli_writes_markdown_and_png(tmp_path):
 def test_report_on_nothing_is_a_clean_error(tmp_path):
     result = CliRunner().invoke(app, ["report", str(tmp_path)])
     assert result.exit_code == 1 and "no run found" in result.output
+
+
+def test_unfinished_runs_are_left_out_unless_asked(tmp_path):
+    write_run(tmp_path, "base", seed=0, phases=["lm"], train_losses=[4, 3])
+    write_run(tmp_path, "base", seed=1, phases=["lm"], train_losses=[4], status="failed")
+    assert [len(a.runs) for a in build_report([str(tmp_path)]).arms] == [1]
+    assert [len(a.runs) for a in build_report([str(tmp_path)], include_unfinished=True).arms] == [2]

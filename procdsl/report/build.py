@@ -9,7 +9,7 @@
 ...     lines = [{"kind": "eval", "step": i, "phase": "lm", "phase_step": i, "eval": "perplexity",
 ...               "source": "val", "loss": y} for i, y in enumerate(losses, 1)]
 ...     _ = open(os.path.join(d, "metrics.jsonl"), "w").write("\\n".join(map(json.dumps, lines)))
->>> report = build_report([root])
+>>> report = build_report([root], include_unfinished=True)   # these runs wrote no summary.json
 >>> [(row["arm"], round(row["ratio"], 3)) for row in report.efficiency]
 [('warm', 0.875)]
 """
@@ -35,20 +35,28 @@ class Report:
     efficiency: list[dict[str, Any]]
     use_eval: bool
     files: list[str] = field(default_factory=list)
+    skipped: list[str] = field(default_factory=list)  # runs not finished (no summary, or failed)
 
 
-def build_report(paths: list[str], baseline: Optional[str] = None) -> Report:
+def build_report(paths: list[str], baseline: Optional[str] = None, include_unfinished: bool = False) -> Report:
+    """Compare the finished runs under ``paths`` (unfinished ones too if asked)."""
     dirs = discover(paths)
     if not dirs:
         raise ReportError(f"no run found under {', '.join(paths)} (a run directory holds metrics.jsonl)")
-    arms = group_arms([load_run(d) for d in dirs])
+    runs = [load_run(d) for d in dirs]
+    kept = [r for r in runs if include_unfinished or r.finished]
+    if not kept:
+        raise ReportError("no finished run (summary.json with status done) under "
+                          f"{', '.join(paths)}; --all includes unfinished runs")
+    arms = group_arms(kept)
     base = choose_baseline(arms, baseline)
     if baseline and base is None:
         raise ReportError(f"no arm matches --baseline {baseline!r}; arms are: " + ", ".join(a.label for a in arms))
     use_eval = all(any(r.evals for r in a.runs) for a in arms)
     efficiency = efficiency_table(arms, base) if base is not None and len(arms) > 1 else []
     return Report(arms, base, {a.label: final_metrics(a) for a in arms},
-                  {a.label: achieved_mixture(a) for a in arms}, efficiency, use_eval)
+                  {a.label: achieved_mixture(a) for a in arms}, efficiency, use_eval,
+                  skipped=[r.path for r in runs if r not in kept])
 
 
 def _cell(value: tuple[float, float]) -> str:
