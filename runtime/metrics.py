@@ -72,11 +72,15 @@ class RunLog:
 
         {"kind": "train", "step": 12, "phase": "warmup", "phase_step": 12, "loss": 2.31,
          "loss/sort": 2.31, "share/sort": 1.0, "lr": 0.001, "grad_norm": 0.8,
-         "tokens": 49152, "tokens_per_s": 10240.0, "mfu": 0.21}
+         "tokens": 49152, "tokens_per_s": 10240.0, "mfu": 0.21, "step_time_s": 4.8,
+         "data_wait_s": 0.002, "time": 1795000000.0}
         {"kind": "eval", "step": 300, "phase": "code", "phase_step": 300, "eval": "perplexity",
          "source": "heldout", "loss": 1.9, "perplexity": 6.7, "accuracy": 0.52, "targets": 16380}
 
     ``step`` counts optimizer steps over the whole run (the ``N`` of ``checkpoints/step-N``).
+    ``step_time_s`` is the wall time of the step (``tokens_per_s`` = tokens / it),
+    ``data_wait_s`` the part of it spent in the dataloader's ``next()``, and ``time`` the Unix
+    time at which the step ended (so ``time - step_time_s`` is when it began).
     TensorBoard gets every number: ``train/<key>`` and ``eval/<source>/<key>``, at ``step``.
     Ranks other than 0 hold a disabled log that writes nothing.
     """
@@ -103,7 +107,7 @@ class RunLog:
         if self._tb is not None:
             prefix = "train" if record.get("kind") == "train" else f"eval/{record.get('source')}"
             for key, value in record.items():
-                if key not in ("step", "phase_step") and isinstance(value, (int, float)) \
+                if key not in ("step", "phase_step", "time") and isinstance(value, (int, float)) \
                         and not isinstance(value, bool):
                     self._tb.add_scalar(f"{prefix}/{key}", value, record["step"])
 

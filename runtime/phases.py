@@ -41,6 +41,7 @@ import torch
 import torch.distributed as dist
 from torchtitan.components.checkpoint import LR_SCHEDULER, OPTIMIZER
 from torchtitan.distributed import utils as dist_utils
+from torchtitan.tools.logging import logger
 
 from procdsl.plan import ContinueOptimizer, Plan, to_json
 
@@ -95,6 +96,22 @@ class PhaseTrainer(ProcdslTrainer):
             seq_len=self.phase.context)
         self.evaluator = Evaluator(self.plan, self.phase, rank=runner.rank, world=runner.world,
                                    cache_dir=runner.cache_dir, tokenizer=self.vocab.tokenizer)
+        logger.info("procdsl: phase %s: %s", self.phase.name, self.precision_and_compile())
+
+    def precision_and_compile(self) -> str:
+        """What this trainer actually does with ``runtime.dtype`` and ``runtime.compile``, read
+        from the objects that train (the autocast context, the FSDP policy, the model's blocks)."""
+        from torch._dynamo.eval_frame import OptimizedModule
+
+        amp = self.maybe_enable_amp
+        if isinstance(amp, torch.autocast):
+            compute = f"autocast {amp.fast_dtype}"
+        elif self.parallel_dims.fsdp_enabled:
+            compute = f"FSDP param dtype {self.job_config.training.mixed_precision_param}"
+        else:
+            compute = "float32"
+        compiled = sum(isinstance(m, OptimizedModule) for m in self.model.modules())
+        return f"compute {compute}; compiled modules {compiled}"
 
     @property
     def model(self) -> torch.nn.Module:
@@ -216,10 +233,12 @@ class PhaseTrainer(ProcdslTrainer):
         while self.step < phase.steps:
             self.step += 1
             self.gc_handler.run(self.step)
-            self.metrics_processor.data_loading_times.clear()  # TorchTitan's; only its log empties it
+            loading = self.metrics_processor.data_loading_times   # filled by batch_generator
+            loading.clear()                                       # (only TorchTitan's log empties it)
             start = time.perf_counter()
             result = self.train_step(data_iterator)
             elapsed = time.perf_counter() - start
+            data_wait = sum(loading)
             tokens_per_s = tokens_per_step / elapsed if elapsed > 0 else 0.0
             record = {"kind": "train", "step": self.global_step, "phase": phase.name,
                       "phase_step": self.step, "loss": result["loss"]}
@@ -228,7 +247,8 @@ class PhaseTrainer(ProcdslTrainer):
             record |= {"lr": result["lr"], "grad_norm": result["grad_norm"],
                        "tokens": runner.tokens_before(self.index) + self.step * tokens_per_step,
                        "tokens_per_s": tokens_per_s,
-                       "mfu": flops.mfu(self.flops_per_token, tokens_per_s=tokens_per_s, peak_flops=peak)}
+                       "mfu": flops.mfu(self.flops_per_token, tokens_per_s=tokens_per_s, peak_flops=peak),
+                       "step_time_s": elapsed, "data_wait_s": data_wait, "time": time.time()}
             runner.log.write(record)
             runner.console.advance(self.step, result["loss"], tokens_per_s)
             for evaluation in due(phase.eval, step=self.step, steps=phase.steps):

@@ -341,3 +341,68 @@ def test_kill_9_and_rerun_continues_bitwise(tmp_path):
     assert got == expected, f"killed after {kill_after} logged steps"
     evals = lambda folder: [r for r in read_metrics(str(folder)) if r["kind"] == "eval"]  # noqa: E731
     assert [(r["step"], r["loss"]) for r in evals(killed)] == [(r["step"], r["loss"]) for r in evals(reference)]
+
+
+def free_loopback_port() -> int:
+    import socket
+
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+@pytest.mark.slow
+def test_two_nodes_on_loopback(tmp_path):
+    """Two torchrun "nodes" (one rank each, static rendezvous on 127.0.0.1) join one job:
+    each runs `procdsl run` in joined mode on a run directory they share, as on a cluster."""
+    path = curriculum(tmp_path, warm=6, main=4)
+    out = tmp_path / "run"
+    port = free_loopback_port()
+    env = clean_env() | {"GLOO_SOCKET_IFNAME": "lo", "OMP_NUM_THREADS": "1"}   # loopback only
+    nodes = [subprocess.Popen([sys.executable, "-m", "torch.distributed.run", "--nnodes", "2",
+                               "--nproc_per_node", "1", "--node_rank", str(rank),
+                               "--master_addr", "127.0.0.1", "--master_port", str(port),
+                               "--local_addr", "127.0.0.1",
+                               *procdsl(path, "--out", out, "--device", "cpu")[1:]],
+                              env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+             for rank in (0, 1)]
+    try:
+        outputs = [node.communicate(timeout=240)[0] for node in nodes]
+    finally:
+        for node in nodes:
+            if node.poll() is None:
+                node.kill()
+    assert [node.returncode for node in nodes] == [0, 0], "\n----\n".join(o[-3000:] for o in outputs)
+    summary = json.loads((out / "summary.json").read_text())
+    assert summary["status"] == "done" and summary["steps"] == 10
+    losses = train_losses(out)
+    assert sorted(losses) == list(range(1, 11))
+    assert losses[6] < losses[1] - 0.2                       # it learned in phase 1 …
+    assert losses[10] < losses[7]                             # … and after the transfer
+    for rank in (0, 1):
+        log = (out / "logs" / f"rank_{rank}.log").read_text()
+        assert "Applied FSDP to GPT-2" in log
+    assert {"procdsl.rng_rank_0", "procdsl.rng_rank_1"} <= stored_keys(str(out / "checkpoints" / "step-10"))
+
+
+@pytest.mark.slow
+def test_bf16_and_compile_tiny_run(tmp_path):
+    """`runtime { dtype = bf16  compile = true }` through `procdsl run` (one process: bf16 is
+    CPU autocast; the GPT-2 blocks are torch.compile'd)."""
+    from torch._dynamo.utils import counters
+
+    path = curriculum(tmp_path, warm=6, main=3, runtime="dtype = bf16  compile = true")
+    out = tmp_path / "run"
+    dry = CliRunner().invoke(app, ["run", str(path), "--dry-run", "--device", "cpu", "--out", str(out)])
+    assert '"mixed_precision_param": "bfloat16"' in dry.output and '"enable": true' in dry.output
+    graphs = counters["stats"]["unique_graphs"]
+    result = CliRunner().invoke(app, ["run", str(path), "--device", "cpu", "--out", str(out)])
+    assert result.exit_code == 0, result.output
+    summary = json.loads((out / "summary.json").read_text())
+    assert summary["status"] == "done" and summary["steps"] == 9
+    losses = train_losses(out)
+    assert all(math.isfinite(v) for v in losses.values()) and losses[6] < losses[1] - 0.2
+    log = (out / "logs" / "rank_0.log").read_text()
+    for phase in ("warm", "main"):    # read from the trainer's autocast context and model blocks
+        assert f"procdsl: phase {phase}: compute autocast torch.bfloat16; compiled modules 2" in log
+    assert counters["stats"]["unique_graphs"] > graphs       # dynamo really captured graphs
