@@ -79,3 +79,14 @@ def test_unfinished_runs_are_left_out_unless_asked(tmp_path):
     write_run(tmp_path, "base", seed=1, phases=["lm"], train_losses=[4], status="failed")
     assert [len(a.runs) for a in build_report([str(tmp_path)]).arms] == [1]
     assert [len(a.runs) for a in build_report([str(tmp_path)], include_unfinished=True).arms] == [2]
+
+
+def test_accuracy_only_probes_compare_training_loss(tmp_path):
+    for arm, phases in (("base", ["probe"]), ("warm", ["w", "probe"])):
+        path = write_run(tmp_path, arm, seed=0, phases=phases, train_losses=[3, 2, 1.5, 1.2] if arm == "base" else [2.5, 1.6, 1.2, 1.0])
+        with open(os.path.join(path, "metrics.jsonl"), "a") as f:  # accuracy evals only, no perplexity
+            f.write("\n" + json.dumps({"kind": "eval", "step": 4, "phase": "probe", "phase_step": 4,
+                                       "eval": "accuracy", "source": "t", "accuracy": 0.5, "loss": 1.0}))
+    report = build_report([str(tmp_path)])
+    (row,) = report.efficiency
+    assert row["metric"] == "train loss (EMA)" and row["ratio"] is not None

@@ -22,7 +22,7 @@ from dataclasses import dataclass, field
 from typing import Any, Optional
 
 from procdsl.report.compare import (Arm, achieved_mixture, arm_curve, choose_baseline, efficiency_table,
-                                    final_metrics, group_arms)
+                                    final_metrics, group_arms, has_eval_loss)
 from procdsl.report.runs import ReportError, discover, load_run
 
 
@@ -52,7 +52,7 @@ def build_report(paths: list[str], baseline: Optional[str] = None, include_unfin
     base = choose_baseline(arms, baseline)
     if baseline and base is None:
         raise ReportError(f"no arm matches --baseline {baseline!r}; arms are: " + ", ".join(a.label for a in arms))
-    use_eval = all(any(r.evals for r in a.runs) for a in arms)
+    use_eval = has_eval_loss(arms)
     efficiency = efficiency_table(arms, base) if base is not None and len(arms) > 1 else []
     return Report(arms, base, {a.label: final_metrics(a) for a in arms},
                   {a.label: achieved_mixture(a) for a in arms}, efficiency, use_eval,

@@ -186,9 +186,18 @@ def choose_baseline(arms: list[Arm], wanted: Optional[str] = None) -> Optional[A
     return min(arms, key=lambda a: len(a.plan.get("phases", [])))
 
 
+def has_eval_loss(arms: list[Arm]) -> bool:
+    """Whether every arm logs a held-out loss (a ``perplexity`` eval) in its last phase; the
+    comparison falls back to the training loss when one does not (e.g. accuracy-only probes)."""
+    def logs(run: Run) -> bool:
+        last = run.plan["phases"][-1]["name"] if run.plan.get("phases") else None
+        return any(r.get("eval", "perplexity") == "perplexity" and r.get("phase") == last for r in run.evals)
+    return all(any(logs(r) for r in arm.runs) for arm in arms)
+
+
 def efficiency_table(arms: list[Arm], baseline: Arm) -> list[dict[str, Any]]:
     """Per arm: which loss was compared, the baseline's final value, and the ratio (None: not reached)."""
-    use_eval = all(any(r.evals for r in a.runs) for a in arms)
+    use_eval = has_eval_loss(arms)
     base_curve = arm_curve(baseline, use_eval=use_eval)
     rows = []
     for arm in arms:

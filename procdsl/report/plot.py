@@ -70,7 +70,7 @@ def save_pngs(arms: list[Arm], out: str, use_eval: bool) -> list[str]:
         for label, (steps, values) in accuracy.items():
             ax.plot(steps, values, marker="o", label=label)
         ax.set_ylim(0, 1)
-        written.append(_save(plt, fig, ax, "step", "answer accuracy", os.path.join(out, "accuracy.png")))
+        written.append(_save(plt, fig, ax, "step of the last phase", "answer accuracy", os.path.join(out, "accuracy.png")))
     return written
 
 
@@ -86,14 +86,16 @@ def _save(plt, fig, ax, xlabel: str, ylabel: str, path: str) -> str:
 
 
 def _accuracy_series(arms: list[Arm]) -> dict[str, tuple[list[int], list[float]]]:
-    """Mean accuracy over seeds per (arm, source), by step."""
+    """Mean accuracy over seeds per (arm, source), by step of the last phase (so a warm-up
+    does not shift one arm's probe against another's)."""
     series: dict[str, tuple[list[int], list[float]]] = {}
     for arm in arms:
+        last = arm.last_phase()["name"]
         by_source: dict[str, dict[int, list[float]]] = {}
         for run in arm.runs:
             for r in run.evals:
-                if r.get("eval") == "accuracy" and r.get("accuracy") is not None:
-                    by_source.setdefault(r.get("source", "?"), {}).setdefault(int(r["step"]), []).append(float(r["accuracy"]))
+                if r.get("eval") == "accuracy" and r.get("accuracy") is not None and r.get("phase") == last:
+                    by_source.setdefault(r.get("source", "?"), {}).setdefault(int(r["phase_step"]), []).append(float(r["accuracy"]))
         for source, points in by_source.items():
             steps = sorted(points)
             series[f"{arm.label} · {source}"] = (steps, [sum(points[s]) / len(points[s]) for s in steps])
