@@ -1,7 +1,10 @@
-"""E308: a phase's context holds every whole example of each procedural source it trains on.
+"""E308: a row of a phase holds every whole example of each procedural source it trains on.
 
-The stream never splits a procedural example across rows (another source's tokens could land
-between its halves), so it is the *longest* example that must fit.
+A row is ``context + 1`` tokens (the model reads the first ``context``; the last is only a
+label), and no layout ever splits a procedural example across rows, so it is the *longest*
+example that must fit: ``max_tokens ≤ context + 1``. The paper's ``x SEP y`` SORT example of
+129 tokens (L = 64) therefore trains at ``context = 128``, one example per row, like the
+paper's 129-token sequences.
 """
 
 from __future__ import annotations
@@ -17,9 +20,9 @@ def context_holds_an_example(context) -> list[Diagnostic]:
             if source is None or not source.procedural:
                 continue
             needed = source.max_tokens(phase.context)
-            if needed > phase.context:
+            if needed > phase.context + 1:
                 out.append(Diagnostic(
-                    "E308", f"context {phase.context} of phase `{phase.name}` is shorter than the longest example "
-                    f"of `{entry.source}` ({needed} tokens)", entry.span,
-                    help=f"raise `context` to at least {needed} or shorten the source's examples"))
+                    "E308", f"a row of phase `{phase.name}` (context {phase.context} + 1 tokens) is shorter "
+                    f"than the longest example of `{entry.source}` ({needed} tokens)", entry.span,
+                    help=f"raise `context` to at least {needed - 1} or shorten the source's examples"))
     return out
