@@ -291,6 +291,15 @@ def test_dyck_opens_with_p_open_where_free(p_open):
     assert _chi2_ok(kinds)
 
 
+@pytest.mark.parametrize("kind", [DyckSource, ShuffleDyckSource])
+def test_a_depth_cap_beyond_the_length_acts_as_no_cap(kind):
+    """Issue #10 item 6: ``max_depth=40000`` passed the schema, then overflowed int16."""
+    capped = _examples(kind(k=4, length=64, max_depth=40000), 50, context=64)
+    free = _examples(kind(k=4, length=64, max_depth=64), 50, context=64)
+    assert check_examples(kind(k=4, length=64, max_depth=40000), capped, 64) == []
+    assert capped.tokens.tolist() == free.tokens.tolist()
+
+
 def test_shuffle_dyck_statistics():
     k, cap = 4, 5
     ex = _examples(ShuffleDyckSource(k=k, length=400, p_open=0.4, max_depth=cap), 150)

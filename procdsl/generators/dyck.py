@@ -102,7 +102,9 @@ def _dyck_walk(source: DyckSource, b: Block, length: np.ndarray, width: int, k: 
     """
     n = b.n
     p_open = _shared(b.param(source.p_open, integer=False))
-    cap = source.max_depth if source.max_depth is not None else width
+    # no walk of `width` positions gets deeper than `width`: clamping the cap keeps it within
+    # the walk's small integer type (max_depth=40000 would overflow int16)
+    cap = min(source.max_depth, width) if source.max_depth is not None else width
     packed, half = _packing(k, width)
     bits = 8 * np.dtype(half).itemsize
     rows = np.asarray(_shared(length)).astype(half)
