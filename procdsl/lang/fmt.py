@@ -19,7 +19,7 @@ curriculum c {
 
 from __future__ import annotations
 
-import json
+import re
 from typing import Optional, Union
 
 from lark import Token
@@ -28,8 +28,10 @@ from procdsl.lang import nodes as n
 from procdsl.lang.diagnostics import Span
 from procdsl.lang.lower import lower
 from procdsl.lang.parse import parse_text
+from procdsl.lang.strings import quote
 
 INDENT = "  "
+_NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")  # the grammar's NAME: `isidentifier` takes `é`
 _TRAILING = "\x00"  # marks where a trailing comment starts until its run is aligned
 
 
@@ -45,7 +47,7 @@ def format_expr(expr: n.Expr) -> str:
     if isinstance(expr, (n.Number, n.Percent, n.Quantity)):
         return expr.text
     if isinstance(expr, n.String):
-        return json.dumps(expr.value, ensure_ascii=False)
+        return quote(expr.value)
     if isinstance(expr, n.Name):
         return expr.name
     if isinstance(expr, n.RangeExpr):
@@ -68,7 +70,7 @@ def format_expr(expr: n.Expr) -> str:
 
 
 def _key(key: str) -> str:
-    return key if key.isidentifier() else json.dumps(key, ensure_ascii=False)
+    return key if _NAME.fullmatch(key) else quote(key)
 
 
 Statement = Union[n.Import, n.Definition, n.Setting, n.EvalBlock, n.Phase, n.Curriculum, n.RuntimeBlock,
@@ -190,7 +192,7 @@ def _head(node: Statement) -> tuple[Optional[str], str]:
     if isinstance(node, n.SweepEntry):
         return "sweep", ".".join(node.path)
     if isinstance(node, n.Import):
-        return None, f"import {json.dumps(node.path, ensure_ascii=False)}"
+        return None, f"import {quote(node.path)}"
     raise AssertionError(type(node).__name__)
 
 

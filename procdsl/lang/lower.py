@@ -20,6 +20,7 @@ from lark import Token, Tree
 
 from procdsl.lang import nodes as n
 from procdsl.lang.diagnostics import Span
+from procdsl.lang.strings import unquote
 
 _SCALE = {"K": 10**3, "M": 10**6, "B": 10**9, "T": 10**12}
 _UNITS = {"step": "steps", "steps": "steps", "token": "tokens", "tokens": "tokens"}
@@ -47,10 +48,6 @@ def _span(file: str, item: Union[Tree, Token]) -> Span:
     return Span(file, meta.line, meta.column, meta.end_line, meta.end_column)
 
 
-def _unquote(token: str) -> str:
-    return re.sub(r"\\(.)", r"\1", token[1:-1])
-
-
 class _Lowerer:
     def __init__(self, file: str):
         self.file = file
@@ -73,7 +70,7 @@ class _Lowerer:
             number, unit = text.split()
             return n.Quantity(read_number(number), _UNITS[unit], " ".join((number, unit)), span)
         if kind == "string":
-            return n.String(_unquote(str(children[0])), span)
+            return n.String(unquote(str(children[0])), span)
         if kind == "name":
             return n.Name(str(children[0]), span)
         if kind == "range":
@@ -94,7 +91,7 @@ class _Lowerer:
                 if entry is None:
                     continue
                 key, value = entry.children
-                key_text = _unquote(str(key)) if key.type == "STRING" else str(key)
+                key_text = unquote(str(key)) if key.type == "STRING" else str(key)
                 entries.append(n.Entry(key_text, self.span(key), self.expr(value)))
             return n.MapExpr(tuple(entries), span)
         raise AssertionError(f"unhandled expression node {kind}")  # grammar and lowerer disagree
@@ -172,7 +169,7 @@ class _Lowerer:
         curricula: list[n.Curriculum] = []
         for child in tree.children:
             if child.data == "import_stmt":
-                node = n.Import(_unquote(str(child.children[0])), self.span(child))
+                node = n.Import(unquote(str(child.children[0])), self.span(child))
                 imports.append(node)
             elif child.data == "curriculum":
                 node = self.curriculum(child)

@@ -24,6 +24,7 @@ from lark import Lark, Token, Tree
 from lark.exceptions import UnexpectedCharacters, UnexpectedEOF, UnexpectedInput, UnexpectedToken
 
 from procdsl.lang.diagnostics import Diagnostic, Span
+from procdsl.lang.strings import EscapeError, unquote
 
 GRAMMAR_RESOURCE = ("procdsl.grammar", "procdsl.lark")
 
@@ -55,23 +56,47 @@ def grammar_text() -> str:
     return importlib.resources.files(package).joinpath(name).read_text(encoding="utf-8")
 
 
+class _BadString(Exception):
+    def __init__(self, token: Token, error: EscapeError):
+        self.token, self.error = token, error
+
+
+def _check_string(token: Token) -> Token:
+    """Lexer callback: a string with an unknown escape is a syntax error (E006) at the escape."""
+    try:
+        unquote(str(token))
+    except EscapeError as error:
+        raise _BadString(token, error) from None
+    return token
+
+
 @functools.lru_cache(maxsize=1)
 def _parser() -> Lark:
     return Lark(grammar_text(), parser="lalr", lexer="contextual", propagate_positions=True,
-                maybe_placeholders=False)
+                maybe_placeholders=False, lexer_callbacks={"STRING": _check_string})
+
+
+BOM = "\ufeff"
 
 
 def parse_text(text: str, file: str, comments: bool = True) -> tuple[Tree, list[Token]]:
     """Parse one file's text; return the tree and, if asked, its comments (for the formatter).
 
-    Raises SyntaxDiagnostic for the first syntax error.
+    Raises SyntaxDiagnostic for the first syntax error. A leading UTF-8 byte-order mark is
+    skipped (editors on Windows write one).
     """
     parser = _parser()
+    text = text[1:] if text.startswith(BOM) else text
     try:
         tree = parser.parse(text)
         found = [t for t in parser.lex(text, dont_ignore=True) if t.type == "COMMENT"] if comments else []
     except UnexpectedInput as exc:
         raise SyntaxDiagnostic(_describe(exc, text, file)) from None
+    except _BadString as bad:
+        t, e = bad.token, bad.error
+        column = t.column + e.offset
+        raise SyntaxDiagnostic(Diagnostic("E006", e.message, Span(file, t.line, column, t.line, column + e.width),
+                                          help=e.help)) from None
     return tree, found
 
 
