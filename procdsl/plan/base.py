@@ -19,6 +19,7 @@ pydantic_core._pydantic_core.ValidationError: 1 validation error for ...
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from typing import Annotated, Any, Literal, Union, get_args
 
 from pydantic import AfterValidator, BaseModel, ConfigDict
@@ -113,14 +114,25 @@ class _TunableMarker:
 TUNABLE = _TunableMarker()
 
 
+@dataclass(frozen=True)
+class Bounds:
+    """The bounds of a ``tunable``/``fixed`` parameter, kept as metadata so the registry
+    (hover, reference docs) states the same limits the validator enforces."""
+
+    ge: Number | None = None
+    le: Number | None = None
+    even: bool = False
+
+
 def tunable(kind: type, *, ge: Number | None = None, le: Number | None = None, even: bool = False):
     """A parameter type accepting a fixed number, a Range or a Ramp, each end within bounds."""
-    return Annotated[Union[kind, Range, Ramp], AfterValidator(_bounded(kind, ge, le, even)), TUNABLE]
+    return Annotated[Union[kind, Range, Ramp], AfterValidator(_bounded(kind, ge, le, even)), TUNABLE,
+                     Bounds(ge, le, even)]
 
 
 def fixed(kind: type, *, ge: Number | None = None, le: Number | None = None, even: bool = False):
     """A parameter type accepting only a fixed number within bounds (no range, no ramp)."""
-    return Annotated[kind, AfterValidator(_bounded(kind, ge, le, even))]
+    return Annotated[kind, AfterValidator(_bounded(kind, ge, le, even)), Bounds(ge, le, even)]
 
 
 def is_tunable(model: type[BaseModel], field: str) -> bool:
