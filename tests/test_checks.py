@@ -53,6 +53,8 @@ CASES = [
     ("E307", 'import "t.curr"\n', 1, 1),
     ("E308", snippet(sources="  source c = sort(length=40)", phases="  phase p {\n    steps = 10\n    mix = { a: 50%, c: 50% }\n  }"), 11, 21),
     ("E309", snippet(phases="  phase p {\n    steps = 10\n    tokens = 5K\n    mix = { a: 50%, b: 50% }\n  }"), 11, 5),
+    ("E310", snippet(settings="  runtime { microbatch = 3 }"), 5, 13),
+    ("E310", snippet(settings="  runtime { parallel = [fsdp, tp(2)] }"), 5, 13),
     ("E311", snippet(phases=PHASE + "\n  phase q {\n    steps = 10\n    transfer = { keep: [attn], reinit: [attn] }\n    mix = { a: 100% }\n  }"), 15, 16),
     ("E312", snippet(settings="  batch = 8"), 5, 3),
     # warnings
@@ -184,3 +186,13 @@ def test_unused_warning_spares_imported_library_sources(tmp_path):
 
     warned = [d.message for d in compile_file(str(tmp_path / "main.curr")).diagnostics if d.code == "W401"]
     assert warned == ["source `mine` is never used"]
+
+
+@pytest.mark.parametrize("parallel,message", [
+    ("tp", "`tp` is not a parallel layout"), ("[fsdp, fsdp]", "`fsdp` is given twice"),
+    ("tp(2, 3)", "`tp` takes one number"), ("tp(0)", "`tp` must be at least 1"),
+    ("[fsdp(shard=2), tp(3)]", "does not divide the model's 4 attention heads")])
+def test_parallel_layouts_that_are_refused(parallel, message):
+    text = snippet(settings=f"  runtime {{ parallel = {parallel} }}").replace("gpt2(layers=2, heads=2", "llama(layers=2, heads=4")
+    result = compile_snippet(text)
+    assert not result.plans and any(message in d.message for d in result.diagnostics), result.diagnostics

@@ -26,7 +26,7 @@ from procdsl.compiler.overrides import Override, apply_overrides
 from procdsl.compiler.phases import ElabPhase, elaborate_phase, read_schedule
 from procdsl.compiler.scope import Scope, build_scope
 from procdsl.compiler.settings import (CURRICULUM_KEYS, build_model, build_runtime, build_tokenizer,
-                                       unique_settings)
+                                       check_runtime, unique_settings)
 from procdsl.compiler.sources import RuleResolver, build_source
 from procdsl.compiler.sweep import expand_sweep
 from procdsl.compiler.values import Reader
@@ -192,6 +192,8 @@ def _compile_curriculum(program: Program, curriculum: n.Curriculum, name: str, v
         names.setdefault(node.name, node)
         phases.append(elaborate_phase(node, defaults, set(scope.sources), reader))
     assign_lengths(phases, budget, settings["budget"].span if "budget" in settings else None, reader)
+    if runtime is not None:
+        check_runtime(runtime, curriculum.runtime, model, {p.name: p.batch for p in phases}, reader)
     schedules = [read_schedule(p.schedule_expr, p.steps, reader) if p.steps else None for p in phases]
     bpe_source = getattr(tokenizer, "train_on", None)
     diagnostics += run_checks(Context(phases, dict(sources), dict(scope.sources), bpe_source,

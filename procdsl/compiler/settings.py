@@ -21,13 +21,14 @@ import os
 from typing import Any, Optional
 
 from procdsl.compiler.suggest import did_you_mean
-from procdsl.compiler.values import Reader, describe
+from procdsl.compiler.values import Reader, describe, expr_text
 from procdsl.lang import nodes as n
 from procdsl.plan.model import (BpeTokenizer, BytesTokenizer, CharTokenizer, FileTokenizer, Fsdp,
                                 Gpt2Model, Gpt2Tokenizer, LlamaModel, Runtime)
 
 CURRICULUM_KEYS = ("seed", "model", "tokenizer", "context", "batch", "budget")
-RUNTIME_KEYS = ("dtype", "compile", "checkpoint_every", "activation_checkpoint", "parallel")
+RUNTIME_KEYS = ("dtype", "compile", "checkpoint_every", "activation_checkpoint", "parallel",
+                "microbatch", "log_every")
 MODELS = {"gpt2": Gpt2Model, "llama": LlamaModel}
 TOKENIZER_WORDS = {"bytes": BytesTokenizer, "char": CharTokenizer, "gpt2": Gpt2Tokenizer}
 FLAGS = ("compile", "activation_checkpoint")  # runtime keys that may stand alone, meaning true
@@ -106,16 +107,81 @@ def build_runtime(block: Optional[n.RuntimeBlock], reader: Reader) -> Optional[R
             else:
                 word = reader.word(value, "activation_checkpoint", ("true", "false", "none", "full", "selective"))
                 values[key] = {"true": "full", "false": "none"}.get(word or "", word)
+        elif key == "microbatch":
+            values[key] = reader.integer(value, "microbatch", minimum=1)
+        elif key == "log_every":
+            values[key] = reader.count(value, "log_every", "steps")
         elif key == "parallel":
-            call = reader.resolve(value) if value is not None else None
-            if isinstance(call, n.Name) and call.name == "fsdp":
-                values[key] = Fsdp()
-            elif isinstance(call, n.Call) and call.name == "fsdp":
-                values[key] = reader.bind(call, Fsdp, "fsdp")
-            else:
-                reader.error("E206", "`parallel` must be `fsdp` or `fsdp(shard=N)`",
-                             (call or setting).span)
-                values[key] = None
+            values[key] = build_parallel(value, reader)
     if any(v is None for v in values.values()):
         return None
     return Runtime(**values)
+
+
+def build_parallel(expr: n.Expr, reader: Reader) -> Optional[Fsdp]:
+    """``fsdp``, ``fsdp(shard=N)``, ``tp(N)`` or a list of one of each, as one :class:`Fsdp`.
+
+    >>> from procdsl.compiler import compile_text
+    >>> text = '''curriculum c {
+    ...   model = llama(layers=2, heads=4, dim=64)
+    ...   context = 32
+    ...   batch = 8
+    ...   runtime { parallel = [fsdp(shard=2), tp(2)]  microbatch = 2 }
+    ...   source s = sort(length=4, vocab=10)
+    ...   phase p { steps = 2  mix = { s: 100% } }
+    ... }'''
+    >>> runtime = compile_text(text, "c.curr").plan.runtime
+    >>> runtime.parallel.shard, runtime.parallel.tp, runtime.microbatch
+    (2, 2, 2)
+    """
+    expr = reader.resolve(expr)
+    parts = [reader.resolve(e) for e in expr.items] if isinstance(expr, n.ListExpr) else [expr]
+    values: dict[str, Any] = {}
+    for part in parts:
+        name = part.name if isinstance(part, (n.Name, n.Call)) else None
+        if name not in ("fsdp", "tp") or name in values or (name == "tp" and not isinstance(part, n.Call)):
+            twice = name in values
+            reader.error("E206", f"`{name}` is given twice in `parallel`" if twice
+                         else f"`{expr_text(part)}` is not a parallel layout", part.span,
+                         help="write `fsdp`, `fsdp(shard=N)`, `tp(N)` or `[fsdp(shard=N), tp(M)]`")
+            return None
+        if name == "fsdp":
+            bound = reader.bind(part, Fsdp, "fsdp", skip=("kind", "tp")) if isinstance(part, n.Call) else Fsdp()
+            if bound is None:
+                return None
+            values[name] = bound.shard
+        elif len(part.args) != 1 or part.kwargs:
+            reader.error("E208", "`tp` takes one number: tp(N), the tensor-parallel degree", part.span)
+            return None
+        else:
+            values[name] = reader.integer(part.args[0], "tp", minimum=1)
+            if values[name] is None:
+                return None
+    return Fsdp(shard=values.get("fsdp"), tp=values.get("tp", 1))
+
+
+def check_runtime(runtime: Runtime, block: Optional[n.RuntimeBlock], model: Any,
+                  batches: dict[str, int], reader: Reader) -> None:
+    """What of ``runtime`` the plan alone refutes (E310): a ``microbatch`` that does not divide a
+    phase's batch, ``tp`` on GPT-2, a ``tp`` that does not divide the attention heads. The world
+    size is known only when the run starts; ``procdsl run`` checks the rest before training."""
+    if block is None:
+        return
+    spans = {s.key: s.span for s in block.settings}
+    if runtime.microbatch is not None:
+        for phase, batch in batches.items():
+            if batch % runtime.microbatch:
+                reader.error("E310", f"`microbatch = {runtime.microbatch}` does not divide the batch "
+                             f"of {batch} rows of phase `{phase}`", spans["microbatch"],
+                             help="the microbatch must divide batch / ranks: pick a divisor of every phase's batch")
+                break
+    tp = runtime.parallel.tp
+    if tp > 1 and model is not None:
+        if model.kind != "llama":
+            reader.error("E310", f"tensor parallelism (`tp({tp})`) is implemented for llama only, "
+                         f"not {model.kind}", spans["parallel"], help="train GPT-2 with `fsdp`")
+        elif model.heads % tp or (model.kv_heads or model.heads) % tp:
+            kv = f" and {model.kv_heads} key/value heads" if model.kv_heads else ""
+            reader.error("E310", f"`tp({tp})` does not divide the model's {model.heads} attention "
+                         f"heads{kv}", spans["parallel"],
+                         help="use a tensor-parallel degree that divides the heads")

@@ -272,8 +272,11 @@ class Phase(Frozen):
 
 
 class Fsdp(Frozen):
+    """``parallel = fsdp(shard=N)``, ``tp(N)`` or both as a list: how the ranks split the model."""
+
     kind: Literal["fsdp"] = "fsdp"
     shard: Optional[int] = Field(None, ge=1)  # ranks per shard group; None = all ranks
+    tp: int = Field(1, ge=1)                  # tensor-parallel degree (llama only)
 
 
 class Runtime(Frozen):
@@ -284,6 +287,10 @@ class Runtime(Frozen):
     checkpoint_every: Optional[int] = Field(None, ge=1)
     activation_checkpoint: Literal["none", "full", "selective"] = "none"
     parallel: Fsdp = Fsdp()
+    #: rows per rank per forward (None = the whole local batch); gradient accumulation over the rest
+    microbatch: Optional[int] = Field(None, ge=1)
+    #: steps between reads of the training metrics from the device (every step is still recorded)
+    log_every: int = Field(10, ge=1)
 
 
 # ------------------------------------------------------------------------------------ plan
