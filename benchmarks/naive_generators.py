@@ -160,26 +160,38 @@ def _ww(source, rng):
     return w + w, [i >= len(w) for i in range(2 * len(w))]
 
 
+def _ends(value):
+    """``(low, high)`` of a fixed value or a Range."""
+    return (value.low, value.high) if hasattr(value, "low") else (value, value)
+
+
 def _haystack(source, rng):
-    half = source.vocab // 2
-    keys = list(range(half))
+    half, (low, most) = source.vocab // 2, _ends(source.pairs)
+    pairs = rng.randint(low, most)
+    keys = list(range(most))
     rng.shuffle(keys)
-    keys = keys[:source.pairs]
-    values = [rng.randrange(half, source.vocab) for _ in keys]
-    q = rng.randrange(len(keys))
-    tokens = sum(([k, v] for k, v in zip(keys, values)), []) + [source.vocab, keys[q], values[q]]
-    return tokens, [i == len(tokens) - 1 for i in range(len(tokens))]
+    keys = keys[:pairs]
+    values = [rng.randint(1, half - 1) for _ in keys]
+    q = rng.choice(keys)
+    tokens = sum(([k + half, v] for k, v in zip(keys, values)), []) + [q + half + most, values[keys.index(q)]]
+    tokens += [0] * (2 * most + 3 - len(tokens))
+    return tokens, [i == 2 * pairs + 1 for i in range(len(tokens))]
 
 
 def _arithmetic(source, rng):
-    D = source.digits
-    a = rng.randint(10 ** (D - 1), 10 ** D - 1)
-    b = rng.randint(10 ** (D - 1), 10 ** D - 1)
+    low, high = _ends(source.digits)
+
+    def number():
+        o = rng.randint(low, high)
+        return rng.randint(10 ** (o - 1), 10 ** o - 1)
+
+    a, b = number(), number()
     c = a * b if source.kind == "multiplication" else a + b
     flip = (lambda s: s[::-1]) if source.kind == "reversed_addition" else (lambda s: s)
-    left = [int(d) for d in flip(str(a))] + [10] + [int(d) for d in flip(str(b))] + [11]
-    tokens = left + [int(d) for d in flip(str(c))] + [12]
-    return tokens, [i >= len(left) for i in range(len(tokens))]
+    tokens = [int(d) for d in flip(str(a))] + [10] + [int(d) for d in flip(str(b))] + [11]
+    tokens += [20 + int(d) for d in flip(str(c))] + [30]
+    tokens += [12] * ((5 if source.kind == "multiplication" else 3) * high + 4 - len(tokens))
+    return tokens, [i > 0 and tokens[i - 1] >= 20 for i in range(len(tokens))]
 
 
 def _sorting(source, rng):

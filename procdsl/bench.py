@@ -22,6 +22,7 @@ from pathlib import Path
 from typing import Callable, Optional
 
 from procdsl.generators import generate
+from procdsl.plan.base import Range
 from procdsl.plan.sources import (AdditionSource, DyckSource, EcaSource, HaystackSource,
                                   MultiplicationSource, ReversedAdditionSource, ShuffleDyckSource,
                                   SortingSource, TaskSource, WwSource)
@@ -37,10 +38,10 @@ CASES = [(f"task({rule})", TaskSource(rule=(rule,), length=64, vocab=100))
     ("shuffle_dyck(k=64, length=2048, max_depth=16)", ShuffleDyckSource(k=64, length=2048, max_depth=16)),
     ("eca(rule=110, width=64, length=2048)", EcaSource(rule=110, width=64, length=2048)),
     ("ww(length=64, vocab=100)", WwSource(length=64, vocab=100)),
-    ("haystack(pairs=10, vocab=256)", HaystackSource(pairs=10, vocab=256)),
+    ("haystack(pairs=1..30, vocab=256)", HaystackSource(pairs=Range(low=1, high=30), vocab=256)),
     ("addition(digits=5)", AdditionSource(digits=5)),
     ("reversed_addition(digits=10)", ReversedAdditionSource(digits=10)),
-    ("multiplication(digits=3)", MultiplicationSource(digits=3)),
+    ("multiplication(digits=5)", MultiplicationSource(digits=5)),
     ("sorting(length=10, vocab=100)", SortingSource(length=10, vocab=100)),
 ]
 

@@ -260,33 +260,47 @@ def check_ww(tokens, mask, source, context) -> list[str]:
 
 # -- diagnostic probes ---------------------------------------------------------------------------
 
+def _most(value) -> int:
+    """The largest value a tunable parameter takes (what the probes pad to)."""
+    return int(max(_bounds(value, 0)))
+
+
 def check_haystack(tokens, mask, source, context) -> list[str]:
-    V, half = source.vocab, source.vocab // 2
+    V, H, M = source.vocab, source.vocab // 2, _most(source.pairs)
     n = len(tokens)
-    if n < 5 or n % 2 == 0:
-        return [f"{n} tokens is not 2·pairs + 3"]
-    P = (n - 3) // 2
+    if n != 2 * M + 3:
+        return [f"{n} tokens, expected 2·{M} + 3 = {2 * M + 3} (padded)"]
+    at = next((i for i, t in enumerate(tokens) if t >= H + M), None)
+    if at is None or at % 2 or at == 0:
+        return [f"no query token ({H + M}..{H + 2 * M - 1}) after the pairs"]
+    P = at // 2
     problems = _within("pairs", P, _bounds(source.pairs, context))
-    keys, values = tokens[0:2 * P:2], tokens[1:2 * P:2]
-    problems += _symbols("keys", keys, 0, half) + _symbols("values", values, half, V)
+    keys = [t - H for t in tokens[0:at:2]]
+    values = tokens[1:at:2]
+    problems += _symbols("keys", keys, 0, M) + _symbols("values", values, 1, H)
     if len(set(keys)) != len(keys):
         problems.append(f"keys repeat: {keys}")
-    query, answer = tokens[2 * P + 1], tokens[2 * P + 2]
-    if tokens[2 * P] != V:
-        problems.append(f"position {2 * P} is {tokens[2 * P]}, expected QUERY")
+    query, answer = tokens[at] - H - M, tokens[at + 1]
     if query not in keys:
         problems.append(f"query {query} is not a key")
     elif answer != values[keys.index(query)]:
         problems.append(f"answer {answer} but key {query} holds {values[keys.index(query)]}")
-    return problems + _mask(mask, [False] * (n - 1) + [True])
+    if any(t != 0 for t in tokens[at + 2:]):
+        problems.append("padding after the answer is not all PAD (0)")
+    return problems + _mask(mask, [i == at + 1 for i in range(n)])
 
 
 def _arithmetic(tokens, mask, source, context, operation, msd_first: bool) -> list[str]:
-    op, equals, eos = 10, 11, 12
-    if tokens.count(op) != 1 or tokens.count(equals) != 1 or not tokens or tokens[-1] != eos:
-        return ["expected digits OP digits = digits EOS"]
-    i, e = tokens.index(op), tokens.index(equals)
-    numbers = [tokens[:i], tokens[i + 1:e], tokens[e + 1:-1]]
+    op, equals, pad, stop = 10, 11, 12, 30
+    width = (5 if source.kind == "multiplication" else 3) * _most(source.digits) + 4
+    if len(tokens) != width:
+        return [f"{len(tokens)} tokens, expected {width} (padded)"]
+    if tokens.count(op) != 1 or tokens.count(equals) != 1 or tokens.count(stop) != 1:
+        return ["expected digits OP digits = answer STOP PAD…"]
+    i, e, s = tokens.index(op), tokens.index(equals), tokens.index(stop)
+    if not i < e < s:
+        return ["expected digits OP digits = answer STOP PAD…"]
+    numbers = [tokens[:i], tokens[i + 1:e], [t - 20 for t in tokens[e + 1:s]]]
     problems = []
     for what, digits in zip(("a", "b", "answer"), numbers):
         written = digits if msd_first else digits[::-1]
@@ -295,12 +309,14 @@ def _arithmetic(tokens, mask, source, context, operation, msd_first: bool) -> li
         if written[0] == 0 and len(written) > 1:
             problems.append(f"{what} has a leading zero: {digits}")
     a, b, c = (int("".join(map(str, d if msd_first else d[::-1]))) for d in numbers)
-    if len(numbers[0]) != len(numbers[1]):
-        problems.append(f"operands of {len(numbers[0])} and {len(numbers[1])} digits")
-    problems += _within("digits", len(numbers[0]), _bounds(source.digits, context))
+    for what, digits in zip(("a", "b"), numbers):
+        problems += _within(f"digits of {what}", len(digits), _bounds(source.digits, context))
     if operation(a, b) != c:
         problems.append(f"{a} and {b} give {operation(a, b)}, not {c}")
-    return problems + _mask(mask, [False] * (e + 1) + [True] * (len(tokens) - e - 1))
+    if any(t != pad for t in tokens[s + 1:]):
+        problems.append("padding after STOP is not all PAD")
+    # the task files score the prediction made at an answer digit or STOP: the token after it
+    return problems + _mask(mask, [j > 0 and tokens[j - 1] >= 20 for j in range(len(tokens))])
 
 
 def check_addition(tokens, mask, source, context) -> list[str]:

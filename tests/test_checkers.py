@@ -104,11 +104,16 @@ def test_ww_haystack_sorting():
     ww = WwSource(length=3, vocab=5)
     assert _problems(ww, [1, 2, 3, 1, 2, 3], [F] * 3 + [T] * 3) == ""
     assert "differs" in _problems(ww, [1, 2, 3, 1, 3, 2], [F] * 3 + [T] * 3)
-    hay = HaystackSource(pairs=2, vocab=8)        # keys 0-3, values 4-7, QUERY = 8
-    assert _problems(hay, [1, 5, 3, 7, 8, 3, 7], [F] * 6 + [T]) == ""
-    assert "key 1 holds 5" in _problems(hay, [1, 5, 3, 7, 8, 1, 7], [F] * 6 + [T])
-    assert "keys repeat" in _problems(hay, [1, 5, 1, 7, 8, 1, 5], [F] * 6 + [T])
-    assert "not a key" in _problems(hay, [1, 5, 3, 7, 8, 2, 5], [F] * 6 + [T])
+    hay = HaystackSource(pairs=2, vocab=8)   # PAD 0, values 1-3, keys 4-5, queries 6-7; 7 tokens
+    assert _problems(hay, [5, 1, 4, 3, 6, 3, 0], [F] * 5 + [T, F]) == ""       # key 0 holds 3
+    assert "key 0 holds 3" in _problems(hay, [5, 1, 4, 3, 6, 1, 0], [F] * 5 + [T, F])
+    assert "keys repeat" in _problems(hay, [5, 1, 5, 3, 7, 1, 0], [F] * 5 + [T, F])
+    assert "pairs 1 outside 2..2" in _problems(hay, [4, 2, 6, 2, 0, 0, 0], [F] * 3 + [T, F, F, F])
+    hay = HaystackSource(pairs=Range(low=1, high=2), vocab=8)
+    assert _problems(hay, [4, 2, 6, 2, 0, 0, 0], [F] * 3 + [T, F, F, F]) == ""  # one pair
+    assert "not all PAD" in _problems(hay, [4, 2, 6, 2, 0, 1, 0], [F] * 3 + [T, F, F, F])
+    assert "expected 2·2 + 3" in _problems(hay, [4, 2, 6, 2], [F] * 3 + [T])
+    assert "loss mask" in _problems(hay, [5, 1, 4, 3, 6, 3, 0], [F] * 5 + [T, T])
     sorting = SortingSource(length=3, vocab=10)
     assert _problems(sorting, [3, 1, 2, 10, 1, 2, 3], [F] * 4 + [T] * 3) == ""
     assert "not sorted" in _problems(sorting, [3, 1, 2, 10, 2, 1, 3], [F] * 4 + [T] * 3)
@@ -116,18 +121,25 @@ def test_ww_haystack_sorting():
 
 
 def test_arithmetic():
-    add = AdditionSource(digits=2)       # + = 10, "=" = 11, EOS = 12
-    mask = [F] * 6 + [T] * 4
-    assert _problems(add, [4, 7, 10, 5, 8, 11, 1, 0, 5, 12], mask) == ""          # 47 + 58 = 105
-    assert "give 105" in _problems(add, [4, 7, 10, 5, 8, 11, 1, 0, 6, 12], mask)
-    assert "leading zero" in _problems(add, [0, 7, 10, 5, 8, 11, 6, 5, 12], mask[:-1])
-    assert "digits 3 outside" in _problems(add, [1, 4, 7, 10, 1, 5, 8, 11, 3, 0, 5, 12], [F] * 8 + [T] * 4)
+    # + 10, "=" 11, PAD 12, answer digits 20-29, STOP 30; 3·2 + 4 = 10 tokens. Targets: the
+    # tokens after an answer digit or STOP (the task files' scoring), not the first answer digit.
+    add = AdditionSource(digits=2)
+    mask = [F] * 7 + [T] * 3
+    assert _problems(add, [4, 7, 10, 5, 8, 11, 21, 20, 25, 30], mask) == ""      # 47 + 58 = 105
+    assert "give 105" in _problems(add, [4, 7, 10, 5, 8, 11, 21, 20, 26, 30], mask)
+    assert "leading zero" in _problems(add, [0, 7, 10, 5, 8, 11, 26, 25, 30, 12], [F] * 7 + [T] * 3)
+    assert "expected 10" in _problems(add, [1, 4, 7, 10, 1, 5, 8, 11, 23, 20, 25, 30], [F] * 9 + [T] * 3)
+    assert _problems(add, [1, 2, 10, 3, 4, 11, 24, 26, 30, 12], [F] * 7 + [T] * 3) == ""  # pad scored
+    assert "not all PAD" in _problems(add, [1, 2, 10, 3, 4, 11, 24, 26, 30, 0], [F] * 7 + [T] * 3)
     rev = ReversedAdditionSource(digits=2)
-    assert _problems(rev, [7, 4, 10, 8, 5, 11, 5, 0, 1, 12], mask) == ""          # reversed 47 + 58
-    assert "give" in _problems(rev, [4, 7, 10, 5, 8, 11, 1, 0, 5, 12], mask)
-    mul = MultiplicationSource(digits=2)
-    assert _problems(mul, [1, 2, 10, 3, 4, 11, 4, 0, 8, 12], mask) == ""          # 12 * 34 = 408
-    assert "loss mask" in _problems(mul, [1, 2, 10, 3, 4, 11, 4, 0, 8, 12], [F] * 5 + [T] * 5)
+    assert _problems(rev, [7, 4, 10, 8, 5, 11, 25, 20, 21, 30], mask) == ""      # reversed 47 + 58
+    assert "give" in _problems(rev, [4, 7, 10, 5, 8, 11, 21, 20, 25, 30], mask)
+    mul = MultiplicationSource(digits=2)     # 5·2 + 4 = 14 tokens
+    good = [1, 2, 10, 3, 4, 11, 24, 20, 28, 30, 12, 12, 12, 12]                  # 12 * 34 = 408
+    assert _problems(mul, good, [F] * 7 + [T] * 4 + [F] * 3) == ""
+    assert "loss mask" in _problems(mul, good, [F] * 6 + [T] * 4 + [F] * 4)
+    assert "digits of a 1 outside 2..2" in _problems(mul, [3, 10, 3, 4, 11, 21, 20, 22, 30] + [12] * 5,
+                                                     [F] * 6 + [T] * 3 + [F] * 4)
 
 
 def test_vocabulary():

@@ -46,7 +46,7 @@ SOURCES = [TaskSource(rule=(r,)) for r in RULES] + [
     EcaSource(rule=30, width=Range(low=3, high=9), length=Range(low=20, high=100)),
     EcaSource(rule=90, width=5, steps=Ramp(start=1, end=6)),
     WwSource(), WwSource(length=Range(low=1, high=6), vocab=3),
-    HaystackSource(), HaystackSource(pairs=Range(low=1, high=2), vocab=4),
+    HaystackSource(), HaystackSource(pairs=Range(low=1, high=2), vocab=8), HaystackSource(pairs=3, vocab=12),
     AdditionSource(), ReversedAdditionSource(), MultiplicationSource(),
     AdditionSource(digits=Range(low=1, high=32)), MultiplicationSource(digits=Ramp(start=1, end=16)),
     SortingSource(), SortingSource(length=Range(low=1, high=5), vocab=3),
@@ -161,7 +161,7 @@ def sources(draw):
         return WwSource(length=_tunable(draw, 1, 30), vocab=draw(st.integers(3, 10)))
     if kind == "haystack":
         vocab = draw(st.integers(4, 40))
-        return HaystackSource(pairs=_tunable(draw, 1, vocab // 2), vocab=vocab)
+        return HaystackSource(pairs=_tunable(draw, 1, (vocab - vocab // 2) // 2), vocab=vocab)
     if kind == "sorting":
         return SortingSource(length=_tunable(draw, 1, 30), vocab=draw(st.integers(3, 30)))
     return SOURCE_KINDS[kind](digits=_tunable(draw, 1, 16 if kind == "multiplication" else 32))
@@ -186,7 +186,7 @@ DETERMINISM = [
     ShuffleDyckSource(k=3, length=30, p_open=Ramp(start=0.2, end=0.8)),
     EcaSource(width=Range(low=3, high=8), steps=3),
     WwSource(length=Range(low=1, high=9)),
-    HaystackSource(pairs=Range(low=1, high=9), vocab=20),
+    HaystackSource(pairs=Range(low=1, high=9), vocab=40),
     MultiplicationSource(digits=Range(low=1, high=6)),
     SortingSource(),
 ]
@@ -238,8 +238,8 @@ GOLDEN = {
     "dyck": (DyckSource(k=8, length=64), "ccad7a5134f56389"),
     "shuffle_dyck": (ShuffleDyckSource(k=8, length=64, max_depth=4), "351164d8bde1213c"),
     "eca": (EcaSource(width=8, steps=4), "332d47cd6ae9d3b0"),
-    "haystack": (HaystackSource(pairs=5, vocab=30), "430fec3d83a0452c"),
-    "multiplication": (MultiplicationSource(), "d61da92e36e26d91"),
+    "haystack": (HaystackSource(pairs=5, vocab=30), "d4bbd9f2dd6c9e64"),
+    "multiplication": (MultiplicationSource(), "49d079aec8b8e5b1"),
 }
 
 
@@ -337,9 +337,9 @@ def test_symbols_are_uniform():
     eca = _examples(EcaSource(width=16, steps=1), 2000).tokens.reshape(-1, 34)[:, :16]
     assert _within(eca.mean(), 0.5, eca.size)
     hay = _examples(HaystackSource(pairs=6, vocab=40), 3000).tokens.reshape(-1, 15)
-    assert _chi2_ok(np.bincount(hay[:, 0:12:2].ravel(), minlength=20))          # keys
-    assert _chi2_ok(np.bincount(hay[:, 1:12:2].ravel() - 20, minlength=20))     # values
-    asked = np.argmax(hay[:, 0:12:2] == hay[:, 13:14], axis=1)                 # which pair is queried
+    assert _chi2_ok(np.bincount(hay[:, 0:12:2].ravel() - 20, minlength=6))      # keys 20-25
+    assert _chi2_ok(np.bincount(hay[:, 1:12:2].ravel(), minlength=20)[1:])     # values 1-19
+    asked = np.argmax(hay[:, 0:12:2] + 6 == hay[:, 12:13], axis=1)             # which pair is queried
     assert _chi2_ok(np.bincount(asked, minlength=6))
     sums = _examples(AdditionSource(digits=4), 3000)
     a = np.stack([sums[j][0][:4] for j in range(len(sums))])                   # a, MSD first
@@ -376,7 +376,10 @@ def test_ranges_cover_both_ends_uniformly():
         source = DyckSource(k=2, length=20, p_open=p_open)
         assert check_examples(source, _examples(source, 50), CONTEXT) == []
     sums = _examples(AdditionSource(digits=Range(low=1, high=4)), 2000)
-    assert {list(sums[j][0]).index(10) for j in range(len(sums))} == {1, 2, 3, 4}   # digits of a
+    a = [list(sums[j][0]).index(10) for j in range(len(sums))]                   # digits of a
+    b = [list(sums[j][0]).index(11) - a[j] - 1 for j in range(len(sums))]      # digits of b
+    assert set(a) == set(b) == {1, 2, 3, 4} and _chi2_ok(np.bincount(a)[1:])
+    assert 0.2 < np.mean(np.array(a) == np.array(b)) < 0.3                     # drawn independently
 
 
 def test_ramps_follow_progress():
@@ -406,8 +409,9 @@ def _swap(source, tokens: np.ndarray, mask: np.ndarray, rng) -> np.ndarray | Non
         if not len(closes):
             return None
         p, q = 0, closes[rng.integers(len(closes))]
-    elif source.kind == "haystack":                   # the answer (a value) becomes the query key
-        p, q = len(tokens) - 2, len(tokens) - 1
+    elif source.kind == "haystack":                   # the answer (a value) becomes the query
+        q = int(np.flatnonzero(mask)[0])
+        p = q - 1
     else:
         # Targets are a function of the input: swapping two different targets, or a target with
         # the PAD/EOS after them, leaves the input alone and breaks the answer.
@@ -472,8 +476,8 @@ def test_render_names_special_tokens():
 def test_schema_rejects_layouts_that_cannot_exist():
     with pytest.raises(ValidationError, match="stack needs length >= 3"):
         TaskSource(rule=("stack",), length=Range(low=2, high=9))
-    with pytest.raises(ValidationError, match="distinct keys"):
-        HaystackSource(pairs=11, vocab=20)
+    with pytest.raises(ValidationError, match="room for 5 pairs"):
+        HaystackSource(pairs=6, vocab=20)
     with pytest.raises(ValidationError, match="not both"):
         EcaSource(steps=3, length=100)
 

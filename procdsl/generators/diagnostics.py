@@ -1,34 +1,46 @@
 """Diagnostic probes (fine-tuning tasks, loss on the answer only): haystack, arithmetic, sorting.
 
-``haystack(pairs=P, vocab=V)``. Keys are ``0 … V//2 - 1``, values ``V//2 … V-1``,
-``QUERY = V``, ``PAD = V + 1`` (vocabulary ``V + 2``). An example lists ``P`` pairs ``k v``
-with distinct keys (a uniform random subset, in random order) and i.i.d. uniform values, then
-``QUERY q v*``: ``q`` is one of the keys (uniform) and ``v*`` the value paired with it, the only
-target. ``2P + 3`` tokens; ``P <= V // 2``.
+The haystack and arithmetic probes are the paper's task files
+(``downstream/algorithmic_tasks/task_*.py`` of ``zlshinnick/procedural-pretraining``) token for
+token: the same ids, the same distributions, the same padding to one fixed sequence length, and
+the same targets. ``tests/fixtures/paper_probes/`` holds examples of the paper's own code and
+``tests/test_probes_paper.py`` compares the two.
 
-``addition(digits=D)`` / ``reversed_addition`` / ``multiplication``. Digits ``0 … 9``, the
-operator (``+`` or ``*``) ``= 10``, ``"=" = 11``, ``EOS = 12``, ``PAD = 13`` (vocabulary 14).
-An example is ``a OP b = c EOS``: ``a`` and ``b`` have exactly ``D`` digits each (leading
-digit ``1 … 9``, the others uniform ``0 … 9``), ``c = a + b`` or ``a · b`` without leading
-zeros. ``addition`` and ``multiplication`` write every number most-significant digit first,
-``reversed_addition`` least-significant first. Targets: the digits of ``c`` and ``EOS``.
+``haystack(pairs=P, vocab=V)`` — ``condattendstream_M`` with ``M`` = the largest ``P`` (paper:
+``pairs=1..30, vocab=256``). With ``H = V // 2``: ``PAD = 0``, values ``1 … H-1``, keys
+``H … H+M-1``, queries ``H+M … H+2M-1``. An example draws its number of pairs ``P`` (a range:
+uniform), takes the first ``P`` keys of a uniform permutation of ``0 … M-1``, i.i.d. uniform
+values, and a query uniform among its keys: ``k1+H v1 … kP+H vP q+H+M v* PAD…``, padded to
+``2M + 3`` tokens. The only target is ``v*``, the value of the queried key (the paper scores the
+prediction made at the query token).
+
+``addition(digits=D)`` / ``reversed_addition`` / ``multiplication`` — ``forwardaddition_D``,
+``additionstream_D``, ``multiplication_D``. Operand digits ``0 … 9``, the operator (``+`` or
+``*``) ``= 10``, ``"=" = 11``, ``PAD = 12``, answer digits ``20 … 29`` (digit + 20), ``STOP = 30``
+(vocabulary 31). Each operand draws its own number of digits ``o`` (a range: uniform) and is
+uniform among the ``o``-digit numbers; ``a OP b = c STOP PAD…`` is padded to ``3·D + 4`` tokens
+(multiplication ``5·D + 4``, ``D`` the largest ``digits``). ``addition`` and ``multiplication``
+write numbers most-significant digit first, ``reversed_addition`` least-significant first.
+Targets, as the task files score them, are the tokens *following* an answer token or STOP:
+every answer digit but the first, STOP, and the PAD right after STOP when there is one.
 
 ``sorting(length=L, vocab=V)``: ``x SEP sorted(x)`` with the algorithmic tasks' ids (symbols
 ``1 … V-1``, ``SEP = V``, ``PAD = V + 1``); targets: the sorted output.
 
 >>> from procdsl.generators import generate, render
+>>> from procdsl.plan.base import Range
 >>> from procdsl.plan.sources import AdditionSource, HaystackSource, MultiplicationSource
 >>> from procdsl.plan.sources import ReversedAdditionSource, SortingSource
->>> def show(src):
-...     print(render(src, *generate(src, seed=0, name="demo", start=0, count=1, context=64)[0]))
->>> show(HaystackSource(pairs=4, vocab=20))
-2 14 7 18 0 13 9 12 QUERY 0 [13]
+>>> def show(src, j=0):
+...     print(render(src, *generate(src, seed=0, name="demo", start=0, count=j + 1, context=64)[j]))
+>>> show(HaystackSource(pairs=Range(low=1, high=4), vocab=20), j=2)   # keys 10-13, queries 14-17
+12 1 13 5 10 6 16 [1] PAD PAD PAD
 >>> show(AdditionSource(digits=3))
-6 0 0 + 6 1 1 = [1] [2] [1] [1] [EOS]
+6 0 0 + 6 1 1 = 1 [2] [1] [1] [STOP]
 >>> show(ReversedAdditionSource(digits=3))
-0 0 6 + 1 1 6 = [1] [1] [2] [1] [EOS]
+0 0 6 + 1 1 6 = 1 [1] [2] [1] [STOP]
 >>> show(MultiplicationSource(digits=2))
-9 0 * 7 5 = [6] [7] [5] [0] [EOS]
+9 0 * 7 5 = 6 [7] [5] [0] [STOP] [PAD] PAD PAD
 >>> show(SortingSource(length=5, vocab=10))
 1 1 7 4 2 SEP [1] [1] [2] [4] [7]
 """
@@ -43,34 +55,22 @@ from procdsl.plan.base import maximum
 from procdsl.plan.sources import (AdditionSource, HaystackSource, MultiplicationSource,
                                   ReversedAdditionSource, SortingSource)
 
-OP, EQUALS, EOS, PAD = 10, 11, 12, 13
+OP, EQUALS, PAD, ANSWER, STOP = 10, 11, 12, 20, 30
+HAYSTACK_PAD = 0
 
 
 def make_haystack_block(source: HaystackSource, b: Block) -> Grid:
-    vocab, half = source.vocab, source.vocab // 2
-    pairs, most = b.param(source.pairs), int(maximum(source.pairs))
-    if most > half:
-        raise ValueError(f"haystack: {most} pairs need {most} distinct keys, vocab {vocab} has {half}")
-    keys = _distinct(b, most, half)
-    values = b.integers(half, vocab, most)
-    pick = (b.random() * pairs).astype(np.int64)
+    half, most = source.vocab // 2, int(maximum(source.pairs))
+    pairs = b.param(source.pairs)
+    keys = np.argsort(b.random(most), axis=1)       # a uniform permutation of 0 … most-1
+    values = b.integers(1, half, most)
+    pick = (b.random() * pairs).astype(np.int64)    # uniform among the example's own keys
     rows = np.arange(b.n)
-    listing = np.stack([keys, values], axis=2).reshape(b.n, 2 * most)
+    listing = np.stack([keys + half, values], axis=2).reshape(b.n, 2 * most)
     keep = np.arange(2 * most)[None, :] < 2 * pairs[:, None]
-    return segments(b.n, (listing, False, keep), (vocab, False, True),
-                    (keys[rows, pick], False, True), (values[rows, pick], True, True))
-
-
-def _distinct(b: Block, count: int, universe: int) -> np.ndarray:
-    """Per example, ``count`` distinct values of ``0 … universe-1``: a uniform subset (Floyd's
-    algorithm), in uniformly random order."""
-    u, order = b.random(count), np.argsort(b.random(count), axis=1)
-    picks = np.empty((b.n, count), np.int64)
-    for j in range(count):
-        top = universe - count + j                    # draw from 0 … top; a repeat takes top
-        t = (u[:, j] * (top + 1)).astype(np.int64)
-        picks[:, j] = np.where((picks[:, :j] == t[:, None]).any(axis=1), top, t)
-    return np.take_along_axis(picks, order, axis=1)
+    padding = np.arange(2 * most + 1)[None, :] < (2 * (most - pairs) + 1)[:, None]
+    return segments(b.n, (listing, False, keep), (keys[rows, pick] + half + most, False, True),
+                    (values[rows, pick], True, True), (HAYSTACK_PAD, False, padding))
 
 
 def _operand(b: Block, digits: np.ndarray, width: int) -> np.ndarray:
@@ -101,8 +101,9 @@ def _written(d: np.ndarray, count: np.ndarray, msd_first: bool) -> np.ndarray:
 
 
 def _arithmetic(source, b: Block, multiply: bool, msd_first: bool) -> Grid:
-    digits, width = b.param(source.digits), int(maximum(source.digits))
-    left, right = _operand(b, digits, width), _operand(b, digits, width)
+    width = int(maximum(source.digits))
+    da, db = b.param(source.digits), b.param(source.digits)     # each operand its own length
+    left, right = _operand(b, da, width), _operand(b, db, width)
     if multiply:
         raw = np.zeros((b.n, 2 * width), np.int64)
         for i in range(width):
@@ -111,12 +112,14 @@ def _arithmetic(source, b: Block, multiply: bool, msd_first: bool) -> Grid:
         raw = np.zeros((b.n, width + 1), np.int64)
         raw[:, :width] = left + right
     answer, count = _carry(raw)
-    j = np.arange(width)[None, :]
-    operand_keep = j < digits[:, None]
-    k = np.arange(raw.shape[1])[None, :]
-    return segments(b.n, (_written(left, digits, msd_first), False, operand_keep), (OP, False, True),
-                    (_written(right, digits, msd_first), False, operand_keep), (EQUALS, False, True),
-                    (_written(answer, count, msd_first), True, k < count[:, None]), (EOS, True, True))
+    j, k = np.arange(width)[None, :], np.arange(raw.shape[1])[None, :]
+    total = source.per_digit * width + 4
+    pads = total - (da + db + count + 3)
+    p = np.arange(total - 5)[None, :]
+    return segments(b.n, (_written(left, da, msd_first), False, j < da[:, None]), (OP, False, True),
+                    (_written(right, db, msd_first), False, j < db[:, None]), (EQUALS, False, True),
+                    (_written(answer, count, msd_first) + ANSWER, k >= 1, k < count[:, None]),
+                    (STOP, True, True), (PAD, p == 0, p < pads[:, None]))
 
 
 def make_addition_block(source: AdditionSource, b: Block) -> Grid:
@@ -136,12 +139,13 @@ def make_sorting_block(source: SortingSource, b: Block) -> Grid:
 
 
 def haystack_names(source: HaystackSource):
-    return namer({source.vocab: "QUERY", source.vocab + 1: "PAD"})
+    return namer({HAYSTACK_PAD: "PAD"})
 
 
 def arithmetic_names(source):
     operator = "*" if source.kind == "multiplication" else "+"
-    return namer({OP: operator, EQUALS: "=", EOS: "EOS", PAD: "PAD"})
+    answers = {ANSWER + d: str(d) for d in range(10)}
+    return namer({OP: operator, EQUALS: "=", PAD: "PAD", STOP: "STOP", **answers})
 
 
 def sorting_names(source: SortingSource):

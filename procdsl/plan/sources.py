@@ -26,7 +26,7 @@ from typing import Annotated, ClassVar, Literal, Optional, Union
 
 from pydantic import Field, model_validator
 
-from procdsl.plan.base import Frozen, fixed, maximum, minimum, tunable
+from procdsl.plan.base import Frozen, Range, fixed, maximum, minimum, tunable
 
 #: Unary rules map a sequence x to a sequence y and can be chained with ``>>``.
 UNARY_RULES = ("identity", "reverse", "sort", "set")
@@ -219,71 +219,74 @@ class WwSource(SourceBase):
 
 
 class HaystackSource(SourceBase):
-    """``haystack(pairs=, vocab=)``: find the value paired with a query key in a key–value list.
+    """``haystack(pairs=1..30, vocab=256)``: the value paired with a query key in a key–value list.
 
-    Keys ``0 … vocab//2 - 1`` (distinct within an example), values ``vocab//2 … vocab-1``,
-    ``QUERY = vocab``, ``PAD = vocab + 1``: ``k1 v1 … kP vP QUERY q v``.
+    The paper's ``condattendstream_30`` (``pairs=1..30``; see ``procdsl.generators.diagnostics``).
+    With ``M`` = the largest ``pairs`` and ``H = vocab // 2``: ``PAD = 0``, values ``1 … H-1``,
+    keys ``H … H+M-1``, queries ``H+M … H+2M-1``; every example is padded to ``2M + 3`` tokens.
     """
 
     kind: Literal["haystack"] = "haystack"
-    pairs: tunable(int, ge=1) = 10
+    pairs: tunable(int, ge=1) = Range(low=1, high=30)
     vocab: fixed(int, ge=4) = 256
 
     default_loss: ClassVar[LossMode] = "answer_only"
     procedural: ClassVar[bool] = True
 
     def vocab_size(self) -> int:
-        return self.vocab + 2
+        return self.vocab
 
     def _tokens(self, pick, context: int) -> int:
-        return 2 * int(pick(self.pairs)) + 3
+        return 2 * int(maximum(self.pairs)) + 3     # every example padded to the longest
 
     @model_validator(mode="after")
-    def _keys_suffice(self):
-        if maximum(self.pairs) > self.vocab // 2:
-            raise ValueError(f"{maximum(self.pairs)} pairs need as many distinct keys; "
-                             f"vocab {self.vocab} has {self.vocab // 2}")
+    def _ids_suffice(self):
+        most = int(maximum(self.pairs))
+        if self.vocab // 2 + 2 * most > self.vocab:
+            raise ValueError(f"{most} pairs need {most} key and {most} query ids above the values: "
+                             f"vocab {self.vocab} has room for {(self.vocab - self.vocab // 2) // 2} pairs")
         return self
 
 
 class _ArithmeticSource(SourceBase):
-    """Digit-level arithmetic ``a OP b = c EOS``: digits ``0-9``, OP 10, ``=`` 11, EOS 12, PAD 13."""
+    """Digit-level arithmetic as the paper's task files write it (``procdsl.generators.diagnostics``):
+    operand digits ``0-9``, OP 10, ``=`` 11, PAD 12, answer digits ``20-29``, STOP 30 (vocabulary 31);
+    every example padded to ``3·D + 4`` tokens (multiplication ``5·D + 4``), ``D`` the largest
+    ``digits``."""
 
     digits: tunable(int, ge=1, le=32) = 5
 
     default_loss: ClassVar[LossMode] = "answer_only"
     procedural: ClassVar[bool] = True
+    #: sequence length per digit of the largest operand, and the constant (the task files' ``max_lenl``)
+    per_digit: ClassVar[int] = 3
 
     def vocab_size(self) -> int:
-        return 14
+        return 31
 
     def _tokens(self, pick, context: int) -> int:
-        digits = int(pick(self.digits))            # a sum of D-digit numbers has D or D+1 digits
-        return 3 * digits + (3 if pick is minimum else 4)
+        return self.per_digit * int(maximum(self.digits)) + 4
 
 
 class AdditionSource(_ArithmeticSource):
-    """``addition(digits=5)``: ``a + b = c``, most-significant digit first."""
+    """``addition(digits=5)``: ``a + b = c``, most-significant digit first (``forwardaddition_5``)."""
 
     kind: Literal["addition"] = "addition"
 
 
 class ReversedAdditionSource(_ArithmeticSource):
-    """``reversed_addition(digits=10)``: addition with every number least-significant digit first."""
+    """``reversed_addition(digits=10)``: every number least-significant digit first (``additionstream_10``)."""
 
     kind: Literal["reversed_addition"] = "reversed_addition"
     digits: tunable(int, ge=1, le=32) = 10
 
 
 class MultiplicationSource(_ArithmeticSource):
-    """``multiplication(digits=3)``: ``a * b = c``."""
+    """``multiplication(digits=5)``: ``a * b = c`` (``multiplication_5``)."""
 
     kind: Literal["multiplication"] = "multiplication"
-    digits: tunable(int, ge=1, le=16) = 3
-
-    def _tokens(self, pick, context: int) -> int:
-        digits = int(pick(self.digits))            # a product of D-digit numbers has 2D-1 or 2D
-        return 4 * digits + (2 if pick is minimum else 3)
+    digits: tunable(int, ge=1, le=16) = 5
+    per_digit: ClassVar[int] = 5
 
 
 class SortingSource(SourceBase):
