@@ -77,7 +77,13 @@ def check(paths: List[Path] = typer.Argument(..., help="files or directories (se
     raise typer.Exit(1 if n_errors else 0)
 
 
-@app.command()
+def _settings_help() -> str:
+    from procdsl.registry.render import settings_help  # plain data: no pydantic import
+
+    return settings_help()
+
+
+@app.command(epilog=_settings_help())
 def plan(file: Path = typer.Argument(..., help="the .curr file"),
          set_: List[str] = typer.Option([], "--set", help="override a plan path: --set phases.warmup.steps=500"),
          json_: bool = typer.Option(False, "--json", help="print only the plan JSON on stdout"),

@@ -66,6 +66,12 @@ def compile_text(text: str, file: str, overrides: Sequence[str] = ()) -> Compile
     return _compile(load_text(text, file), file, overrides)
 
 
+def compile_program(program: Program, file: str) -> CompileResult:
+    """Compile a program already loaded with :func:`~procdsl.compiler.load.load_text`: the
+    language server keeps the parsed modules (definitions, spans) and must not parse twice."""
+    return _compile(program, file, ())
+
+
 def compile_plan(path: str, overrides: Sequence[str] = ()) -> Plan:
     """The single plan of a file; raises CompileError with every diagnostic if there is none."""
     result = compile_file(path, overrides)
