@@ -411,6 +411,11 @@ def report(paths: List[Path] = typer.Argument(..., help="run directories, or dir
     console.print(f"wrote {folder}/report.md" + "".join(f", {f}" for f in result.files), style="dim")
 
 
+from procdsl import cli_after  # noqa: E402  (export, eval: after `app` exists)
+
+cli_after.register(app)
+
+
 def main() -> None:
     """Console entry point: no traceback reaches the user unless PROCDSL_DEBUG is set."""
     try:
