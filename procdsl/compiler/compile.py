@@ -203,7 +203,8 @@ def _compile_curriculum(program: Program, curriculum: n.Curriculum, name: str, v
     schedules = [read_schedule(p.schedule_expr, p.steps, reader) if p.steps else None for p in phases]
     bpe_source = getattr(tokenizer, "train_on", None)
     diagnostics += run_checks(Context(phases, dict(sources), dict(scope.sources), bpe_source,
-                                      root_file=program.root.file if program.root else None))
+                                      root_file=program.root.file if program.root else None,
+                                      tokenizer_span=settings["tokenizer"].value.span if "tokenizer" in settings else None))
     if errors(diagnostics) or None in (model, context, batch, seed, tokenizer, runtime):
         return None
     try:

@@ -1,7 +1,9 @@
 """Read a .curr file and, transitively, every file it imports.
 
 Each file is parsed and lowered once. Imports resolve against the importing file's directory;
-a missing file (E108) or a cycle (E307, naming the cycle) is a diagnostic at the import.
+a missing or unreadable file or one not named ``*.curr`` (E108), a cycle (E307, naming the
+cycle) or a chain deeper than :data:`~procdsl.limits.MAX_IMPORT_DEPTH` (E314) is a diagnostic at
+the import, so the text of a file that is not a library is never read, let alone quoted.
 
 >>> import tempfile, pathlib
 >>> d = pathlib.Path(tempfile.mkdtemp())
@@ -14,13 +16,15 @@ a missing file (E108) or a cycle (E307, naming the cycle) is a diagnostic at the
 from __future__ import annotations
 
 import os
+import stat
 from dataclasses import dataclass, field
 from typing import Optional
 
 from procdsl.lang.diagnostics import Diagnostic, Span
 from procdsl.lang.lower import lower
 from procdsl.lang.nodes import Module
-from procdsl.lang.parse import SyntaxDiagnostic, parse_text
+from procdsl.lang.parse import BOM, SyntaxDiagnostic, parse_text
+from procdsl.limits import MAX_IMPORT_DEPTH, MAX_SOURCE_BYTES
 
 
 @dataclass
@@ -34,11 +38,25 @@ class Program:
     diagnostics: list[Diagnostic] = field(default_factory=list)
 
 
+def _kind(mode: int) -> str:
+    """What a non-regular file is, in words."""
+    for test, word in ((stat.S_ISDIR, "a directory"), (stat.S_ISFIFO, "a fifo (named pipe)"),
+                       (stat.S_ISCHR, "a character device"), (stat.S_ISBLK, "a block device"),
+                       (stat.S_ISSOCK, "a socket")):
+        if test(mode):
+            return word
+    return "not a regular file"
+
+
 def read_source(path: str) -> tuple[Optional[str], Optional[str]]:
-    """(text, None) or (None, reason) — a file that cannot be read is a diagnostic, not a crash."""
+    """(text, None) or (None, reason) — a file that cannot be read is a diagnostic, not a crash.
+
+    Only a regular file of at most :data:`~procdsl.limits.MAX_SOURCE_BYTES` of UTF-8 text without
+    NUL bytes is read (``/dev/zero`` or a fifo would never end); a leading byte-order mark is
+    dropped, so line and column numbers match what an editor shows.
+    """
     try:
-        with open(path, "rb") as fh:
-            data = fh.read()
+        fd = os.open(path, os.O_RDONLY | getattr(os, "O_NONBLOCK", 0))  # a fifo must not block the open
     except FileNotFoundError:
         return None, "file not found"
     except IsADirectoryError:
@@ -48,9 +66,25 @@ def read_source(path: str) -> tuple[Optional[str], Optional[str]]:
     except ValueError:  # e.g. a NUL byte in the path
         return None, "not a valid path"
     try:
-        return data.decode("utf-8"), None
+        mode = os.fstat(fd).st_mode
+        if not stat.S_ISREG(mode):
+            return None, f"{_kind(mode)}, not a regular file"
+        with os.fdopen(fd, "rb", closefd=False) as fh:
+            data = fh.read(MAX_SOURCE_BYTES + 1)
+    except OSError as exc:
+        return None, exc.strerror or str(exc)
+    finally:
+        os.close(fd)
+    if len(data) > MAX_SOURCE_BYTES:
+        return None, f"larger than {MAX_SOURCE_BYTES // 2**20} MiB, the limit for a .curr file"
+    nul = data.find(0)
+    if nul >= 0:
+        return None, f"a binary file, not .curr text (a NUL byte at {nul})"
+    try:
+        text = data.decode("utf-8")
     except UnicodeDecodeError as exc:
         return None, f"not UTF-8 text (byte {exc.start})"
+    return (text[1:] if text.startswith(BOM) else text), None
 
 
 def load_text(text: str, path: str, program: Optional[Program] = None) -> Program:
@@ -100,6 +134,16 @@ def _load(program: Program, path: str, text: str, stack: list[str]) -> Optional[
                 help="move the shared definitions into a library file that both import"))
             continue
         if _key(target) in known:
+            continue
+        if len(chain) >= MAX_IMPORT_DEPTH:
+            program.diagnostics.append(Diagnostic(
+                "E314", f"imports nest more than {MAX_IMPORT_DEPTH} files deep", imp.span,
+                help="import the libraries you need directly from this file instead of through a chain"))
+            continue
+        if not target.endswith(".curr"):
+            program.diagnostics.append(Diagnostic(
+                "E108", f"cannot import \"{imp.path}\": only .curr files can be imported", imp.span,
+                help="name a library file ending in `.curr`"))
             continue
         imported, reason = read_source(target)
         if imported is None:

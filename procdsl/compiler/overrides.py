@@ -168,6 +168,12 @@ def _patch_settings(settings: tuple[n.Setting, ...], key: str, rest: tuple[str, 
             _nothing(ov, f"`{key}` is not set, so it has no `{rest[0]}`", diagnostics, help=f"set `{key}` itself first")
             return None
         return settings + (n.Setting(key, ov.span, ov.value, ov.span),)
+    if rest and isinstance(existing.value, n.Name) and existing.value.name == "continue" and key == "optimizer":
+        _nothing(ov, "this phase continues the previous phase's optimizer (`optimizer = continue`), "
+                 f"which has no `{rest[0]}` of its own", diagnostics,
+                 help=f"change it where the optimizer is created, or replace it: "
+                      f"--set {'.'.join(ov.path[:-len(rest)])}=\"adamw({rest[0]}=…)\"")
+        return None
     value = _patch_expr(existing.value, rest, ov, diagnostics) if existing.value is not None else (ov.value if not rest else None)
     if value is None:
         return None

@@ -22,6 +22,7 @@ from pydantic import BaseModel, ValidationError
 from procdsl.compiler.suggest import did_you_mean, one_of
 from procdsl.lang import nodes as n
 from procdsl.lang.diagnostics import Diagnostic, Span
+from procdsl.limits import field_maximum, maximum_of
 from procdsl.plan.base import Range, Ramp, is_tunable
 
 _KIND_WORDS = {
@@ -29,6 +30,11 @@ _KIND_WORDS = {
     n.Name: "a name", n.RangeExpr: "a range", n.ListExpr: "a list", n.TupleExpr: "a tuple",
     n.MapExpr: "a map", n.Call: "a call", n.Compose: "a rule composition",
 }
+
+
+def _show(number: float) -> str:
+    """A bound as written in messages: whole numbers in full (``9223372036854775807``)."""
+    return str(int(number)) if float(number).is_integer() else f"{number:g}"
 
 
 def describe(expr: n.Expr) -> str:
@@ -48,24 +54,30 @@ class Reader:
     def __init__(self, lets: dict[str, n.Definition], diagnostics: Optional[list[Diagnostic]] = None):
         self.lets = lets
         self.diagnostics: list[Diagnostic] = diagnostics if diagnostics is not None else []
-        self._resolving: list[str] = []
+        self._resolved: dict[str, n.Expr] = {}  # let name -> its final value
 
     # ------------------------------------------------------------------------------ basics
     def error(self, code: str, message: str, span: Span, help: Optional[str] = None, notes=()) -> None:
         self.diagnostics.append(Diagnostic(code, message, span, help=help, notes=tuple(notes)))
 
     def resolve(self, expr: n.Expr) -> n.Expr:
-        """Follow ``let`` names to their values (lets may refer to lets)."""
+        """Follow ``let`` names to their values (lets may refer to lets).
+
+        Iterative and memoised, so a chain of thousands of lets costs its length once.
+        """
+        chain: list[str] = []
         while isinstance(expr, n.Name) and expr.name in self.lets:
-            if expr.name in self._resolving:
+            if expr.name in self._resolved:
+                expr = self._resolved[expr.name]
+                break
+            if expr.name in chain:
                 self.error("E109", f"let `{expr.name}` refers to itself", expr.span,
                            help="a let must end in a value, not loop back to its own name")
                 return n.String("", expr.span)
-            self._resolving.append(expr.name)
-            try:
-                expr = self.resolve(self.lets[expr.name].value)
-            finally:
-                self._resolving.pop()
+            chain.append(expr.name)
+            expr = self.lets[expr.name].value
+        for name in chain:
+            self._resolved[name] = expr
         return expr
 
     def unknown(self, what: str, name: str, span: Span, allowed: Iterable[str]) -> None:
@@ -97,7 +109,7 @@ class Reader:
             self.error("E202", f"`{what}` must be at least {minimum:g}, got {expr.text}", expr.span)
             return None
         if maximum is not None and value > maximum:
-            self.error("E203", f"`{what}` must be at most {maximum:g}, got {expr.text}", expr.span)
+            self.error("E203", f"`{what}` must be at most {_show(maximum)}, got {expr.text}", expr.span)
             return None
         if value != value or value in (float("inf"), float("-inf")):
             self.error("E201", f"`{what}` is not a finite number", expr.span)
@@ -105,8 +117,9 @@ class Reader:
         return value
 
     def integer(self, expr: n.Expr, what: str, *, minimum: Optional[int] = None) -> Optional[int]:
+        """A whole number, at most the stated maximum of ``what`` (:mod:`procdsl.limits`, int64 at most)."""
         resolved = self.resolve(expr)
-        value = self.number(resolved, what, minimum=minimum)
+        value = self.number(resolved, what, minimum=minimum, maximum=maximum_of(what))
         if value is None:
             return None
         if float(value) != int(value):
@@ -255,11 +268,26 @@ class Reader:
                 ok = False
         if not ok:
             return None
+        for name, arg in spans.items():
+            ok = self._within_maximum(call, name, values[name], arg) and ok
+        if not ok:
+            return None
         try:
             return model.model_validate({**values, **(extra or {})})
         except ValidationError as exc:
             self._report_validation(exc, call, spans, what)
             return None
+
+    def _within_maximum(self, call: n.Call, name: str, value: Any, arg: n.Expr) -> bool:
+        """E203 for an argument beyond its stated maximum (:data:`procdsl.limits.FIELD_MAXIMUM`)."""
+        limit = field_maximum(name)
+        largest = max(value.low, value.high) if isinstance(value, Range) else (
+            max(value.start, value.end) if isinstance(value, Ramp) else value)
+        if limit is None or not isinstance(largest, (int, float)) or isinstance(largest, bool) or largest <= limit:
+            return True
+        self.error("E203", f"`{name}` of `{call.name}` must be at most {_show(limit)}, got {expr_text(self.resolve(arg))}",
+                   arg.span, help="the stated maximum (README, Limits): no run could take more")
+        return False
 
     def _report_validation(self, exc: ValidationError, call: n.Call, spans: dict[str, n.Expr], what: str) -> None:
         reported: set[str] = set()

@@ -16,6 +16,7 @@ x.curr:2:9: E301 mix shares sum to 90%, not 100%
 from __future__ import annotations
 
 import json
+import re
 from dataclasses import dataclass, field
 from typing import Iterable, Literal, Optional
 
@@ -84,47 +85,73 @@ def sort_key(d: Diagnostic) -> tuple:
     return (d.span.file, d.span.line, d.span.column, d.code)
 
 
+def visible(text: str) -> str:
+    """``text`` safe to print on a terminal: each unprintable character becomes one visible one
+    (C0 controls their Unicode control picture, others U+FFFD), so a file cannot ring the bell,
+    move the cursor or forge output lines, and carets stay under their columns.
+
+    >>> visible("a\\x07b\\x00c\\x1b[2Jd\\u202ee")
+    'a␇b␀c␛[2Jd�e'
+    """
+    if text.isprintable():
+        return text
+    return "".join(ch if ch.isprintable() else chr(0x2400 + ord(ch)) if ord(ch) < 0x20 else
+                   "\u2421" if ch == "\x7f" else "\ufffd" for ch in text)
+
+
 def _frame(span: Span, source: str, label: str) -> list[str]:
-    lines = source.splitlines()
+    lines = source.split("\n")  # the lexer counts lines by \n alone (a lone \r or \f is not a line break)
     if not 1 <= span.line <= len(lines):
         return []
-    text = lines[span.line - 1].expandtabs(1)
+    text = visible(lines[span.line - 1].rstrip("\r").expandtabs(1))
     end = span.end_column if span.end_line == span.line else len(text) + 1
     width = max(1, min(end, len(text) + 1) - span.column)
     gutter = " " * len(str(span.line))
     caret = " " * (span.column - 1) + "^" * width
-    return [f"{gutter} |", f"{span.line} | {text}", f"{gutter} | {caret}{(' ' + label) if label else ''}"]
+    return [f"{gutter} |", f"{span.line} | {text}", f"{gutter} | {caret}{(' ' + visible(label)) if label else ''}"]
 
 
 def render_text(d: Diagnostic, source: Optional[str]) -> str:
     """The human form: ruff-style header, then a rustc-style frame when the source is known."""
     s = d.span
-    out = [f"{s.file}:{s.line}:{s.column}: {d.code} {d.message}"]
-    if source is not None:
-        frame = _frame(s, source, d.help or "")
-        out += frame
-        if not frame and d.help:
-            out.append(f"  = help: {d.help}")
-    elif d.help:
-        out.append(f"  = help: {d.help}")
+    out = [visible(f"{s.file}:{s.line}:{s.column}: {d.code} {d.message}")]
+    frame = _frame(s, source, d.help or "") if source is not None else []
+    out += frame
+    if not frame and d.help:
+        out.append(visible(f"  = help: {d.help}"))
     for note, span in d.notes:
-        out.append(f"  = note: {note} at {span.file}:{span.line}:{span.column}")
+        out.append(visible(f"  = note: {note} at {span.file}:{span.line}:{span.column}"))
     return "\n".join(out)
 
 
+def _github_data(text: str) -> str:
+    return text.replace("%", "%25").replace("\r", "%0D").replace("\n", "%0A")
+
+
+def _github_property(text: str) -> str:
+    return _github_data(text).replace(":", "%3A").replace(",", "%2C")
+
+
 def render_github(d: Diagnostic) -> str:
-    """A GitHub Actions workflow command, which shows the diagnostic inline on a pull request."""
+    """A GitHub Actions workflow command, which shows the diagnostic inline on a pull request.
+
+    Escaped as GitHub's toolkit does: ``% \\r \\n`` in the message, and ``: ,`` too in properties,
+    so a file name cannot end the command early or inject another annotation.
+
+    >>> print(render_github(Diagnostic("E301", "sum is 90%", Span("a,b:\\n.curr", 1, 2, 1, 3))))
+    ::error file=a%2Cb%3A%0A.curr,line=1,col=2,endLine=1,endColumn=3,title=E301::E301 sum is 90%25
+    """
     s = d.span
     level = "warning" if d.severity == "warning" else "error"
-    message = f"{d.code} {d.message}" + (f" ({d.help})" if d.help else "")
-    message = message.replace("%", "%25").replace("\r", "%0D").replace("\n", "%0A")
-    return (f"::{level} file={s.file},line={s.line},col={s.column},endLine={s.end_line},"
-            f"endColumn={s.end_column},title={d.code}::{message}")
+    message = _github_data(f"{d.code} {d.message}" + (f" ({d.help})" if d.help else ""))
+    return (f"::{level} file={_github_property(s.file)},line={s.line},col={s.column},endLine={s.end_line},"
+            f"endColumn={s.end_column},title={_github_property(d.code)}::{message}")
 
 
 def render_json(d: Diagnostic) -> str:
-    return json.dumps(d.to_json(), ensure_ascii=False)
+    """One JSON line; DEL and C1 controls escaped too (JSON leaves them raw), so it is terminal-safe."""
+    return re.sub("[\x7f-\x9f]", lambda m: f"\\u{ord(m.group(0)):04x}", json.dumps(d.to_json(), ensure_ascii=False))
 
 
 __all__ = ["Span", "Diagnostic", "CompileError", "Severity", "errors", "sort_key",
-           "render_text", "render_github", "render_json"]
+           "render_text", "render_github", "render_json", "visible"]

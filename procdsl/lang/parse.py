@@ -24,6 +24,8 @@ from lark import Lark, Token, Tree
 from lark.exceptions import UnexpectedCharacters, UnexpectedEOF, UnexpectedInput, UnexpectedToken
 
 from procdsl.lang.diagnostics import Diagnostic, Span
+from procdsl.lang.lower import read_number
+from procdsl.limits import MAX_LITERAL, MAX_NESTING
 from procdsl.lang.strings import EscapeError, unquote
 
 GRAMMAR_RESOURCE = ("procdsl.grammar", "procdsl.lark")
@@ -56,9 +58,19 @@ def grammar_text() -> str:
     return importlib.resources.files(package).joinpath(name).read_text(encoding="utf-8")
 
 
-class _BadString(Exception):
-    def __init__(self, token: Token, error: EscapeError):
-        self.token, self.error = token, error
+class _BadToken(Exception):
+    """Raised by a lexer callback: a token that lexes but cannot mean anything (E006, E008)."""
+
+    def __init__(self, token: Token, code: str, message: str, offset: int = 0, width: Optional[int] = None,
+                 help: Optional[str] = None):
+        self.token, self.code, self.message, self.help = token, code, message, help
+        self.offset, self.width = offset, width if width is not None else len(str(token))
+
+    def diagnostic(self, file: str) -> Diagnostic:
+        t = self.token
+        column = t.column + self.offset
+        return Diagnostic(self.code, self.message, Span(file, t.line, column, t.line, column + self.width),
+                          help=self.help)
 
 
 def _check_string(token: Token) -> Token:
@@ -66,17 +78,54 @@ def _check_string(token: Token) -> Token:
     try:
         unquote(str(token))
     except EscapeError as error:
-        raise _BadString(token, error) from None
+        raise _BadToken(token, "E006", error.message, error.offset, error.width, error.help) from None
+    return token
+
+
+_NUMBER_PART = re.compile(r"-?([0-9]+)(?:\.([0-9]+))?(?:[eE][-+]?([0-9]+))?")
+
+
+def _check_number(token: Token) -> Token:
+    """Lexer callback: a number must be one a setting can hold (E008): finite, at most 1e300."""
+    match = _NUMBER_PART.match(str(token))
+    text = str(token)[:match.end()]  # type: ignore[union-attr]
+    suffix = str(token)[len(text):len(text) + 1]
+    text += suffix if suffix in ("K", "M", "B", "T") else ""
+    if len(match.group(1)) > 301 or not abs(read_number(text)) <= MAX_LITERAL:  # type: ignore[union-attr]
+        shown = text if len(text) <= 24 else text[:20] + "…"
+        raise _BadToken(token, "E008", f"number `{shown}` is out of range", 0, len(text),
+                        help="a number is at most 1e300 in size; every setting has a far smaller maximum")
     return token
 
 
 @functools.lru_cache(maxsize=1)
 def _parser() -> Lark:
+    callbacks = {"STRING": _check_string, "NUMBER": _check_number, "PERCENT": _check_number,
+                 "QUANTITY": _check_number}
     return Lark(grammar_text(), parser="lalr", lexer="contextual", propagate_positions=True,
-                maybe_placeholders=False, lexer_callbacks={"STRING": _check_string})
+                maybe_placeholders=False, lexer_callbacks=callbacks)
 
 
 BOM = "\ufeff"
+_BRACKETS = re.compile(r'"(?:\\.|[^"\\\n])*"|#[^\n]*|[\[\]{}()]')
+
+
+def _check_nesting(text: str, file: str) -> None:
+    """E007 before parsing: brackets nested deeper than MAX_NESTING (every later stage recurses)."""
+    depth = 0
+    for match in _BRACKETS.finditer(text):
+        char = match.group(0)
+        if char in "([{":
+            depth += 1
+            if depth > MAX_NESTING:
+                pos = match.start()
+                line = text.count("\n", 0, pos) + 1
+                column = pos - (text.rfind("\n", 0, pos) + 1) + 1
+                raise SyntaxDiagnostic(Diagnostic(
+                    "E007", f"brackets nested more than {MAX_NESTING} deep", Span(file, line, column, line, column + 1),
+                    help="name the inner value with `let` and refer to it"))
+        elif char in ")]}":
+            depth = max(0, depth - 1)
 
 
 def parse_text(text: str, file: str, comments: bool = True) -> tuple[Tree, list[Token]]:
@@ -87,16 +136,14 @@ def parse_text(text: str, file: str, comments: bool = True) -> tuple[Tree, list[
     """
     parser = _parser()
     text = text[1:] if text.startswith(BOM) else text
+    _check_nesting(text, file)
     try:
         tree = parser.parse(text)
         found = [t for t in parser.lex(text, dont_ignore=True) if t.type == "COMMENT"] if comments else []
     except UnexpectedInput as exc:
         raise SyntaxDiagnostic(_describe(exc, text, file)) from None
-    except _BadString as bad:
-        t, e = bad.token, bad.error
-        column = t.column + e.offset
-        raise SyntaxDiagnostic(Diagnostic("E006", e.message, Span(file, t.line, column, t.line, column + e.width),
-                                          help=e.help)) from None
+    except _BadToken as bad:
+        raise SyntaxDiagnostic(bad.diagnostic(file)) from None
     return tree, found
 
 

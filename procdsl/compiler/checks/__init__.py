@@ -10,7 +10,7 @@ from dataclasses import dataclass
 from typing import Callable, Optional
 
 from procdsl.compiler.phases import ElabPhase
-from procdsl.lang.diagnostics import Diagnostic
+from procdsl.lang.diagnostics import Diagnostic, Span
 from procdsl.lang.nodes import Definition
 from procdsl.plan.sources import SourceBase
 
@@ -22,12 +22,14 @@ class Context:
     definitions: dict[str, Definition]            # name -> its `source` definition
     tokenizer_source: Optional[str] = None        # `bpe(train_on=…)` counts as a use
     root_file: Optional[str] = None               # the file being compiled (imports are libraries)
+    tokenizer_span: Optional[Span] = None         # the `tokenizer = …` setting, for E209
 
 
 Check = Callable[[Context], list[Diagnostic]]
 
 from procdsl.compiler.checks import context as _context  # noqa: E402  (registered below)
 from procdsl.compiler.checks import mix as _mix  # noqa: E402
+from procdsl.compiler.checks import tokenizer as _tokenizer  # noqa: E402
 from procdsl.compiler.checks import transfer as _transfer  # noqa: E402
 from procdsl.compiler.checks import usage as _usage  # noqa: E402
 
@@ -38,6 +40,7 @@ CHECKS: tuple[Check, ...] = (
     _usage.unused_sources,
     _usage.eval_period_within_phase,
     _usage.eval_source_not_trained_on,
+    _tokenizer.bpe_trains_on_text,
 )
 
 

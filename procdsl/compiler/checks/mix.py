@@ -1,4 +1,4 @@
-"""E301: a phase's mix shares sum to 100% (both ends of a ramp).
+"""E301: a phase's mix names a source and its shares sum to 100% (both ends of a ramp).
 
 >>> from procdsl.compiler import compile_text
 >>> text = 'curriculum c { model = gpt2(layers=1, heads=1, dim=8) context = 8 batch = 1 ' \\
@@ -13,12 +13,29 @@ from procdsl.lang.diagnostics import Diagnostic
 
 
 def _percent(x: float) -> str:
-    return f"{x * 100:.6g}%"
+    """A share as a percentage, with as many digits as it takes not to read as 100%.
+
+    >>> _percent(0.9), _percent(0.9999999), _percent(1.00000000001)
+    ('90%', '99.99999%', '100.000000001%')
+    """
+    for digits in range(6, 18):
+        shown = f"{x * 100:.{digits}g}"
+        if shown != "100" or x == 1:
+            break
+    return shown + "%"
 
 
 def mix_sums_to_one(context) -> list[Diagnostic]:
     out = []
     for phase in context.phases:
+        ramp = phase.mix_end is not None
+        empty = [which for entries, which in ((phase.mix, " at the start of the ramp"), (phase.mix_end, " at the end of the ramp"))
+                 if entries is not None and not entries and (ramp or not phase.mentioned)]
+        if phase.mix_span is not None and empty:
+            out += [Diagnostic("E301", f"the mix of phase `{phase.name}` names no source{which if ramp else ''}",
+                               phase.mix_span, help="say what the phase trains on, e.g. `mix = { dyck: 100% }`")
+                    for which in empty]
+            continue
         for entries, which in ((phase.mix, ""), (phase.mix_end or [], " at the end of the ramp")):
             if not entries:
                 continue
