@@ -176,7 +176,9 @@ def test_export_cli_end_to_end(tiny_run, tmp_path):
     # an earlier checkpoint holds the warm-up model: procedural ids only
     result = CliRunner().invoke(app, ["export", str(run), "--step", "2", "--out", str(tmp_path / "w")])
     assert result.exit_code == 0 and "phase warm" in result.output
-    assert json.loads((tmp_path / "w" / "config.json").read_text())["vocab_size"] == 22
+    warm = PhaseVocab.for_phase(plan, "warm")
+    assert json.loads((tmp_path / "w" / "config.json").read_text())["vocab_size"] == warm.size
+    assert warm.text_size == 0 and (tmp_path / "w" / "tokenizer.json").is_file()
 
 
 def test_export_errors_are_one_line(tiny_run, tmp_path):
@@ -190,8 +192,7 @@ def test_export_errors_are_one_line(tiny_run, tmp_path):
 
 def test_llama_run_exports(tmp_path):
     path = tmp_path / "exp.curr"
-    path.write_text(TINY % {"model": "llama(layers=1, heads=2, dim=16, kv_heads=1)"}
-                    .replace("transfer = { keep: [attn, mlp, norm, pos], reinit: [embed, head] }", "transfer = { keep: [attn, mlp, norm], reinit: [embed, head] }"))
+    path.write_text(TINY % {"model": "llama(layers=1, heads=2, dim=16, kv_heads=1)"})
     plan = compile_file(str(path)).plan
     execute(plan, out=str(tmp_path / "run"), device="cpu", claim=True)
     result = CliRunner().invoke(app, ["export", str(tmp_path / "run"), "--out", str(tmp_path / "hf")])
