@@ -15,7 +15,7 @@ from typing import List, Optional
 
 import typer
 
-from procdsl.lang.diagnostics import Diagnostic, errors, render_github, render_json, render_text
+from procdsl.lang.diagnostics import Diagnostic, errors, render_github, render_json, render_text, visible
 
 app = typer.Typer(add_completion=False, no_args_is_help=True, rich_markup_mode=None,
                   help="procdsl: curricula for procedural pretraining, as files.")
@@ -33,16 +33,16 @@ def _usage(message: str) -> "typer.Exit":
 
 
 def _curr_files(paths: List[Path]) -> list[str]:
-    """Every .curr file under the given paths (directories recursively), in a stable order."""
-    files: list[str] = []
-    for path in paths:
-        if path.is_dir():
-            files += sorted(str(p) for p in path.rglob("*.curr") if p.is_file())
-        elif path.exists():
-            files.append(str(path))
-        else:
-            raise _usage(f"no such file or directory: {path}")
-    return files
+    """Every .curr file under the given paths (directories recursively, symlinks kept inside
+    the tree: :func:`procdsl.files.curr_files`), in a stable order."""
+    from procdsl.files import curr_files
+
+    found = curr_files(paths)
+    if found.missing:
+        raise _usage(f"no such file or directory: {found.missing[0]}")
+    for link in found.skipped:
+        typer.echo(f"skipped {link}: a symlink to a file outside the directory given", err=True)
+    return found.files
 
 
 def _print_diagnostics(diagnostics: list[Diagnostic], texts: dict[str, str], fmt: Format, err: bool) -> None:
@@ -95,8 +95,17 @@ def plan(file: Path = typer.Argument(..., help="the .curr file"),
     plans = result.plans
     text = to_json(plans[0]) if len(plans) == 1 else "[\n" + ",\n".join(to_json(p) for p in plans) + "\n]"
     if output is not None:
-        output.parent.mkdir(parents=True, exist_ok=True)
-        output.write_text(text + "\n", encoding="utf-8")
+        from procdsl.atomic import atomic_write
+        from procdsl.files import output_file_problem
+
+        if problem := output_file_problem(str(output)):
+            raise _usage(problem)
+        try:
+            output.parent.mkdir(parents=True, exist_ok=True)
+            atomic_write(output, text + "\n")
+        except OSError as exc:
+            typer.echo(f"error: cannot write {output}: {exc.strerror or exc}", err=True)
+            raise typer.Exit(1)
     if json_:
         typer.echo(text)
         return
@@ -111,9 +120,9 @@ def plan(file: Path = typer.Argument(..., help="the .curr file"),
 def _compile_or_exit(file: Path, overrides: List[str]):
     from procdsl.compiler import compile_file
 
-    if not file.is_file():
-        raise _usage(f"no such file: {file}")
-    result = compile_file(str(file), overrides)
+    if not os.path.lexists(file) or file.is_dir():
+        raise _usage(f"no such file: {file}" if not file.is_dir() else f"{file} is a directory: name a .curr file")
+    result = compile_file(str(file), overrides)  # an unreadable file (a fifo, a device) is E004
     _print_diagnostics(result.diagnostics, result.texts, Format.text, err=True)
     if not result.ok:
         typer.echo(f"Found {len(errors(result.diagnostics))} errors.", err=True)
@@ -150,7 +159,14 @@ def fmt(paths: List[Path] = typer.Argument(..., help="files or directories (sear
             if check_only:
                 typer.echo(f"would reformat {file}")
             else:
-                Path(file).write_text(formatted, encoding="utf-8")
+                from procdsl.atomic import atomic_write
+
+                try:
+                    atomic_write(file, formatted)  # a full disk leaves the file as it was
+                except OSError as exc:
+                    typer.echo(f"{file}: cannot write: {exc.strerror or exc}", err=True)
+                    failed += 1
+                    continue
                 typer.echo(f"reformatted {file}")
     verb = "would be reformatted" if check_only else "reformatted"
     typer.echo(f"{changed} file{'s' if changed != 1 else ''} {verb}.", err=True)
@@ -168,7 +184,7 @@ def run(file: Path = typer.Argument(..., help="the .curr file"),
         set_: List[str] = typer.Option([], "--set", help="override a plan path: --set phases.warmup.steps=500"),
         nproc: int = typer.Option(1, "--nproc", min=1, help="ranks to launch on this machine (torchrun semantics)"),
         device: Device = typer.Option(Device.auto, "--device", help="auto (CUDA when present), cpu or cuda"),
-        out: Optional[Path] = typer.Option(None, "--out", help="run directory (default runs/<plan name>)"),
+        out: Optional[str] = typer.Option(None, "--out", help="run directory (default runs/<plan name>)"),
         dry_run: bool = typer.Option(False, "--dry-run", help="print the TorchTitan config, sizes and FLOPs; train nothing"),
         force_replan: bool = typer.Option(False, "--force-replan", help="resume DIR even though its plan differs (logs the diff)"),
         emit_slurm: bool = typer.Option(False, "--emit-slurm", help="print an sbatch script that runs this on a cluster"),
@@ -181,8 +197,11 @@ def run(file: Path = typer.Argument(..., help="the .curr file"),
 
     A file with a sweep runs every variant, one after another, each in DIR/<variant>/.
     """
+    from procdsl.files import out_dir_problem
     from procdsl.runtime import rundir
 
+    if out is not None and (problem := out_dir_problem(out)):
+        raise _usage(problem)
     result = _compile_or_exit(file, set_)
     plans = result.plans
     if variant is not None:
@@ -190,8 +209,8 @@ def run(file: Path = typer.Argument(..., help="the .curr file"),
         if not plans:
             names = "\n  ".join(p.name for p in result.plans)
             raise _usage(f"no variant {variant!r}; the variants are:\n  {names}")
-    sweep = len(result.plans) > 1
-    base = str(out) if out is not None else rundir.default_out(result.plans[0].name.split("/", 1)[0])
+    sweep = any(p.variant for p in result.plans)  # even a sweep of one: its name holds .curr values
+    base = out if out is not None else rundir.default_out(result.plans[0].name.split("/", 1)[0])
     if emit_slurm:
         from procdsl.runtime.slurm import sbatch_script
 
@@ -204,9 +223,9 @@ def run(file: Path = typer.Argument(..., help="the .curr file"),
         raise typer.Exit(0)
     status = 0
     for plan in plans:  # a sweep runs its variants one after another, each in DIR/<variant>/
-        run_dir = os.path.join(base, variant_dir(plan)) if sweep else (str(out) if out is not None else rundir.default_out(plan.name))
+        run_dir = os.path.join(base, variant_dir(plan)) if sweep else base
         if sweep:
-            typer.echo(f"== {plan.name} → {run_dir}", err=True)
+            typer.echo(visible(f"== {plan.name} → {run_dir}"), err=True)
         status = _run_one(plan, run_dir, nproc=nproc, device=device, dry_run=dry_run, force_replan=force_replan)
         if status:
             break
@@ -214,17 +233,18 @@ def run(file: Path = typer.Argument(..., help="the .curr file"),
 
 
 def variant_dir(plan) -> str:
-    """A sweep variant's directory name: its ``key=value`` part, made safe for file systems.
+    """A sweep variant's directory name: its ``key=value`` part as one safe name (no separator,
+    never ``..``: :func:`procdsl.files.safe_name`).
 
     >>> from types import SimpleNamespace
     >>> variant_dir(SimpleNamespace(name="c/seed=0,warm.mix={ a: 100% }"))
     'seed=0,warm.mix=a-100%'
+    >>> variant_dir(SimpleNamespace(name='c/sources.d.path="/../../etc"'))
+    'sources.d.path=_.._.._etc'
     """
-    text = plan.name.split("/", 1)[-1]
-    for old, new in ((" ", ""), ("{", ""), ("}", ""), ("[", ""), ("]", ""), ("(", ""), (")", ""),
-                     ('"', ""), (":", "-"), ("/", "_")):
-        text = text.replace(old, new)
-    return text
+    from procdsl.files import safe_name
+
+    return safe_name(plan.name.split("/", 1)[-1])
 
 
 def _run_one(plan, run_dir: str, *, nproc: int, device, dry_run: bool, force_replan: bool) -> int:
@@ -294,7 +314,7 @@ def sample(file: Path = typer.Argument(..., help="the .curr file"),
             name = phase or plan.phases[0].name
             if name not in [p.name for p in plan.phases]:
                 raise _usage(f"no phase {name!r}; phases are {', '.join(p.name for p in plan.phases)}")
-            stream, rows = sampling.packed_rows(plan, name, n)
+            stream, rows = sampling.open_rows(plan, name, n)  # streamed: `-n 100000000 | head` is instant
             if json_:
                 for row in rows:
                     typer.echo(json.dumps(row))
@@ -306,41 +326,69 @@ def sample(file: Path = typer.Argument(..., help="the .curr file"),
         unknown = [s for s in names if s not in plan.sources]
         if unknown:
             raise _usage(f"no source {unknown[0]!r}; sources are {', '.join(plan.sources)}")
-        samples, skipped = [], []
-        for name in names:
-            try:
-                samples += sampling.sample_source(plan, name, n)
-            except DataError as exc:
-                if source:  # asked for by name: its failure is the answer
-                    raise
-                skipped.append(name)
-                typer.echo(f"skipped {name}: {exc}", err=True)
-        if not samples:
+        from procdsl.checkers import check_example
+
+        shown, checked, problems = [0], [0], []
+
+        def produced():  # each example is printed (and verified) as soon as it exists
+            for name in names:
+                try:
+                    for x in sampling.iter_source(plan, name, n):
+                        shown[0] += 1
+                        if verify and plan.sources[name].procedural:
+                            checked[0] += 1
+                            problems.extend((name, p) for p in check_example(plan.sources[name], x.tokens, x.loss_mask,
+                                                                             _context_of(plan, name)))
+                        yield x
+                except DataError as exc:
+                    if source:  # asked for by name: its failure is the answer
+                        raise
+                    typer.echo(f"skipped {name}: {exc}", err=True)
+
+        if json_:
+            for x in produced():
+                typer.echo(json.dumps(x.to_json()))
+        else:
+            sampling.print_samples(produced())
+        if not shown[0]:
             typer.echo("error: no source could be sampled", err=True)
             raise typer.Exit(1)
     except DataError as exc:
         typer.echo(f"error: {exc}", err=True)
         raise typer.Exit(1)
-    if json_:
-        for x in samples:
-            typer.echo(json.dumps(x.to_json()))
-    else:
-        sampling.print_samples(samples)
     if verify:
-        from procdsl.checkers import check_example
-
-        problems = [(x.source, p) for x in samples if plan.sources[x.source].procedural
-                    for p in check_example(plan.sources[x.source], x.tokens, x.loss_mask, _context_of(plan, x.source))]
         for name, problem in problems:
             typer.echo(f"{name}: {problem}", err=True)
-        checked = sum(plan.sources[x.source].procedural for x in samples)
-        typer.echo(f"verified {checked} procedural examples: {len(problems)} problems", err=True)
+        typer.echo(f"verified {checked[0]} procedural examples: {len(problems)} problems", err=True)
         if problems:
             raise typer.Exit(1)
 
 
 def _context_of(plan, source: str) -> int:
     return next((p.context for p in plan.phases if source in p.mix), plan.context)
+
+
+@app.command()
+def prepare(file: Path = typer.Argument(..., help="the .curr file"),
+            set_: List[str] = typer.Option([], "--set", help="override a plan path"),
+            workers: int = typer.Option(1, "--workers", min=1, help="tokenizing processes"),
+            cache_dir: Optional[Path] = typer.Option(None, "--cache-dir", help="where stores live (default $PROCDSL_CACHE, else $HF_HOME/procdsl, else ~/.cache/procdsl)")) -> None:
+    """Tokenize every data source FILE's plan reads into token stores; a re-run is a no-op."""
+    from procdsl.data import DataError
+    from procdsl.store import prepare_plan
+
+    plans = _compile_or_exit(file, set_).plans
+    hint = " ".join(["procdsl prepare", str(file), *(f"--set {o}" for o in set_)])
+    try:
+        for plan in plans:
+            done = prepare_plan(plan, cache_dir=str(cache_dir) if cache_dir else None, workers=workers, hint=hint)
+            for store in done:
+                typer.echo(store.describe())
+            if not done:
+                typer.echo(f"{plan.name}: reads no data source; nothing to prepare")
+    except DataError as exc:
+        typer.echo(f"error: {exc}", err=True)
+        raise typer.Exit(1)
 
 
 @app.command()
@@ -409,6 +457,19 @@ def report(paths: List[Path] = typer.Argument(..., help="run directories, or dir
         console.print(eff)
     console.print(terminal_plot(curves(result)), highlight=False)
     console.print(f"wrote {folder}/report.md" + "".join(f", {f}" for f in result.files), style="dim")
+
+
+@app.command()
+def lsp() -> None:
+    """Run the language server over stdio, for editors (needs the lsp extra)."""
+    try:
+        from procdsl.lsp.server import serve
+    except ImportError as exc:
+        if exc.name not in ("pygls", "lsprotocol") and not (exc.name or "").startswith(("pygls.", "lsprotocol.")):
+            raise
+        typer.echo(f"error: `procdsl lsp` needs {exc.name}: pip install 'procdsl[lsp]'", err=True)
+        raise typer.Exit(1)
+    serve()
 
 
 from procdsl import cli_after  # noqa: E402  (export, eval: after `app` exists)

@@ -20,7 +20,7 @@ the tokenizer's), as DESIGN.md §4 promises for ``--json``.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Callable, Optional
+from typing import Callable, Iterable, Iterator, Optional
 
 import numpy as np
 
@@ -66,6 +66,12 @@ def _phase_for(plan: Plan, source: str) -> tuple[Phase, str]:
 
 def sample_source(plan: Plan, source: str, n: int, *, cache_dir: Optional[str] = None) -> list[Sample]:
     """The first ``n`` units of ``source`` as its phase's model sees them."""
+    return list(iter_source(plan, source, n, cache_dir=cache_dir))
+
+
+def iter_source(plan: Plan, source: str, n: int, *, cache_dir: Optional[str] = None) -> Iterator[Sample]:
+    """:func:`sample_source` as it is produced, a block at a time: ``sample -n 100000000`` prints
+    its first line at once and holds one block in memory, not a hundred million examples."""
     phase, split = _phase_for(plan, source)
     model = plan.sources[source]
     probe = phase.model_copy(update={"mix": {source: 1.0}, "mix_ramp": None, "eval": ()})
@@ -79,15 +85,15 @@ def sample_source(plan: Plan, source: str, n: int, *, cache_dir: Optional[str] =
     reader = unit_reader(model, vocab=vocab, name=source, key=key, seed=seed, context=phase.context,
                          loss=phase.loss or model.default_loss, split=split, progress=progress)
     offset = vocab.offset(source)
-    out: list[Sample] = []
+    shown = 0
     cursor = Cursor(0, 0, 0)
-    while len(out) < n:
+    while shown < n:
         units = reader.read(cursor)
-        for j in range(min(len(units), n - len(out))):
+        for j in range(min(len(units), n - shown)):
             tokens, targets = units[j]
-            out.append(Sample(source, tokens - offset, targets, *_namer(vocab, offset, model.procedural)))
+            shown += 1
+            yield Sample(source, tokens - offset, targets, *_namer(vocab, offset, model.procedural))
         cursor = units.end
-    return out
 
 
 def _namer(vocab: PhaseVocab, offset: int, procedural: bool) -> tuple[Callable[[int], str], str]:
@@ -99,17 +105,25 @@ def _namer(vocab: PhaseVocab, offset: int, procedural: bool) -> tuple[Callable[[
 
 def packed_rows(plan: Plan, phase: str, n: int, *, cache_dir: Optional[str] = None) -> tuple[PhaseStream, list[dict]]:
     """The first ``n`` rows of a phase's packed stream: tokens (global ids), targets, sources."""
+    stream, rows = open_rows(plan, phase, n, cache_dir=cache_dir)
+    return stream, list(rows)
+
+
+def open_rows(plan: Plan, phase: str, n: int, *, cache_dir: Optional[str] = None) -> tuple[PhaseStream, Iterator[dict]]:
+    """:func:`packed_rows` as they are produced, a batch at a time."""
     stream = PhaseStream(plan, phase, cache_dir=cache_dir)
-    rows: list[dict] = []
-    while len(rows) < n:
-        batch = stream.next_batch()
-        for r in range(len(batch.tokens)):
-            if len(rows) == n:
-                break
-            rows.append({"phase": phase, "row": len(rows), "tokens": batch.tokens[r].tolist(),
-                         "loss_mask": batch.targets[r].tolist(),
-                         "source": [batch.sources[s] for s in batch.source[r].tolist()]})
-    return stream, rows
+
+    def rows() -> Iterator[dict]:
+        shown = 0
+        while shown < n:
+            batch = stream.next_batch()
+            for r in range(min(len(batch.tokens), n - shown)):
+                yield {"phase": phase, "row": shown, "tokens": batch.tokens[r].tolist(),
+                       "loss_mask": batch.targets[r].tolist(),
+                       "source": [batch.sources[s] for s in batch.source[r].tolist()]}
+                shown += 1
+
+    return stream, rows()
 
 
 def rich_text(tokens, loss_mask, name: Callable[[int], str], separator: str):
@@ -127,7 +141,7 @@ def rich_text(tokens, loss_mask, name: Callable[[int], str], separator: str):
     return out
 
 
-def print_samples(samples: list[Sample], console=None) -> None:
+def print_samples(samples: Iterable[Sample], console=None) -> None:
     from rich.console import Console
 
     console = console or Console()
@@ -141,7 +155,7 @@ def print_samples(samples: list[Sample], console=None) -> None:
                   highlight=False)
 
 
-def print_rows(stream: PhaseStream, rows: list[dict], console=None) -> None:
+def print_rows(stream: PhaseStream, rows: Iterable[dict], console=None) -> None:
     """Packed rows with the source of each span named."""
     from rich.console import Console
     from rich.text import Text

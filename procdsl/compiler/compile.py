@@ -14,8 +14,9 @@
 
 from __future__ import annotations
 
+import os
 from dataclasses import dataclass, field
-from typing import Any, Optional, Sequence
+from typing import Any, Callable, Optional, Sequence
 
 from pydantic import ValidationError
 
@@ -58,18 +59,18 @@ class CompileResult:
 
 def compile_file(path: str, overrides: Sequence[str] = ()) -> CompileResult:
     """Compile ``path`` (and its imports), applying ``--set`` style overrides."""
-    return _compile(load(path), path, overrides)
+    return _guarded(path, lambda: _compile(load(path), path, overrides))
 
 
 def compile_text(text: str, file: str, overrides: Sequence[str] = ()) -> CompileResult:
     """Compile ``text`` as if it were the file ``file`` (imports are read relative to it)."""
-    return _compile(load_text(text, file), file, overrides)
+    return _guarded(file, lambda: _compile(load_text(text, file), file, overrides))
 
 
 def compile_program(program: Program, file: str) -> CompileResult:
     """Compile a program already loaded with :func:`~procdsl.compiler.load.load_text`: the
     language server keeps the parsed modules (definitions, spans) and must not parse twice."""
-    return _compile(program, file, ())
+    return _guarded(file, lambda: _compile(program, file, ()))
 
 
 def compile_plan(path: str, overrides: Sequence[str] = ()) -> Plan:
@@ -78,6 +79,20 @@ def compile_plan(path: str, overrides: Sequence[str] = ()) -> Plan:
     if not result.ok or result.plan is None:
         raise CompileError(errors(result.diagnostics) or [Diagnostic("E205", "the file has no curriculum", Span.point(path))])
     return result.plan
+
+
+def _guarded(file: str, build: Callable[[], CompileResult]) -> CompileResult:
+    """A compiler bug is a diagnostic (E399) located at the file, not a traceback: ``check DIR``
+    goes on with the next file and ``--format json`` still prints a record for it."""
+    try:
+        return build()
+    except Exception as exc:  # noqa: BLE001 - the last line of defence, by design
+        if os.environ.get("PROCDSL_DEBUG"):
+            raise
+        what = f"{type(exc).__name__}: {exc}"
+        return CompileResult(file, diagnostics=[Diagnostic(
+            "E399", f"internal error: {what[:200]}", Span.point(file),
+            help="please report this with the file (PROCDSL_DEBUG=1 shows the traceback)")])
 
 
 def _compile(program: Program, file: str, overrides: Sequence[str]) -> CompileResult:
