@@ -78,7 +78,7 @@ def iter_source(plan: Plan, source: str, n: int, *, cache_dir: Optional[str] = N
     vocab = PhaseVocab.for_phase(plan, probe, cache_dir=cache_dir)
     if model.procedural:
         key = training_key(source, phase) if split == "train" else f"{source}/heldout"
-        progress = phase_progress(phase, source, model) if split == "train" else final_progress
+        progress = phase_progress(phase, source, model, plan.sources) if split == "train" else final_progress
         seed = phase.seed if split == "train" else plan.seed
     else:
         key, progress, seed = source, None, phase.seed

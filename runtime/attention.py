@@ -26,14 +26,18 @@ from typing import Any
 import torch
 
 
-def row_entropy(q: torch.Tensor, k: torch.Tensor) -> torch.Tensor:
+def row_entropy(q: torch.Tensor, k: torch.Tensor, mask: torch.Tensor | None = None) -> torch.Tensor:
     """Per head, the sum over batch and query positions of causal attention-row entropies.
 
-    ``q``, ``k``: ``[batch, heads, seq, head_dim]``; scaled dot products, causal mask.
+    ``q``, ``k``: ``[batch, heads, seq, head_dim]``; scaled dot products, causal mask, or
+    ``mask`` (``[batch, 1, seq, seq]`` bool, True = attend: a packed row's document mask).
     """
     seq, head_dim = q.shape[-2], q.shape[-1]
     scores = (q.float() @ k.float().transpose(-1, -2)) / math.sqrt(head_dim)
-    future = torch.ones(seq, seq, dtype=torch.bool, device=q.device).triu(1)
+    if mask is None:
+        future = torch.ones(seq, seq, dtype=torch.bool, device=q.device).triu(1)
+    else:
+        future = ~mask
     logp = scores.masked_fill(future, float("-inf")).log_softmax(-1)
     plogp = torch.where(future, torch.zeros_like(logp), logp.exp() * logp)
     return -plogp.sum(-1).sum((0, 2)).double()
@@ -61,11 +65,12 @@ class EntropySums:
         return torch.cat([sums, rows], dim=1)
 
 
-def _gpt2_qk(module: Any, args: tuple, kwargs: dict) -> tuple[torch.Tensor, torch.Tensor]:
+def _gpt2_qk(module: Any, args: tuple, kwargs: dict) -> tuple[torch.Tensor, torch.Tensor, Any]:
     x = args[0]
+    mask = args[1] if len(args) > 1 else kwargs.get("mask")
     bs, seq, _ = x.shape
     q, k, _ = module.qkv(x).view(bs, seq, 3, module.n_heads, -1).permute(2, 0, 3, 1, 4)
-    return q, k
+    return q, k, mask
 
 
 def _llama_qk(module: Any, args: tuple, kwargs: dict) -> tuple[torch.Tensor, torch.Tensor]:
@@ -79,7 +84,8 @@ def _llama_qk(module: Any, args: tuple, kwargs: dict) -> tuple[torch.Tensor, tor
     xk = module.wk(x).view(bs, seq, -1, module.head_dim)
     xq, xk = apply_rotary_emb(xq, xk, freqs_cis=bound["freqs_cis"], positions=bound.get("positions"))
     q, k = xq.transpose(1, 2), xk.transpose(1, 2)
-    return q, k.repeat_interleave(q.shape[1] // k.shape[1], dim=1)
+    # a packed row's flex BlockMask is not recomputed here: entropies are over causal rows
+    return q, k.repeat_interleave(q.shape[1] // k.shape[1], dim=1), None
 
 
 def _attention_modules(model: torch.nn.Module, kind: str) -> list[torch.nn.Module]:
@@ -103,8 +109,8 @@ def recording(model: torch.nn.Module, kind: str) -> Iterator[EntropySums]:
     def hook_for(layer: int):
         def hook(module, args, kwargs):
             with torch.no_grad():
-                q, k = qk(module, args, kwargs)
-                sums.add(layer, row_entropy(q, k), rows=q.shape[0] * q.shape[2])
+                q, k, mask = qk(module, args, kwargs)
+                sums.add(layer, row_entropy(q, k, mask), rows=q.shape[0] * q.shape[2])
         return hook
 
     handles = [m.register_forward_pre_hook(hook_for(i), with_kwargs=True) for i, m in enumerate(modules)]

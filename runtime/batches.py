@@ -8,6 +8,13 @@ stream batch (``phase.batch / world`` rows) is one microbatch:
 * ``input_dict["source"]``: ``[b, context]`` int64, the mix index of each label's source
   (``Batch.label_source``). The phase trainer pops it before the forward pass and uses it for
   the per-source losses;
+* ``input_dict["positions"]``, ``input_dict["document"]``: ``[b, context]`` int64, only for a
+  ``packed`` layout: each input's position within its unit and its unit's number in the row
+  (``Batch.input_positions``/``input_document``). The trainer passes every key but ``input``
+  and ``source`` to the model as keyword arguments (:func:`model_kwargs`), so the model
+  restarts positions per unit and masks attention between units. A ``padded`` row holds one
+  unit from position 0 with padding after it, which plain causal attention already gets right
+  (and fast), so it carries neither;
 * ``labels``: ``[b, context]`` int64 next tokens, ``-100`` where there is no loss.
 
 State: the stream's ``state_dict()`` is small, JSON-able and *the same on every rank* (the
@@ -62,10 +69,9 @@ class StreamBatches(BaseDataLoader):
         return tuple(self.stream.sources)
 
     def __iter__(self) -> Iterator[tuple[dict[str, torch.Tensor], torch.Tensor]]:
+        packed = self.stream.layout == "packed"
         for batch in self.stream:
-            inputs = torch.from_numpy(np.ascontiguousarray(batch.inputs, dtype=np.int64))
-            source = torch.from_numpy(np.ascontiguousarray(batch.label_source, dtype=np.int64))
-            yield {"input": inputs, "source": source}, torch.from_numpy(batch.labels)
+            yield input_dict(batch, packed=packed), torch.from_numpy(batch.labels)
 
     def achieved_shares(self) -> dict[str, float]:
         """Each source's share of the labels delivered so far in this phase (global)."""
@@ -80,6 +86,29 @@ class StreamBatches(BaseDataLoader):
         if not state_dict:
             return
         self.stream.load_state_dict(json.loads(state_dict[STATE_KEY]), strict=self.strict)
+
+
+def _long(array: np.ndarray) -> torch.Tensor:
+    return torch.from_numpy(np.ascontiguousarray(array, dtype=np.int64))
+
+
+def input_dict(batch: Any, *, packed: bool) -> dict[str, torch.Tensor]:
+    """The model's inputs of a stream batch (module docstring), on the CPU."""
+    out = {"input": _long(batch.inputs), "source": _long(batch.label_source)}
+    if packed:
+        out |= {"positions": _long(batch.input_positions), "document": _long(batch.input_document)}
+    return out
+
+
+#: keys of an input dict that are not the model's keyword arguments
+NOT_MODEL_INPUTS = ("input", "source")
+
+
+def model_kwargs(inputs: dict[str, torch.Tensor], device: torch.device) -> dict[str, torch.Tensor]:
+    """The keyword arguments of the model's forward for ``inputs`` (``positions``,
+    ``document`` of a packed layout), moved to ``device``."""
+    return {key: value.to(device, non_blocking=True) for key, value in inputs.items()
+            if key not in NOT_MODEL_INPUTS}
 
 
 @functools.lru_cache(maxsize=4)

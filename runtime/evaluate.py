@@ -32,10 +32,10 @@ import math
 from collections.abc import Sequence
 from typing import Any
 
-import numpy as np
 import torch
 
 from . import attention
+from .batches import input_dict, model_kwargs
 from .losses import means, source_sums, token_losses
 
 
@@ -60,9 +60,9 @@ class Evaluator:
             stream = EvalStream(self.plan, source, count, self.phase.context, self.phase.batch,
                                 phase=self.phase.name, rank=self.rank, world=self.world,
                                 cache_dir=self.cache_dir, tokenizer=self.tokenizer)
-            self._batches[source] = [
-                (torch.from_numpy(np.ascontiguousarray(b.inputs, dtype=np.int64)),
-                 torch.from_numpy(b.labels)) for b in stream]
+            packed = stream.layout == "packed"
+            self._batches[source] = [(input_dict(b, packed=packed), torch.from_numpy(b.labels))
+                                     for b in stream]
         return self._batches[source][:count]
 
     @torch.no_grad()
@@ -78,10 +78,10 @@ class Evaluator:
                    else contextlib.nullcontext())
         try:
             with entropy as recorded:
-                for inputs, labels in self.batches(evaluation.source, evaluation.batches):
-                    inputs, labels = inputs.to(device), labels.to(device)
+                for batch, labels in self.batches(evaluation.source, evaluation.batches):
+                    inputs, labels = batch["input"].to(device), labels.to(device)
                     with amp if amp is not None else contextlib.nullcontext():
-                        logits = model(inputs)
+                        logits = model(inputs, **model_kwargs(batch, device))
                     losses = token_losses(logits, labels)
                     sums += source_sums(losses, labels, torch.zeros_like(labels), 1, logits=logits).cpu()
                     del logits

@@ -11,7 +11,9 @@ embeddings; with tied embeddings the matrix *is* also the head, so it counts). A
 ``12 × layers × dim × seq_len`` (QKᵀ and AV, forward and backward, without halving for the
 causal mask).
 
-**MFU** = achieved FLOP/s ÷ peak FLOP/s, with achieved = FLOPs per token × tokens per second.
+**MFU** = achieved FLOP/s ÷ peak FLOP/s, with achieved = FLOPs per token × tokens per second,
+reported only against a datasheet peak of the device *for the run's dtype* (:data:`PEAKS`):
+none on the CPU, where no such number exists.
 
 Worked example (the quickstart's model on a bytes + SORT phase of 356 ids, hand count below):
 
@@ -43,7 +45,6 @@ from __future__ import annotations
 
 import math
 import os
-import time
 from dataclasses import dataclass
 from typing import Any, Optional
 
@@ -97,9 +98,10 @@ def flops_per_token(model: Any, *, vocab: int, context: int, seq_len: int) -> in
     return 6 * dense + 12 * model.layers * model.dim * seq_len
 
 
-def mfu(flops_token: float, *, tokens_per_s: float, peak_flops: float) -> float:
-    """Model FLOPs utilisation: achieved FLOP/s over the peak of the devices that achieved them."""
-    return flops_token * tokens_per_s / peak_flops if peak_flops > 0 else 0.0
+def mfu(flops_token: float, *, tokens_per_s: float, peak_flops: Optional[float]) -> Optional[float]:
+    """Model FLOPs utilisation: achieved FLOP/s over the peak of the devices that achieved them
+    (None without a known peak)."""
+    return flops_token * tokens_per_s / peak_flops if peak_flops else None
 
 
 @dataclass(frozen=True)
@@ -161,52 +163,47 @@ def human_bytes(n: float) -> str:
     raise AssertionError("unreachable")
 
 
-_MEASURED: dict[str, float] = {}
+#: datasheet dense peaks in FLOP/s per device, by a fragment of the device name, for the
+#: dtype the matmuls run in: bf16 (tensor cores) and float32 (TorchTitan leaves TF32 off, so
+#: float32 matmuls run on the CUDA cores). First match wins, so the longer names come first.
+PEAKS: tuple[tuple[str, dict[str, float]], ...] = (
+    ("H100 NVL", {"bf16": 835e12, "float32": 60e12}),
+    ("H100 PCIe", {"bf16": 756e12, "float32": 51e12}),
+    ("H100", {"bf16": 989e12, "float32": 67e12}),
+    ("H200", {"bf16": 989e12, "float32": 67e12}),
+    ("H20", {"bf16": 148e12, "float32": 44e12}),
+    ("A100", {"bf16": 312e12, "float32": 19.5e12}),
+    ("B200", {"bf16": 2.25e15, "float32": 75e12}),
+    ("L40S", {"bf16": 362e12, "float32": 91.6e12}),
+    ("MI300X", {"bf16": 1307e12, "float32": 163.4e12}),
+    ("MI325X", {"bf16": 1307e12, "float32": 163.4e12}),
+)
 
 
-def peak_flops(device: str) -> float:
-    """Peak FLOP/s of one device, the denominator of MFU.
+def known_peak(device_name: str, dtype: str) -> Optional[float]:
+    """The datasheet peak of ``device_name`` for ``dtype`` (bf16 | float32), or None if unknown.
 
-    ``PROCDSL_PEAK_FLOPS`` overrides. CUDA: TorchTitan's table of datasheet bf16 peaks, by
-    device name. CPU: no datasheet applies, so the float32 matmul throughput this process
-    measures once (~0.2 s, :func:`_measure_matmul`) stands in: CPU MFU says how close
-    training gets to what this machine's matmul kernels reach.
+    >>> known_peak("NVIDIA A100-SXM4-80GB", "bf16"), known_peak("NVIDIA A100-SXM4-80GB", "float32")
+    (312000000000000.0, 19500000000000.0)
+    >>> known_peak("NVIDIA H100 PCIe", "bf16"), known_peak("cpu", "float32")
+    (756000000000000.0, None)
+    """
+    for fragment, peaks in PEAKS:
+        if fragment.lower() in device_name.lower():
+            return peaks.get(dtype)
+    return None
+
+
+def peak_flops(device: str, dtype: str) -> Optional[float]:
+    """Peak FLOP/s of one device for the run's ``dtype``, the denominator of MFU; None when no
+    datasheet number applies (every CPU, an unknown GPU): MFU is then not reported.
+
+    ``PROCDSL_PEAK_FLOPS`` sets it for any device (a peak the user knows).
     """
     if os.environ.get("PROCDSL_PEAK_FLOPS"):
         return float(os.environ["PROCDSL_PEAK_FLOPS"])
-    if device in _MEASURED:
-        return _MEASURED[device]
+    if device != "cuda":
+        return None
     import torch
 
-    if device == "cuda":
-        from torchtitan.tools.utils import get_peak_flops
-
-        value = float(get_peak_flops(torch.cuda.get_device_name()))
-    else:
-        value = _measure_matmul(torch)
-    _MEASURED[device] = value
-    return value
-
-
-def _measure_matmul(torch: Any, size: int = 512, seconds: float = 0.2) -> float:
-    """FLOP/s of float32 ``size``² matmuls: one thread, best of five trials, × torch's threads.
-
-    One thread because a multi-threaded measurement collapses (10× slower) whenever another
-    process holds a core for a moment — OpenMP's barriers wait for the slowest thread.
-    """
-    generator = torch.Generator().manual_seed(0)  # never the global RNG: training is seeded
-    a, b = (torch.randn(size, size, generator=generator) for _ in range(2))
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    try:
-        torch.mm(a, b)  # warm-up
-        best = 0.0
-        for _ in range(5):
-            count, start = 0, time.perf_counter()
-            while (elapsed := time.perf_counter() - start) < seconds / 5:
-                torch.mm(a, b)
-                count += 1
-            best = max(best, 2 * size ** 3 * count / elapsed)
-    finally:
-        torch.set_num_threads(threads)
-    return best * threads
+    return known_peak(torch.cuda.get_device_name(), dtype)

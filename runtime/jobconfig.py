@@ -8,16 +8,19 @@
                             plan's shape, the phase's vocabulary size (``PhaseVocab.size``) and
                             the plan's largest context (one position table for every phase)
 ``training``                ``global_batch_size`` = the phase's batch; ``local_batch_size`` =
-                            batch / world (no gradient accumulation); ``seq_len`` = the phase's
-                            context; ``steps``; ``max_norm`` = the optimizer's ``clip``;
-                            ``mixed_precision_param`` from ``runtime.dtype``
-``optimizer``               AdamW with the phase's hyper-parameters (``continue``: the nearest
-                            earlier phase's)
+                            ``runtime.microbatch``, or the whole batch / data-parallel ranks
+                            (TorchTitan accumulates gradients over batch / (local × ranks)
+                            microbatches); ``seq_len`` = the phase's context; ``steps``;
+                            ``max_norm`` = the optimizer's ``clip``; ``mixed_precision_param``
+                            from ``runtime.dtype``
+``optimizer``               fused AdamW (a NaN step is skipped on the device) with the phase's
+                            hyper-parameters (``continue``: the nearest earlier phase's)
 ``lr_scheduler``            the phase's schedule (:func:`schedule_config`); TorchTitan's, so the
                             lr of phase step ``s`` (0-based, after warm-up) decays as
                             ``f(s / steps)`` and reaches ``min`` one step after the phase
 ``parallelism``             FSDP over all ranks, or HSDP with ``runtime.parallel = fsdp(shard=k)``:
-                            shard groups of ``k`` ranks, replicated ``world / k`` times
+                            shard groups of ``k`` ranks, replicated; ``tp(n)``: tensor
+                            parallelism of degree ``n`` (the data-parallel ranks are world / n)
 ``checkpoint``              every ``runtime.checkpoint_every`` steps (default
                             :data:`DEFAULT_CHECKPOINT_EVERY`) and at every phase's end, full
                             (model, optimizer, scheduler, stream), all kept
@@ -31,7 +34,7 @@
 ...   model = gpt2(layers=2, heads=2, dim=32)
 ...   context = 64
 ...   batch = 8
-...   runtime { dtype = bf16  checkpoint_every = 50 steps }
+...   runtime { dtype = bf16  checkpoint_every = 50 steps  microbatch = 2 }
 ...   source s = sort(length=8, vocab=10)
 ...   phase a { steps = 100  mix = { s: 100% }  schedule = cosine(warmup=10, min=0.1) }
 ... }''', "j.curr").plan
@@ -39,7 +42,12 @@
 >>> job["model"]
 {'name': 'procdsl_gpt2', 'flavor': 'layers=2,heads=2,dim=32,vocab_size=12,context=64,mlp_ratio=4.0,tie_embeddings=false,dropout=0.0'}
 >>> job["training"]["local_batch_size"], job["training"]["mixed_precision_param"]
-(4, 'bfloat16')
+(2, 'bfloat16')
+>>> try:
+...     check_world(plan, 8)
+... except ConfigError as e:
+...     print(e)
+phase 'a': runtime.microbatch = 2 does not divide the 1 rows per rank (8 rows over 8 data-parallel ranks)
 >>> job["lr_scheduler"], job["checkpoint"]["interval"]
 ({'warmup_steps': 10, 'decay_ratio': None, 'decay_type': 'cosine', 'min_lr_factor': 0.1}, 50)
 """
@@ -127,36 +135,62 @@ def model_section(plan: Plan, vocab_size: int) -> dict[str, str]:
     return {"name": name, "flavor": flavor}
 
 
-def parallelism_section(plan: Plan, world: int) -> dict[str, int]:
-    """FSDP over all ranks, or HSDP when ``fsdp(shard=k)`` names smaller shard groups.
+def data_parallel(plan: Plan, world: int) -> int:
+    """The data-parallel ranks (those that read different rows): world / tensor-parallel degree."""
+    tp = plan.runtime.parallel.tp
+    if world % tp:
+        raise ConfigError(f"tp({tp}) needs a world size divisible by {tp}, not {world}")
+    return world // tp
+
+
+def check_world(plan: Plan, world: int) -> None:
+    """What ``world`` ranks need of the plan, checked before training (``ConfigError`` names
+    the phase): the data-parallel ranks divide every batch, and ``runtime.microbatch`` divides
+    each rank's share of it."""
+    dp, microbatch = data_parallel(plan, world), plan.runtime.microbatch
+    parallelism_section(plan, world)
+    for phase in plan.phases:
+        if phase.batch % dp:
+            raise ConfigError(f"phase {phase.name!r}: the batch of {phase.batch} rows cannot be split "
+                              f"over {dp} ranks (the data-parallel ranks must divide the batch)")
+        if microbatch is not None and (phase.batch // dp) % microbatch:
+            raise ConfigError(f"phase {phase.name!r}: runtime.microbatch = {microbatch} does not "
+                              f"divide the {phase.batch // dp} rows per rank ({phase.batch} rows "
+                              f"over {dp} data-parallel ranks)")
+
+
+def parallelism_section(plan: Plan, world: int) -> dict[str, Any]:
+    """FSDP over the data-parallel ranks, or HSDP when ``fsdp(shard=k)`` names smaller shard
+    groups; tensor parallelism of ``tp(n)`` (loss parallelism off: the per-source losses need
+    whole logits).
 
     >>> from procdsl.plan import Fsdp, Runtime
     >>> plan = Plan.model_construct(runtime=Runtime(parallel=Fsdp(shard=2)))
-    >>> parallelism_section(plan, 4)
-    {'data_parallel_shard_degree': 2, 'data_parallel_replicate_degree': 2}
+    >>> parallelism_section(plan, 4)["data_parallel_replicate_degree"]
+    2
     """
-    shard = plan.runtime.parallel.shard
-    if shard is None or shard >= world:
-        return {"data_parallel_shard_degree": -1, "data_parallel_replicate_degree": 1}
-    if world % shard:
-        raise ConfigError(f"fsdp(shard={shard}) needs a world size divisible by {shard}, not {world}")
-    return {"data_parallel_shard_degree": shard, "data_parallel_replicate_degree": world // shard}
+    parallel = plan.runtime.parallel
+    dp, shard = data_parallel(plan, world), parallel.shard
+    section: dict[str, Any] = {"tensor_parallel_degree": parallel.tp, "disable_loss_parallel": True}
+    if shard is None or shard >= dp:
+        return section | {"data_parallel_shard_degree": -1, "data_parallel_replicate_degree": 1}
+    if dp % shard:
+        raise ConfigError(f"fsdp(shard={shard}) needs data-parallel ranks divisible by {shard}, not {dp}")
+    return section | {"data_parallel_shard_degree": shard, "data_parallel_replicate_degree": dp // shard}
 
 
 def phase_job_config(plan: Plan, index: int, *, vocab_size: int, out: str, device: str, world: int,
                      plan_path: str = "", cache_dir: str = "") -> dict[str, Any]:
     """The job config (nested dicts) for training phase ``index`` of ``plan`` on ``world`` ranks."""
     phase = plan.phases[index]
-    if phase.batch % world:
-        raise ConfigError(f"phase {phase.name!r}: the batch of {phase.batch} rows cannot be split "
-                          f"over {world} ranks (the world size must divide the batch)")
+    check_world(plan, world)
     optimizer = resolve_optimizer(plan, index)
     runtime = plan.runtime
     return {
         "job": {"dump_folder": out, "description": f"procdsl {plan.name} / {phase.name}"},
         "model": model_section(plan, vocab_size),
         "training": {
-            "local_batch_size": phase.batch // world,
+            "local_batch_size": runtime.microbatch or phase.batch // data_parallel(plan, world),
             "global_batch_size": phase.batch,
             "seq_len": phase.context,
             "steps": phase.steps,
@@ -167,7 +201,7 @@ def phase_job_config(plan: Plan, index: int, *, vocab_size: int, out: str, devic
         },
         "optimizer": {"name": "AdamW", "lr": optimizer.lr, "beta1": optimizer.betas[0],
                       "beta2": optimizer.betas[1], "eps": optimizer.eps,
-                      "weight_decay": optimizer.weight_decay, "implementation": "foreach"},
+                      "weight_decay": optimizer.weight_decay, "implementation": "fused"},
         "lr_scheduler": schedule_config(phase.schedule, phase.steps),
         "parallelism": parallelism_section(plan, world),
         "checkpoint": {"enable": True, "folder": CHECKPOINT_FOLDER,

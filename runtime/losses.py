@@ -38,18 +38,19 @@ def token_losses(logits: torch.Tensor, labels: torch.Tensor) -> torch.Tensor:
 
 def source_sums(losses: torch.Tensor, labels: torch.Tensor, source: torch.Tensor, n_sources: int,
                 *, logits: Optional[torch.Tensor] = None) -> torch.Tensor:
-    """``[loss sums (S), target counts (S), correct predictions (S)]`` as float64 on the CPU.
+    """``[loss sums (S), target counts (S), correct predictions (S)]`` as float64 on the device
+    of ``losses``, computed without a host sync (no boolean-mask indexing: masked positions add 0).
 
     ``correct`` (arg-max equals the label) is counted only when ``logits`` are given.
     """
     labels, source = labels.flatten(), source.flatten().to(labels.device)
-    valid = labels != IGNORE_INDEX
-    index = source[valid]
+    valid = (labels != IGNORE_INDEX).double()
+    index = source.clamp(min=0)      # a masked position may carry no source; it adds 0 anyway
     out = torch.zeros(3 * n_sources, dtype=torch.float64, device=losses.device)
-    out[:n_sources].index_add_(0, index, losses.detach()[valid].double())
-    out[n_sources:2 * n_sources].index_add_(0, index, torch.ones_like(index, dtype=torch.float64))
+    out[:n_sources].index_add_(0, index, losses.detach().double() * valid)
+    out[n_sources:2 * n_sources].index_add_(0, index, valid)
     if logits is not None:
-        hits = (logits.detach().flatten(0, 1).argmax(-1) == labels)[valid].double()
+        hits = (logits.detach().flatten(0, 1).argmax(-1) == labels).double() * valid
         out[2 * n_sources:].index_add_(0, index, hits)
     return out
 

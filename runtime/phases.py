@@ -4,8 +4,19 @@
 for one phase — its job config from ``procdsl.runtime.jobconfig``, its data from the phase's
 ``PhaseStream`` — with four additions: the frozen components of the phase's ``transfer``
 (``requires_grad = False``, and the optimizer rebuilt over the rest); a training step that
-also yields the per-source losses and stops before the optimizer step on a NaN/inf loss; the
-evals of the phase; and :class:`~procdsl.runtime.checkpoint.RunState` in every checkpoint.
+also yields the per-source losses; the evals of the phase; and
+:class:`~procdsl.runtime.checkpoint.RunState` in every checkpoint.
+
+**The step** is TorchTitan's: ``gradient_accumulation_steps`` microbatches of
+``runtime.microbatch`` rows (``forward_backward_step``), loss = sum over target tokens / the
+global count of target tokens, so the gradient, the loss and every metric are those of the
+whole batch whatever the microbatch. It never waits for the device: the per-source sums, the
+gradient norm and the finiteness check stay there, the update of a step with a NaN/inf loss or
+gradient norm is skipped there (fused AdamW's ``found_inf``; every later step too), and the
+metrics of all steps since the last read are copied to the host in one go every
+``runtime.log_every`` steps, before an eval or a checkpoint, and at the phase's end
+(:meth:`PhaseTrainer.read_metrics`). That read writes one record per step and raises
+:class:`TrainingDiverged` at the first skipped step, so no checkpoint ever holds one.
 
 :class:`PhaseRunner` runs the plan, phase by phase::
 
@@ -31,7 +42,6 @@ from __future__ import annotations
 
 import contextlib
 import json
-import math
 import os
 import time
 import warnings
@@ -40,18 +50,19 @@ from typing import Any, Optional
 import torch
 import torch.distributed as dist
 from torchtitan.components.checkpoint import LR_SCHEDULER, OPTIMIZER
+from torchtitan.components.loss import IGNORE_INDEX
 from torchtitan.distributed import utils as dist_utils
 from torchtitan.tools.logging import logger
 
 from procdsl.plan import ContinueOptimizer, Plan, to_json
 
-from . import flops, transfer
+from . import flops, internals, transfer
 from .checkpoint import (KEY, RunState, checkpoint_path, latest_step, read_run_state, stored_keys,
                          truncate_records)
 from .console import RunConsole
 from .evaluate import Evaluator, due
-from .jobconfig import CHECKPOINT_FOLDER, ConfigError, max_context, phase_job_config
-from .losses import means, source_sums, token_losses
+from .jobconfig import CHECKPOINT_FOLDER, check_world, max_context, phase_job_config
+from .losses import source_sums, token_losses
 from .metrics import RunLog
 from .rundir import METRICS_FILE, PlanMismatch, plan_diff
 from .titan import ProcdslTrainer, job_config_from_dict
@@ -96,6 +107,11 @@ class PhaseTrainer(ProcdslTrainer):
             seq_len=self.phase.context)
         self.evaluator = Evaluator(self.plan, self.phase, rank=runner.rank, world=runner.world,
                                    cache_dir=runner.cache_dir, tokenizer=self.vocab.tokenizer)
+        self.log_every = self.plan.runtime.log_every
+        self._unread: list[tuple[dict[str, Any], torch.Tensor]] = []   # (host fields, device stats)
+        self._diverged = torch.zeros((), dtype=torch.bool, device=self.device)
+        self._read_at = time.perf_counter()
+        self.last_loss = float("nan")
         logger.info("procdsl: phase %s: %s", self.phase.name, self.precision_and_compile())
 
     def precision_and_compile(self) -> str:
@@ -141,6 +157,7 @@ class PhaseTrainer(ProcdslTrainer):
             from procdsl.plan import Transfer
 
             spec = Transfer()
+        previous.optimizers.zero_grad()      # the last step's gradients: never needed again
         rows = transfer.row_map(previous.vocab.ranges, self.vocab.ranges)
         transfer.apply_transfer(previous.model, self.model, spec, kind=self.kind, rows=rows,
                                 seed=self.phase.seed)
@@ -173,51 +190,110 @@ class PhaseTrainer(ProcdslTrainer):
     # ------------------------------------------------------------------------ training
 
     def _reduce(self, tensor: torch.Tensor) -> torch.Tensor:
+        """The sum of ``tensor`` over the data-parallel ranks, on ``tensor``'s device."""
         if not self.parallel_dims.dp_enabled:
             return tensor
         reduced = tensor.to(self.device)
         dist.all_reduce(reduced, group=self.parallel_dims.get_mesh("batch").get_group())
-        return reduced.cpu()
+        return reduced.to(tensor.device)
+
+    def _to_device(self, tensor: torch.Tensor) -> torch.Tensor:
+        """A host batch tensor on the device without a host sync (pinned, asynchronous on CUDA)."""
+        if self.device.type == "cuda":
+            return tensor.pin_memory().to(self.device, non_blocking=True)
+        return tensor.to(self.device)
+
+    def forward_backward_step(self, *, input_dict: dict[str, torch.Tensor], labels: torch.Tensor,
+                              global_valid_tokens: torch.Tensor) -> torch.Tensor:
+        """TorchTitan's hook for one microbatch: forward (every key of ``input_dict`` but
+        ``input`` and ``source`` is a keyword argument of the model), the loss over the global
+        count of target tokens, backward; adds the microbatch's per-source sums on the device."""
+        source = input_dict.pop("source")
+        inputs, labels, extra_inputs, extra_kwargs = self.post_dataloading_process(input_dict, labels)
+        with self.train_context(), self.maybe_enable_amp:
+            logits = self.model(inputs, **extra_inputs, **extra_kwargs)
+            losses = token_losses(logits, labels)
+            loss = losses.sum() / global_valid_tokens
+        del logits
+        loss.backward()
+        self._sums += source_sums(losses, labels, source, len(self.sources))
+        return loss.detach()
 
     def train_step(self, data_iterator) -> dict[str, Any]:  # type: ignore[override]
-        """One optimizer step; returns the step's global metrics (TorchTitan's step, plus
-        per-source sums; raises :class:`TrainingDiverged` before updating on a NaN/inf)."""
+        """One optimizer step, without a host sync: ``{"lr", "stats"}``, where ``stats`` (on the
+        device) holds the global per-source sums, the gradient norm and whether the step was
+        skipped as non-finite (:meth:`read_metrics` turns it into a record)."""
         self.optimizers.zero_grad()
         lr = self.lr_schedulers.schedulers[0].get_last_lr()[0]
         microbatches = [next(data_iterator) for _ in range(self.gradient_accumulation_steps)]
-        local_valid = sum(int((labels != -100).sum()) for _, labels in microbatches)
-        global_valid = self._reduce(torch.tensor([float(local_valid)], dtype=torch.float64))[0]
-        denominator = max(float(global_valid), 1.0)
-        n = len(self.sources)
-        sums = torch.zeros(3 * n, dtype=torch.float64)
-        model = self.model
+        local_valid = sum((labels != IGNORE_INDEX).sum() for _, labels in microbatches)
+        global_valid = self._reduce(self._to_device(local_valid.to(torch.float32)))
+        self._sums = torch.zeros(3 * len(self.sources), dtype=torch.float64, device=self.device)
         for input_dict, labels in microbatches:
-            inputs = input_dict["input"].to(self.device)
-            labels = labels.to(self.device)
-            with self.train_context(), self.maybe_enable_amp:
-                logits = model(inputs)
-                losses = token_losses(logits, labels)
-                loss = losses.sum() / denominator
-            del logits
-            loss.backward()
-            sums += source_sums(losses, labels, input_dict["source"], n).cpu()
+            input_dict = {k: self._to_device(v) if isinstance(v, torch.Tensor) else v
+                          for k, v in input_dict.items()}
+            self.forward_backward_step(input_dict=input_dict, labels=self._to_device(labels),
+                                       global_valid_tokens=global_valid.clamp(min=1.0))
         grad_norm = dist_utils.clip_grad_norm_(
             [p for m in self.model_parts for p in m.parameters()], self.job_config.training.max_norm,
             foreach=True, pp_mesh=None, ep_enabled=False)
-        sums = self._reduce(sums)
-        stats = means(sums, n)
-        total = float(sums[n:2 * n].sum())
-        loss_value = float(sums[:n].sum()) / total if total else float("nan")
-        norm = float(grad_norm.full_tensor() if hasattr(grad_norm, "full_tensor") else grad_norm)
-        if not (math.isfinite(loss_value) and math.isfinite(norm)):
-            what = "loss" if not math.isfinite(loss_value) else "gradient norm"
-            raise TrainingDiverged(f"the {what} is {loss_value if what == 'loss' else norm} at "
-                                   f"step {self.global_step} (phase {self.phase.name!r}, step "
-                                   f"{self.step} of {self.phase.steps})")
+        sums = self._reduce(self._sums)
+        bad = ~(torch.isfinite(sums[:len(self.sources)].sum()) & torch.isfinite(grad_norm))
+        self._diverged |= bad
+        internals.skip_update_if(self.optimizers, self._diverged)
         self.checkpointer.maybe_wait_for_staging()
         self.optimizers.step()
         self.lr_schedulers.step()
-        return {"loss": loss_value, "per_source": stats["loss"], "grad_norm": norm, "lr": lr}
+        stats = torch.cat([sums, grad_norm.detach().to(torch.float64).reshape(1),
+                           bad.to(torch.float64).reshape(1)])
+        return {"lr": lr, "stats": stats}
+
+    def state_dict(self) -> dict[str, Any]:
+        """TorchTitan's ``train_state``, which every checkpoint saves: the unread metrics are read
+        first, so a checkpoint never holds a step skipped as non-finite (the read raises)."""
+        self.read_metrics()
+        return super().state_dict()
+
+    def read_metrics(self) -> list[dict[str, Any]]:
+        """Copy the metrics of the steps since the last read to the host (one transfer), write
+        a record per step and return them; raise :class:`TrainingDiverged` at a skipped step.
+        Every checkpoint reads first (:meth:`state_dict`)."""
+        if not self._unread:
+            return []
+        unread, self._unread = self._unread, []
+        rows = torch.stack([stats for _, stats in unread]).cpu().tolist()
+        now = time.perf_counter()
+        tokens_per_step = self.phase.batch * self.phase.context
+        tokens_per_s = len(rows) * tokens_per_step / max(now - self._read_at, 1e-9)
+        self._read_at = now
+        n, runner = len(self.sources), self.runner
+        peak = runner.peak_flops * runner.world if runner.peak_flops else None
+        records = []
+        for (fields, _), row in zip(unread, rows):
+            loss_sums, targets, norm, skipped = row[:n], row[n:2 * n], row[3 * n], row[3 * n + 1]
+            total = sum(targets)
+            loss = sum(loss_sums) / total if total else float("nan")
+            if skipped:
+                runner.log.flush()
+                what, value = ("gradient norm", norm) if loss == loss and abs(loss) != float("inf") else ("loss", loss)
+                raise TrainingDiverged(f"the {what} is {value} at step {fields['step']} (phase "
+                                       f"{self.phase.name!r}, step {fields['phase_step']} of "
+                                       f"{self.phase.steps}); that update was not applied")
+            record = {"kind": "train", "step": fields["step"], "phase": self.phase.name,
+                      "phase_step": fields["phase_step"], "loss": loss}
+            record |= {f"loss/{s}": (l / t if t else float("nan"))
+                       for s, l, t in zip(self.sources, loss_sums, targets)}
+            record |= {f"share/{s}": v for s, v in fields["shares"].items()}
+            record |= {"lr": fields["lr"], "grad_norm": norm, "tokens": fields["tokens"],
+                       "tokens_per_s": tokens_per_s,
+                       "mfu": flops.mfu(self.flops_per_token, tokens_per_s=tokens_per_s, peak_flops=peak),
+                       "step_time_s": fields["step_time_s"], "data_wait_s": fields["data_wait_s"],
+                       "time": fields["time"]}
+            runner.log.write(record)
+            records.append(record)
+        self.last_loss = records[-1]["loss"]
+        runner.console.advance(records[-1]["phase_step"], self.last_loss, tokens_per_s)
+        return records
 
     def train(self) -> None:  # type: ignore[override]
         """Train the phase's remaining steps: metrics, progress, evals, checkpoints."""
@@ -226,10 +302,9 @@ class PhaseTrainer(ProcdslTrainer):
             return
         runner.console.start_phase(phase.name, phase.steps, self.step)
         tokens_per_step = phase.batch * phase.context
-        peak = runner.peak_flops * runner.world
         data_iterator = self.batch_generator(self.dataloader)
         began, first = time.perf_counter(), self.step
-        result: dict[str, Any] = {}
+        self._read_at = began
         while self.step < phase.steps:
             self.step += 1
             self.gc_handler.run(self.step)
@@ -237,29 +312,24 @@ class PhaseTrainer(ProcdslTrainer):
             loading.clear()                                       # (only TorchTitan's log empties it)
             start = time.perf_counter()
             result = self.train_step(data_iterator)
-            elapsed = time.perf_counter() - start
-            data_wait = sum(loading)
-            tokens_per_s = tokens_per_step / elapsed if elapsed > 0 else 0.0
-            record = {"kind": "train", "step": self.global_step, "phase": phase.name,
-                      "phase_step": self.step, "loss": result["loss"]}
-            record |= {f"loss/{s}": v for s, v in zip(self.sources, result["per_source"])}
-            record |= {f"share/{s}": v for s, v in self.dataloader.achieved_shares().items()}
-            record |= {"lr": result["lr"], "grad_norm": result["grad_norm"],
-                       "tokens": runner.tokens_before(self.index) + self.step * tokens_per_step,
-                       "tokens_per_s": tokens_per_s,
-                       "mfu": flops.mfu(self.flops_per_token, tokens_per_s=tokens_per_s, peak_flops=peak),
-                       "step_time_s": elapsed, "data_wait_s": data_wait, "time": time.time()}
-            runner.log.write(record)
-            runner.console.advance(self.step, result["loss"], tokens_per_s)
-            for evaluation in due(phase.eval, step=self.step, steps=phase.steps):
+            fields = {"step": self.global_step, "phase_step": self.step, "lr": result["lr"],
+                      "shares": self.dataloader.achieved_shares(),
+                      "tokens": runner.tokens_before(self.index) + self.step * tokens_per_step,
+                      "step_time_s": time.perf_counter() - start, "data_wait_s": sum(loading),
+                      "time": time.time()}
+            self._unread.append((fields, result["stats"]))
+            last = self.step == phase.steps
+            evaluations = due(phase.eval, step=self.step, steps=phase.steps)
+            if last or evaluations or self.step % self.log_every == 0:
+                self.read_metrics()
+            for evaluation in evaluations:
                 self.evaluate(evaluation)
-            self.checkpointer.save(self.global_step, last_step=self.step == phase.steps)
+            self.checkpointer.save(self.global_step, last_step=last)
         wall = time.perf_counter() - began
         rate = (self.step - first) * tokens_per_step / wall if wall > 0 else 0.0
         runner.log.flush()
         runner.console.end_phase(f"{phase.name}  {self.step}/{phase.steps}  loss "
-                                 f"{result.get('loss', float('nan')):.4f}  {rate:,.0f} tok/s  "
-                                 f"{wall:.0f} s")
+                                 f"{self.last_loss:.4f}  {rate:,.0f} tok/s  {wall:.0f} s")
 
     def evaluate(self, evaluation: Any) -> dict[str, Any]:
         amp = None if isinstance(self.maybe_enable_amp, contextlib.nullcontext) else self.maybe_enable_amp
@@ -286,7 +356,7 @@ class PhaseRunner:
         self.offsets = [sum(p.steps for p in plan.phases[:i]) for i in range(len(plan.phases))]
         self.console = console or RunConsole(enabled=rank == 0)
         self.log = RunLog(out, enabled=rank == 0)
-        self.peak_flops = flops.peak_flops(device)
+        self.peak_flops = flops.peak_flops(device, plan.runtime.dtype)
         self.resumed_from: Optional[int] = None
 
     def job_dict(self, index: int) -> dict[str, Any]:
@@ -317,14 +387,12 @@ class PhaseRunner:
         return step
 
     def preflight(self) -> None:
-        """Fail before training, not at phase 3: every phase's batch splits over the ranks, and
-        every data source the plan reads opens (a DataError names the file otherwise)."""
+        """Fail before training, not at phase 3: every phase's batch splits over the ranks into
+        microbatches (``jobconfig.check_world``), and every data source the plan reads opens (a
+        DataError names the file otherwise)."""
         from procdsl.data import validate
 
-        for phase in self.plan.phases:
-            if phase.batch % self.world:
-                raise ConfigError(f"phase {phase.name!r}: the batch of {phase.batch} rows cannot be "
-                                  f"split over {self.world} ranks (the world size must divide the batch)")
+        check_world(self.plan, self.world)
         used = dict.fromkeys(name for phase in self.plan.phases
                              for name in [*phase.mix, *(e.source for e in phase.eval)])
         for name in used:

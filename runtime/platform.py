@@ -31,12 +31,16 @@ reduction settings, gc or NCCL variables):
 5. **Garbage collection.** ``GarbageCollection`` calls ``gc.disable()`` (collecting by hand every
    ``training.gc_freq`` steps, to keep GPU ranks in step) and never re-enables it.
    :func:`automatic_gc` says whether ``ProcdslTrainer`` turns automatic collection back on
-   (CPU: yes); it restores the caller's gc state when it closes.
+   (CPU: yes). Trainers overlap at a phase boundary (the next is built before the previous
+   closes), so the caller's gc state and the launcher variables a trainer added are held by
+   :data:`PROCESS` for all live trainers together and restored when the *last* one closes —
+   never by one trainer on top of another's policy.
 
 Contract: the functions named above without side effects (``missing_packages``,
 ``resolve_device``, ``backend_for``, ``needs_force_sum_reduction``, ``mixed_precision_param``,
 ``automatic_gc``, ``nccl_env``, ``single_process_env``) are pure; ``adapt_torchtitan``,
-``init_process_group`` and ``configure_fsdp_reduction`` apply them and are idempotent.
+``init_process_group`` and ``configure_fsdp_reduction`` apply them and are idempotent;
+:class:`ProcessState` is the one holder of process-wide state.
 
 >>> backend_for(resolve_device("auto", cuda_available=False))
 'gloo'
@@ -46,6 +50,7 @@ Contract: the functions named above without side effects (``missing_packages``,
 
 from __future__ import annotations
 
+import gc
 import importlib.util
 import os
 import resource
@@ -252,3 +257,53 @@ def configure_fsdp_reduction(model: Any, backend: str) -> None:
     for module in model.modules():
         if isinstance(module, FSDPModule):
             module.set_force_sum_reduction_for_comms(True)
+
+
+class ProcessState:
+    """The process-wide state trainers change — gc and launcher variables — held for all of them.
+
+    :meth:`hold` is called by each trainer before TorchTitan's ``__init__``: the first holder
+    records gc's state and adds the launcher variables a single process lacks; :meth:`release`
+    restores both when the last holder lets go. :meth:`apply_gc` sets the policy of the device
+    after TorchTitan disabled gc.
+
+    >>> state, env = ProcessState(), {}
+    >>> was = gc.isenabled()
+    >>> state.hold(env); state.hold(env); state.apply_gc("cuda")
+    >>> sorted(env)[:2], gc.isenabled()
+    (['LOCAL_RANK', 'MASTER_ADDR'], False)
+    >>> state.release(env); gc.isenabled(), "RANK" in env   # the second trainer still holds it
+    (False, True)
+    >>> state.release(env); gc.isenabled() == was, env
+    (True, {})
+    """
+
+    def __init__(self) -> None:
+        self.holders = 0
+        self.gc_was_enabled = True
+        self.added_env: tuple[str, ...] = ()
+
+    def hold(self, environ: Any = os.environ) -> None:
+        if self.holders == 0:
+            self.gc_was_enabled = gc.isenabled()
+            added = single_process_env(environ)
+            environ.update(added)
+            self.added_env = tuple(added)
+        self.holders += 1
+
+    def apply_gc(self, device: str) -> None:
+        (gc.enable if automatic_gc(device) else gc.disable)()
+
+    def release(self, environ: Any = os.environ) -> None:
+        if self.holders == 0:
+            return
+        self.holders -= 1
+        if self.holders == 0:
+            (gc.enable if self.gc_was_enabled else gc.disable)()
+            for name in self.added_env:
+                environ.pop(name, None)
+            self.added_env = ()
+
+
+#: the process's one :class:`ProcessState`
+PROCESS = ProcessState()

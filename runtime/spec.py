@@ -49,6 +49,7 @@ from . import platform
 from .dataloader import load_factory
 from .metrics import build_metrics_processor
 from .models.gpt2 import GPT2, GPT2ModelArgs
+from .models.llama import Llama
 from .models.parallelize import parallelize_gpt2
 
 GPT2_SPEC = "procdsl_gpt2"
@@ -147,13 +148,15 @@ def gpt2_spec() -> TrainSpec:
 
 def llama_args(*, layers: int, heads: int, dim: int, vocab_size: int, context: int,
                kv_heads: int | None = None, multiple_of: int = 256,
-               ffn_dim_multiplier: float | None = None, rope_theta: float = 500000.0) -> Any:
+               ffn_dim_multiplier: float | None = None, rope_theta: float = 500000.0,
+               flex: bool = False) -> Any:
     """TorchTitan llama3 args from the plan's ``model`` fields (``context`` → ``max_seq_len``,
-    which TorchTitan then sets to ``training.seq_len``)."""
+    which TorchTitan then sets to ``training.seq_len``); ``flex``: flex attention, for the
+    document masks of packed rows (``procdsl.runtime.models.llama``)."""
     return llama3.TransformerModelArgs(dim=dim, n_layers=layers, n_heads=heads, n_kv_heads=kv_heads,
                                 vocab_size=vocab_size, max_seq_len=context,
                                 multiple_of=multiple_of, ffn_dim_multiplier=ffn_dim_multiplier,
-                                rope_theta=rope_theta)
+                                rope_theta=rope_theta, attn_type="flex" if flex else "sdpa")
 
 
 def llama_spec() -> TrainSpec:
@@ -161,6 +164,7 @@ def llama_spec() -> TrainSpec:
     base = llama3.get_train_spec()
     return dataclasses.replace(
         base,
+        model_cls=Llama,
         model_args=FlavorTable(llama3.llama3_args, llama_args),
         parallelize_fn=with_platform(base.parallelize_fn),
         build_dataloader_fn=build_dataloader,

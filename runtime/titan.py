@@ -27,7 +27,13 @@ What the 0.2.2 Trainer does (``torchtitan/train.py``) and where we step in:
   :class:`ProcdslTrainer` first applies ``procdsl.runtime.platform`` (device rebinding,
   launcher variables, float32 FSDP parameters on the CPU), creates the process group in
   ``init_distributed`` before TorchTitan's (which then only warns "already initialized" and
-  builds the meshes), re-enables gc per platform policy and restores it on ``close()``.
+  builds the meshes), re-enables gc per platform policy (``platform.PROCESS`` restores it when
+  the last trainer closes), then gives the model its seeded full-tensor init, the same on any
+  world size (``procdsl.runtime.internals.initialise_full``).
+* ``batch_generator`` yields the dataloader's batches in ``training.local_batch_size``-row
+  microbatches (:func:`microbatches`): a loader that serves a rank's whole batch per call (the
+  plan's stream) then feeds TorchTitan's gradient accumulation unchanged, one loader batch per
+  step, so its state at a step boundary does not depend on the microbatch.
 * ``train()``: ``checkpointer.load(step=checkpoint.load_step)`` (the newest ``step-N`` under
   ``<dump_folder>/<checkpoint.folder>`` when it exists: model, optimizer, lr schedulers,
   dataloader, ``train_state`` = step and tokens seen), then per step: ``gc_handler.run``,
@@ -44,11 +50,10 @@ from __future__ import annotations
 
 import copy
 import dataclasses
-import gc
 import json
 import os
 import sys
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -59,7 +64,7 @@ from torchtitan.distributed import ParallelDims
 from torchtitan.tools.logging import init_logger
 from torchtitan.train import Trainer
 
-from . import platform, spec
+from . import internals, platform, spec
 
 
 @dataclass
@@ -80,6 +85,9 @@ class Procdsl:
 
     cache_dir: str = ""
     """where tokenizers trained for the plan are cached ("" = none)"""
+
+    broadcast_init_above: int = 2**30
+    """bytes of parameters from which rank 0 alone builds the initial weights and broadcasts them"""
 
 
 @dataclass
@@ -117,12 +125,32 @@ def _sharded(job_config: JobConfig, world_size: int) -> bool:
                         etp=p.expert_tensor_parallel_degree, world_size=world_size).fsdp_enabled
 
 
+def microbatches(input_dict: dict[str, torch.Tensor], labels: torch.Tensor,
+                 rows: int) -> Iterator[tuple[dict[str, torch.Tensor], torch.Tensor]]:
+    """A batch in ``rows``-row pieces along the first dimension (every tensor of ``input_dict``).
+
+    >>> pieces = list(microbatches({"input": torch.arange(8).view(4, 2)}, torch.zeros(4, 2), 2))
+    >>> [(d["input"].tolist(), l.shape[0]) for d, l in pieces]
+    [([[0, 1], [2, 3]], 2), ([[4, 5], [6, 7]], 2)]
+    """
+    total = labels.shape[0]
+    if total <= rows:
+        yield input_dict, labels
+        return
+    if total % rows:
+        raise ValueError(f"a batch of {total} rows does not split into microbatches of {rows}")
+    for start in range(0, total, rows):
+        piece = {k: v[start:start + rows] if isinstance(v, torch.Tensor) else v
+                 for k, v in input_dict.items()}
+        yield piece, labels[start:start + rows]
+
+
 class ProcdslTrainer(Trainer):
     """TorchTitan's ``Trainer``, adapted to the machine by ``procdsl.runtime.platform``.
 
     The job config is copied, never modified in place. Launcher variables a single process
-    lacks (``RANK``, ``WORLD_SIZE``, …) are set for the trainer's lifetime and removed by
-    ``close()``, which also restores the gc state found at construction.
+    lacks (``RANK``, ``WORLD_SIZE``, …) are set while any trainer lives and removed, with the
+    gc state found before the first, when the last one closes (``platform.PROCESS``).
     """
 
     def __init__(self, job_config: ProcdslJobConfig):
@@ -131,21 +159,43 @@ class ProcdslTrainer(Trainer):
         device = platform.resolve_device(job_config.procdsl.device,
                                          cuda_available=torch.cuda.is_available())
         platform.adapt_torchtitan(device)
-        self._gc_was_enabled = gc.isenabled()
-        added = platform.single_process_env(os.environ)
-        os.environ.update(added)
-        self._added_env = tuple(added)
+        platform.PROCESS.hold()
+        self._holding = True
         training = job_config.training
         training.mixed_precision_param = platform.mixed_precision_param(
             device, training.mixed_precision_param,
             sharded=_sharded(job_config, int(os.environ["WORLD_SIZE"])))
         try:
             super().__init__(job_config)
+            platform.PROCESS.apply_gc(device)
+            self.initialise_weights()
         except BaseException:
             self._restore_process_state()
             raise
-        if platform.automatic_gc(device):
-            gc.enable()
+
+    def initialise_weights(self) -> None:
+        """The seeded full-tensor init of ``debug.seed``, then sharded (``internals.initialise_full``)."""
+        config = self.job_config
+        model_args = self.model_args
+
+        def build() -> torch.nn.Module:
+            with torch.device("meta"):
+                full = self.train_spec.model_cls(model_args)
+            full.to_empty(device="cpu")
+            full.init_weights()
+            return full
+
+        size = sum(p.numel() * p.element_size() for m in self.model_parts for p in m.parameters())
+        for model in self.model_parts:
+            internals.initialise_full(
+                model, build, seed=config.debug.seed or 0, rank=dist.get_rank(),
+                broadcast=dist.get_world_size() > 1 and size >= config.procdsl.broadcast_init_above)
+
+    def batch_generator(self, data_iterable):
+        """TorchTitan's batches, cut into ``training.local_batch_size``-row microbatches."""
+        rows = self.job_config.training.local_batch_size
+        for input_dict, labels in super().batch_generator(data_iterable):
+            yield from microbatches(input_dict, labels, rows)
 
     def init_distributed(self) -> ParallelDims:
         comm = self.job_config.comm
@@ -161,10 +211,9 @@ class ProcdslTrainer(Trainer):
             self._restore_process_state()
 
     def _restore_process_state(self) -> None:
-        (gc.enable if self._gc_was_enabled else gc.disable)()
-        for name in self._added_env:
-            os.environ.pop(name, None)
-        self._added_env = ()
+        if getattr(self, "_holding", False):
+            self._holding = False
+            platform.PROCESS.release()
 
 
 def run(job_config: ProcdslJobConfig) -> ProcdslTrainer:

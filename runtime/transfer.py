@@ -22,8 +22,11 @@ fresh (seeded, so re-initialised components are reproducible), then :func:`apply
   and moments) for every parameter that was kept with its shape unchanged
   (:func:`continue_optimizer`); the others start fresh.
 
-:func:`transfer_tensors` is the pure core on full (unsharded) tensors; :func:`apply_transfer`
-gathers FSDP-sharded models into full tensors on every rank, calls it, and scatters back.
+:func:`transfer_tensors` is the pure core on full (unsharded) tensors. :func:`apply_transfer`
+runs it a parameter at a time: it gathers the old and the fresh full tensor of one parameter
+to the CPU, computes its new value there, and writes back each rank's shard, in chunks of at
+most :data:`CHUNK_BYTES`; a re-initialised parameter is never gathered. So the device holds
+no full model beside the two sharded ones, and the host at most one chunk.
 
 >>> import torch
 >>> from procdsl.plan import Transfer
@@ -192,23 +195,55 @@ def _identity(rows: Sequence[tuple[int, int, int]], n: int) -> bool:
     return sum(size for old, new, size in rows if old == new) == n
 
 
-def full_parameters(model: Any) -> dict[str, Any]:
-    """Canonical name → full tensor of every parameter (gathered on every rank under FSDP)."""
-    from torch.distributed.checkpoint.state_dict import StateDictOptions, get_model_state_dict
+#: bytes of full tensors :func:`apply_transfer` gathers on the host before writing them back
+CHUNK_BYTES = 2**28
 
-    names = {canonical(n) for n, _ in model.named_parameters()}
-    state = get_model_state_dict(model, options=StateDictOptions(full_state_dict=True))
-    return {k: v for k, v in state.items() if k in names}
+
+def full_on_cpu(param: Any) -> Any:
+    """A parameter's full value on the CPU (gathered from every rank if it is a DTensor:
+    collective), detached; a CPU tensor that is not sharded is returned as it is, not copied."""
+    value = param.detach()
+    if hasattr(value, "full_tensor"):
+        value = value.full_tensor()
+    return value.cpu()
+
+
+def needs_old(component: str, transfer: Any) -> bool:
+    """Whether the new value of a ``component`` parameter depends on the previous model's.
+
+    >>> from procdsl.plan import Transfer
+    >>> spec = Transfer(keep=("attn",), reinit=("embed", "pos", "mlp", "norm", "head"), embed_init="mean")
+    >>> needs_old("attn", spec), needs_old("embed", spec), needs_old("pos", spec)
+    (True, True, False)
+    """
+    return component in transfer.keep or (component == "embed" and transfer.embed_init == "mean")
 
 
 def apply_transfer(old_model: Any, new_model: Any, transfer: Any, *, kind: str,
                    rows: Optional[Sequence[tuple[int, int, int]]] = None, seed: int = 0) -> None:
-    """Set ``new_model``'s parameters from ``old_model`` as ``transfer`` says (collective under FSDP)."""
+    """Set ``new_model``'s parameters from ``old_model`` as ``transfer`` says, parameter by
+    parameter (module docstring). Collective under FSDP: every rank calls it."""
     from torch.distributed.checkpoint.state_dict import StateDictOptions, set_model_state_dict
 
-    target = transfer_tensors(full_parameters(old_model), full_parameters(new_model), transfer,
-                              kind=kind, rows=rows, seed=seed)
-    set_model_state_dict(new_model, target, options=StateDictOptions(full_state_dict=True, strict=False))
+    old_params = {canonical(n): p for n, p in old_model.named_parameters()}
+    options = StateDictOptions(full_state_dict=True, strict=False)
+    chunk: dict[str, Any] = {}
+    size = 0
+    for name, param in new_model.named_parameters():
+        name = canonical(name)
+        if not needs_old(component_of(kind, name), transfer):
+            continue                                     # the fresh initialisation stays
+        if name not in old_params:
+            raise TransferError(f"cannot keep {name}: the previous phase's model has no such parameter")
+        old = {name: full_on_cpu(old_params[name])}
+        chunk |= transfer_tensors(old, {name: full_on_cpu(param)}, transfer, kind=kind, rows=rows,
+                                  seed=seed)
+        size += chunk[name].numel() * chunk[name].element_size()
+        if size >= CHUNK_BYTES:
+            set_model_state_dict(new_model, chunk, options=options)
+            chunk, size = {}, 0
+    if chunk:
+        set_model_state_dict(new_model, chunk, options=options)
 
 
 def freeze(model: Any, components: Iterable[str], *, kind: str) -> list[str]:
@@ -224,7 +259,9 @@ def freeze(model: Any, components: Iterable[str], *, kind: str) -> list[str]:
 
 def continue_optimizer(old_optimizers: Any, old_model: Any, new_optimizers: Any, new_model: Any,
                        *, keep: Iterable[str], kind: str) -> list[str]:
-    """Copy AdamW state from the old optimizer for kept parameters whose shape is unchanged.
+    """Hand AdamW state from the old optimizer to the new one for kept parameters whose shape
+    is unchanged. The tensors are moved, not copied: the old optimizer is discarded after the
+    phase boundary and never steps again.
 
     Works on the local shards, so both models must be sharded alike (same mesh, same shapes).
     Returns the canonical names whose state was carried over.
@@ -247,7 +284,6 @@ def continue_optimizer(old_optimizers: Any, old_model: Any, new_optimizers: Any,
                 if (source is None or component_of(kind, name) not in kept
                         or source.shape != p.shape or id(source) not in old_state):
                     continue
-                optimizer.state[p] = {k: v.clone() if hasattr(v, "clone") else v
-                                      for k, v in old_state[id(source)].items()}
+                optimizer.state[p] = dict(old_state[id(source)])
                 carried.append(name)
     return carried

@@ -23,7 +23,7 @@ def test_flops_and_mfu_by_hand():
     assert flops.flops_per_token(model, vocab=v, context=t, seq_len=t) == per_token == 688_128
     # 1,000 tokens/s against a 1 GFLOP/s device: 688,128,000 / 1e9
     assert flops.mfu(per_token, tokens_per_s=1000, peak_flops=1e9) == pytest.approx(0.688128)
-    assert flops.mfu(per_token, tokens_per_s=1000, peak_flops=0) == 0.0
+    assert flops.mfu(per_token, tokens_per_s=1000, peak_flops=0) is None
 
 
 def test_tied_head_counts_as_a_matmul():
@@ -82,12 +82,13 @@ def test_memory_estimate_shards_state_and_checkpoints_activations():
     assert full.total == sum(v for k, v in full.as_dict().items() if k != "total")
 
 
-def test_peak_flops(monkeypatch):
+def test_peak_flops_only_from_a_known_peak(monkeypatch):
     monkeypatch.setenv("PROCDSL_PEAK_FLOPS", "2.5e12")
-    assert flops.peak_flops("cpu") == 2.5e12
+    assert flops.peak_flops("cpu", "float32") == 2.5e12
     monkeypatch.delenv("PROCDSL_PEAK_FLOPS")
-    state = torch.get_rng_state()
-    threads = torch.get_num_threads()
-    assert flops.peak_flops("cpu") > 1e8
-    assert torch.equal(torch.get_rng_state(), state)  # measuring never moves the global RNG
-    assert torch.get_num_threads() == threads
+    assert flops.peak_flops("cpu", "float32") is None and flops.peak_flops("cpu", "bf16") is None
+    assert flops.mfu(1e6, tokens_per_s=1e3, peak_flops=None) is None
+    # float32 matmuls are measured against the float32 peak, not the bf16 one (16x apart on A100)
+    assert flops.known_peak("NVIDIA A100 80GB PCIe", "bf16") == 16 * flops.known_peak("NVIDIA A100 80GB PCIe", "float32")
+    assert flops.known_peak("NVIDIA H100 80GB HBM3", "bf16") == 989e12
+    assert flops.known_peak("NVIDIA GeForce RTX 3090", "bf16") is None      # unknown: no MFU

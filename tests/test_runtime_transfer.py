@@ -115,8 +115,7 @@ def test_continue_optimizer_carries_state_when_shapes_allow():
     assert "output.weight" not in carried                           # head was not kept
     state = new_opt.state[names["layers.0.mlp.up.weight"]]
     old_state = old_opt.state[dict(old.named_parameters())["layers.0.mlp.up.weight"]]
-    assert torch.equal(state["exp_avg"], old_state["exp_avg"])
-    assert state["exp_avg"] is not old_state["exp_avg"]
+    assert state["exp_avg"] is old_state["exp_avg"]          # moved: the old optimizer is discarded
     assert names["tok_embeddings.weight"] not in new_opt.state
 
 

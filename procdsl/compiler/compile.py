@@ -34,6 +34,7 @@ from procdsl.compiler.values import Reader
 from procdsl.lang import nodes as n
 from procdsl.lang.diagnostics import CompileError, Diagnostic, Span, errors, sort_key
 from procdsl.plan import MixRamp, Phase, Plan, with_hash
+from procdsl.plan.model import default_layout
 from procdsl.plan.sources import SourceBase
 
 
@@ -226,7 +227,7 @@ def _compile_curriculum(program: Program, curriculum: n.Curriculum, name: str, v
         plan = Plan(
             name=name, seed=seed, model=model, tokenizer=tokenizer, context=context, batch=batch,
             budget=budget, runtime=runtime, sources=sources,
-            phases=tuple(_phase(p, s) for p, s in zip(phases, schedules)),
+            phases=tuple(_phase(p, s, sources) for p, s in zip(phases, schedules)),
             total_steps=sum(p.steps for p in phases), total_tokens=sum(p.steps * p.tokens_per_step for p in phases),
             variant=variant)
     except ValidationError as exc:  # the checks above should make this unreachable: say so plainly
@@ -236,13 +237,15 @@ def _compile_curriculum(program: Program, curriculum: n.Curriculum, name: str, v
     return with_hash(plan)
 
 
-def _phase(p: ElabPhase, schedule: Any) -> Phase:
+def _phase(p: ElabPhase, schedule: Any, sources: dict) -> Phase:
     mix = {e.source: e.share for e in p.mix}
     ramp = None
     if p.mix_end is not None:
         end = {e.source: e.share for e in p.mix_end}
         ramp = MixRamp(start=mix, end=end)
         mix = {s: (mix.get(s, 0.0) + end.get(s, 0.0)) / 2 for s in list(mix) + [s for s in end if s not in mix]}
+    layout = p.layout or default_layout(sources[s] for s in mix)
     return Phase(name=p.name, steps=p.steps, tokens=p.steps * p.tokens_per_step, batch=p.batch, context=p.context,
-                 seed=p.seed, mix=mix, mix_ramp=ramp, loss=p.loss, transfer=p.transfer, optimizer=p.optimizer,
+                 seed=p.seed, mix=mix, mix_ramp=ramp, loss=p.loss, layout=layout, transfer=p.transfer,
+                 optimizer=p.optimizer,
                  schedule=schedule, eval=tuple(e for e, _ in p.evals))

@@ -19,9 +19,10 @@ from procdsl.plan.model import (COMPONENTS, AdamW, Constant, ContinueOptimizer, 
                                 Perturb, Transfer, Wsd)
 
 PHASE_KEYS = ("steps", "tokens", "share", "length", "batch", "context", "seed", "mix", "loss",
-              "transfer", "optimizer", "schedule")
+              "layout", "transfer", "optimizer", "schedule")
 LENGTH_KEYS = ("steps", "tokens", "share", "length")
 LOSSES = ("full", "output_only", "answer_only")
+LAYOUTS = ("padded", "packed")
 EVALS = ("perplexity", "accuracy", "attention_entropy")
 SCHEDULES = {"constant": Constant, "cosine": Cosine, "linear": Linear, "wsd": Wsd}
 TRANSFER_KEYS = ("keep", "reinit", "freeze", "embed_init", "perturb")
@@ -54,6 +55,7 @@ class ElabPhase:
     mix_span: Optional[Span] = None
     mentioned: set[str] = field(default_factory=set)  # every source the mix names, valid or not
     loss: Optional[str] = None
+    layout: Optional[str] = None  # None: the default for the phase's sources (compile._phase)
     transfer: Optional[Transfer] = None
     transfer_span: Optional[Span] = None
     optimizer: Any = None
@@ -90,6 +92,8 @@ def elaborate_phase(phase: n.Phase, defaults: dict[str, int], sources: set[str],
                      help="say what it trains on, e.g. `mix = { dyck: 100% }`")
     if "loss" in settings:
         out.loss = reader.word(settings["loss"].value, "loss", LOSSES)
+    if "layout" in settings:
+        out.layout = reader.word(settings["layout"].value, "layout", LAYOUTS)
     if "transfer" in settings:
         out.transfer_span = settings["transfer"].span
         out.transfer = read_transfer(settings["transfer"].value, reader)

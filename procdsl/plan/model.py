@@ -12,12 +12,12 @@ only these classes. ``steps`` and ``tokens`` are exact integers
 
 from __future__ import annotations
 
-from typing import Annotated, Literal, Optional, Union
+from typing import Annotated, Iterable, Literal, Optional, Union
 
 from pydantic import Field, model_validator
 
 from procdsl.plan.base import Frozen
-from procdsl.plan.sources import LossMode, Source
+from procdsl.plan.sources import LossMode, Source, SourceBase
 
 PLAN_VERSION = 1
 
@@ -29,15 +29,20 @@ Component = Literal["embed", "pos", "attn", "mlp", "norm", "head"]
 
 
 class Gpt2Model(Frozen):
-    """GPT-2 (learned positions, LayerNorm, GELU), the paper's architecture."""
+    """GPT-2 (learned positions, LayerNorm, GELU), the paper's architecture.
+
+    The defaults are the paper's Hugging Face GPT-2 (``GPT2Config``): 12 layers, 12 heads,
+    dim 768, the output head tied to the token embedding, dropout 0.1 (embeddings, attention,
+    residuals) — 124,439,808 parameters at GPT-2's vocabulary and 1,024 positions.
+    """
 
     kind: Literal["gpt2"] = "gpt2"
     layers: int = Field(12, ge=1)
     heads: int = Field(12, ge=1)
     dim: int = Field(768, ge=1)
     mlp_ratio: float = Field(4.0, gt=0)
-    tie_embeddings: bool = False
-    dropout: float = Field(0.0, ge=0, lt=1)
+    tie_embeddings: bool = True
+    dropout: float = Field(0.1, ge=0, lt=1)
 
     @model_validator(mode="after")
     def _heads_divide_dim(self):
@@ -110,9 +115,11 @@ Tokenizer = Annotated[Union[BytesTokenizer, CharTokenizer, Gpt2Tokenizer, BpeTok
 
 
 class AdamW(Frozen):
+    """AdamW; the defaults are torch's (betas 0.9/0.999, eps 1e-8), as the paper trains."""
+
     kind: Literal["adamw"] = "adamw"
     lr: float = Field(5e-4, gt=0)
-    betas: tuple[float, float] = (0.9, 0.95)
+    betas: tuple[float, float] = (0.9, 0.999)
     weight_decay: float = Field(0.1, ge=0)
     eps: float = Field(1e-8, gt=0)
     clip: Optional[float] = Field(1.0, gt=0)
@@ -238,6 +245,24 @@ class MixRamp(Frozen):
     end: dict[str, float]
 
 
+#: How a phase's units become rows (DESIGN §4 Rows). ``padded``: one unit per row from position
+#: 0, the rest padding (the paper's layout). ``packed``: whole units fill a row in stream order,
+#: each attending only to itself with positions restarting at 0; a unit that does not fit the
+#: rest of a row starts the next one. No layout splits a procedural example.
+Layout = Literal["padded", "packed"]
+
+
+def default_layout(sources: Iterable[SourceBase]) -> Layout:
+    """``padded`` for a phase whose sources are all procedural (the paper's setting), else
+    ``packed`` (text would waste most of a padded row).
+
+    >>> from procdsl.plan.sources import TaskSource, PythonCodeSource
+    >>> default_layout([TaskSource(rule=("sort",))]), default_layout([PythonCodeSource()])
+    ('padded', 'packed')
+    """
+    return "padded" if all(source.procedural for source in sources) else "packed"
+
+
 class Phase(Frozen):
     """One phase. ``mix`` is the phase's overall token share per source (for a ramp, the mean
     of its two ends, which is what a linear ramp delivers); ``mix_ramp`` holds the ends."""
@@ -251,6 +276,7 @@ class Phase(Frozen):
     mix: dict[str, float]
     mix_ramp: Optional[MixRamp] = None
     loss: Optional[LossMode] = None
+    layout: Layout = "packed"
     transfer: Optional[Transfer] = None
     optimizer: Optimizer
     schedule: Schedule
@@ -291,6 +317,14 @@ class Runtime(Frozen):
     microbatch: Optional[int] = Field(None, ge=1)
     #: steps between reads of the training metrics from the device (every step is still recorded)
     log_every: int = Field(10, ge=1)
+    #: minutes of wall time between checkpoints (None = procdsl.runtime.saving's default, 30)
+    checkpoint_minutes: Optional[float] = Field(None, gt=0)
+    #: complete checkpoints kept besides each phase's last (None = all)
+    keep: Optional[int] = Field(None, ge=1)
+    #: write checkpoints in the background (TorchTitan's async mode)
+    async_checkpoint: bool = False
+    #: seconds a collective may wait before the run fails (None = 600)
+    comm_timeout: Optional[int] = Field(None, ge=1)
 
 
 # ------------------------------------------------------------------------------------ plan

@@ -1,85 +1,142 @@
-"""Packing: a window of the unit stream → one rank's rows, and the global batch's token counts.
+"""Rows: whole units of the interleave laid out into rows, then one rank's rows materialised.
 
-A global batch of ``B`` rows of context ``C`` is the window ``[P, P + B·C + 1)`` of the stream
-(:meth:`procdsl.stream.mixture.Interleave.next_window` with ``n = B·C``); row ``i`` is
-``[P + i·C, P + i·C + C + 1)``. Rank ``r`` of ``W`` owns rows ``[r·b, (r + 1)·b)``, ``b = B / W``
-— one contiguous span of the window, ``[r·b·C, (r + 1)·b·C + 1)`` — and copies only the runs
-that meet it. Counts cover the global batch's labels, positions ``[1, B·C]`` of the window.
+A row holds ``R = context + 1`` tokens (the model reads the first ``context``, the last is
+only a label; :mod:`procdsl.stream.batch`). Units come in stream order and are never cut:
 
->>> from procdsl.stream.units import Cursor, cut_units
->>> units = cut_units(np.arange(10, dtype=np.int32), np.ones(10, bool), np.array([0, 4, 10]),
-...                   context=8, first_item=0, epoch=0, end=Cursor(0, 2, 0))
->>> piece = Piece(0, units, units.offsets[:-1], units.offsets[1:], np.array([0, 4]))
->>> window = Window(0, 10, (piece,))
->>> rows = pack_rows(window, context=3, first_row=1, rows=2)
->>> rows.tokens.tolist(), rows.targets.astype(int).tolist(), rows.starts.astype(int).tolist()
-([[3, 4, 5, 6], [6, 7, 8, 9]], [[0, 0, 1, 1], [0, 1, 1, 1]], [[0, 1, 0, 0], [0, 0, 0, 0]])
->>> count_labels(window, n=9, sources=1)           # labels 1…9: 9 tokens, token 4 no target
-([9], [8])
+* ``padded``: one unit per row at position 0, the rest of the row padding (the paper's layout);
+* ``packed``: units fill a row in order while they fit; the first unit that does not fit the
+  rest of a row starts the next row, and the rest is padding (next-fit).
+
+Each unit attends only to itself and its positions restart at 0 (``document``/``positions``
+of :class:`Rows`); padding is never a target and never attended by a real token.
+
+Layout and content are two steps. :func:`layout_rows` needs only unit *lengths* — it is cheap
+and every rank computes it for the whole global batch — and :func:`fill_rows` copies the tokens
+of the units that land in a rank's own rows.
+
+>>> layout_rows(np.array([5, 4, 3, 6, 2]), start=0, rows=2, row_len=10, packed=True)
+Layout(row=array([0, 0, 1, 1]), col=array([0, 5, 0, 3]), used=4)
+>>> layout_rows(np.array([5, 4, 3]), start=1, rows=2, row_len=10, packed=False)
+Layout(row=array([0, 1]), col=array([0, 0]), used=2)
+>>> layout_rows(np.array([5, 4]), start=0, rows=1, row_len=10, packed=True) is None   # may take more
+True
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import NamedTuple, Optional
 
 import numpy as np
 
-from procdsl.stream.mixture import Piece, Window
+from procdsl.stream.mixture import spans
 
-__all__ = ["Piece", "Rows", "Window", "count_labels", "pack_rows"]
+__all__ = ["Layout", "Rows", "fill_rows", "layout_rows"]
+
+
+class Layout(NamedTuple):
+    """Where units ``start … start + used - 1`` go: ``row[i]`` and column ``col[i]``."""
+
+    row: np.ndarray
+    col: np.ndarray
+    used: int
+
+
+def layout_rows(lengths: np.ndarray, *, start: int, rows: int, row_len: int,
+                packed: bool) -> Optional[Layout]:
+    """Lay out ``rows`` rows from unit ``start`` of ``lengths`` (each ``≤ row_len``).
+
+    None when ``lengths`` ends before the layout is settled: the last row could still take
+    the next unit (packed) or a row has no unit yet — pull more units and ask again.
+    """
+    available = len(lengths) - start
+    if not packed:
+        if available < rows:
+            return None
+        return Layout(np.arange(rows), np.zeros(rows, np.int64), rows)
+    ends = np.cumsum(lengths[start:])
+    row_of, col_of = [], []
+    first, base = 0, 0
+    for r in range(rows):
+        # units first … stop-1 fit: their cumulative end stays within base + row_len
+        stop = int(np.searchsorted(ends, base + row_len, side="right"))
+        if stop >= available:
+            return None                    # the next unit might still fit: unknown yet
+        row_of.append(np.full(stop - first, r))
+        col_of.append(ends[first:stop] - lengths[start + first:start + stop] - base)
+        base, first = int(ends[stop - 1]), stop
+    return Layout(np.concatenate(row_of), np.concatenate(col_of), first)
 
 
 @dataclass(frozen=True)
 class Rows:
-    """``[rows, context + 1]`` arrays of one rank (see :class:`procdsl.stream.batch.Batch`)."""
+    """``[rows, row_len]`` arrays of one rank's rows (see :class:`procdsl.stream.batch.Batch`).
 
-    tokens: np.ndarray
-    targets: np.ndarray
-    source: np.ndarray
-    starts: np.ndarray
+    ``document[r, t]`` numbers the units of row ``r`` from 0 (padding takes the next number);
+    ``positions[r, t]`` counts from 0 in each unit (and in the padding).
+    """
+
+    tokens: np.ndarray      # int32
+    targets: np.ndarray     # bool
+    source: np.ndarray      # int8
+    starts: np.ndarray      # bool: first token of a unit
+    positions: np.ndarray   # int32
+    document: np.ndarray    # int16
 
 
-def pack_rows(window: Window, *, context: int, first_row: int, rows: int) -> Rows:
-    """Rows ``[first_row, first_row + rows)`` of the window, each ``context + 1`` tokens."""
-    lo = first_row * context
-    hi = lo + rows * context + 1
-    size = hi - lo
-    tokens = np.empty(size, np.int32)
-    targets = np.empty(size, bool)
-    source = np.empty(size, np.int8)
+def fill_rows(units: list[tuple[int, np.ndarray, np.ndarray, int, int]], *, rows: int,
+              row_len: int, pad_id: int) -> Rows:
+    """Materialise rows from ``units``: ``(source, tokens, targets, row, col)`` for every unit
+    that lands in them (``row`` counted from this rank's first row), in stream order.
+
+    >>> out = fill_rows([(0, np.array([7, 8, 9]), np.array([False, True, True]), 0, 0),
+    ...                  (1, np.array([5, 6]), np.array([False, True]), 0, 3)],
+    ...                 rows=1, row_len=6, pad_id=0)
+    >>> out.tokens.tolist(), out.positions.tolist(), out.document.tolist()
+    ([[7, 8, 9, 5, 6, 0]], [[0, 1, 2, 0, 1, 0]], [[0, 0, 0, 1, 1, 2]])
+    >>> out.targets.astype(int).tolist(), out.starts.astype(int).tolist()
+    ([[0, 1, 1, 0, 1, 0]], [[1, 0, 0, 1, 0, 0]])
+    """
+    size = rows * row_len
+    tokens = np.full(size, pad_id, np.int32)
+    targets = np.zeros(size, bool)
+    source = np.zeros(size, np.int8)
     starts = np.zeros(size, bool)
-    for piece in window.pieces:
-        near = (piece.at < hi) & (piece.at + piece.lengths > lo)
-        if not near.any():
-            continue                         # another rank's rows: nothing to copy
-        part = piece if near.all() else Piece(piece.source, piece.units, piece.starts[near],
-                                              piece.stops[near], piece.at[near],
-                                              piece.opens or not near[0])
-        where, block = part.placement()
-        keep = (where >= lo) & (where < hi)
-        where, block = where[keep] - lo, block[keep]
-        tokens[where] = part.units.tokens[block]
-        targets[where] = part.units.targets[block]
-        source[where] = part.source
-        opening = part.at[0 if part.opens else 1:]
-        opening = opening[(opening >= lo) & (opening < hi)]
-        starts[opening - lo] = True
-    index = np.arange(rows)[:, None] * context + np.arange(context + 1)
-    out = Rows(tokens[index], targets[index], source[index], starts[index])
-    out.targets[:, 0] = False                # the previous row's last label
-    return out
+    document = np.zeros(size, np.int16)
+    if units:
+        lengths = np.array([len(u[1]) for u in units], np.int64)
+        where = np.array([u[3] * row_len + u[4] for u in units], np.int64)
+        flat = spans(where, lengths)
+        tokens[flat] = np.concatenate([u[1] for u in units])
+        targets[flat] = np.concatenate([u[2] for u in units])
+        source[flat] = np.repeat(np.array([u[0] for u in units], np.int8), lengths)
+        starts[where] = True
+        row = np.array([u[3] for u in units], np.int64)
+        # a unit's number in its row: its index minus the index of its row's first unit
+        first_of_row = np.searchsorted(row, row)
+        number = np.arange(len(units)) - first_of_row
+        document[flat] = np.repeat(number, lengths).astype(np.int16)
+        # padding: the number after the row's last unit
+        used_by_row = np.bincount(row, minlength=rows)
+        pad_number = np.repeat(used_by_row, row_len)
+        document = np.where(_covered(flat, size), document, pad_number).astype(np.int16)
+    positions = _positions(document.reshape(rows, row_len))
+    shape = (rows, row_len)
+    return Rows(tokens.reshape(shape), targets.reshape(shape), source.reshape(shape),
+                starts.reshape(shape), positions, document.reshape(shape))
 
 
-def count_labels(window: Window, *, n: int, sources: int) -> tuple[list[int], list[int]]:
-    """Per source: labels and target labels among window positions ``[1, n]``."""
-    tokens, targets = [0] * sources, [0] * sources
-    for piece in window.pieces:
-        a = np.maximum(piece.at, 1)
-        b = np.minimum(piece.at + piece.lengths, n + 1)
-        b = np.maximum(a, b)
-        prefix = piece.units.target_prefix
-        first = piece.starts + (a - piece.at)
-        last = piece.starts + (b - piece.at)
-        tokens[piece.source] += int((b - a).sum())
-        targets[piece.source] += int((prefix[last] - prefix[first]).sum())
-    return tokens, targets
+def _covered(flat: np.ndarray, size: int) -> np.ndarray:
+    covered = np.zeros(size, bool)
+    covered[flat] = True
+    return covered
+
+
+def _positions(document: np.ndarray) -> np.ndarray:
+    """Index of each token within its run of equal ``document`` numbers (row by row)."""
+    rows, row_len = document.shape
+    index = np.broadcast_to(np.arange(row_len), (rows, row_len))
+    change = np.ones((rows, row_len), bool)
+    change[:, 1:] = document[:, 1:] != document[:, :-1]
+    run_start = np.maximum.accumulate(np.where(change, index, 0), axis=1)
+    return (index - run_start).astype(np.int32)

@@ -4,7 +4,12 @@ A ``ramp(start, end)`` parameter takes its value from ``progress(i)`` of example
 (:mod:`procdsl.generators.core`). The stream sets ``progress(i) = clip(i / E, 0, 1)`` where
 ``E`` is the number of examples the phase is *expected* to draw from the source:
 
-    E = phase.tokens × share / mean example length
+    E = expected real tokens of the phase × share / mean example length
+
+The expected real tokens (:func:`expected_real_tokens`) are the phase's capacity
+(``steps × batch`` rows of ``context + 1``) less the padding its layout is expected to leave:
+in a ``padded`` phase one unit fills each row, in a ``packed`` one a row closes, on average,
+half a unit short. A mix ramp moves on the same clock (:class:`procdsl.stream.shares.Shares`).
 
 ``share`` is the source's mean share (``phase.mix``), and the mean example length is measured
 on a fixed probe — the first generator block of the source under the phase's name, seed and
@@ -23,9 +28,9 @@ what a run has done, so example ``i`` is the same on every rank and after every 
 >>> round(mean_example_tokens(plan.sources["s"], seed=0, name="s/warm", context=64), 2)
 11.0
 >>> progress = phase_progress(phase, "s", plan.sources["s"])
->>> round(expected_examples(phase, "s", plan.sources["s"]))      # 25,600 tokens / 11
-2327
->>> progress(np.array([0, 1163, 5000])).round(2).tolist()
+>>> phase.layout, round(expected_examples(phase, "s", plan.sources["s"]))   # one example a row
+('padded', 400)
+>>> progress(np.array([0, 200, 5000])).round(2).tolist()
 [0.0, 0.5, 1.0]
 >>> phase_progress(phase, "s", plan.sources["s"].model_copy(update={"length": 8})) is None
 True
@@ -63,18 +68,49 @@ def training_key(name: str, phase: Phase) -> str:
     return f"{name}/{phase.name}"
 
 
-def expected_examples(phase: Phase, name: str, source: SourceBase) -> float:
-    """How many examples of ``source`` the phase should draw (at least one)."""
-    mean = mean_example_tokens(source, seed=phase.seed, name=training_key(name, phase),
+def mean_unit_tokens(phase: Phase, name: str, source: SourceBase) -> float:
+    """Mean tokens of a unit of ``source`` in ``phase``: measured for a procedural source; a
+    data source's pieces are taken to fill a row (an estimate: it only moves ramps)."""
+    if not source.procedural:
+        return float(phase.context + 1)
+    return mean_example_tokens(source, seed=phase.seed, name=training_key(name, phase),
                                context=phase.context)
-    return max(phase.tokens * phase.mix.get(name, 0.0) / mean, 1.0)
 
 
-def phase_progress(phase: Phase, name: str, source: SourceBase) -> Optional[Progress]:
-    """``progress(i)`` for the source in ``phase``; None when no parameter ramps."""
+def expected_real_tokens(phase: Phase, sources: dict[str, SourceBase]) -> float:
+    """Tokens of real units the phase is expected to hold (module docstring).
+
+    With units drawn by token share ``s_k`` and mean length ``m_k``, the mean unit holds
+    ``m = 1 / Σ s_k / m_k`` tokens: a padded phase holds ``rows × m`` tokens, a packed one
+    ``rows × (context + 1 − m_p / 2)``, ``m_p`` the same mean over its procedural sources.
+    """
+    rows = phase.steps * phase.batch
+    means = {name: mean_unit_tokens(phase, name, sources[name]) for name in phase.mix}
+    if phase.layout == "padded":
+        return rows / sum(share / means[name] for name, share in phase.mix.items() if share > 0)
+    procedural = {n: s for n, s in phase.mix.items() if s > 0 and sources[n].procedural}
+    if not procedural:
+        return float(rows * (phase.context + 1))
+    weight = sum(procedural.values())
+    mean = weight / sum(share / means[name] for name, share in procedural.items())
+    return rows * (phase.context + 1 - mean / 2)
+
+
+def expected_examples(phase: Phase, name: str, source: SourceBase,
+                      sources: Optional[dict[str, SourceBase]] = None) -> float:
+    """How many examples of ``source`` the phase should draw (at least one)."""
+    real = expected_real_tokens(phase, sources or {name: source})
+    mean = mean_unit_tokens(phase, name, source)
+    return max(real * phase.mix.get(name, 0.0) / mean, 1.0)
+
+
+def phase_progress(phase: Phase, name: str, source: SourceBase,
+                   sources: Optional[dict[str, SourceBase]] = None) -> Optional[Progress]:
+    """``progress(i)`` for the source in ``phase`` (whose sources are ``sources``); None when
+    no parameter ramps."""
     if not has_ramp(source):
         return None
-    expected = expected_examples(phase, name, source)
+    expected = expected_examples(phase, name, source, sources)
     return lambda index: np.clip(np.asarray(index, np.float64) / expected, 0.0, 1.0)
 
 

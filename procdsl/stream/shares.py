@@ -2,8 +2,8 @@
 
 A phase asks for token shares ``s_k(x)`` that are constant (``mix``) or move linearly from
 ``mix_ramp.start`` to ``mix_ramp.end`` as the phase's token progress ``x = P / T`` goes from 0
-to 1 (``P`` tokens of the stream so far, ``T = phase.tokens``; past the end the ``end`` shares
-hold). Source ``k`` should have delivered ``F_k(P) = ∫₀ᴾ s_k(p / T) dp`` tokens by position
+to 1 (``P`` real tokens of the stream so far — padding is not counted — and ``T`` the real
+tokens the phase is expected to hold; past the end the ``end`` shares hold). Source ``k`` should have delivered ``F_k(P) = ∫₀ᴾ s_k(p / T) dp`` tokens by position
 ``P``. The interleave asks the inverse question — at which position ``P`` is source ``k`` owed
 ``y`` tokens — and serves the source whose next unit is due first (:meth:`Shares.deadline`).
 With constant shares ``deadline(k, y) = y / s_k``: weighted fair queueing.
@@ -21,7 +21,7 @@ With constant shares ``deadline(k, y) = y / s_k``: weighted fair queueing.
 
 from __future__ import annotations
 
-from typing import Sequence
+from typing import Optional, Sequence
 
 import numpy as np
 
@@ -39,14 +39,19 @@ class Shares:
             raise ValueError("start and end need one share per source, and total must be positive")
 
     @classmethod
-    def for_phase(cls, phase: Phase) -> "Shares":
-        """The phase's shares, sources in ``phase.mix`` order (a ramp names no other source)."""
+    def for_phase(cls, phase: Phase, total: Optional[float] = None) -> "Shares":
+        """The phase's shares, sources in ``phase.mix`` order (a ramp names no other source).
+
+        ``total``: the real tokens a ramp runs over (default ``phase.tokens``); the stream
+        passes :func:`procdsl.stream.progress.expected_real_tokens`, so that padding does not
+        keep a ramp from reaching its end."""
         names = list(phase.mix)
+        total = phase.tokens if total is None else total
         if phase.mix_ramp is None:
             shares = [phase.mix[n] for n in names]
-            return cls(shares, shares, phase.tokens)
+            return cls(shares, shares, total)
         return cls([phase.mix_ramp.start.get(n, 0.0) for n in names],
-                   [phase.mix_ramp.end.get(n, 0.0) for n in names], phase.tokens)
+                   [phase.mix_ramp.end.get(n, 0.0) for n in names], total)
 
     def __len__(self) -> int:
         return len(self.start)

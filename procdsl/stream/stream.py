@@ -1,17 +1,17 @@
 """The stateful streams the runtime reads: a phase's training batches, and held-out batches.
 
 ``PhaseStream(plan, phase)`` yields the phase's ``steps`` batches (:class:`Batch`): the
-interleave of its mix (:mod:`procdsl.stream.mixture`), packed into rows of ``context + 1``
-tokens (:mod:`procdsl.stream.batch` states the shift convention), ``phase.batch`` rows per step
+interleave of its mix (:mod:`procdsl.stream.mixture`), laid out into rows of ``context + 1``
+tokens of whole units by the phase's ``layout`` (:mod:`procdsl.stream.pack`;
+:mod:`procdsl.stream.batch` states the shift convention), ``phase.batch`` rows per step
 globally, of which rank ``r`` of ``W`` gets rows ``[r·b, (r + 1)·b)``, ``b = batch / W``.
 
-Every rank computes the same global stream — generating and tokenizing every unit, since the
-position of each unit depends on the lengths of all before it — and copies only its own rows.
-That redundancy is the price of determinism independent of the world size: the global batch of
-a step is the same for 1, 2 or 64 ranks, and a checkpoint written by one world size resumes on
-another. ``state_dict()`` is a small JSON-able dict (step, per-source cursors and delivered
-tokens, the unit carried into the next row), equal on every rank; loading it yields exactly
-the batch the uninterrupted stream would have yielded next.
+Every rank computes the layout of the same global batch — which unit lands in which row
+depends on the lengths of all before it — and materialises only its own rows. The global batch
+of a step is the same for 1, 2 or 64 ranks, and a checkpoint written by one world size resumes
+on another. ``state_dict()`` is a small JSON-able dict (step, per-source cursors of the first
+unit not yet in a batch, delivered tokens), equal on every rank; loading it yields exactly the
+batch the uninterrupted stream would have yielded next.
 
 Data sources read their ``train`` split; :class:`EvalStream` reads held-out data only
 (``heldout`` split; procedural examples under the name ``f"{source}/heldout"``), the same
@@ -30,8 +30,10 @@ batches each time it is iterated.
 >>> batch = next(iter(stream))
 >>> batch.tokens.shape, batch.inputs.shape, batch.labels.dtype, stream.vocab.size
 ((2, 33), (2, 32), dtype('int64'), 24)
->>> batch.counts()                  # the global batch: 4 rows × 32 labels, 17-token examples
-{'a': {'tokens': 94, 'targets': 41}, 'b': {'tokens': 34, 'targets': 16}}
+>>> stream.phase.layout, batch.counts()  # the global batch: 4 padded rows, one 17-token example each
+('padded', {'a': {'tokens': 51, 'targets': 24}, 'b': {'tokens': 17, 'targets': 8}})
+>>> batch.pad_tokens                        # 4 rows × 33 tokens − 68
+64
 >>> state = stream.state_dict()
 >>> resumed = PhaseStream(plan, "p", rank=0, world=1)
 >>> resumed.load_state_dict(state)
@@ -44,18 +46,22 @@ from __future__ import annotations
 
 from typing import Any, Iterator, Optional
 
+import numpy as np
+
 from procdsl.data import Tokenizer
-from procdsl.plan.model import Phase, Plan
+from procdsl.plan.model import Phase, Plan, default_layout
 from procdsl.plan.sources import LossMode, SourceBase
 from procdsl.stream.batch import Batch
 from procdsl.stream.mixture import Interleave
-from procdsl.stream.pack import count_labels, pack_rows
-from procdsl.stream.progress import final_progress, phase_progress, training_key
+from procdsl.stream.mixture import Piece
+from procdsl.stream.pack import fill_rows, layout_rows
+from procdsl.stream.progress import (expected_real_tokens, final_progress, phase_progress,
+                                     training_key)
 from procdsl.stream.shares import Shares
-from procdsl.stream.units import ProceduralUnits, TextUnits, UnitReader
+from procdsl.stream.units import Cursor, ProceduralUnits, TextUnits, UnitReader, Units, row_length
 from procdsl.stream.vocab import PhaseVocab
 
-STATE_VERSION = 1
+STATE_VERSION = 2   # 2: rows of whole units (layouts)
 
 
 def shard(batch: int, rank: int, world: int) -> int:
@@ -89,29 +95,130 @@ def unit_reader(source: SourceBase, *, vocab: PhaseVocab, name: str, key: str, s
                      name=name)
 
 
+class _Queue:
+    """Units pulled from the interleave and not yet laid out, in stream order."""
+
+    def __init__(self) -> None:
+        self.source = np.zeros(0, np.int64)
+        self.length = np.zeros(0, np.int64)
+        self.block = np.zeros(0, np.int64)   # index into ``blocks``
+        self.unit = np.zeros(0, np.int64)    # unit index within its block
+        self.blocks: list[Units] = []
+        self.head = 0
+
+    def extend(self, pieces: list[Piece]) -> None:
+        if not pieces:
+            return
+        self._compact()
+        ids = {}
+        for piece in pieces:
+            if id(piece.units) not in ids:
+                ids[id(piece.units)] = self._block_index(piece.units)
+        at = np.concatenate([p.at for p in pieces])
+        order = np.argsort(at, kind="stable")
+        new = [np.concatenate([np.full(len(p.index), p.source) for p in pieces]),
+               np.concatenate([p.lengths for p in pieces]),
+               np.concatenate([np.full(len(p.index), ids[id(p.units)]) for p in pieces]),
+               np.concatenate([p.index for p in pieces])]
+        self.source, self.length, self.block, self.unit = (
+            np.concatenate([old, part[order]]) for old, part in
+            zip((self.source, self.length, self.block, self.unit), new))
+
+    def _block_index(self, units: Units) -> int:
+        for i, known in enumerate(self.blocks):
+            if known is units:
+                return i
+        self.blocks.append(units)
+        return len(self.blocks) - 1
+
+    def _compact(self) -> None:
+        """Drop laid-out units, and blocks no pending unit refers to."""
+        keep = slice(self.head, None)
+        self.source, self.length = self.source[keep], self.length[keep]
+        self.block, self.unit = self.block[keep], self.unit[keep]
+        self.head = 0
+        used = np.unique(self.block)
+        remap = np.zeros(len(self.blocks), np.int64)
+        remap[used] = np.arange(len(used))
+        self.blocks = [self.blocks[i] for i in used]
+        self.block = remap[self.block] if len(self.block) else self.block
+
+    def pending(self) -> list[tuple[int, Cursor, int]]:
+        """``(source, cursor, tokens)`` of every unit not laid out yet (for a rewound state)."""
+        return [(int(k), self.blocks[b].cursor(int(j)), int(n)) for k, b, j, n in
+                zip(self.source[self.head:], self.block[self.head:], self.unit[self.head:],
+                    self.length[self.head:])]
+
+    def unit_arrays(self, first: int, stop: int) -> tuple[np.ndarray, np.ndarray]:
+        """Tokens and targets of queued unit ``first + i`` for ``i`` in ``[0, stop - first)``."""
+        out = []
+        for b, j in zip(self.block[first:stop], self.unit[first:stop]):
+            units = self.blocks[b]
+            out.append(units[int(j)])
+        return out
+
+    def target_counts(self, first: int, stop: int, sources: int) -> np.ndarray:
+        """Targets per source among queued units ``[first, stop)``."""
+        counts = np.zeros(sources, np.int64)
+        blocks, units, source = self.block[first:stop], self.unit[first:stop], self.source[first:stop]
+        for b in np.unique(blocks):
+            mine = blocks == b
+            block = self.blocks[b]
+            j = units[mine]
+            prefix = block.target_prefix
+            hits = prefix[block.offsets[j + 1]] - prefix[block.offsets[j]]
+            np.add.at(counts, source[mine], hits)
+        return counts
+
+
 class Packed:
-    """What both streams share: an interleave cut into global batches of ``batch × context``."""
+    """What both streams share: the interleave laid out into global batches of ``batch`` rows
+    of whole units (``layout``: ``padded`` or ``packed``), this rank's rows materialised."""
 
     def __init__(self, interleave: Interleave, sources: tuple[str, ...], *, batch: int,
-                 context: int, rank: int, world: int):
+                 context: int, rank: int, world: int, layout: str = "packed", pad_id: int = 0):
         if len(sources) > 127:
             raise ValueError(f"{len(sources)} sources in one stream; at most 127 fit the int8 source ids")
         self.interleave, self.sources = interleave, sources
         self.batch, self.context = batch, context
         self.rank, self.world = rank, world
         self.rows = shard(batch, rank, world)
+        self.layout, self.pad_id = layout, pad_id
+        self.row_len = row_length(context)
         self.step = 0
+        self._queue = _Queue()
 
     def next_batch(self) -> Batch:
         """The next global batch, this rank's rows of it."""
-        n = self.batch * self.context
-        window = self.interleave.next_window(n)
-        rows = pack_rows(window, context=self.context, first_row=self.rank * self.rows, rows=self.rows)
-        tokens, targets = count_labels(window, n=n, sources=len(self.sources))
+        queue, packed = self._queue, self.layout == "packed"
+        while (layout := layout_rows(queue.length, start=queue.head, rows=self.batch,
+                                     row_len=self.row_len, packed=packed)) is None:
+            queue.extend(self.interleave.pull(self.batch * self.row_len))
+        head, stop = queue.head, queue.head + layout.used
+        first_row = self.rank * self.rows
+        mine = np.flatnonzero((layout.row >= first_row) & (layout.row < first_row + self.rows))
+        arrays = queue.unit_arrays(head + int(mine[0]), head + int(mine[-1]) + 1) if len(mine) else []
+        units = [(int(queue.source[head + i]), tokens, targets, int(layout.row[i]) - first_row,
+                  int(layout.col[i])) for i, (tokens, targets) in zip(mine, arrays)]
+        rows = fill_rows(units, rows=self.rows, row_len=self.row_len, pad_id=self.pad_id)
+        count = len(self.sources)
+        tokens = np.bincount(queue.source[head:stop], weights=queue.length[head:stop], minlength=count)
+        targets = queue.target_counts(head, stop, count)
+        queue.head = stop
         batch = Batch(self.step, rows.tokens, rows.targets, rows.source, rows.starts,
-                      self.sources, tuple(tokens), tuple(targets))
+                      self.sources, tuple(int(t) for t in tokens), tuple(int(t) for t in targets),
+                      positions=rows.positions, document=rows.document,
+                      pad_tokens=self.batch * self.row_len - int(tokens.sum()))
         self.step += 1
         return batch
+
+    def interleave_state(self) -> dict[str, Any]:
+        """The interleave's state at the first unit not yet in a batch."""
+        return self.interleave.rewound(self._queue.pending())
+
+    def load_interleave_state(self, state: dict[str, Any]) -> None:
+        self.interleave.load_state_dict(state)
+        self._queue = _Queue()
 
 
 class PhaseStream(Packed):
@@ -129,13 +236,16 @@ class PhaseStream(Packed):
         self.vocab = PhaseVocab.for_phase(plan, phase, tokenizer=tokenizer, cache_dir=cache_dir)
         sources = tuple(phase.mix)
         readers = [self._reader(name) for name in sources]
-        super().__init__(Interleave(readers, Shares.for_phase(phase)), sources, batch=phase.batch,
-                         context=phase.context, rank=rank, world=world)
+        total = expected_real_tokens(phase, plan.sources) if phase.mix_ramp else None
+        super().__init__(Interleave(readers, Shares.for_phase(phase, total)), sources, batch=phase.batch,
+                         context=phase.context, rank=rank, world=world, layout=phase.layout,
+                         pad_id=self.vocab.pad_id)
         self.totals = {"tokens": [0] * len(sources), "targets": [0] * len(sources)}
+        self.pad_total = 0
 
     def _reader(self, name: str) -> UnitReader:
         phase, source = self.phase, self.plan.sources[name]
-        progress = phase_progress(phase, name, source) if source.procedural else None
+        progress = phase_progress(phase, name, source, self.plan.sources) if source.procedural else None
         return unit_reader(source, vocab=self.vocab, name=name, key=training_key(name, phase),
                            seed=phase.seed, context=phase.context,
                            loss=phase.loss or source.default_loss, split="train", progress=progress)
@@ -152,6 +262,7 @@ class PhaseStream(Packed):
         for k in range(len(self.sources)):
             self.totals["tokens"][k] += batch.source_tokens[k]
             self.totals["targets"][k] += batch.source_targets[k]
+        self.pad_total += batch.pad_tokens
         return batch
 
     def state_dict(self) -> dict[str, Any]:
@@ -159,7 +270,7 @@ class PhaseStream(Packed):
         return {"version": STATE_VERSION, "plan": self.plan.hash, "phase": self.phase.name,
                 "sources": list(self.sources), "step": self.step,
                 "totals": {key: list(value) for key, value in self.totals.items()},
-                **self.interleave.state_dict()}
+                "pad": self.pad_total, **self.interleave_state()}
 
     def load_state_dict(self, state: dict[str, Any], *, strict: bool = True) -> None:
         """Continue from ``state``. ``strict=False`` accepts a state written under another plan
@@ -172,9 +283,8 @@ class PhaseStream(Packed):
         if strict and state["plan"] != self.plan.hash:
             raise ValueError("stream state was written for another plan (hash differs); "
                              "pass strict=False to continue anyway")
-        if int(state["position"]) != int(state["step"]) * self.batch * self.context:
-            raise ValueError("stream state is inconsistent: position != step × batch × context")
-        self.interleave.load_state_dict(state)
+        self.load_interleave_state(state)
+        self.pad_total = int(state.get("pad", 0))
         self.step = int(state["step"])
         self.totals = {key: [int(v) for v in state["totals"][key]] for key in ("tokens", "targets")}
 
@@ -199,6 +309,7 @@ class EvalStream:
         self.context, self.batch, self.rank, self.world = context, batch, rank, world
         self.rows = shard(batch, rank, world)
         self.loss = loss or plan.sources[source].default_loss
+        self.layout = default_layout([plan.sources[source]])
         self.vocab = PhaseVocab.for_phase(plan, _eval_phase(plan, source, phase),
                                           tokenizer=tokenizer, cache_dir=cache_dir)
 
@@ -211,7 +322,8 @@ class EvalStream:
                              seed=self.plan.seed, context=self.context, loss=self.loss,
                              split="heldout", progress=final_progress)
         packed = Packed(Interleave([reader], Shares([1.0], [1.0], total=1)), (self.source,),
-                         batch=self.batch, context=self.context, rank=self.rank, world=self.world)
+                        batch=self.batch, context=self.context, rank=self.rank, world=self.world,
+                        layout=self.layout, pad_id=self.vocab.pad_id)
         for _ in range(self.batches):
             yield packed.next_batch()
 

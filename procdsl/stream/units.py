@@ -1,10 +1,11 @@
-"""Units: what the mixture interleaves — pieces of at most ``context`` tokens from one source.
+"""Units: what the mixture interleaves — whole examples, or pieces of documents, of one source.
 
 A unit is one procedural example, or one piece of a tokenized document (EOS appended), in the
 phase's global ids (:mod:`procdsl.stream.vocab`), with its targets: ``targets[t]`` is True when
-token ``t`` is a training target, predicted from token ``t - 1``. Items longer than ``context``
-are cut into pieces of ``context`` tokens (the last one shorter), so a long document cannot
-take a large bite of the stream at once and skew the shares.
+token ``t`` is a training target, predicted from token ``t - 1``. A unit fits one row of
+``context + 1`` tokens (:func:`row_length`): documents longer than a row are cut into pieces of
+a row (the last one shorter); a procedural example is never cut (check E308 makes every example
+fit a row; an example that does not is an error here, not a silent split).
 
 Targets, by the phase's ``loss`` (else the source's ``default_loss``):
 
@@ -21,15 +22,14 @@ consecutive units from that cursor on, so a stream resumes from three integers p
 >>> from procdsl.plan.base import Range
 >>> from procdsl.plan.sources import TaskSource
 >>> reader = ProceduralUnits(TaskSource(rule=("reverse",), length=Range(low=2, high=4), vocab=10),
-...                          seed=1, key="rev/p", context=6, offset=100, loss="output_only")
+...                          seed=1, key="rev/p", context=8, offset=100, loss="output_only")
 >>> units = reader.read(Cursor(0, 0, 0))
->>> for j in range(4): print(units.cursor(j), *[t.tolist() for t in units[j]])
+>>> for j in range(3): print(units.cursor(j), *[t.tolist() for t in units[j]])
 Cursor(epoch=0, item=0, chunk=0) [102, 107, 110, 107, 102] [False, False, False, True, True]
-Cursor(epoch=0, item=1, chunk=0) [105, 106, 108, 110, 108, 106] [False, False, False, False, True, True]
-Cursor(epoch=0, item=1, chunk=1) [105] [False]
-Cursor(epoch=0, item=2, chunk=0) [105, 107, 105, 102, 110, 102] [False, False, False, False, False, True]
->>> reader.read(Cursor(0, 1, 1))[0][0].tolist()                    # resume mid-example
-[105]
+Cursor(epoch=0, item=1, chunk=0) [105, 106, 108, 110, 108, 106, 105] [False, False, False, False, True, True, True]
+Cursor(epoch=0, item=2, chunk=0) [105, 107, 105, 102, 110, 102, 105, 107, 105] [False, False, False, False, False, True, True, True, True]
+>>> reader.read(Cursor(0, 2, 0))[0][0].tolist()                    # resume at an example
+[105, 107, 105, 102, 110, 102, 105, 107, 105]
 """
 
 from __future__ import annotations
@@ -47,6 +47,11 @@ from procdsl.stream.progress import Progress
 
 #: characters of documents a text reader gathers per block (at least one whole document)
 TEXT_BLOCK_CHARS = 1 << 16
+
+
+def row_length(context: int) -> int:
+    """Tokens in a row: ``context`` inputs, and the last token only a label."""
+    return context + 1
 
 
 class Cursor(NamedTuple):
@@ -151,7 +156,12 @@ class ProceduralUnits:
                       context=self.context, progress=self.progress)
         tokens = ex.tokens + np.int32(self.offset)
         targets = np.ones(len(tokens), bool) if self.full else ex.loss_mask
-        return cut_units(tokens, targets, ex.offsets, context=self.context, first_item=start,
+        longest = int(np.diff(ex.offsets).max(initial=0))
+        if longest > row_length(self.context):
+            raise ValueError(f"an example of {self.key!r} has {longest} tokens, more than a row of "
+                             f"context {self.context} holds ({row_length(self.context)}): raise the "
+                             f"context to {longest - 1} or shorten the examples")
+        return cut_units(tokens, targets, ex.offsets, context=row_length(self.context), first_item=start,
                          epoch=0, end=Cursor(0, start + count, 0), skip=cursor.chunk)
 
 
@@ -197,7 +207,7 @@ class TextUnits:
         np.cumsum([len(ids) for ids, _ in encoded], out=offsets[1:])
         return cut_units(np.concatenate([ids for ids, _ in encoded]).astype(np.int32, copy=False),
                          np.concatenate([mask for _, mask in encoded]), offsets,
-                         context=self.context, first_item=item, epoch=epoch, end=end,
+                         context=row_length(self.context), first_item=item, epoch=epoch, end=end,
                          skip=cursor.chunk)
 
     def _encode(self, docs: list[Document]) -> list[tuple[np.ndarray, np.ndarray]]:
@@ -213,3 +223,39 @@ class TextUnits:
                 ids, answer = encode_document(self.tokenizer, doc)
                 encoded.append((ids, np.ones(len(ids), bool) if self.full else answer))
         return encoded
+
+
+#: tokens of documents a store reader gathers per block (at least one whole document)
+STORE_BLOCK_TOKENS = 1 << 16
+
+
+class StoreUnits:
+    """Units of a data source read from a prepared token store (``procdsl.store.TokenStore``).
+
+    The same units as :class:`TextUnits` over the store's split — the store holds each
+    document's ids and EOS, and for sources with answers their targets — but read from memory
+    maps: any cursor costs the same, however far into the source it is. An exhausted store (the
+    whole split) starts a new epoch at its end; reading past the end of a bounded one raises the
+    store's error (the plan reads more than was prepared).
+    """
+
+    def __init__(self, store, *, context: int, loss: LossMode, name: str = ""):
+        self.store, self.context, self.full = store, context, loss == "full"
+        self.name = name or store.label
+
+    def read(self, cursor: Cursor) -> Units:
+        epoch, item = cursor.epoch, cursor.item
+        store = self.store
+        if item >= store.documents and store.exhausted:
+            if item == 0:
+                raise ValueError(f"data source {self.name!r} has no documents in its "
+                                 f"{store.split!r} split")
+            return self.read(Cursor(epoch + 1, 0, 0))
+        stop = store.block_end(item, STORE_BLOCK_TOKENS)
+        tokens = np.asarray(store.tokens(item, stop), np.int32)
+        masks = None if self.full else store.masks(item, stop)
+        targets = np.ones(len(tokens), bool) if masks is None else masks
+        ended = store.exhausted and stop == store.documents
+        end = Cursor(epoch + 1, 0, 0) if ended else Cursor(epoch, stop, 0)
+        return cut_units(tokens, targets, store.offsets(item, stop), context=row_length(self.context),
+                         first_item=item, epoch=epoch, end=end, skip=cursor.chunk)

@@ -112,6 +112,17 @@ class PhaseVocab:
         text = self._by_name.get(TEXT)
         return text.size if text else 0
 
+    @property
+    def pad_id(self) -> int:
+        """The id that fills the rest of a row: the tokenizer's PAD when the phase reads text,
+        else the first procedural source's last id (every generator's PAD is its last id).
+        Padding is never a target and no real token attends to it, so the id only shows in
+        ``procdsl sample --packed``."""
+        if self.tokenizer is not None:
+            return int(self.tokenizer.pad_id)
+        first = self.ranges[0]
+        return first.offset + first.size - 1
+
     def offset(self, name: str) -> int:
         """Where source ``name``'s ids start (0 for a data source: the tokenizer's range)."""
         if name in self.data_sources:

@@ -132,10 +132,12 @@ class Attention(nn.Module):
         self.out = nn.Linear(args.dim, args.dim)
         self.resid_dropout = nn.Dropout(args.dropout)
 
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
+    def forward(self, x: torch.Tensor, mask: torch.Tensor | None = None) -> torch.Tensor:
+        """``mask``: None for plain causal attention, else ``[b, 1, T, T]`` bool (True =
+        attend) from :func:`document_mask`."""
         bs, seqlen, dim = x.shape
         q, k, v = self.qkv(x).view(bs, seqlen, 3, self.n_heads, -1).permute(2, 0, 3, 1, 4)
-        y = F.scaled_dot_product_attention(q, k, v, is_causal=True,
+        y = F.scaled_dot_product_attention(q, k, v, attn_mask=mask, is_causal=mask is None,
                                            dropout_p=self.dropout_p if self.training else 0.0)
         return self.resid_dropout(self.out(y.transpose(1, 2).reshape(bs, seqlen, dim)))
 
@@ -164,8 +166,8 @@ class Block(nn.Module):
         self.mlp_norm = nn.LayerNorm(args.dim, eps=args.norm_eps)
         self.mlp = MLP(args)
 
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        x = x + self.attention(self.attention_norm(x))
+    def forward(self, x: torch.Tensor, mask: torch.Tensor | None = None) -> torch.Tensor:
+        x = x + self.attention(self.attention_norm(x), mask)
         return x + self.mlp(self.mlp_norm(x))
 
 
@@ -185,11 +187,17 @@ class GPT2(ModelProtocol):
         self.output = (None if model_args.tie_embeddings
                        else nn.Linear(model_args.dim, model_args.vocab_size, bias=False))
 
-    def forward(self, tokens: torch.Tensor) -> torch.Tensor:
-        positions = torch.arange(tokens.shape[1], device=tokens.device)
+    def forward(self, tokens: torch.Tensor, positions: torch.Tensor | None = None,
+                document: torch.Tensor | None = None) -> torch.Tensor:
+        """Logits ``[b, T, vocab]``. ``positions``/``document`` (``[b, T]``, from a packed row)
+        restart positions per unit and keep attention inside each unit; without them every
+        row is one causal sequence from position 0."""
+        if positions is None:
+            positions = torch.arange(tokens.shape[1], device=tokens.device)
+        mask = None if document is None else document_mask(document)
         h = self.dropout(self.tok_embeddings(tokens) + self.pos_embeddings(positions))
         for layer in self.layers.values():
-            h = layer(h)
+            h = layer(h, mask)
         h = self.norm(h)
         return F.linear(h, self.tok_embeddings.weight) if self.output is None else self.output(h)
 
@@ -229,6 +237,18 @@ class GPT2(ModelProtocol):
             self.norm.reset_parameters()
         if "head" in wanted and self.output is not None:
             nn.init.normal_(self.output.weight, std=std)
+
+
+def document_mask(document: torch.Tensor) -> torch.Tensor:
+    """``[b, 1, T, T]`` bool for SDPA: query ``t`` attends to key ``u`` iff ``u ≤ t`` and both
+    lie in the same unit (``document[b, t] == document[b, u]``).
+
+    >>> document_mask(torch.tensor([[0, 0, 1]]))[0, 0].int().tolist()
+    [[1, 0, 0], [1, 1, 0], [0, 0, 1]]
+    """
+    seq = document.shape[1]
+    causal = torch.ones(seq, seq, dtype=torch.bool, device=document.device).tril()
+    return ((document[:, :, None] == document[:, None, :]) & causal)[:, None]
 
 
 def _init_linear(linear: nn.Linear, std: float) -> None:

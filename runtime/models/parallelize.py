@@ -5,9 +5,9 @@ called by the Trainer on the meta-device model before ``to_empty``/``init_weight
 the model to train. Order as in TorchTitan's ``parallelize_llama``: activation checkpointing
 (``activation_checkpoint.mode``: none | selective | full) wraps each block, then
 ``torch.compile`` per block (``compile.enable`` with ``"model"`` in ``compile.components``),
-then data parallelism — FSDP2 ``fully_shard`` on every block and on the root (which holds the
-embeddings, the final norm and the head, tied or not) when ``dp_shard > 1``, or DDP when only
-``dp_replicate > 1``. Tensor, context and pipeline parallelism are not implemented for GPT-2.
+then data parallelism — FSDP2 units as llama's (``apply_fsdp``) when ``dp_shard > 1``, or DDP
+when only ``dp_replicate > 1``. Tensor, context and pipeline parallelism are not implemented
+for GPT-2 (its fused QKV projection would need re-laying out per head first).
 
 FSDP's ``gradient_divide_factor`` is set to 1 because the Trainer already divides the loss by
 the global number of valid tokens. Backend-specific FSDP settings (SUM-only reductions on gloo)
@@ -62,12 +62,25 @@ def parallelize_gpt2(model: nn.Module, parallel_dims, job_config) -> nn.Module:
 
 def apply_fsdp(model: nn.Module, mesh: DeviceMesh, *, param_dtype, reduce_dtype,
                cpu_offload: bool = False, reshard_after_forward: bool = True) -> None:
-    """``fully_shard`` each block of ``model.layers``, then the root."""
+    """FSDP2 units as TorchTitan gives llama: the embeddings (token and position tables), each
+    block, then the final norm with the head — not resharded after forward, since the backward
+    starts there — and the root. Each unit's all-gather overlaps the previous unit's compute.
+
+    A tied head multiplies by the token embedding matrix after the last block, so with
+    ``tie_embeddings`` the embeddings and the final norm stay in the root unit (gathered for the
+    whole forward) instead: a separate embedding unit would be resharded by then.
+    """
     config = {"mesh": mesh, "mp_policy": MixedPrecisionPolicy(param_dtype=param_dtype,
                                                                reduce_dtype=reduce_dtype)}
     if cpu_offload:
         config["offload_policy"] = CPUOffloadPolicy()
+    tied = model.output is None
+    if not tied:
+        fully_shard([model.tok_embeddings, model.pos_embeddings], **config,
+                    reshard_after_forward=reshard_after_forward)
     for block in model.layers.values():
         fully_shard(block, **config, reshard_after_forward=reshard_after_forward)
+    if not tied:
+        fully_shard([model.norm, model.output], **config, reshard_after_forward=False)
     fully_shard(model, **config)
     disable_fsdp_gradient_division(model)

@@ -1,0 +1,87 @@
+"""A packed, document-masked row is exactly its units run one per row (gpt2 and llama).
+
+The loss of a packed batch — positions restarting per unit, attention kept inside each unit —
+must equal the sum of the losses of every unit run alone as its own row from position 0, to
+float tolerance. That is what makes packing a speed-up and not another experiment.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import torch
+
+from procdsl.compiler import compile_text
+from procdsl.runtime.batches import input_dict, model_kwargs
+from procdsl.runtime.losses import token_losses
+from procdsl.runtime.models.gpt2 import GPT2, GPT2ModelArgs
+from procdsl.runtime.models.llama import Llama
+from procdsl.runtime.spec import llama_args
+from procdsl.stream import PhaseStream
+from runtime_models import materialize
+
+CONTEXT = 48
+
+
+@pytest.fixture(scope="module")
+def packed_batch():
+    plan = compile_text(f"""curriculum p {{
+  model = gpt2(layers=2, heads=2, dim=16)
+  context = {CONTEXT}
+  batch = 4
+  source code = python_code()
+  source s = sort(length=3..9, vocab=10)
+  source d = dyck(k=2, length=4..12)
+  phase p {{ steps = 2  mix = {{ code: 40%, s: 30%, d: 30% }} }}
+}}""", "p.curr").plan
+    stream = PhaseStream(plan, "p")
+    assert stream.phase.layout == "packed"
+    batch = next(iter(stream))
+    assert batch.starts.sum() > 2 * len(batch.tokens), "rows should hold several units"
+    return batch, stream.vocab.size
+
+
+def unit_rows(batch):
+    """Every unit of the batch as ``(tokens, targets)``, padding left out."""
+    for r in range(len(batch.tokens)):
+        starts = list(np.flatnonzero(batch.starts[r])) + [int((~batch.padding[r]).sum())]
+        for a, b in zip(starts, starts[1:]):
+            yield batch.tokens[r, a:b], batch.targets[r, a:b]
+
+
+def loss_sum(model, inputs: dict, labels: torch.Tensor) -> float:
+    with torch.no_grad():
+        logits = model(inputs["input"], **model_kwargs(inputs, torch.device("cpu")))
+    return float(token_losses(logits, labels).double().sum())
+
+
+def assert_packing_is_exact(model, batch) -> None:
+    packed = loss_sum(model, input_dict(batch, packed=True), torch.from_numpy(batch.labels))
+    alone = 0.0
+    for tokens, targets in unit_rows(batch):
+        row = torch.from_numpy(tokens[None].astype(np.int64))
+        labels = torch.where(torch.from_numpy(targets[None, 1:]), row[:, 1:], -100)
+        alone += loss_sum(model, {"input": row[:, :-1]}, labels)
+    assert packed == pytest.approx(alone, rel=1e-5)
+    # and the mask matters: the same rows without it give another loss
+    unmasked = loss_sum(model, {"input": torch.from_numpy(batch.inputs.astype(np.int64))},
+                        torch.from_numpy(batch.labels))
+    assert unmasked != pytest.approx(packed, rel=1e-5)
+
+
+@pytest.mark.parametrize("tied", [True, False])
+def test_gpt2_packed_rows_equal_units_alone(packed_batch, tied):
+    batch, vocab = packed_batch
+    args = GPT2ModelArgs.from_shape(layers=2, heads=2, dim=16, vocab_size=vocab, context=CONTEXT,
+                                    tie_embeddings=tied)
+    model = materialize(GPT2, args).eval()
+    assert_packing_is_exact(model, batch)
+
+
+@pytest.mark.slow   # compiles flex attention (~30 s on a CPU)
+def test_llama_packed_rows_equal_units_alone(packed_batch):
+    batch, vocab = packed_batch
+    args = llama_args(layers=2, heads=2, dim=16, vocab_size=vocab, context=CONTEXT, multiple_of=16,
+                      flex=True)
+    model = materialize(Llama, args).eval()
+    assert_packing_is_exact(model, batch)
