@@ -40,7 +40,7 @@
 ... }''', "j.curr").plan
 >>> job = phase_job_config(plan, 0, vocab_size=12, out="runs/j", device="cpu", world=2)
 >>> job["model"]
-{'name': 'procdsl_gpt2', 'flavor': 'layers=2,heads=2,dim=32,vocab_size=12,context=64,mlp_ratio=4.0,tie_embeddings=false,dropout=0.0'}
+{'name': 'procdsl_gpt2', 'flavor': 'layers=2,heads=2,dim=32,vocab_size=12,context=64,mlp_ratio=4.0,tie_embeddings=true,dropout=0.1'}
 >>> job["training"]["local_batch_size"], job["training"]["mixed_precision_param"]
 (2, 'bfloat16')
 >>> try:

@@ -62,7 +62,7 @@ def test_parameter_facts_come_from_the_models():
     length = dyck.param("length")
     assert (length.type, length.default, length.range) == ("int, range or ramp", "none", "≥ 2, even")
     adamw = category("optimizer")[0]
-    assert adamw.param("lr").range == "> 0" and adamw.param("betas").default == "(0.9, 0.95)"
+    assert adamw.param("lr").range == "> 0" and adamw.param("betas").default == "(0.9, 0.999)"
 
 
 def test_reference_document_is_generated_from_the_registry():

@@ -13,6 +13,12 @@
 >>> plan = compile_text(text, "c.curr").plan
 >>> plan.model.kind, plan.tokenizer.kind, plan.runtime.dtype, plan.runtime.activation_checkpoint
 ('llama', 'bpe', 'bf16', 'full')
+
+A GPT-2 preset is the plain model at that shape, the paper's defaults included:
+
+>>> preset = compile_text(text.replace("llama(layers=2, heads=4, dim=64)", "gpt2_350m(dropout=0.0)"), "c.curr").plan
+>>> preset.model.layers, preset.model.heads, preset.model.dim, preset.model.tie_embeddings, preset.model.dropout
+(24, 16, 1024, True, 0.0)
 """
 
 from __future__ import annotations
@@ -29,7 +35,16 @@ from procdsl.plan.model import (BpeTokenizer, BytesTokenizer, CharTokenizer, Fil
 CURRICULUM_KEYS = ("seed", "model", "tokenizer", "context", "batch", "budget")
 RUNTIME_KEYS = ("dtype", "compile", "checkpoint_every", "activation_checkpoint", "parallel",
                 "microbatch", "log_every")
-MODELS = {"gpt2": Gpt2Model, "llama": LlamaModel}
+#: Named GPT-2 sizes, as the paper's code spells them (``layers_heads_dim``): ``gpt2_124m`` is
+#: Hugging Face ``gpt2`` (12_12_768), ``gpt2_350m`` ``gpt2-medium``'s shape (24_16_1024),
+#: ``gpt2_1_3b`` the paper's 24_16_2048. A preset fixes the shape; its other parameters
+#: (``tie_embeddings``, ``dropout``) default as ``gpt2``'s do. ``procdsl plan`` shows the count.
+GPT2_PRESETS = {"gpt2_124m": {"layers": 12, "heads": 12, "dim": 768},
+                "gpt2_350m": {"layers": 24, "heads": 16, "dim": 1024},
+                "gpt2_1_3b": {"layers": 24, "heads": 16, "dim": 2048}}
+#: what a preset fixes: the shape cannot be passed to it
+PRESET_FIXED = ("layers", "heads", "dim", "mlp_ratio")
+MODELS = {"gpt2": Gpt2Model, "llama": LlamaModel, **{name: Gpt2Model for name in GPT2_PRESETS}}
 TOKENIZER_WORDS = {"bytes": BytesTokenizer, "char": CharTokenizer, "gpt2": Gpt2Tokenizer}
 FLAGS = ("compile", "activation_checkpoint")  # runtime keys that may stand alone, meaning true
 DTYPES = {"bf16": "bf16", "bfloat16": "bf16", "fp32": "float32", "float32": "float32"}
@@ -62,6 +77,9 @@ def build_model(expr: n.Expr, reader: Reader) -> Optional[Any]:
                      call.name_span if isinstance(call, n.Call) else call.span,
                      help=hint or "write e.g. `gpt2(layers=12, heads=12, dim=768)` or `llama(layers=16, heads=16, dim=2048)`")
         return None
+    if call.name in GPT2_PRESETS:
+        return reader.bind(call, Gpt2Model, "model", skip=("kind",) + PRESET_FIXED,
+                           defaults=GPT2_PRESETS[call.name])
     return reader.bind(call, MODELS[call.name], "model")
 
 

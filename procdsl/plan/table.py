@@ -1,10 +1,10 @@
-"""A plan as a person reads it: a rich table of phases, steps, tokens, budget share, mix and lr.
+"""A plan as a person reads it: a rich table of phases, steps, tokens, budget share, parameters, mix and lr.
 
 >>> from procdsl.compiler import compile_text
 >>> text = 'curriculum c { model = gpt2(layers=1, heads=1, dim=8) context = 8 batch = 2 ' \\
 ...        'source s = sort(length=3) phase p { steps = 4 mix = { s: 100% } } }'
->>> print(phase_rows(compile_text(text, "c.curr").plan)[0])
-('p', '4', '64', '—', 's 100%', 'adamw 5e-04, constant')
+>>> print(phase_rows(compile_text(text, "c.curr").plan)[0])   # params: 102·8 + 8·8 + 872 + 16, tied
+('p', '4', '64', '—', '1,768', 's 100%', 'adamw 5e-04, constant')
 """
 
 from __future__ import annotations
@@ -27,12 +27,53 @@ def _lr(phase) -> str:
     return f"{head}, {sched.kind}" + (f"({extra})" if extra else "")
 
 
+def text_vocab(plan: Plan) -> int:
+    """The tokenizer's vocabulary size without training one: ``bpe(vocab=N)`` counts as ``N``
+    (a corpus too small for ``N`` ids gives fewer; the run logs the real count)."""
+    if plan.tokenizer.kind == "bpe":
+        return plan.tokenizer.vocab
+    from procdsl.data.tokenizers import build_tokenizer    # reads files: only when asked
+
+    return build_tokenizer(plan.tokenizer).vocab_size
+
+
+def phase_parameters(plan: Plan, phase, text: int | None = None) -> int:
+    """Parameters of the model phase ``phase`` trains: its vocabulary (the tokenizer's ids when it
+    reads text, then each procedural source's) and one position table of the plan's largest context.
+
+    >>> from procdsl.compiler import compile_text
+    >>> plan = compile_text('curriculum c { model = gpt2_124m context = 1024 batch = 8 '
+    ...                     'tokenizer = gpt2 source code = python_code() '
+    ...                     'phase p { steps = 1 mix = { code: 100% } } }', "c.curr").plan
+    >>> f"{phase_parameters(plan, plan.phases[0]):,}"               # Hugging Face gpt2, exactly
+    '124,439,808'
+    """
+    from types import SimpleNamespace
+
+    from procdsl.runtime.flops import count_params         # torch-free: counted from the shape
+    from procdsl.stream.vocab import PhaseVocab
+
+    stand_in = SimpleNamespace(vocab_size=text_vocab(plan) if text is None else text)
+    vocab = PhaseVocab.for_phase(plan, phase, tokenizer=stand_in).size
+    context = max([plan.context] + [p.context for p in plan.phases])
+    return count_params(plan.model, vocab=vocab, context=context).params
+
+
+def _count(count: int) -> str:
+    """``1.32B``, ``124.4M``, or every digit below a million."""
+    return f"{count / 1e9:.2f}B" if count >= 1e9 else f"{count / 1e6:.1f}M" if count >= 1e6 else f"{count:,}"
+
+
 def phase_rows(plan: Plan) -> list[tuple[str, ...]]:
     rows = []
+    text = None
+    if any(not plan.sources[s].procedural for p in plan.phases for s in [*p.mix, *(e.source for e in p.eval)]):
+        text = text_vocab(plan)
     for phase in plan.phases:
         share = f"{phase.tokens / plan.budget * 100:.1f}%" if plan.budget else "—"
         mix = _mix(phase.mix) if phase.mix_ramp is None else f"{_mix(phase.mix_ramp.start)} → {_mix(phase.mix_ramp.end)}"
-        rows.append((phase.name, f"{phase.steps:,}", f"{phase.tokens:,}", share, mix, _lr(phase)))
+        params = _count(phase_parameters(plan, phase, text or 0))
+        rows.append((phase.name, f"{phase.steps:,}", f"{phase.tokens:,}", share, params, mix, _lr(phase)))
     return rows
 
 
@@ -42,12 +83,13 @@ def print_plan(plan: Plan, console: Console | None = None) -> None:
     table = Table(title=f"{plan.name}  ·  {model.kind} {model.layers}L/{model.heads}H/{model.dim}d  ·  "
                         f"tokenizer {plan.tokenizer.kind}  ·  seed {plan.seed}", title_justify="left")
     for column, justify in (("phase", "left"), ("steps", "right"), ("tokens", "right"),
-                            ("of budget", "right"), ("mix", "left"), ("lr schedule", "left")):
+                            ("of budget", "right"), ("params", "right"), ("mix", "left"),
+                            ("lr schedule", "left")):
         table.add_column(column, justify=justify)  # type: ignore[arg-type]
     for row in phase_rows(plan):
         table.add_row(*row)
     table.add_section()
     budget = f"{plan.total_tokens / plan.budget * 100:.1f}%" if plan.budget else "—"
-    table.add_row("total", f"{plan.total_steps:,}", f"{plan.total_tokens:,}", budget, "", "")
+    table.add_row("total", f"{plan.total_steps:,}", f"{plan.total_tokens:,}", budget, "", "", "")
     console.print(table)
     console.print(f"hash {plan.hash}", style="dim")

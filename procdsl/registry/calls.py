@@ -47,6 +47,9 @@ CALL_DOCS = {
     "python_code": "the Python standard library's source: a real, offline code corpus",
     "dm_math": "DeepMind-mathematics-style question/answer pairs, generated locally",
     "gpt2": "GPT-2: learned positions, LayerNorm, GELU (the paper's architecture)",
+    "gpt2_124m": "GPT-2 124M (12 layers, 12 heads, dim 768: Hugging Face gpt2, the paper's model)",
+    "gpt2_350m": "GPT-2 350M (24 layers, 16 heads, dim 1024: gpt2-medium's shape)",
+    "gpt2_1_3b": "GPT-2 1.3B (24 layers, 16 heads, dim 2048: the paper's largest)",
     "llama": "TorchTitan's llama3 at any size: RoPE, RMSNorm, SwiGLU",
     "bpe": "a byte-level BPE trained locally on a sample of a source",
     "adamw": "AdamW with gradient clipping; its state is reset at the phase start",
@@ -126,6 +129,8 @@ DEFAULT_OVERRIDES = {"noise.amount": "required", "scale.amount": "required"}
 _CALL_MODELS: tuple[tuple[str, str, type[BaseModel], tuple[str, ...], tuple[str, ...]], ...] = (
     *((kind, "source kind", model, model.positional, ("kind",)) for kind, model in SOURCE_KINDS.items()),
     ("gpt2", "model", Gpt2Model, (), ("kind",)),
+    *((name, "model", Gpt2Model, (), ("kind", "layers", "heads", "dim", "mlp_ratio"))
+      for name in ("gpt2_124m", "gpt2_350m", "gpt2_1_3b")),
     ("llama", "model", LlamaModel, (), ("kind",)),
     ("bpe", "tokenizer", BpeTokenizer, (), ("kind",)),
     ("adamw", "optimizer", AdamW, (), ("kind",)),

@@ -20,7 +20,7 @@ CURRICULUM = (
     Item("seed", _C, "seed of every generator, the data order and the initial weights; phases inherit it",
          type="int", default="0", range="≥ 0"),
     Item("model", _C, "the architecture trained by every phase",
-         type="gpt2(…) | llama(…)", default="required"),
+         type="gpt2(…) | gpt2_124m | gpt2_350m | gpt2_1_3b | llama(…)", default="required"),
     Item("tokenizer", _C, "how text sources become ids; procedural sources keep their own ids",
          type='bytes | char | gpt2 | bpe(vocab=, train_on=) | "tokenizer.json"', default="bytes"),
     Item("context", _C, "tokens per sequence; a phase may override it",
