@@ -32,7 +32,6 @@ from procdsl.lang.strings import quote
 
 INDENT = "  "
 _NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")  # the grammar's NAME: `isidentifier` takes `é`
-_TRAILING = "\x00"  # marks where a trailing comment starts until its run is aligned
 
 
 def format_expr(expr: n.Expr) -> str:
@@ -86,6 +85,7 @@ class _Formatter:
         self.lines = text.splitlines()
         self.comments = sorted(comments, key=lambda c: (c.line, c.column))
         self.out: list[str] = []
+        self.trailing: dict[int, str] = {}  # index in out -> its trailing comment, until aligned
         self.last_line = 0  # last source line consumed
 
     # ------------------------------------------------------------------------------ comments
@@ -107,10 +107,17 @@ class _Formatter:
             self.out.append(INDENT * depth + str(comment).rstrip())
             self.last_line = comment.line
 
-    def _trailing(self, line: int) -> str:
+    def _trailing(self, line: int) -> Optional[str]:
         if self.comments and self.comments[0].line == line:
-            return _TRAILING + str(self.comments.pop(0)).rstrip()
-        return ""
+            return str(self.comments.pop(0)).rstrip()
+        return None
+
+    def _append(self, code: str, comment: Optional[str] = None) -> None:
+        """One output line; its trailing comment is kept aside (not marked in the text, which
+        may hold any character) until its run is aligned."""
+        if comment is not None:
+            self.trailing[len(self.out)] = comment
+        self.out.append(code)
 
     # ----------------------------------------------------------------------------- statements
     def statements(self, nodes: list[Statement], depth: int) -> None:
@@ -131,7 +138,7 @@ class _Formatter:
 
     def _align_trailing_comments(self, first: int) -> None:
         """Line up the trailing comments of one run of statements, as the DESIGN.md example does."""
-        rows = [(i, line.split(_TRAILING, 1)) for i, line in enumerate(self.out[first:], first) if _TRAILING in line]
+        rows = [(i, (self.out[i], self.trailing.pop(i))) for i in sorted(k for k in self.trailing if k >= first)]
         if len(rows) < 2:
             for i, parts in rows:
                 self.out[i] = parts[0] + "  " + parts[1]
@@ -141,11 +148,14 @@ class _Formatter:
             self.out[i] = code.ljust(column) + "  " + comment
 
     def _separated(self, a: Statement, b: Statement) -> bool:
-        """A blank line or a comment line between two statements breaks an alignment run."""
-        end, start = _span(a).end_line, _span(b).line
-        has_comment = any(end < c.line < start or (c.line == start and c.column < _span(b).column)
+        """A blank line or a comment line between two statements breaks an alignment run, and so
+        does a comment inside ``b`` (it will be written above ``b``): the run is then the same
+        on the formatted text, which keeps ``fmt`` idempotent."""
+        end, span = _span(a).end_line, _span(b)
+        stop = (span.end_line, span.end_column)
+        has_comment = any(end < c.line and (c.line, c.column) < stop  # one on `a`'s last line trails `a`
                           for c in self.comments)
-        return self._blank_between(end, start) or has_comment
+        return self._blank_between(end, span.line) or has_comment
 
     def statement(self, node: Statement, depth: int, width: int = 0) -> None:
         span = _span(node)
@@ -155,11 +165,11 @@ class _Formatter:
             children = _children(node)
             # a comment on the head's line belongs to the head only if no child shares that line
             shares_line = any(_span(c).line == span.line for c in children)
-            self.out.append(pad + _block_head(node) + " {" + ("" if shares_line else self._trailing(span.line)))
+            self._append(pad + _block_head(node) + " {", None if shares_line else self._trailing(span.line))
             self.last_line = span.line
             self.statements(children, depth + 1)
             self._emit_leading(span.end_line, (span.end_line, span.end_column - 1), depth + 1)
-            self.out.append(pad + "}" + self._trailing(span.end_line))
+            self._append(pad + "}", self._trailing(span.end_line))
             self.last_line = span.end_line
             return
         # comments inside a one-line-to-be statement move above it, except one at its very end
@@ -168,7 +178,7 @@ class _Formatter:
         self._emit_leading(span.line, inner_end, depth)
         keyword, head = _head(node)
         text = head.ljust(width) + " " + _sep(node) + " " + _value(node) if keyword is not None else head
-        self.out.append(pad + text + (self._trailing(span.end_line) if trailing_ok else ""))
+        self._append(pad + text, self._trailing(span.end_line) if trailing_ok else None)
         self.last_line = span.end_line
 
     def finish(self) -> str:
