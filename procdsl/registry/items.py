@@ -27,9 +27,9 @@ class Param:
     doc: str
     positional: bool = False
 
-    def facts(self) -> str:
-        """``int · default: 64 · range: ≥ 1`` — what hover and the reference show."""
-        return _facts(self.type, self.default, self.range)
+    def facts(self, code: bool = True) -> str:
+        """```int`` · default: 64 · range: ≥ 1`` — what hover shows (the type as code unless not ``code``)."""
+        return _facts(self.type, self.default, self.range, code)
 
 
 @dataclass(frozen=True)
@@ -84,8 +84,8 @@ def param_hover(item: Item, param: Param) -> str:
     return "\n".join([f"**{param.name}** — parameter of `{item.name}`", "", param.facts(), "", param.doc])
 
 
-def _facts(type_: str, default: str, range_: str) -> str:
-    parts = [f"`{type_}`"] if type_ else []
+def _facts(type_: str, default: str, range_: str, code: bool = True) -> str:
+    parts = [f"`{type_}`" if code else type_] if type_ else []
     if default:
         parts.append(f"default: {default}")
     if range_:

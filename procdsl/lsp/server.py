@@ -1,0 +1,167 @@
+"""The protocol side: a pygls server that keeps one :class:`Analysis` per open document (rebuilt
+on every change, before any request reads it) and answers each request from it.
+
+Run it with ``procdsl lsp`` (stdio). Capabilities: diagnostics pushed on open/change/save,
+hover, completion, go-to-definition, document formatting, quick fixes, inlay hints.
+"""
+
+from __future__ import annotations
+
+from typing import Optional
+
+from lsprotocol import types
+from pygls.lsp.server import LanguageServer
+
+from procdsl import __version__
+from procdsl.compiler.load import read_source
+from procdsl.lsp.actions import quick_fixes
+from procdsl.lsp.analysis import Analysis, analyse
+from procdsl.lsp.completion import complete
+from procdsl.lsp.definition import definition_span
+from procdsl.lsp.diagnostics import Board, by_file
+from procdsl.lsp.formatting import format_edits
+from procdsl.lsp.hover import hover_at
+from procdsl.lsp.inlay import inlay_hints
+from procdsl.lsp.positions import Converter, file_uri, uri_path
+
+#: characters after which an editor asks for completions without a keystroke of a word
+TRIGGERS = ["=", "(", "{", "[", ",", ":", " "]
+
+
+class CurrServer(LanguageServer):
+    def __init__(self) -> None:
+        super().__init__("procdsl", __version__, text_document_sync_kind=types.TextDocumentSyncKind.Incremental)
+        self.analyses: dict[str, Analysis] = {}   # uri -> analysis of the current text
+        self.parsed: dict[str, Analysis] = {}     # uri -> the latest analysis whose text parsed
+        self.uris: dict[str, str] = {}            # path -> the URI the client uses for it
+        self.board = Board()
+
+    # ------------------------------------------------------------------------ documents
+    def converter(self, analysis: Analysis) -> Converter:
+        return Converter(analysis.result.texts, self.workspace.position_codec, read=lambda p: read_source(p)[0])
+
+    def uri(self, path: str) -> str:
+        return self.uris.get(path) or file_uri(path)
+
+    def refresh(self, uri: str) -> None:
+        """Re-analyse an open document and publish what changed."""
+        path = uri_path(uri)
+        self.uris[path] = uri
+        analysis = analyse(self.workspace.get_text_document(uri).source, path)
+        self.analyses[uri] = analysis
+        if analysis.module is not None:
+            self.parsed[uri] = analysis
+        self.publish(self.board.report(path, by_file(analysis, self.converter(analysis))))
+
+    def refresh_importers(self, uri: str) -> None:
+        """A saved library changes what the open documents importing it see."""
+        path = uri_path(uri)
+        for other, analysis in list(self.analyses.items()):
+            if other != uri and path in analysis.program.modules:
+                self.refresh(other)
+
+    def close(self, uri: str) -> None:
+        self.analyses.pop(uri, None)
+        self.parsed.pop(uri, None)
+        self.publish(self.board.close(uri_path(uri)))
+
+    def publish(self, shown: dict[str, list[types.Diagnostic]]) -> None:
+        for path, diagnostics in shown.items():
+            self.text_document_publish_diagnostics(
+                types.PublishDiagnosticsParams(uri=self.uri(path), diagnostics=diagnostics))
+
+    def at(self, uri: str, position: types.Position) -> Optional[tuple[Analysis, Converter, int, int]]:
+        """The analysis of a document, its converter and the 1-based cursor."""
+        analysis = self.analyses.get(uri)
+        if analysis is None:
+            return None
+        conv = self.converter(analysis)
+        return (analysis, conv, *conv.cursor(analysis.path, position))
+
+
+server = CurrServer()
+
+
+@server.feature(types.TEXT_DOCUMENT_DID_OPEN)
+def did_open(ls: CurrServer, params: types.DidOpenTextDocumentParams) -> None:
+    ls.refresh(params.text_document.uri)
+
+
+@server.feature(types.TEXT_DOCUMENT_DID_CHANGE)
+def did_change(ls: CurrServer, params: types.DidChangeTextDocumentParams) -> None:
+    ls.refresh(params.text_document.uri)
+
+
+@server.feature(types.TEXT_DOCUMENT_DID_SAVE)
+def did_save(ls: CurrServer, params: types.DidSaveTextDocumentParams) -> None:
+    ls.refresh(params.text_document.uri)
+    ls.refresh_importers(params.text_document.uri)
+
+
+@server.feature(types.TEXT_DOCUMENT_DID_CLOSE)
+def did_close(ls: CurrServer, params: types.DidCloseTextDocumentParams) -> None:
+    ls.close(params.text_document.uri)
+
+
+@server.feature(types.TEXT_DOCUMENT_HOVER)
+def hover(ls: CurrServer, params: types.HoverParams) -> Optional[types.Hover]:
+    found = ls.at(params.text_document.uri, params.position)
+    if found is None:
+        return None
+    analysis, conv, line, column = found
+    result = hover_at(analysis, line, column)
+    if result is None:
+        return None
+    text, span = result
+    return types.Hover(contents=types.MarkupContent(kind=types.MarkupKind.Markdown, value=text),
+                       range=conv.range(span))
+
+
+@server.feature(types.TEXT_DOCUMENT_COMPLETION, types.CompletionOptions(trigger_characters=TRIGGERS))
+def completion(ls: CurrServer, params: types.CompletionParams) -> Optional[types.CompletionList]:
+    found = ls.at(params.text_document.uri, params.position)
+    if found is None:
+        return None
+    analysis, _, line, column = found
+    items = complete(analysis.text, line, column, ls.parsed.get(params.text_document.uri))
+    return types.CompletionList(is_incomplete=False, items=items)
+
+
+@server.feature(types.TEXT_DOCUMENT_DEFINITION)
+def definition(ls: CurrServer, params: types.DefinitionParams) -> Optional[types.Location]:
+    found = ls.at(params.text_document.uri, params.position)
+    if found is None:
+        return None
+    analysis, conv, line, column = found
+    span = definition_span(analysis, line, column)
+    return types.Location(uri=ls.uri(span.file), range=conv.range(span)) if span else None
+
+
+@server.feature(types.TEXT_DOCUMENT_FORMATTING)
+def formatting(ls: CurrServer, params: types.DocumentFormattingParams) -> list[types.TextEdit]:
+    analysis = ls.analyses.get(params.text_document.uri)
+    if analysis is None:
+        return []
+    return format_edits(analysis.text, analysis.path, ls.converter(analysis))
+
+
+@server.feature(types.TEXT_DOCUMENT_CODE_ACTION,
+                types.CodeActionOptions(code_action_kinds=[types.CodeActionKind.QuickFix]))
+def code_action(ls: CurrServer, params: types.CodeActionParams) -> list[types.CodeAction]:
+    found = ls.at(params.text_document.uri, params.range.start)
+    if found is None:
+        return []
+    analysis, conv, line, column = found
+    end_line, end_column = conv.cursor(analysis.path, params.range.end)
+    return quick_fixes(analysis, conv, line, column, end_line, end_column)
+
+
+@server.feature(types.TEXT_DOCUMENT_INLAY_HINT)
+def inlay_hint(ls: CurrServer, params: types.InlayHintParams) -> list[types.InlayHint]:
+    analysis = ls.analyses.get(params.text_document.uri)
+    return inlay_hints(analysis, ls.converter(analysis)) if analysis else []
+
+
+def serve() -> None:
+    """Serve over stdin/stdout until the client exits."""
+    server.start_io()
