@@ -192,6 +192,8 @@ def run(file: Path = typer.Argument(..., help="the .curr file"),
         gpus_per_node: int = typer.Option(8, "--gpus-per-node", min=1, help="with --emit-slurm: GPUs (ranks) per node"),
         time_limit: str = typer.Option("24:00:00", "--time", help="with --emit-slurm: the job's time limit"),
         partition: Optional[str] = typer.Option(None, "--partition", help="with --emit-slurm: the SLURM partition"),
+        cpus_per_task: Optional[int] = typer.Option(None, "--cpus-per-task", min=1, help="with --emit-slurm: CPU cores per node (default 8 per GPU)"),
+        mem: str = typer.Option("0", "--mem", help="with --emit-slurm: memory per node, e.g. 480G (0: all of it)"),
         variant: Optional[str] = typer.Option(None, "--variant", help="run one sweep variant (its name, or its key=value part)")) -> None:
     """Execute FILE's plan with TorchTitan; rerunning the same command resumes it.
 
@@ -219,7 +221,8 @@ def run(file: Path = typer.Argument(..., help="the .curr file"),
         typer.echo(sbatch_script(str(file.resolve()), nodes=nodes, gpus_per_node=gpus_per_node,
                                  out=os.path.abspath(base), job_name=name.replace("/", "_"),
                                  overrides=set_, python=sys.executable, time=time_limit,
-                                 partition=partition, extra_args=extra), nl=False)
+                                 partition=partition, extra_args=extra,
+                                 cpus_per_task=cpus_per_task, mem=mem), nl=False)
         raise typer.Exit(0)
     status = 0
     for plan in plans:  # a sweep runs its variants one after another, each in DIR/<variant>/
@@ -284,15 +287,20 @@ def _run_one(plan, run_dir: str, *, nproc: int, device, dry_run: bool, force_rep
     if mode == "joined":
         return run_and_report(plan, out=run_dir, device=resolved, force_replan=force_replan, claim=True)
     try:
-        diff = rundir.claim(run_dir, to_json(plan), plan.hash, force=force_replan)
-    except rundir.PlanMismatch as mismatch:
-        typer.echo(f"error: {mismatch}", err=True)
+        with rundir.locked(run_dir):          # held while this process or its ranks train
+            try:
+                diff = rundir.claim(run_dir, to_json(plan), plan.hash, force=force_replan)
+            except rundir.PlanMismatch as mismatch:
+                typer.echo(f"error: {mismatch}", err=True)
+                return 1
+            if diff:
+                typer.echo(f"--force-replan: {run_dir} continues under a changed plan:\n{diff}", err=True)
+            if mode == "single":
+                return run_and_report(plan, out=run_dir, device=resolved, force_replan=force_replan)
+            return launch.spawn(nproc, launch.worker_args(run_dir, device=resolved, force_replan=force_replan))
+    except (rundir.RunLocked, OSError) as busy:
+        typer.echo(f"error: {busy}", err=True)
         return 1
-    if diff:
-        typer.echo(f"--force-replan: {run_dir} continues under a changed plan:\n{diff}", err=True)
-    if mode == "single":
-        return run_and_report(plan, out=run_dir, device=resolved, force_replan=force_replan)
-    return launch.spawn(nproc, launch.worker_args(run_dir, device=resolved, force_replan=force_replan))
 
 
 @app.command()

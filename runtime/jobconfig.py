@@ -21,9 +21,10 @@
 ``parallelism``             FSDP over all ranks, or HSDP with ``runtime.parallel = fsdp(shard=k)``:
                             shard groups of ``k`` ranks, replicated; ``tp(n)``: tensor
                             parallelism of degree ``n`` (the data-parallel ranks are world / n)
-``checkpoint``              every ``runtime.checkpoint_every`` steps (default
-                            :data:`DEFAULT_CHECKPOINT_EVERY`) and at every phase's end, full
-                            (model, optimizer, scheduler, stream), all kept
+``checkpoint``              full (model, optimizer, scheduler, stream); ``interval`` 1 because
+                            ``procdsl.runtime.saving`` decides when to save (phase ends,
+                            ``checkpoint_every``, ``checkpoint_minutes``, signals) and what to
+                            keep; ``async_mode`` "async" with ``runtime.async_checkpoint``
 ``activation_checkpoint``,  ``runtime.activation_checkpoint`` / ``runtime.compile``
 ``compile``
 ``debug.seed``              the phase's seed (every phase starts from its own seeded init)
@@ -48,8 +49,8 @@
 ... except ConfigError as e:
 ...     print(e)
 phase 'a': runtime.microbatch = 2 does not divide the 1 rows per rank (8 rows over 8 data-parallel ranks)
->>> job["lr_scheduler"], job["checkpoint"]["interval"]
-({'warmup_steps': 10, 'decay_ratio': None, 'decay_type': 'cosine', 'min_lr_factor': 0.1}, 50)
+>>> job["lr_scheduler"], job["checkpoint"]["async_mode"]
+({'warmup_steps': 10, 'decay_ratio': None, 'decay_type': 'cosine', 'min_lr_factor': 0.1}, 'disabled')
 """
 
 from __future__ import annotations
@@ -59,8 +60,6 @@ from typing import Any
 
 from procdsl.plan.model import AdamW, Plan
 
-#: checkpoint interval when the plan's ``runtime.checkpoint_every`` is unset (TorchTitan's default)
-DEFAULT_CHECKPOINT_EVERY = 500
 #: the dataloader factory plan-driven jobs use
 STREAM_FACTORY = "procdsl.runtime.batches:build_stream"
 CHECKPOINT_FOLDER = "checkpoints"
@@ -205,9 +204,8 @@ def phase_job_config(plan: Plan, index: int, *, vocab_size: int, out: str, devic
         "lr_scheduler": schedule_config(phase.schedule, phase.steps),
         "parallelism": parallelism_section(plan, world),
         "checkpoint": {"enable": True, "folder": CHECKPOINT_FOLDER,
-                       "interval": runtime.checkpoint_every or DEFAULT_CHECKPOINT_EVERY,
-                       "last_save_model_only": False, "keep_latest_k": 0,
-                       "async_mode": "disabled"},
+                       "interval": 1, "last_save_model_only": False, "keep_latest_k": 0,
+                       "async_mode": "async" if runtime.async_checkpoint else "disabled"},
         "activation_checkpoint": {"mode": runtime.activation_checkpoint},
         "compile": {"enable": runtime.compile, "components": ["model"]},
         "metrics": {"log_freq": 1, "enable_tensorboard": False},

@@ -11,7 +11,11 @@ Three cases (:func:`launch_mode`):
   (``torch.distributed.launcher.api.elastic_launch``, a c10d rendezvous on a free local port,
   no restarts); each runs ``python -m procdsl.runtime.worker`` on the run directory whose
   ``plan.json`` the parent wrote, with ``OMP_NUM_THREADS`` = cores / N unless set (the ranks
-  share the machine's cores). The parent waits and exits 0 only if every rank did.
+  share the machine's cores). The parent waits and exits 0 only if every rank did; 3
+  (``procdsl.runtime.preempt.EXIT_STOPPED``) when the ranks stopped on a signal with a
+  checkpoint saved. Ctrl-C reaches every rank directly; a ``SIGTERM``/``SIGUSR1`` sent to the
+  parent is forwarded to them, and the parent waits up to :data:`SHUTDOWN_TIMEOUT` seconds for
+  their last checkpoint.
 
 >>> launch_mode({"RANK": "1", "WORLD_SIZE": "4", "MASTER_ADDR": "node7"}, nproc=8)
 'joined'
@@ -29,6 +33,8 @@ import uuid
 from collections.abc import Mapping
 
 JOINED_VARS = ("RANK", "WORLD_SIZE", "MASTER_ADDR")
+#: seconds the parent of spawned ranks waits for them after a signal (they finish a step and save)
+SHUTDOWN_TIMEOUT = 600
 
 
 def launch_mode(environ: Mapping[str, str], *, nproc: int) -> str:
@@ -48,18 +54,28 @@ def worker_args(out: str, *, device: str, force_replan: bool = False) -> list[st
 
 def spawn(nproc: int, args: list[str]) -> int:
     """Run ``python *args`` on ``nproc`` local ranks (torchrun --standalone); 0 if all succeed."""
+    from torch.distributed.elastic.multiprocessing.api import SignalException
     from torch.distributed.elastic.multiprocessing.errors import ChildFailedError
     from torch.distributed.launcher.api import LaunchConfig, elastic_launch
 
+    from .preempt import EXIT_STOPPED
+
     config = LaunchConfig(min_nodes=1, max_nodes=1, nproc_per_node=nproc, run_id=str(uuid.uuid4()),
                           rdzv_backend="c10d", rdzv_endpoint="localhost:0", max_restarts=0,
-                          monitor_interval=0.2)
+                          monitor_interval=0.2, shutdown_timeout=SHUTDOWN_TIMEOUT,
+                          signals_to_handle="SIGTERM,SIGINT,SIGHUP,SIGQUIT,SIGUSR1")
     threads = os.environ.get("OMP_NUM_THREADS")
     if threads is None:   # as torchrun does, but share the cores instead of one thread each
         os.environ["OMP_NUM_THREADS"] = str(threads_per_rank(os.cpu_count() or 1, nproc))
     try:
         elastic_launch(config, sys.executable)(*args)
+    except SignalException as signalled:     # forwarded to the ranks, which have stopped by now
+        print(f"stopped: the ranks got {signalled.sigval.name}; rerun the same command to continue "
+              f"(exit {EXIT_STOPPED})", file=sys.stderr)
+        return EXIT_STOPPED
     except ChildFailedError as failure:
+        if all(f.exitcode == EXIT_STOPPED for f in failure.failures.values()):
+            return EXIT_STOPPED                   # rank 0 said where the checkpoint is
         first = min(failure.failures)
         code = failure.failures[first].exitcode
         print(f"error: rank {first} of {nproc} failed (exit code {code}); see the messages above",

@@ -58,17 +58,19 @@ def build_metrics_processor(job_config: Any, parallel_dims: Any, model_args: Any
 
 
 def read_metrics(dump_folder: str) -> list[dict[str, Any]]:
-    """The records of ``<dump_folder>/metrics.jsonl``, in order."""
-    with open(os.path.join(dump_folder, METRICS_FILE), encoding="utf-8") as f:
-        return [json.loads(line) for line in f if line.strip()]
+    """The good records of ``<dump_folder>/metrics.jsonl``, in order (unreadable lines skipped:
+    ``procdsl.runtime.records``)."""
+    from .records import read_records
+
+    return read_records(os.path.join(dump_folder, METRICS_FILE))[0]
 
 
 class RunLog:
     """A procdsl run's record (rank 0): ``metrics.jsonl`` lines and TensorBoard scalars.
 
     One JSON object per line, appended and flushed as it happens, so a killed run loses at
-    most the line being written (``procdsl.runtime.checkpoint.truncate_records`` repairs that
-    on resume). ``kind`` tells the two record types apart::
+    most the line being written (``procdsl.runtime.records.truncate_records`` repairs that
+    on resume, and drops the records logged after the checkpoint). ``kind`` tells the two record types apart::
 
         {"kind": "train", "step": 12, "phase": "warmup", "phase_step": 12, "loss": 2.31,
          "loss/sort": 2.31, "share/sort": 1.0, "lr": 0.001, "grad_norm": 0.8,
@@ -82,10 +84,13 @@ class RunLog:
     ``data_wait_s`` the part of it spent in the dataloader's ``next()``, and ``time`` the Unix
     time at which the step ended (so ``time - step_time_s`` is when it began).
     TensorBoard gets every number: ``train/<key>`` and ``eval/<source>/<key>``, at ``step``.
-    Ranks other than 0 hold a disabled log that writes nothing.
+    Ranks other than 0 hold a disabled log that writes nothing. A resumed run passes
+    ``purge_step`` (the checkpoint's step + 1): TensorBoard then hides the events a previous
+    segment logged from that step on, so no step is shown twice.
     """
 
-    def __init__(self, folder: str, *, enabled: bool = True, tensorboard: bool = True):
+    def __init__(self, folder: str, *, enabled: bool = True, tensorboard: bool = True,
+                 purge_step: int | None = None):
         self.path = os.path.join(folder, METRICS_FILE)
         self.enabled = enabled
         self._tb = None
@@ -97,7 +102,7 @@ class RunLog:
                 except ImportError:  # tensorboard is optional: metrics.jsonl is the record
                     SummaryWriter = None
                 if SummaryWriter is not None:
-                    self._tb = SummaryWriter(os.path.join(folder, "tb"))
+                    self._tb = SummaryWriter(os.path.join(folder, "tb"), purge_step=purge_step)
 
     def write(self, record: dict[str, Any]) -> None:
         if not self.enabled:

@@ -28,14 +28,22 @@ metrics of all steps since the last read are copied to the host in one go every
                                           eval of every block and a full checkpoint
         close trainer_{i-1}
 
-**Resume.** The newest complete checkpoint ``step-N`` decides. Phases ending before ``N`` are
+**Checkpoints** (``procdsl.runtime.saving``): at every phase end, every
+``runtime.checkpoint_every`` steps, every ``runtime.checkpoint_minutes`` of wall time, and when a
+signal asks the run to stop (``procdsl.runtime.preempt``: the step finishes, the checkpoint is
+saved, :class:`~procdsl.runtime.preempt.Stopped` ends the run). Each is complete once its
+sidecar is written (``procdsl.runtime.sidecar``).
+
+**Resume.** The newest complete checkpoint ``step-N`` decides (``procdsl.runtime.resume``: rank 0
+checks its plan and data, every rank learns the outcome). Phases ending before ``N`` are
 skipped; the phase holding ``N`` is built and loads everything (model, optimizer, schedule,
 stream, RNG, step). If ``N`` ends that phase (a boundary checkpoint), the phase has nothing
 left to do and the next one takes over from it exactly as in an uninterrupted run: the next
 model's initialisation depends only on its seed, and what it takes comes from weights that
 the checkpoint restored bit for bit. Hence a run killed at any step and rerun logs the same
 losses, bit for bit, on the CPU. Records past ``N`` in ``metrics.jsonl`` (logged after the
-last checkpoint) are dropped before training resumes.
+last checkpoint) are dropped before training resumes, and TensorBoard hides its events past
+``N``; a rerun without a checkpoint starts a fresh log (the old one kept as ``metrics.jsonl.1``).
 """
 
 from __future__ import annotations
@@ -54,17 +62,20 @@ from torchtitan.components.loss import IGNORE_INDEX
 from torchtitan.distributed import utils as dist_utils
 from torchtitan.tools.logging import logger
 
+from procdsl.atomic import atomic_write
 from procdsl.plan import ContinueOptimizer, Plan, to_json
 
 from . import flops, internals, transfer
-from .checkpoint import (KEY, RunState, checkpoint_path, latest_step, read_run_state, stored_keys,
-                         truncate_records)
+from . import checkpoint, preflight, records, resume
+from .checkpoint import KEY, RunState, checkpoint_path, stored_keys, stored_shapes
 from .console import RunConsole
 from .evaluate import Evaluator, due
-from .jobconfig import CHECKPOINT_FOLDER, check_world, max_context, phase_job_config
+from .jobconfig import CHECKPOINT_FOLDER, ConfigError, check_world, max_context, phase_job_config
 from .losses import source_sums, token_losses
 from .metrics import RunLog
-from .rundir import METRICS_FILE, PlanMismatch, plan_diff
+from .preempt import Agreement, Stopped, StopRequest
+from .rundir import METRICS_FILE, PlanMismatch
+from .saving import Saver, due_by_step
 from .titan import ProcdslTrainer, job_config_from_dict
 
 
@@ -98,9 +109,7 @@ class PhaseTrainer(ProcdslTrainer):
         self.dataloader.strict = not runner.force_replan
         self.sources = self.dataloader.sources
         self.vocab = self.dataloader.stream.vocab
-        self.run_state = RunState(plan_hash=self.plan.hash, plan_json=runner.plan_json,
-                                  phase=self.phase.name, phase_index=index, step_offset=self.offset,
-                                  rank=runner.rank, device=self.device.type, trainer=self)
+        self.run_state = RunState(rank=runner.rank, device=self.device.type)
         self.checkpointer.states[KEY] = self.run_state
         self.flops_per_token = flops.flops_per_token(
             self.plan.model, vocab=self.vocab.size, context=max_context(self.plan),
@@ -175,9 +184,14 @@ class PhaseTrainer(ProcdslTrainer):
     def resume(self, global_step: int) -> None:
         """Load the checkpoint of ``global_step`` (inside this phase) completely."""
         path = checkpoint_path(self.checkpointer.folder, global_step)
+        if self.runner.force_replan:      # the plan changed: would its tensors still fit?
+            model = {k: tuple(v.shape) for k, v in self.checkpointer.states["model"].state_dict().items()}
+            problem = resume.shape_error(stored_shapes(path), model, path=path)
+            if problem:
+                raise ConfigError(problem)
         self.run_state.available = stored_keys(path)
         try:
-            self.checkpointer.load(step=global_step)
+            checkpoint.load(self.checkpointer, path)
         finally:
             self.run_state.available = None
         if self.global_step != global_step:
@@ -324,7 +338,7 @@ class PhaseTrainer(ProcdslTrainer):
                 self.read_metrics()
             for evaluation in evaluations:
                 self.evaluate(evaluation)
-            self.checkpointer.save(self.global_step, last_step=last)
+            runner.after_step(self)   # checkpoints and stops: procdsl.runtime.saving, .preempt
         wall = time.perf_counter() - began
         rate = (self.step - first) * tokens_per_step / wall if wall > 0 else 0.0
         runner.log.flush()
@@ -346,7 +360,8 @@ class PhaseRunner:
     """Runs every phase of ``plan`` in this process (one rank of ``world``); see the module docstring."""
 
     def __init__(self, plan: Plan, *, out: str, device: str, rank: int, world: int,
-                 force_replan: bool = False, console: Optional[RunConsole] = None):
+                 force_replan: bool = False, console: Optional[RunConsole] = None,
+                 stop: Optional[StopRequest] = None):
         self.plan, self.out, self.device = plan, out, device
         self.rank, self.world, self.force_replan = rank, world, force_replan
         self.plan_json = to_json(plan)
@@ -355,9 +370,18 @@ class PhaseRunner:
         self.checkpoints = os.path.join(out, CHECKPOINT_FOLDER)
         self.offsets = [sum(p.steps for p in plan.phases[:i]) for i in range(len(plan.phases))]
         self.console = console or RunConsole(enabled=rank == 0)
-        self.log = RunLog(out, enabled=rank == 0)
+        self.log = RunLog(out, enabled=False)          # the real one once resume is decided
         self.peak_flops = flops.peak_flops(device, plan.runtime.dtype)
         self.resumed_from: Optional[int] = None
+        self.stop = stop or StopRequest()
+        self.segment_start, self.wall_before = time.monotonic(), 0.0
+        self.data: dict[str, Any] = {}                 # data fingerprints (rank 0)
+        self.saver: Optional[Saver] = None
+        self.agreement: Optional[Agreement] = None
+
+    def wall_time(self) -> float:
+        """Seconds of wall time of the run: earlier segments (up to the resumed checkpoint) + this one."""
+        return self.wall_before + time.monotonic() - self.segment_start
 
     def job_dict(self, index: int) -> dict[str, Any]:
         from procdsl.stream import PhaseVocab
@@ -371,44 +395,87 @@ class PhaseRunner:
         return sum(p.tokens for p in self.plan.phases[:index])
 
     def checkpoint_to_resume(self) -> Optional[int]:
-        """The newest complete checkpoint, checked against the plan (PlanMismatch otherwise)."""
-        step = latest_step(self.checkpoints)
-        if step is None:
+        """The step of the checkpoint to resume (``procdsl.runtime.resume``), or None. Rank 0
+        decides; every rank gets its step or raises the same error (collective)."""
+        outcome: list[Any] = [None]
+        refusal: Optional[Exception] = None
+        if self.rank == 0:
+            try:
+                chosen = resume.choose(self.checkpoints, self.plan, self.plan_json, data=self.data,
+                                       force=self.force_replan, note=self.console.note)
+                outcome[0] = ("ok", None if chosen is None else (chosen[0], chosen[1].get("wall_time_s", 0.0)))
+            except (PlanMismatch, ConfigError) as refused:   # DataChanged is a ConfigError
+                outcome[0], refusal = ("refused", str(refused)), refused
+        if self.world > 1:
+            dist.broadcast_object_list(outcome, src=0)
+        kind, payload = outcome[0]
+        if kind == "refused":
+            raise refusal if refusal is not None else ConfigError(payload)
+        if payload is None:
             return None
-        path = checkpoint_path(self.checkpoints, step)
-        state = read_run_state(path)
-        if state["plan_hash"] != self.plan.hash:
-            diff = plan_diff(state["plan_json"], self.plan_json)
-            if not self.force_replan:
-                raise PlanMismatch(path, state["plan_hash"], self.plan.hash, diff)
-            self.console.note(f"--force-replan: resuming {path} under a different plan:\n{diff}")
-        if step > self.plan.total_steps:
-            raise ValueError(f"{path} is past the plan's last step ({self.plan.total_steps})")
+        step, wall = payload
+        self.wall_before = float(wall) if isinstance(wall, (int, float)) else 0.0
         return step
 
     def preflight(self) -> None:
-        """Fail before training, not at phase 3: every phase's batch splits over the ranks into
-        microbatches (``jobconfig.check_world``), and every data source the plan reads opens (a
-        DataError names the file otherwise)."""
-        from procdsl.data import validate
-
+        """Fail before training, not at phase 3: every phase's batch splits over the ranks, every
+        data source opens and every eval has held-out documents (``procdsl.runtime.preflight``:
+        a DataError names the file otherwise); rank 0 fingerprints the data for the checkpoints."""
         check_world(self.plan, self.world)
-        used = dict.fromkeys(name for phase in self.plan.phases
-                             for name in [*phase.mix, *(e.source for e in phase.eval)])
-        for name in used:
-            source = self.plan.sources[name]
-            if not source.procedural:
-                info = validate(source)
-                self.console.note(f"source {name}: {info.description}")
+        infos = preflight.check_data(self.plan, note=self.console.note)
+        if self.rank == 0:
+            self.data = preflight.fingerprints(self.plan, infos,
+                                               os.path.join(self.cache_dir, "fingerprints.json"))
+
+    def open_log(self, resume_step: Optional[int]) -> None:
+        """Rank 0's ``metrics.jsonl`` and TensorBoard events, continued from ``resume_step``
+        (later records dropped, bad lines reported) or started afresh (old ones rotated aside)."""
+        metrics = os.path.join(self.out, METRICS_FILE)
+        purge = None
+        if self.rank == 0 and resume_step is not None:
+            _, bad = records.truncate_records(metrics, resume_step)
+            if bad:
+                self.console.note(records.describe_bad(metrics, bad))
+            purge = resume_step + 1
+        elif self.rank == 0 and os.path.exists(metrics):
+            kept = records.rotate(metrics)
+            if os.path.isdir(os.path.join(self.out, "tb")):
+                records.rotate(os.path.join(self.out, "tb"))
+            self.console.note(f"no checkpoint to resume: a fresh log (the previous one is {kept})")
+        self.log = RunLog(self.out, enabled=self.rank == 0, purge_step=purge)
+
+    def checkpoint_record(self, trainer: PhaseTrainer) -> dict[str, Any]:
+        """The sidecar of the checkpoint ``trainer`` is saving (``procdsl.runtime.sidecar``)."""
+        return {"plan_hash": self.plan.hash, "plan_json": self.plan_json, "phase": trainer.phase.name,
+                "phase_index": trainer.index, "phase_step": trainer.step,
+                "global_step": trainer.global_step, "world": self.world,
+                "wall_time_s": round(self.wall_time(), 3), "data": self.data}
+
+    def after_step(self, trainer: PhaseTrainer) -> None:
+        """Checkpoint when due (``procdsl.runtime.saving``); on an agreed stop, raise Stopped."""
+        self.saver.poll()
+        step = trainer.global_step
+        stop, timed = self.agreement.exchange([int(self.stop.requested), int(self.saver.due_by_time())])
+        end = trainer.step == trainer.phase.steps
+        if not (end or stop or timed or due_by_step(self.plan.runtime, step)):
+            return
+        path = self.saver.save(trainer.checkpointer, step, self.checkpoint_record(trainer),
+                               wait=end or bool(stop))
+        if stop and step < self.plan.total_steps:
+            self.log.flush()
+            raise Stopped(self.stop.name or "a signal on another rank", step, path)
 
     def run(self) -> None:
         self.preflight()
+        self.agreement = Agreement.for_world(self.world)
         resume = self.checkpoint_to_resume()
+        self.open_log(resume)
         if resume is not None:
             self.resumed_from = resume
-            if self.rank == 0:
-                truncate_records(os.path.join(self.out, METRICS_FILE), resume)
             self.console.note(f"resuming from {checkpoint_path(self.checkpoints, resume)}")
+        self.saver = Saver(self.checkpoints, runtime=self.plan.runtime, rank=self.rank,
+                           world=self.world, note=lambda text: logger.info("procdsl: %s", text),
+                           phase_ends={o + p.steps for o, p in zip(self.offsets, self.plan.phases)})
         previous: Optional[PhaseTrainer] = None
         try:
             for index, phase in enumerate(self.plan.phases):
@@ -434,15 +501,24 @@ class PhaseRunner:
                         previous = None
                 previous = trainer
                 trainer.train()
+            self.saver.finish()
         finally:
-            if previous is not None:
-                previous.close()
-            self.log.close()
+            try:
+                self.saver.close()
+            finally:
+                if previous is not None:
+                    previous.close()
+                self.agreement.drain()
+                self.log.close()
 
 
 def summarize(out: str, plan: Plan, *, status: str, error: Optional[str], wall_time: float,
-              resumed_from: Optional[int]) -> dict[str, Any]:
-    """``summary.json``: per phase the last training record and the phase-end evals."""
+              resumed_from: Optional[int], segment_time: Optional[float] = None) -> dict[str, Any]:
+    """``summary.json``: per phase the last training record and the phase-end evals.
+
+    ``wall_time_s`` is the run's, summed over its segments (a stopped or killed run resumed
+    later); ``segment_wall_time_s`` this process's part of it.
+    """
     from .metrics import read_metrics
 
     path = os.path.join(out, METRICS_FILE)
@@ -470,10 +546,7 @@ def summarize(out: str, plan: Plan, *, status: str, error: Optional[str], wall_t
     summary = {"plan": plan.name, "hash": plan.hash, "status": status, "error": error,
                "steps": trained[-1]["step"] if trained else 0, "total_steps": plan.total_steps,
                "tokens": trained[-1]["tokens"] if trained else 0, "wall_time_s": round(wall_time, 3),
+               "segment_wall_time_s": round(wall_time if segment_time is None else segment_time, 3),
                "resumed_from": resumed_from, "phases": phases}
-    tmp = os.path.join(out, "summary.json.tmp")
-    with open(tmp, "w", encoding="utf-8") as f:
-        json.dump(summary, f, indent=2)
-        f.write("\n")
-    os.replace(tmp, os.path.join(out, "summary.json"))
+    atomic_write(os.path.join(out, "summary.json"), json.dumps(summary, indent=2) + "\n")
     return summary

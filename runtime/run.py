@@ -1,20 +1,25 @@
 """One rank of ``procdsl run``: set up the process, run the phases, write the summary, report.
 
-:func:`execute` is the whole life of one training process: resolve the device, create the
-process group (gloo on the CPU, NCCL on CUDA; a single process needs no launcher), route
-TorchTitan's log to ``DIR/logs/rank_R.log``, optionally claim the run directory for the plan
-(rank 0 decides, every rank learns the outcome), run :class:`~procdsl.runtime.phases.PhaseRunner`,
-write ``summary.json`` (rank 0; also when the run fails), and leave the process as found
-(process group destroyed, launcher variables and log handlers removed).
+:func:`execute` is the whole life of one training process: route ``SIGTERM``/``SIGINT``/
+``SIGUSR1`` to a stop request (``procdsl.runtime.preempt``), resolve the device, create the
+process group (gloo on the CPU, NCCL on CUDA; a single process needs no launcher; timeout
+``runtime.comm_timeout``), optionally lock and claim the run directory for the plan (rank 0
+decides, every rank learns the outcome; nothing is written before), route TorchTitan's log to
+``DIR/logs/rank_R.log``, run :class:`~procdsl.runtime.phases.PhaseRunner`, write
+``summary.json`` (rank 0; also when the run fails or stops), and leave the process as found
+(signal handlers, process group, launcher variables and log handlers restored).
 
-:func:`run_and_report` wraps it for command lines: it prints one ``error: …`` line for the
-failures a user can act on (another plan in the directory, a diverged loss, a batch the world
-size does not divide, a missing data file) and returns the exit code, 0 or 1 — never a
-traceback (the rank's log file has it). :func:`dry_run` describes the run without training.
+:func:`run_and_report` wraps it for command lines and returns the exit code: 0 done; 1 failed,
+with one ``error: …`` line for the failures a user can act on (another plan in the directory, a
+diverged loss, a batch the world size does not divide, a missing data file, a full disk) —
+never a traceback (the rank's log file has it); :data:`~procdsl.runtime.preempt.EXIT_STOPPED`
+(3) stopped by a signal after saving a checkpoint, whose path it prints: rerun to continue.
+:func:`dry_run` describes the run without training.
 """
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import json
 import logging
@@ -29,6 +34,8 @@ from procdsl.plan import Plan, to_json
 
 from . import flops, rundir
 from .jobconfig import ConfigError, max_context, phase_job_config
+from .preempt import EXIT_STOPPED, Stopped, StopRequest
+from .saving import SaveFailed
 
 
 class RunFailed(Exception):
@@ -36,16 +43,26 @@ class RunFailed(Exception):
 
 
 # Exceptions whose message is the whole story for a user; anything else is an internal error.
-USER_ERRORS = (RunFailed, rundir.PlanMismatch, ConfigError, DataError, ValueError, KeyError,
-               FileNotFoundError, PermissionError)
+USER_ERRORS = (RunFailed, rundir.PlanMismatch, rundir.RunLocked, ConfigError, DataError, ValueError,
+               KeyError, SaveFailed, OSError)
 # Raised alike on every rank (decided from shared state): reported by rank 0 only.
-COLLECTIVE_ERRORS = (RunFailed, rundir.PlanMismatch, ConfigError)
+COLLECTIVE_ERRORS = (RunFailed, rundir.PlanMismatch, rundir.RunLocked, ConfigError)
+#: process group timeout when the plan's ``runtime.comm_timeout`` is unset
+DEFAULT_COMM_TIMEOUT = 600
+
+
+class QuietFileHandler(logging.FileHandler):
+    """A log file that never prints "--- Logging error ---" tracebacks (a full disk must not
+    bury the one-line error under them): the log is best effort, the run reports its own errors."""
+
+    def handleError(self, record: logging.LogRecord) -> None:
+        pass
 
 
 def _log_to_file(out: str, rank: int) -> list[logging.Handler]:
     """Send the root logger (TorchTitan's) to ``DIR/logs/rank_R.log``; errors also to stderr on rank 0."""
     os.makedirs(os.path.join(out, "logs"), exist_ok=True)
-    handler = logging.FileHandler(os.path.join(out, "logs", f"rank_{rank}.log"))
+    handler = QuietFileHandler(os.path.join(out, "logs", f"rank_{rank}.log"))
     handler.setFormatter(logging.Formatter("[titan] %(asctime)s - %(levelname)s - %(message)s"))
     handlers: list[logging.Handler] = [handler]
     if rank == 0:
@@ -61,61 +78,48 @@ def _log_to_file(out: str, rank: int) -> list[logging.Handler]:
 
 def execute(plan: Plan, *, out: str, device: str = "auto", force_replan: bool = False,
             claim: bool = False) -> dict[str, Any]:
-    """Train ``plan`` as one rank of the job this process belongs to; returns the summary."""
+    """Train ``plan`` as one rank of the job this process belongs to; returns the summary.
+
+    With ``claim`` rank 0 locks ``out`` (``rundir.locked``) and claims it for the plan; without,
+    the caller has done both (``procdsl run`` holds the lock while its ranks run).
+    """
     import torch
     import torch.distributed as dist
 
     from . import platform
-    from .phases import PhaseRunner, TrainingDiverged, summarize
 
+    stop = StopRequest().install()
     device = platform.resolve_device(device, cuda_available=torch.cuda.is_available())
     added = platform.single_process_env(os.environ)
     os.environ.update(added)
     rank = int(os.environ["RANK"])
-    handlers = _log_to_file(out, rank)
+    handlers: list[logging.Handler] = []
     root = logging.getLogger()
     level = root.level
     try:
-        platform.adapt_torchtitan(device)
-        if device == "cuda":
-            torch.cuda.set_device(int(os.environ.get("LOCAL_RANK", "0")))
-        platform.init_process_group(device, timeout_seconds=600, trace_buf_size=20000,
-                                    dump_folder=out)
-        rank, world = dist.get_rank(), dist.get_world_size()
-        if claim:
-            _claim_everywhere(plan, out, force_replan, rank)
-        runner = PhaseRunner(plan, out=out, device=device, rank=rank, world=world,
-                             force_replan=force_replan)
-        started = time.perf_counter()
-        status, error, summary = "failed", None, {}
-        try:
-            runner.run()
-            status = "done"
-        except TrainingDiverged as diverged:
-            last = _last_checkpoint(out)
-            error = (f"{diverged}: training stopped. The last good checkpoint is {last or 'none'}; "
-                     "a rerun would diverge again — change the plan (e.g. a lower lr) and rerun "
-                     "with --force-replan to continue from it")
-            status = "diverged"
-            raise RunFailed(error) from None
-        except rundir.PlanMismatch:
-            status = None   # not this run's directory: leave its summary alone
-            raise
-        except BaseException as failure:
-            error = f"{type(failure).__name__}: {failure}"
-            raise
-        finally:
-            if rank == 0 and status is not None:
-                summary = summarize(out, plan, status=status, error=error,
-                                    wall_time=time.perf_counter() - started,
-                                    resumed_from=runner.resumed_from)
-        return summary
+        with contextlib.ExitStack() as held:
+            platform.adapt_torchtitan(device)
+            if device == "cuda":
+                torch.cuda.set_device(int(os.environ.get("LOCAL_RANK", "0")))
+            timeout = getattr(plan.runtime, "comm_timeout", None) or DEFAULT_COMM_TIMEOUT
+            platform.init_process_group(device, timeout_seconds=timeout, trace_buf_size=20000,
+                                        dump_folder=out)
+            rank, world = dist.get_rank(), dist.get_world_size()
+            if claim:
+                _claim_everywhere(plan, out, force_replan, rank, held)
+            handlers = _log_to_file(out, rank)
+            if device == "cuda":
+                os.makedirs(os.path.join(out, "comm_traces"), exist_ok=True)   # NCCL's flight recorder
+            return _train(plan, out=out, device=device, rank=rank, world=world,
+                          force_replan=force_replan, stop=stop)
     except BaseException:
         # the traceback goes to the rank's log file only; the command line prints one line
-        handlers[0].handle(logging.LogRecord("procdsl", logging.ERROR, __file__, 0,
-                                             "run failed:\n%s", (traceback.format_exc(),), None))
+        if handlers:
+            handlers[0].handle(logging.LogRecord("procdsl", logging.ERROR, __file__, 0,
+                                                 "run failed:\n%s", (traceback.format_exc(),), None))
         raise
     finally:
+        stop.restore()
         if dist.is_initialized():
             dist.destroy_process_group()
         for name in added:
@@ -126,25 +130,72 @@ def execute(plan: Plan, *, out: str, device: str = "auto", force_replan: bool = 
         root.setLevel(level)
 
 
-def _claim_everywhere(plan: Plan, out: str, force: bool, rank: int) -> None:
-    """Rank 0 claims the directory; every rank raises the same error if it may not."""
+def _train(plan: Plan, *, out: str, device: str, rank: int, world: int, force_replan: bool,
+           stop: StopRequest) -> dict[str, Any]:
+    """Run the phases and write ``summary.json`` (rank 0) whatever the outcome."""
+    from .phases import PhaseRunner, TrainingDiverged, summarize
+
+    runner = PhaseRunner(plan, out=out, device=device, rank=rank, world=world,
+                         force_replan=force_replan, stop=stop)
+    status, error, summary = "failed", None, {}
+    try:
+        runner.run()
+        status = "done"
+    except TrainingDiverged as diverged:
+        last = _last_checkpoint(out)
+        error = (f"{diverged}: training stopped. The last good checkpoint is {last or 'none'}; "
+                 "a rerun would diverge again — change the plan (e.g. a lower lr) and rerun "
+                 "with --force-replan to continue from it")
+        status = "diverged"
+        raise RunFailed(error) from None
+    except Stopped as stopped:
+        status, error = "stopped", str(stopped)
+        raise
+    except rundir.PlanMismatch:
+        status = None   # not this run's directory: leave its summary alone
+        raise
+    except BaseException as failure:
+        error = f"{type(failure).__name__}: {failure}"
+        raise
+    finally:
+        if rank == 0 and status is not None:
+            try:
+                summary = summarize(out, plan, status=status, error=error,
+                                    wall_time=runner.wall_time(), resumed_from=runner.resumed_from,
+                                    segment_time=time.monotonic() - runner.segment_start)
+            except OSError as failure:   # e.g. the disk is full: the run's own error comes first
+                runner.console.note(f"warning: cannot write {out}/summary.json: "
+                                    f"{failure.strerror or failure}")
+    return summary
+
+
+def _claim_everywhere(plan: Plan, out: str, force: bool, rank: int,
+                      held: contextlib.ExitStack) -> None:
+    """Rank 0 locks the directory (held until ``held`` closes) and claims it; every rank raises
+    the same error if it may not."""
     import torch.distributed as dist
 
     outcome: list[Any] = [None]
     if rank == 0:
         try:
+            held.enter_context(rundir.locked(out))
             diff = rundir.claim(out, to_json(plan), plan.hash, force=force)
             outcome[0] = ("ok", diff)
         except rundir.PlanMismatch as mismatch:
             outcome[0] = ("mismatch", (mismatch.where, mismatch.old_hash, mismatch.new_hash, mismatch.diff))
+        except rundir.RunLocked as busy:
+            outcome[0] = ("locked", str(busy))
     dist.broadcast_object_list(outcome, src=0)
     kind, payload = outcome[0]
     if kind == "mismatch":
         raise rundir.PlanMismatch(*payload)
+    if kind == "locked":
+        raise rundir.RunLocked(payload)
 
 
 def _last_checkpoint(out: str) -> Optional[str]:
-    from .checkpoint import checkpoint_path, latest_step
+    from .checkpoint import latest_step
+    from .sidecar import checkpoint_path
 
     folder = os.path.join(out, rundir.CHECKPOINTS)
     step = latest_step(folder)
@@ -153,9 +204,13 @@ def _last_checkpoint(out: str) -> Optional[str]:
 
 def run_and_report(plan: Plan, *, out: str, device: str = "auto", force_replan: bool = False,
                    claim: bool = False) -> int:
-    """:func:`execute`, then 0 on success, 1 with one ``error:`` line on failure."""
+    """:func:`execute`, then 0 on success, 1 with one ``error:`` line on failure, 3 when stopped."""
     try:
         summary = execute(plan, out=out, device=device, force_replan=force_replan, claim=claim)
+    except Stopped as stopped:
+        if int(os.environ.get("RANK", "0")) == 0:
+            print(f"{stopped} (exit {EXIT_STOPPED})", file=sys.stderr)
+        return EXIT_STOPPED
     except USER_ERRORS as failure:
         rank, world = int(os.environ.get("RANK", "0")), int(os.environ.get("WORLD_SIZE", "1"))
         if isinstance(failure, COLLECTIVE_ERRORS) and rank != 0:

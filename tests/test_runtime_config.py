@@ -62,7 +62,7 @@ def test_job_config_sections():
                                        "steps": 40, "max_norm": 0.5,
                                        "mixed_precision_param": "bfloat16"}.items()
     assert job["optimizer"].items() >= {"lr": 2e-3, "beta1": 0.8, "beta2": 0.9}.items()
-    assert job["checkpoint"].items() >= {"enable": True, "interval": 7, "last_save_model_only": False,
+    assert job["checkpoint"].items() >= {"enable": True, "interval": 1, "last_save_model_only": False,
                                          "keep_latest_k": 0, "folder": "checkpoints"}.items()
     assert job["activation_checkpoint"] == {"mode": "full"}
     assert job["compile"]["enable"] is True
@@ -73,7 +73,7 @@ def test_job_config_sections():
     assert second["training"]["seq_len"] == 16
     assert "context=32" in second["model"]["flavor"]            # one position table for all phases
     default = jobconfig.phase_job_config(plan_of(), 0, vocab_size=12, out="o", device="cpu", world=1)
-    assert default["checkpoint"]["interval"] == jobconfig.DEFAULT_CHECKPOINT_EVERY
+    assert default["checkpoint"]["async_mode"] == "disabled"   # procdsl.runtime.saving decides when
     assert default["training"]["mixed_precision_param"] == "float32"
 
 
@@ -161,8 +161,17 @@ def test_slurm_script():
             "#SBATCH --partition=gpu"} <= set(lines)
     assert "--nproc-per-node=8 \\" in script and '--nnodes="$SLURM_NNODES"' in script
     assert "--rdzv-backend=c10d" in script
-    assert lines[-1].endswith("-m procdsl.cli run '/abs/my run.curr' --device cuda --out /scratch/r "
-                              "--set phases.warmup.steps=10")
+    command = next(line for line in lines if "-m procdsl.cli run" in line)
+    assert command.endswith("-m procdsl.cli run '/abs/my run.curr' --device cuda --out /scratch/r "
+                            "--set phases.warmup.steps=10")
+    # preemption: SLURM's lead-time signal, forwarded by torchrun; a stopped run requeues itself
+    assert {"#SBATCH --signal=USR1@120", "#SBATCH --cpus-per-task=64", "#SBATCH --mem=0",
+            "#SBATCH --requeue"} <= set(lines)
+    assert "  --signals-to-handle=SIGTERM,SIGINT,SIGHUP,SIGQUIT,SIGUSR1 \\" in lines
+    assert "mkdir -p /scratch/r/comm_traces" in lines and 'scontrol requeue "$SLURM_JOB_ID"' in script
+    custom = slurm.sbatch_script("/a.curr", nodes=1, gpus_per_node=2, out="/o", job_name="a",
+                                 cpus_per_task=12, mem="200G")
+    assert "#SBATCH --cpus-per-task=12" in custom and "#SBATCH --mem=200G" in custom
     assert script.count("srun ") == 1
     with pytest.raises(ValueError):
         slurm.sbatch_script("x.curr", nodes=0, gpus_per_node=1, out="o", job_name="x")

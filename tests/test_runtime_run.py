@@ -138,8 +138,10 @@ def test_two_phase_curriculum_with_transfer(tiny_run):
     steps = sorted(int(p.name.split("-")[1]) for p in (out / "checkpoints").iterdir())
     assert steps == [4, 8, 10, 12, 16, 18]
     keys = stored_keys(str(out / "checkpoints" / "step-12"))
-    assert {"procdsl.plan_hash", "procdsl.plan_json", "procdsl.rng_rank_0", "dataloader.stream",
-            "train_state.step"} <= keys
+    assert {"procdsl.rng_rank_0", "dataloader.stream", "train_state.step"} <= keys
+    record = json.loads((out / "checkpoints" / "step-12" / "procdsl.json").read_text())
+    assert (record["plan_hash"], record["phase"], record["phase_step"]) == (summary["hash"], "main", 2)
+    assert set(record["files"]) == {".metadata", "__0_0.distcp"}
     # the vocabulary shrank at the boundary; pos was kept and frozen for the whole phase
     assert dcp_tensor(out / "checkpoints" / "step-10", "tok_embeddings.weight").shape[0] == 44
     assert dcp_tensor(out / "checkpoints" / "step-18", "tok_embeddings.weight").shape[0] == 22
@@ -265,11 +267,11 @@ def test_user_errors_without_traceback(tmp_path):
 
 
 def test_truncate_records_drops_later_steps_and_a_torn_line(tmp_path):
-    from procdsl.runtime.checkpoint import truncate_records
+    from procdsl.runtime.records import truncate_records
 
     path = tmp_path / "metrics.jsonl"
     path.write_text('{"step": 1}\n{"step": 2}\n{"kind": "eval", "step": 2}\n{"step": 3}\n{"st')
-    assert truncate_records(str(path), 2) == 3
+    assert truncate_records(str(path), 2) == (3, [5])
     assert path.read_text() == '{"step": 1}\n{"step": 2}\n{"kind": "eval", "step": 2}\n'
 
 

@@ -34,7 +34,8 @@ from procdsl.plan.model import (BpeTokenizer, BytesTokenizer, CharTokenizer, Fil
 
 CURRICULUM_KEYS = ("seed", "model", "tokenizer", "context", "batch", "budget")
 RUNTIME_KEYS = ("dtype", "compile", "checkpoint_every", "activation_checkpoint", "parallel",
-                "microbatch", "log_every")
+                "microbatch", "log_every", "checkpoint_minutes", "keep", "async_checkpoint",
+                "comm_timeout")
 #: Named GPT-2 sizes, as the paper's code spells them (``layers_heads_dim``): ``gpt2_124m`` is
 #: Hugging Face ``gpt2`` (12_12_768), ``gpt2_350m`` ``gpt2-medium``'s shape (24_16_1024),
 #: ``gpt2_1_3b`` the paper's 24_16_2048. A preset fixes the shape; its other parameters
@@ -46,7 +47,7 @@ GPT2_PRESETS = {"gpt2_124m": {"layers": 12, "heads": 12, "dim": 768},
 PRESET_FIXED = ("layers", "heads", "dim", "mlp_ratio")
 MODELS = {"gpt2": Gpt2Model, "llama": LlamaModel, **{name: Gpt2Model for name in GPT2_PRESETS}}
 TOKENIZER_WORDS = {"bytes": BytesTokenizer, "char": CharTokenizer, "gpt2": Gpt2Tokenizer}
-FLAGS = ("compile", "activation_checkpoint")  # runtime keys that may stand alone, meaning true
+FLAGS = ("compile", "activation_checkpoint", "async_checkpoint")  # may stand alone, meaning true
 DTYPES = {"bf16": "bf16", "bfloat16": "bf16", "fp32": "float32", "float32": "float32"}
 
 
@@ -129,6 +130,12 @@ def build_runtime(block: Optional[n.RuntimeBlock], reader: Reader) -> Optional[R
             values[key] = reader.integer(value, "microbatch", minimum=1)
         elif key == "log_every":
             values[key] = reader.count(value, "log_every", "steps")
+        elif key == "checkpoint_minutes":
+            values[key] = reader.number(value, "checkpoint_minutes", positive=True)
+        elif key in ("keep", "comm_timeout"):
+            values[key] = reader.integer(value, key, minimum=1)
+        elif key == "async_checkpoint":
+            values[key] = reader.boolean(value, "async_checkpoint")
         elif key == "parallel":
             values[key] = build_parallel(value, reader)
     if any(v is None for v in values.values()):

@@ -45,6 +45,14 @@ RUNTIME = (
          type="int", default="the whole local batch", range="≥ 1"),
     Item("log_every", _R, "steps between reads of the training metrics from the device (every step is recorded)",
          type="steps", default="10", range="≥ 1"),
+    Item("checkpoint_minutes", _R, "save a checkpoint after this much wall time since the last one",
+         type="number", default="30", range="> 0"),
+    Item("keep", _R, "complete checkpoints to keep (older ones are removed; each phase's last is always kept)",
+         type="int", default="all", range="≥ 1"),
+    Item("async_checkpoint", _R, "write checkpoints in the background while training goes on; bare means true",
+         type="true | false", default="false"),
+    Item("comm_timeout", _R, "seconds a collective may wait for the other ranks before the run fails",
+         type="int", default="600", range="≥ 1"),
 )
 
 PHASE = (
