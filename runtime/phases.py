@@ -50,6 +50,7 @@ from __future__ import annotations
 
 import contextlib
 import json
+import math
 import os
 import time
 import warnings
@@ -252,14 +253,13 @@ class PhaseTrainer(ProcdslTrainer):
             [p for m in self.model_parts for p in m.parameters()], self.job_config.training.max_norm,
             foreach=True, pp_mesh=None, ep_enabled=False)
         sums = self._reduce(self._sums)
-        bad = ~(torch.isfinite(sums[:len(self.sources)].sum()) & torch.isfinite(grad_norm))
-        self._diverged |= bad
+        self._diverged |= ~(torch.isfinite(sums[:len(self.sources)].sum()) & torch.isfinite(grad_norm))
         internals.skip_update_if(self.optimizers, self._diverged)
         self.checkpointer.maybe_wait_for_staging()
         self.optimizers.step()
         self.lr_schedulers.step()
         stats = torch.cat([sums, grad_norm.detach().to(torch.float64).reshape(1),
-                           bad.to(torch.float64).reshape(1)])
+                           self._diverged.to(torch.float64).reshape(1)])
         return {"lr": lr, "stats": stats}
 
     def state_dict(self) -> dict[str, Any]:
@@ -289,10 +289,12 @@ class PhaseTrainer(ProcdslTrainer):
             loss = sum(loss_sums) / total if total else float("nan")
             if skipped:
                 runner.log.flush()
-                what, value = ("gradient norm", norm) if loss == loss and abs(loss) != float("inf") else ("loss", loss)
-                raise TrainingDiverged(f"the {what} is {value} at step {fields['step']} (phase "
-                                       f"{self.phase.name!r}, step {fields['phase_step']} of "
-                                       f"{self.phase.steps}); that update was not applied")
+                what = (f"the loss is {loss}" if not math.isfinite(loss) else
+                        f"the gradient norm is {norm}" if not math.isfinite(norm) else
+                        "training diverged at an earlier step; skipped")
+                raise TrainingDiverged(f"{what} at step {fields['step']} (phase {self.phase.name!r}, "
+                                       f"step {fields['phase_step']} of {self.phase.steps}); that "
+                                       "update was not applied")
             record = {"kind": "train", "step": fields["step"], "phase": self.phase.name,
                       "phase_step": fields["phase_step"], "loss": loss}
             record |= {f"loss/{s}": (l / t if t else float("nan"))
