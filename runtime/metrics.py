@@ -94,6 +94,7 @@ class RunLog:
         self.path = os.path.join(folder, METRICS_FILE)
         self.enabled = enabled
         self._tb = None
+        self.trackers: list[Any] = []     # procdsl.runtime.tracking: each gets every record
         if enabled:
             os.makedirs(folder, exist_ok=True)
             if tensorboard:
@@ -115,12 +116,17 @@ class RunLog:
                 if key not in ("step", "phase_step", "time") and isinstance(value, (int, float)) \
                         and not isinstance(value, bool):
                     self._tb.add_scalar(f"{prefix}/{key}", value, record["step"])
+        for tracker in self.trackers:
+            tracker.log(record)
 
     def flush(self) -> None:
         if self._tb is not None:
             self._tb.flush()
 
     def close(self) -> None:
+        for tracker in self.trackers:
+            tracker.close()
+        self.trackers = []
         if self._tb is not None:
             self._tb.close()
             self._tb = None

@@ -66,7 +66,7 @@ from torchtitan.tools.logging import logger
 from procdsl.atomic import atomic_write
 from procdsl.plan import ContinueOptimizer, Plan, to_json
 
-from . import flops, internals, transfer
+from . import flops, internals, tracking, transfer
 from . import checkpoint, preflight, records, resume
 from .checkpoint import KEY, RunState, checkpoint_path, stored_keys, stored_shapes
 from .console import RunConsole
@@ -445,6 +445,7 @@ class PhaseRunner:
                 records.rotate(os.path.join(self.out, "tb"))
             self.console.note(f"no checkpoint to resume: a fresh log (the previous one is {kept})")
         self.log = RunLog(self.out, enabled=self.rank == 0, purge_step=purge)
+        self.log.trackers = tracking.trackers(self.plan, self.out, enabled=self.rank == 0)
 
     def checkpoint_record(self, trainer: PhaseTrainer) -> dict[str, Any]:
         """The sidecar of the checkpoint ``trainer`` is saving (``procdsl.runtime.sidecar``)."""

@@ -35,7 +35,7 @@ from procdsl.plan.model import (BpeTokenizer, BytesTokenizer, CharTokenizer, Fil
 CURRICULUM_KEYS = ("seed", "model", "tokenizer", "context", "batch", "budget")
 RUNTIME_KEYS = ("dtype", "compile", "checkpoint_every", "activation_checkpoint", "parallel",
                 "microbatch", "log_every", "checkpoint_minutes", "keep", "async_checkpoint",
-                "comm_timeout")
+                "comm_timeout", "wandb")
 #: Named GPT-2 sizes, as the paper's code spells them (``layers_heads_dim``): ``gpt2_124m`` is
 #: Hugging Face ``gpt2`` (12_12_768), ``gpt2_350m`` ``gpt2-medium``'s shape (24_16_1024),
 #: ``gpt2_1_3b`` the paper's 24_16_2048. A preset fixes the shape; its other parameters
@@ -130,6 +130,8 @@ def build_runtime(block: Optional[n.RuntimeBlock], reader: Reader) -> Optional[R
             values[key] = reader.integer(value, "microbatch", minimum=1)
         elif key == "log_every":
             values[key] = reader.count(value, "log_every", "steps")
+        elif key == "wandb":
+            values[key] = reader.string(value, "wandb")
         elif key == "checkpoint_minutes":
             values[key] = reader.number(value, "checkpoint_minutes", positive=True)
         elif key in ("keep", "comm_timeout"):

@@ -325,6 +325,8 @@ class Runtime(Frozen):
     async_checkpoint: bool = False
     #: seconds a collective may wait before the run fails (None = 600)
     comm_timeout: Optional[int] = Field(None, ge=1)
+    #: Weights & Biases project the run logs to, besides metrics.jsonl and TensorBoard (None = none)
+    wandb: Optional[str] = Field(None, min_length=1)
 
 
 # ------------------------------------------------------------------------------------ plan

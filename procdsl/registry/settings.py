@@ -53,6 +53,8 @@ RUNTIME = (
          type="true | false", default="false"),
     Item("comm_timeout", _R, "seconds a collective may wait for the other ranks before the run fails",
          type="int", default="600", range="≥ 1"),
+    Item("wandb", _R, "also log every record to this Weights & Biases project (WANDB_MODE=offline keeps it on disk)",
+         type="string", default="none"),
 )
 
 PHASE = (
