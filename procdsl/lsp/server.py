@@ -7,7 +7,9 @@ hover, completion, go-to-definition, document formatting, quick fixes, inlay hin
 
 from __future__ import annotations
 
-from typing import Optional
+import functools
+from dataclasses import dataclass
+from typing import Any, Callable, Optional
 
 from lsprotocol import types
 from pygls.lsp.server import LanguageServer
@@ -70,25 +72,41 @@ class CurrServer(LanguageServer):
             self.text_document_publish_diagnostics(
                 types.PublishDiagnosticsParams(uri=self.uri(path), diagnostics=diagnostics))
 
-    def at(self, uri: str, position: types.Position) -> Optional[tuple[Analysis, Converter, int, int]]:
+    def at(self, uri: str, position: types.Position) -> Optional["Cursor"]:
         """The analysis of a document, its converter and the 1-based cursor."""
         analysis = self.analyses.get(uri)
         if analysis is None:
             return None
         conv = self.converter(analysis)
-        return (analysis, conv, *conv.cursor(analysis.path, position))
+        return Cursor(analysis, conv, *conv.cursor(analysis.path, position))
+
+
+@dataclass
+class Cursor:
+    analysis: Analysis
+    conv: Converter
+    line: int
+    column: int
+
+
+def at_cursor(default: Any) -> Callable:
+    """Turns ``fn(ls, cursor, params)`` into a handler; ``default`` answers for an unknown document."""
+    def wrap(fn: Callable) -> Callable:
+        @functools.wraps(fn)
+        def handler(ls: CurrServer, params: Any) -> Any:
+            position = params.position if hasattr(params, "position") else params.range.start
+            cursor = ls.at(params.text_document.uri, position)
+            return default if cursor is None else fn(ls, cursor, params)
+        return handler
+    return wrap
 
 
 server = CurrServer()
 
 
 @server.feature(types.TEXT_DOCUMENT_DID_OPEN)
-def did_open(ls: CurrServer, params: types.DidOpenTextDocumentParams) -> None:
-    ls.refresh(params.text_document.uri)
-
-
 @server.feature(types.TEXT_DOCUMENT_DID_CHANGE)
-def did_change(ls: CurrServer, params: types.DidChangeTextDocumentParams) -> None:
+def did_open_or_change(ls: CurrServer, params: Any) -> None:
     ls.refresh(params.text_document.uri)
 
 
@@ -104,56 +122,42 @@ def did_close(ls: CurrServer, params: types.DidCloseTextDocumentParams) -> None:
 
 
 @server.feature(types.TEXT_DOCUMENT_HOVER)
-def hover(ls: CurrServer, params: types.HoverParams) -> Optional[types.Hover]:
-    found = ls.at(params.text_document.uri, params.position)
-    if found is None:
-        return None
-    analysis, conv, line, column = found
-    result = hover_at(analysis, line, column)
+@at_cursor(None)
+def hover(ls: CurrServer, c: Cursor, params: types.HoverParams) -> Optional[types.Hover]:
+    result = hover_at(c.analysis, c.line, c.column)
     if result is None:
         return None
     text, span = result
     return types.Hover(contents=types.MarkupContent(kind=types.MarkupKind.Markdown, value=text),
-                       range=conv.range(span))
+                       range=c.conv.range(span))
 
 
 @server.feature(types.TEXT_DOCUMENT_COMPLETION, types.CompletionOptions(trigger_characters=TRIGGERS))
-def completion(ls: CurrServer, params: types.CompletionParams) -> Optional[types.CompletionList]:
-    found = ls.at(params.text_document.uri, params.position)
-    if found is None:
-        return None
-    analysis, _, line, column = found
-    items = complete(analysis.text, line, column, ls.parsed.get(params.text_document.uri))
+@at_cursor(None)
+def completion(ls: CurrServer, c: Cursor, params: types.CompletionParams) -> types.CompletionList:
+    items = complete(c.analysis.text, c.line, c.column, ls.parsed.get(params.text_document.uri))
     return types.CompletionList(is_incomplete=False, items=items)
 
 
 @server.feature(types.TEXT_DOCUMENT_DEFINITION)
-def definition(ls: CurrServer, params: types.DefinitionParams) -> Optional[types.Location]:
-    found = ls.at(params.text_document.uri, params.position)
-    if found is None:
-        return None
-    analysis, conv, line, column = found
-    span = definition_span(analysis, line, column)
-    return types.Location(uri=ls.uri(span.file), range=conv.range(span)) if span else None
+@at_cursor(None)
+def definition(ls: CurrServer, c: Cursor, params: types.DefinitionParams) -> Optional[types.Location]:
+    span = definition_span(c.analysis, c.line, c.column)
+    return types.Location(uri=ls.uri(span.file), range=c.conv.range(span)) if span else None
+
+
+@server.feature(types.TEXT_DOCUMENT_CODE_ACTION,
+                types.CodeActionOptions(code_action_kinds=[types.CodeActionKind.QuickFix]))
+@at_cursor([])
+def code_action(ls: CurrServer, c: Cursor, params: types.CodeActionParams) -> list[types.CodeAction]:
+    end_line, end_column = c.conv.cursor(c.analysis.path, params.range.end)
+    return quick_fixes(c.analysis, c.conv, c.line, c.column, end_line, end_column)
 
 
 @server.feature(types.TEXT_DOCUMENT_FORMATTING)
 def formatting(ls: CurrServer, params: types.DocumentFormattingParams) -> list[types.TextEdit]:
     analysis = ls.analyses.get(params.text_document.uri)
-    if analysis is None:
-        return []
-    return format_edits(analysis.text, analysis.path, ls.converter(analysis))
-
-
-@server.feature(types.TEXT_DOCUMENT_CODE_ACTION,
-                types.CodeActionOptions(code_action_kinds=[types.CodeActionKind.QuickFix]))
-def code_action(ls: CurrServer, params: types.CodeActionParams) -> list[types.CodeAction]:
-    found = ls.at(params.text_document.uri, params.range.start)
-    if found is None:
-        return []
-    analysis, conv, line, column = found
-    end_line, end_column = conv.cursor(analysis.path, params.range.end)
-    return quick_fixes(analysis, conv, line, column, end_line, end_column)
+    return format_edits(analysis.text, analysis.path, ls.converter(analysis)) if analysis else []
 
 
 @server.feature(types.TEXT_DOCUMENT_INLAY_HINT)
