@@ -17,7 +17,7 @@ import typer
 
 from procdsl.lang.diagnostics import Diagnostic, errors, render_github, render_json, render_text, visible
 
-app = typer.Typer(add_completion=False, no_args_is_help=True, rich_markup_mode=None,
+app = typer.Typer(add_completion=True, no_args_is_help=True, rich_markup_mode=None,
                   help="procdsl: curricula for procedural pretraining, as files.")
 
 
@@ -401,8 +401,34 @@ def prepare(file: Path = typer.Argument(..., help="the .curr file"),
 
 @app.command()
 def bench(json_: bool = typer.Option(False, "--json", help="print the measurements as JSON"),
-          quick: bool = typer.Option(False, "--quick", help="shorter measurements (noisier)")) -> None:
-    """Generator and pipeline throughput, as ratios to baselines measured in the same run."""
+          quick: bool = typer.Option(False, "--quick", help="shorter measurements (noisier)"),
+          pipeline_file: Optional[Path] = typer.Option(None, "--pipeline", metavar="FILE",
+                                                       help="measure one rank's stream of FILE instead"),
+          phase: Optional[str] = typer.Option(None, "--phase", help="phase for --pipeline (default: the first)"),
+          world: int = typer.Option(1, "--world", min=1, help="ranks simulated for --pipeline"),
+          rank: int = typer.Option(0, "--rank", min=0, help="the rank measured for --pipeline"),
+          start_step: int = typer.Option(0, "--start-step", min=0, help="resume the stream at this step first"),
+          steps: int = typer.Option(20, "--steps", min=1, help="steps measured for --pipeline"),
+          set_: List[str] = typer.Option([], "--set", help="override a plan path (repeatable)")) -> None:
+    """Generator and pipeline throughput, as ratios to baselines measured in the same run.
+
+    With ``--pipeline FILE``: what rank R of W pays per step for its rows (no torch, no process
+    group), as one JSON object (``step_ms``, ``rank_tokens_per_s``, ``resume_ms``, …)."""
+    if pipeline_file is not None:
+        from procdsl.stream.rank_bench import rank_pipeline_bench
+
+        plan = _compile_or_exit(pipeline_file, set_).plans[0]
+        name = phase or plan.phases[0].name
+        if name not in {p.name for p in plan.phases}:
+            raise _usage(f"no phase {name!r} in {pipeline_file} (phases: {', '.join(p.name for p in plan.phases)})")
+        try:
+            record = rank_pipeline_bench(plan, name, world=world, rank=rank, start_step=start_step,
+                                         steps=steps)
+        except ValueError as exc:
+            raise _usage(str(exc))
+        typer.echo(json.dumps(record) if json_ else
+                   "  ".join(f"{k} {v:,.2f}" if isinstance(v, float) else f"{k} {v}" for k, v in record.items()))
+        return
     from procdsl.bench import format_table, run_generator_bench
     from procdsl.stream.bench import format_table as format_pipeline, run_pipeline_bench
 
@@ -480,9 +506,10 @@ def lsp() -> None:
     serve()
 
 
-from procdsl import cli_after  # noqa: E402  (export, eval: after `app` exists)
+from procdsl import cli_after, cli_help  # noqa: E402  (after `app` exists)
 
-cli_after.register(app)
+cli_after.register(app)      # export, eval
+cli_help.register(app)       # --version, readable placeholders
 
 
 def main() -> None:

@@ -103,6 +103,10 @@ def _namer(vocab: PhaseVocab, offset: int, procedural: bool) -> tuple[Callable[[
     return (lambda token: vocab.describe(int(token) + offset).split(":", 1)[1]), " "
 
 
+#: the name of padding in a row's ``source`` list
+PAD = "<pad>"
+
+
 def packed_rows(plan: Plan, phase: str, n: int, *, cache_dir: Optional[str] = None) -> tuple[PhaseStream, list[dict]]:
     """The first ``n`` rows of a phase's packed stream: tokens (global ids), targets, sources."""
     stream, rows = open_rows(plan, phase, n, cache_dir=cache_dir)
@@ -117,10 +121,15 @@ def open_rows(plan: Plan, phase: str, n: int, *, cache_dir: Optional[str] = None
         shown = 0
         while shown < n:
             batch = stream.next_batch()
+            padding = batch.padding
             for r in range(min(len(batch.tokens), n - shown)):
-                yield {"phase": phase, "row": shown, "tokens": batch.tokens[r].tolist(),
-                       "loss_mask": batch.targets[r].tolist(),
-                       "source": [batch.sources[s] for s in batch.source[r].tolist()]}
+                yield {"phase": phase, "row": shown, "layout": stream.layout,
+                       "tokens": batch.tokens[r].tolist(), "loss_mask": batch.targets[r].tolist(),
+                       "source": [PAD if p else batch.sources[s]
+                                  for s, p in zip(batch.source[r].tolist(), padding[r].tolist())],
+                       "positions": batch.positions[r].tolist(),
+                       "document": batch.document[r].tolist(),
+                       "pad": int(padding[r].sum())}
                 shown += 1
 
     return stream, rows()
@@ -156,27 +165,42 @@ def print_samples(samples: Iterable[Sample], console=None) -> None:
 
 
 def print_rows(stream: PhaseStream, rows: Iterable[dict], console=None) -> None:
-    """Packed rows with the source of each span named."""
+    """Rows unit by unit: each unit's source and tokens (targets highlighted), ``│`` between
+    units, and the row's padding."""
     from rich.console import Console
     from rich.text import Text
 
     console = console or Console()
     vocab = stream.vocab
     for row in rows:
-        console.print(f"[bold]{row['phase']} row {row['row']}[/bold]", highlight=False)
+        units = row_units(row)
+        console.print(f"[bold]{row['phase']} row {row['row']}[/bold]  {row['layout']}, "
+                      f"{len(units)} unit{'s' * (len(units) != 1)}, {row['pad']} padding",
+                      highlight=False)
         line = Text()
-        start = 0
-        sources = row["source"]
-        for end in range(1, len(sources) + 1):
-            if end == len(sources) or sources[end] != sources[start]:
-                line.append(f"⟨{sources[start]}⟩ ", style="bold cyan")
-                ids = row["tokens"][start:end]
+        for i, (source, start, end) in enumerate(units):
+            if i:
+                line.append(" │ ", style="bold")
+            line.append(f"⟨{source}⟩ ", style="bold cyan")
+            ids = row["tokens"][start:end]
+            if stream.plan.sources[source].procedural:
                 name = lambda t: vocab.describe(t).split(":", 1)[1]  # noqa: E731
-                text_source = not stream.plan.sources[sources[start]].procedural
-                line.append_text(rich_text(ids, row["loss_mask"][start:end],
-                                           (lambda t: vocab.tokenizer.decode([t], specials=True)) if text_source else name,
-                                           "" if text_source else " "))
-                line.append(" ")
-                start = end
+                line.append_text(rich_text(ids, row["loss_mask"][start:end], name, " "))
+            else:
+                decode = lambda t: vocab.tokenizer.decode([t], specials=True)  # noqa: E731
+                line.append_text(rich_text(ids, row["loss_mask"][start:end], decode, ""))
+        if row["pad"]:
+            line.append(f" ⟨{PAD} ×{row['pad']}⟩", style="dim magenta")
         console.print(line)
         console.print()
+
+
+def row_units(row: dict) -> list[tuple[str, int, int]]:
+    """``(source, start, end)`` of each unit of a row as :func:`open_rows` yields it.
+
+    >>> row_units({"document": [0, 0, 1, 2, 2], "source": ["a", "a", "b", PAD, PAD]})
+    [('a', 0, 2), ('b', 2, 3)]
+    """
+    cuts = [i for i, d in enumerate(row["document"]) if i == 0 or d != row["document"][i - 1]]
+    bounds = zip(cuts, cuts[1:] + [len(row["document"])])
+    return [(row["source"][a], a, b) for a, b in bounds if row["source"][a] != PAD]

@@ -107,13 +107,14 @@ def offline(plan, phase) -> bool:
     return True
 
 
-CURRICULA = sorted(p for p in (REPO / "curricula").rglob("*.curr")
-                   if "curriculum" in p.read_text())
+CURRICULA = sorted((REPO / "curricula").rglob("*.curr"))
 
 
 @pytest.mark.parametrize("path", CURRICULA, ids=lambda p: str(p.relative_to(REPO / "curricula")))
 def test_every_shipped_curriculum_keeps_examples_whole(path):
     result = compile_file(str(path))
+    if result.is_library:
+        pytest.skip(f"{path.name} is a library: no phases")
     assert result.plan is not None
     plan = result.plan
     ran = 0

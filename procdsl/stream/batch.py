@@ -19,10 +19,11 @@ Position ``t`` of the *inputs* ``tokens[:, :-1]`` predicts the token at ``t + 1`
 ``(tokens[i], targets[i])`` is exactly a row of the runtime's row-stream protocol
 (``seq_len + 1`` tokens with a target mask): see :meth:`Batch.rows`.
 
-``source_tokens`` / ``source_targets`` count, per source, the tokens and the target tokens
-the *global* batch (every rank's rows) holds; ``pad_tokens`` the padding of the global batch.
-They are the same numbers on every rank, so achieved shares can be logged without
-communication.
+``source_tokens`` counts, per source, the tokens the *global* batch (every rank's rows) holds,
+and ``pad_tokens`` its padding: known from the layout alone, the same on every rank, so achieved
+shares are logged without communication. ``source_targets`` counts the target tokens of *this
+rank's* rows (targets need the content, which a rank makes only for its own rows; summed over
+the ranks — as the trainer's one all-reduce does — they are the global batch's).
 
 >>> batch = Batch(step=0, tokens=np.array([[5, 6, 7, 8]], np.int32),
 ...               targets=np.array([[False, True, False, True]]),
@@ -60,7 +61,7 @@ class Batch:
     starts: np.ndarray          # bool  [b, C + 1]
     sources: tuple[str, ...]
     source_tokens: tuple[int, ...]    # tokens per source, global batch
-    source_targets: tuple[int, ...]   # target tokens per source, global batch
+    source_targets: tuple[int, ...]   # target tokens per source, this rank's rows
     positions: np.ndarray = None      # int32 [b, C + 1]: position within the unit
     document: np.ndarray = None       # int16 [b, C + 1]: unit number within the row
     pad_tokens: int = 0               # padding tokens of the global batch

@@ -30,8 +30,8 @@ batches each time it is iterated.
 >>> batch = next(iter(stream))
 >>> batch.tokens.shape, batch.inputs.shape, batch.labels.dtype, stream.vocab.size
 ((2, 33), (2, 32), dtype('int64'), 24)
->>> stream.phase.layout, batch.counts()  # the global batch: 4 padded rows, one 17-token example each
-('padded', {'a': {'tokens': 51, 'targets': 24}, 'b': {'tokens': 17, 'targets': 8}})
+>>> stream.phase.layout, batch.source_tokens  # the global batch: 4 padded rows, one 17-token example each
+('padded', (51, 17))
 >>> batch.pad_tokens                        # 4 rows × 33 tokens − 68
 64
 >>> state = stream.state_dict()
@@ -149,26 +149,19 @@ class _Queue:
                 zip(self.source[self.head:], self.block[self.head:], self.unit[self.head:],
                     self.length[self.head:])]
 
-    def unit_arrays(self, first: int, stop: int) -> tuple[np.ndarray, np.ndarray]:
-        """Tokens and targets of queued unit ``first + i`` for ``i`` in ``[0, stop - first)``."""
-        out = []
-        for b, j in zip(self.block[first:stop], self.unit[first:stop]):
-            units = self.blocks[b]
-            out.append(units[int(j)])
+    def unit_arrays(self, first: int, stop: int) -> list[tuple[np.ndarray, np.ndarray]]:
+        """Tokens and targets of queued units ``first … stop - 1``, asked of each block in
+        runs of consecutive units (a lazy block makes just those)."""
+        out: list[tuple[np.ndarray, np.ndarray]] = []
+        blocks, units = self.block[first:stop], self.unit[first:stop]
+        i = 0
+        while i < len(blocks):
+            j = i + 1
+            while j < len(blocks) and blocks[j] == blocks[i] and units[j] == units[j - 1] + 1:
+                j += 1
+            out += self.blocks[int(blocks[i])].span(int(units[i]), int(units[j - 1]) + 1)
+            i = j
         return out
-
-    def target_counts(self, first: int, stop: int, sources: int) -> np.ndarray:
-        """Targets per source among queued units ``[first, stop)``."""
-        counts = np.zeros(sources, np.int64)
-        blocks, units, source = self.block[first:stop], self.unit[first:stop], self.source[first:stop]
-        for b in np.unique(blocks):
-            mine = blocks == b
-            block = self.blocks[b]
-            j = units[mine]
-            prefix = block.target_prefix
-            hits = prefix[block.offsets[j + 1]] - prefix[block.offsets[j]]
-            np.add.at(counts, source[mine], hits)
-        return counts
 
 
 class Packed:
@@ -203,7 +196,7 @@ class Packed:
         rows = fill_rows(units, rows=self.rows, row_len=self.row_len, pad_id=self.pad_id)
         count = len(self.sources)
         tokens = np.bincount(queue.source[head:stop], weights=queue.length[head:stop], minlength=count)
-        targets = queue.target_counts(head, stop, count)
+        targets = np.bincount(rows.source[rows.targets], minlength=count)     # this rank's rows
         queue.head = stop
         batch = Batch(self.step, rows.tokens, rows.targets, rows.source, rows.starts,
                       self.sources, tuple(int(t) for t in tokens), tuple(int(t) for t in targets),

@@ -34,9 +34,9 @@ Cursor(epoch=0, item=2, chunk=0) [105, 107, 105, 102, 110, 102, 105, 107, 105] [
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from functools import cached_property
-from typing import Iterator, NamedTuple, Optional, Protocol
+from typing import Callable, Iterator, NamedTuple, Optional, Protocol
 
 import numpy as np
 
@@ -95,12 +95,45 @@ class Units:
     def lengths(self) -> np.ndarray:
         return np.diff(self.offsets)
 
+    def span(self, first: int, stop: int) -> list[tuple[np.ndarray, np.ndarray]]:
+        """``(tokens, targets)`` of units ``first … stop - 1`` (what a rank's rows copy)."""
+        return [self[j] for j in range(first, stop)]
+
     @cached_property
     def target_prefix(self) -> np.ndarray:
         """``target_prefix[t]`` = targets among tokens ``[0, t)`` (counts in O(1) per slice)."""
         prefix = np.zeros(len(self.tokens) + 1, np.int64)
         np.cumsum(self.targets, out=prefix[1:])
         return prefix
+
+
+@dataclass(frozen=True, eq=False)
+class LazyUnits(Units):
+    """Units whose lengths are known before their tokens: ``tokens``/``targets`` are empty and
+    the first :meth:`span` asked makes the block's tokens with ``make()`` (the layout of a global
+    batch needs every unit's length; a rank needs only the tokens of its own rows, and a block
+    none of its rows touch is never made).
+
+    The whole block is made at once and kept: a generator draws a whole RNG block's randomness
+    whichever rows are asked for, so making a few rows costs as much as making them all.
+    """
+
+    make: Callable[[], tuple[np.ndarray, np.ndarray]] = None
+    _made: list = field(default_factory=list)
+
+    def __getitem__(self, j: int) -> tuple[np.ndarray, np.ndarray]:
+        return self.span(j, j + 1)[0]
+
+    def span(self, first: int, stop: int) -> list[tuple[np.ndarray, np.ndarray]]:
+        if not self._made:
+            self._made.extend(self.make())
+        tokens, targets = self._made
+        return [(tokens[a:b], targets[a:b]) for a, b in
+                zip(self.offsets[first:stop], self.offsets[first + 1:stop + 1])]
+
+    @property
+    def target_prefix(self) -> np.ndarray:
+        raise TypeError("lazy units have no tokens: count targets on materialised rows")
 
 
 class UnitReader(Protocol):
@@ -152,6 +185,9 @@ class ProceduralUnits:
     def read(self, cursor: Cursor) -> Units:
         start = cursor.item
         count = BLOCK - start % BLOCK          # up to the end of the generator's block
+        length = self._fixed_length()
+        if length is not None and cursor.chunk == 0:
+            return self._lazy(start, count, length)
         ex = generate(self.source, seed=self.seed, name=self.key, start=start, count=count,
                       context=self.context, progress=self.progress)
         tokens = ex.tokens + np.int32(self.offset)
@@ -163,6 +199,27 @@ class ProceduralUnits:
                              f"context to {longest - 1} or shorten the examples")
         return cut_units(tokens, targets, ex.offsets, context=row_length(self.context), first_item=start,
                          epoch=0, end=Cursor(0, start + count, 0), skip=cursor.chunk)
+
+    def _fixed_length(self) -> Optional[int]:
+        """Every example's length, when the parameters fix it (then no example is generated
+        to learn its length); None when it varies."""
+        low, high = self.source.min_tokens(self.context), self.source.max_tokens(self.context)
+        return low if low == high and low <= row_length(self.context) else None
+
+    def _lazy(self, start: int, count: int, length: int) -> LazyUnits:
+        def make() -> tuple[np.ndarray, np.ndarray]:
+            ex = generate(self.source, seed=self.seed, name=self.key, start=start, count=count,
+                          context=self.context, progress=self.progress)
+            if len(ex.tokens) != count * length:      # the parameters' bounds said otherwise
+                raise ValueError(f"examples of {self.key!r} are not {length} tokens long")
+            targets = np.ones(len(ex.tokens), bool) if self.full else ex.loss_mask.copy()
+            targets[ex.offsets[:-1]] = False
+            return ex.tokens + np.int32(self.offset), targets
+
+        return LazyUnits(np.zeros(0, np.int32), np.zeros(0, bool),
+                         np.arange(count + 1, dtype=np.int64) * length,
+                         np.arange(start, start + count, dtype=np.int64), np.zeros(count, np.int64),
+                         0, Cursor(0, start + count, 0), make=make)
 
 
 class TextUnits:
