@@ -20,6 +20,7 @@ file name, richer records (``kind``, ``phase``, ``loss/<source>``, ``share/<sour
 from __future__ import annotations
 
 import json
+import math
 import os
 from typing import Any
 
@@ -27,6 +28,16 @@ import torch.distributed as dist
 from torchtitan.components.metrics import MetricsProcessor
 
 METRICS_FILE = "metrics.jsonl"
+
+
+def json_line(record: dict[str, Any]) -> str:
+    """``record`` as one line of JSON; NaN and ±inf (a diverged loss) become ``null``.
+
+    >>> json_line({"step": 3, "loss": float("nan"), "lr": 0.001})
+    '{"step": 3, "loss": null, "lr": 0.001}\\n'
+    """
+    clean = {k: None if isinstance(v, float) and not math.isfinite(v) else v for k, v in record.items()}
+    return json.dumps(clean, allow_nan=False) + "\n"
 
 
 class JsonlMetricsProcessor(MetricsProcessor):
@@ -47,7 +58,7 @@ class JsonlMetricsProcessor(MetricsProcessor):
                   "tokens": int(extra.get("n_tokens_seen", 0))}
         os.makedirs(os.path.dirname(self.path) or ".", exist_ok=True)
         with open(self.path, "a", encoding="utf-8") as f:
-            f.write(json.dumps(record) + "\n")
+            f.write(json_line(record))
 
 
 def build_metrics_processor(job_config: Any, parallel_dims: Any, model_args: Any = None,
@@ -109,7 +120,7 @@ class RunLog:
         if not self.enabled:
             return
         with open(self.path, "a", encoding="utf-8") as f:
-            f.write(json.dumps(record) + "\n")
+            f.write(json_line(record))
         if self._tb is not None:
             prefix = "train" if record.get("kind") == "train" else f"eval/{record.get('source')}"
             for key, value in record.items():

@@ -46,3 +46,16 @@ def test_wandb_setting_is_checked():
     assert compile_text(TRACKED % "compile = false", "t.curr").plan.runtime.wandb is None
     result = compile_text(TRACKED % "wandb = 3", "t.curr")
     assert not result.ok and "wandb" in result.diagnostics[0].message
+
+
+def test_metrics_lines_are_strict_json(tmp_path):
+    import json
+
+    from procdsl.runtime.metrics import RunLog
+
+    log = RunLog(str(tmp_path), tensorboard=False)
+    log.write({"kind": "train", "step": 1, "loss": float("nan"), "grad_norm": float("inf"), "lr": 0.1})
+    log.close()
+    line = (tmp_path / "metrics.jsonl").read_text()
+    record = json.loads(line, parse_constant=lambda name: pytest.fail(f"bare {name} in {line}"))
+    assert record == {"kind": "train", "step": 1, "loss": None, "grad_norm": None, "lr": 0.1}
