@@ -65,7 +65,7 @@ def test_plan_json_prints_only_json_and_matches_output_file(tmp_path):
     assert result.exit_code == 0
     plan = json.loads(result.stdout)
     assert json.loads(out.read_text()) == plan
-    assert [p["steps"] for p in plan["phases"]] == [2501, 5068]
+    assert [p["steps"] for p in plan["phases"]] == [501, 10000]       # the paper's Table 2 setting
     for field in ("version", "name", "seed", "model", "tokenizer", "context", "batch", "sources", "phases",
                   "total_steps", "total_tokens", "hash"):
         assert field in plan
@@ -84,7 +84,7 @@ def test_plan_set_overrides_are_revalidated(tmp_path):
 def test_plan_table_shows_phases(tmp_path):
     result = run("plan", CURRICULA / "dyck_then_c4.curr")
     assert result.exit_code == 0
-    assert "warmup" in result.output and "2,501" in result.output and "327,811,072" in result.output
+    assert "warmup" in result.output and "501" in result.output and "32,833,536" in result.output
 
 
 def test_plan_diagnostics_go_to_stderr(bad):
