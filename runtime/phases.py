@@ -336,7 +336,8 @@ class PhaseTrainer(ProcdslTrainer):
             self._unread.append((fields, result["stats"]))
             last = self.step == phase.steps
             evaluations = due(phase.eval, step=self.step, steps=phase.steps)
-            if last or evaluations or self.step % self.log_every == 0:
+            # also right after the first step, so a log without a terminal shows progress at once
+            if last or evaluations or self.step % self.log_every == 0 or self.step == first + 1:
                 self.read_metrics()
             for evaluation in evaluations:
                 self.evaluate(evaluation)

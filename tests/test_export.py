@@ -192,7 +192,9 @@ def test_export_errors_are_one_line(tiny_run, tmp_path):
 
 def test_llama_run_exports(tmp_path):
     path = tmp_path / "exp.curr"
-    path.write_text(TINY % {"model": "llama(layers=1, heads=2, dim=16, kv_heads=1)"})
+    # padded rows: causal attention over the whole row, as LlamaForCausalLM computes it
+    text = TINY % {"model": "llama(layers=1, heads=2, dim=16, kv_heads=1)"}
+    path.write_text(text.replace("phase main { steps = 3", "phase main { steps = 3  layout = padded"))
     plan = compile_file(str(path)).plan
     execute(plan, out=str(tmp_path / "run"), device="cpu", claim=True)
     result = CliRunner().invoke(app, ["export", str(tmp_path / "run"), "--out", str(tmp_path / "hf")])

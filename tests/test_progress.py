@@ -20,6 +20,7 @@ CURRICULUM = """curriculum progress {
   model = gpt2(layers=1, heads=1, dim=8)
   context = 16
   batch = 2
+  runtime { log_every = 2 steps }
   source s = sort(length=4, vocab=5)
   phase warm { steps = 12  mix = { s: 100% } }
 }
@@ -37,6 +38,6 @@ def test_piped_run_prints_progress_lines_before_the_phase_ends(tmp_path):
     assert done.returncode == 0, done.stderr
     lines = done.stderr.splitlines()
     steps = [int(m.group(1)) for line in lines if (m := LINE.match(line))]
-    assert steps == [1, 5, 9], done.stderr
+    assert steps == [1, 6, 10], done.stderr   # metrics are read at step 1 and every 2 steps
     end = next(i for i, line in enumerate(lines) if line.startswith("warm  12/12  loss"))
     assert max(i for i, line in enumerate(lines) if LINE.match(line)) < end
