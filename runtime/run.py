@@ -35,6 +35,7 @@ from procdsl.plan import Plan, to_json
 from . import flops, rundir
 from .jobconfig import ConfigError, max_context, phase_job_config
 from .preempt import EXIT_STOPPED, Stopped, StopRequest
+from .safeload import UnsafeCheckpoint
 from .saving import SaveFailed
 
 
@@ -44,7 +45,7 @@ class RunFailed(Exception):
 
 # Exceptions whose message is the whole story for a user; anything else is an internal error.
 USER_ERRORS = (RunFailed, rundir.PlanMismatch, rundir.RunLocked, ConfigError, DataError, ValueError,
-               KeyError, SaveFailed, OSError)
+               KeyError, SaveFailed, UnsafeCheckpoint, OSError)
 # Raised alike on every rank (decided from shared state): reported by rank 0 only.
 COLLECTIVE_ERRORS = (RunFailed, rundir.PlanMismatch, rundir.RunLocked, ConfigError)
 #: process group timeout when the plan's ``runtime.comm_timeout`` is unset

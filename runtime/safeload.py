@@ -33,6 +33,7 @@ from typing import Any
 import torch
 import torch.distributed.checkpoint as dcp
 from torch.distributed.checkpoint import FileSystemReader
+from torch.distributed.checkpoint.api import CheckpointException
 from torch.distributed.checkpoint.default_planner import DefaultLoadPlanner
 from torch.distributed.checkpoint._traverse import set_element
 from torch.distributed.checkpoint.metadata import Metadata, StorageMeta
@@ -110,7 +111,14 @@ def load(state: dict[str, Any], path: str, *, no_dist: bool = False) -> None:
     """``dcp.load(state, …)`` from ``path`` through :class:`SafeReader` and :class:`SafePlanner`."""
     with warnings.catch_warnings():   # "assuming the intent is to load in a single process": it is
         warnings.simplefilter("ignore", UserWarning)
-        dcp.load(state, storage_reader=SafeReader(path), planner=SafePlanner(), no_dist=no_dist)
+        try:
+            dcp.load(state, storage_reader=SafeReader(path), planner=SafePlanner(), no_dist=no_dist)
+        except CheckpointException as failed:    # DCP wraps each rank's error: show ours as is
+            for failure in failed.failures.values():
+                inner = failure[0] if isinstance(failure, tuple) else failure   # (exception, stack)
+                if isinstance(inner, UnsafeCheckpoint):
+                    raise UnsafeCheckpoint(f"{path}: {inner}") from None
+            raise
 
 
 __all__ = ["ALLOWED", "MetadataUnpickler", "SafePlanner", "SafeReader", "UnsafeCheckpoint",

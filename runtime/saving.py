@@ -30,6 +30,8 @@ import time
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any, Callable, Optional
 
+from torch.distributed.checkpoint.api import CheckpointException
+
 from . import sidecar
 
 #: wall-time checkpoint interval when ``runtime.checkpoint_minutes`` is unset
@@ -38,6 +40,19 @@ DEFAULT_MINUTES = 30.0
 
 class SaveFailed(Exception):
     """A checkpoint could not be written (the message names it and the reason)."""
+
+
+def reason(error: BaseException) -> str:
+    """The cause of a failed save in a few words (DCP wraps each rank's error with its stack).
+
+    >>> reason(OSError(28, "No space left on device"))
+    'No space left on device'
+    """
+    failures = getattr(error, "failures", None)
+    if failures:
+        first = next(iter(failures.values()))
+        error = first[0] if isinstance(first, tuple) else first
+    return getattr(error, "strerror", None) or str(error).splitlines()[0]
 
 
 def due_by_step(runtime: Any, step: int) -> bool:
@@ -83,8 +98,8 @@ class Saver:
         self.last_save = time.monotonic()
         try:
             checkpointer.save(step)
-        except OSError as error:
-            raise SaveFailed(f"cannot write the checkpoint {path}: {error.strerror or error}") from None
+        except (OSError, CheckpointException) as error:
+            raise SaveFailed(f"cannot write the checkpoint {path}: {reason(error)}") from None
         future = getattr(checkpointer, "save_future", None)
         if future is None or wait:
             if future is not None:
@@ -124,8 +139,8 @@ class Saver:
     def _result(self, future: Any, path: str) -> None:
         try:
             future.result()
-        except OSError as error:
-            raise SaveFailed(f"cannot write the checkpoint {path}: {error.strerror or error}") from None
+        except (OSError, CheckpointException) as error:
+            raise SaveFailed(f"cannot write the checkpoint {path}: {reason(error)}") from None
 
     def _complete(self, path: str, record: dict[str, Any]) -> None:
         if self.rank != 0:
