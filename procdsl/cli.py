@@ -400,6 +400,29 @@ def prepare(file: Path = typer.Argument(..., help="the .curr file"),
 
 
 @app.command()
+def prepare(file: Path = typer.Argument(..., help="the .curr file"),
+            set_: List[str] = typer.Option([], "--set", help="override a plan path"),
+            workers: int = typer.Option(1, "--workers", min=1, help="tokenizing processes"),
+            cache_dir: Optional[Path] = typer.Option(None, "--cache-dir", help="where stores live (default $PROCDSL_CACHE, else $HF_HOME/procdsl, else ~/.cache/procdsl)")) -> None:
+    """Tokenize every data source FILE's plan reads into token stores; a re-run is a no-op."""
+    from procdsl.data import DataError
+    from procdsl.store import prepare_plan
+
+    plans = _compile_or_exit(file, set_).plans
+    hint = " ".join(["procdsl prepare", str(file), *(f"--set {o}" for o in set_)])
+    try:
+        for plan in plans:
+            done = prepare_plan(plan, cache_dir=str(cache_dir) if cache_dir else None, workers=workers, hint=hint)
+            for store in done:
+                typer.echo(store.describe())
+            if not done:
+                typer.echo(f"{plan.name}: reads no data source; nothing to prepare")
+    except DataError as exc:
+        typer.echo(f"error: {exc}", err=True)
+        raise typer.Exit(1)
+
+
+@app.command()
 def bench(json_: bool = typer.Option(False, "--json", help="print the measurements as JSON"),
           quick: bool = typer.Option(False, "--quick", help="shorter measurements (noisier)"),
           pipeline_file: Optional[Path] = typer.Option(None, "--pipeline", metavar="FILE",

@@ -7,6 +7,11 @@ stream order; a document's origin is ``dataset[split]#row``. ``datasets`` is imp
 use (and it imports torch itself, when torch is installed: ~2 s once). Everything that goes wrong becomes a DataError naming the dataset: unreachable (no network,
 ``HF_HUB_OFFLINE=1`` without a cached copy), not found, bad split or config, a row without
 ``field``.
+
+A streamed dataset is a sequence of *shards* (its files); ``read_hf(source, shard=(i, n))``
+reads shard ``i`` of ``n`` alone, through ``datasets``' own ``IterableDataset.shard``, and the
+shards read in order are the whole stream: a token store prepares them in parallel, on many
+nodes (``hf_shards`` says how many there are).
 """
 
 from __future__ import annotations
@@ -18,9 +23,14 @@ from procdsl.data.errors import DataError
 from procdsl.plan.sources import HfSource
 
 
-def read_hf(source: HfSource, stats: Optional[ReadStats] = None) -> Iterator[Document]:
-    """Every row's ``field``, in the order the dataset streams them."""
-    rows = iter(load(source))
+def read_hf(source: HfSource, stats: Optional[ReadStats] = None, *,
+            shard: Optional[tuple[int, int]] = None) -> Iterator[Document]:
+    """Every row's ``field``, in the order the dataset streams them (``shard=(i, n)``: the rows
+    of shard ``i`` of the stream's ``n``, contiguous; a shard may be empty)."""
+    dataset = load(source)
+    if shard is not None:
+        dataset = dataset.shard(num_shards=shard[1], index=shard[0], contiguous=True)
+    rows = iter(dataset)
     if stats is not None:
         stats.files += 1
     index = 0
@@ -32,11 +42,16 @@ def read_hf(source: HfSource, stats: Optional[ReadStats] = None) -> Iterator[Doc
         except Exception as err:  # noqa: BLE001 — any library failure mid-stream is a data error
             raise DataError(f"{_label(source)}: the stream failed at row {index}: "
                             f"{_first_line(err)}") from None
-        yield Document(_text(row, source, index),
-                       origin=f"{source.dataset}[{source.split}]#{index}")
+        where = f"#{index}" if shard is None else f"/shard{shard[0]}#{index}"
+        yield Document(_text(row, source, index), origin=f"{source.dataset}[{source.split}]{where}")
         index += 1
-    if index == 0:
+    if index == 0 and shard is None:
         raise DataError(f"{_label(source)} has no rows")
+
+
+def hf_shards(source: HfSource) -> int:
+    """How many shards (files) the stream of ``source`` has: the units of parallel work."""
+    return max(1, int(getattr(load(source), "n_shards", 1) or 1))
 
 
 def validate_hf(source: HfSource) -> SourceInfo:

@@ -1,7 +1,8 @@
 """``jsonl(path, field=)``: one JSON object per line, the document's text in ``field``.
 
 ``path`` is a file or a glob (files in sorted order); blank lines are skipped. Each record
-becomes a document whose origin is ``path:line``. Errors name the file and the 1-based line:
+becomes a document whose origin is ``path:line``. Files are read line by line, never whole, so
+a file larger than memory streams. Errors name the file and the 1-based line:
 
 >>> import tempfile, os
 >>> from procdsl.plan.sources import JsonlSource
@@ -23,7 +24,7 @@ from typing import Any, Iterator, Optional
 
 from procdsl.data.document import Document, ReadStats, SourceInfo, decode_utf8
 from procdsl.data.errors import DataError
-from procdsl.data.files import check_nonempty, expand_paths, read_bytes
+from procdsl.data.files import check_nonempty, expand_paths
 from procdsl.plan.sources import JsonlSource
 
 
@@ -33,7 +34,7 @@ def read_jsonl(source: JsonlSource, stats: Optional[ReadStats] = None) -> Iterat
         if stats is not None:
             stats.files += 1
         records = 0
-        for number, line in enumerate(read_bytes(path).splitlines(), start=1):
+        for number, line in read_lines(path):
             if not line.strip():
                 continue
             records += 1
@@ -42,6 +43,20 @@ def read_jsonl(source: JsonlSource, stats: Optional[ReadStats] = None) -> Iterat
             yield Document(value, origin=f"{path}:{number}", replaced=replaced)
         if records == 0:
             raise DataError("file has no JSON record", path=path)
+
+
+def read_lines(path: str) -> Iterator[tuple[int, bytes]]:
+    """``(1-based number, line)`` of a file, read line by line; lines end at ``\\n``, ``\\r\\n``
+    or ``\\r`` (as ``bytes.splitlines``). A DataError names the file when it cannot be read."""
+    number = 0
+    try:
+        with open(path, "rb") as handle:
+            for piece in handle:
+                for line in piece.splitlines():
+                    number += 1
+                    yield number, line
+    except OSError as err:
+        raise DataError(f"cannot be read: {err.strerror or err}", path=path) from None
 
 
 def validate_jsonl(source: JsonlSource) -> SourceInfo:

@@ -56,7 +56,8 @@ DATA_KINDS: tuple[str, ...] = (*READERS, "dm_math")
 
 
 def iter_documents(source: SourceBase, split: Split = "train", *, seed: int = 0, start: int = 0,
-                   stats: Optional[ReadStats] = None) -> Iterator[Document]:
+                   stats: Optional[ReadStats] = None,
+                   shard: Optional[tuple[int, int]] = None) -> Iterator[Document]:
     """The documents of ``split`` (``"train"``, ``"heldout"`` or ``"all"``) of a data source.
 
     Deterministic: the same source and arguments give the same documents in the same order.
@@ -64,13 +65,17 @@ def iter_documents(source: SourceBase, split: Split = "train", *, seed: int = 0,
     ``dm_math`` is infinite and depends on ``seed`` (files ignore it). ``start`` skips that
     many documents of the split (to resume). ``stats`` accumulates counts as documents are
     read. Raises DataError (naming the file and line) on bad data, lazily, when the reader
-    reaches it; ``validate`` finds most problems up front.
+    reaches it; ``validate`` finds most problems up front. ``shard=(i, n)`` (``hf`` only) reads
+    shard ``i`` of the dataset's ``n`` (``procdsl.data.hf``).
     """
     check_split(split)
     kind = _kind(source)
+    if shard is not None and kind != "hf":
+        raise ValueError(f"only hf sources read by shard, not {kind}")
     if kind == "dm_math":
         return generate(source, split, seed=seed, start=start, stats=stats)  # type: ignore[arg-type]
-    documents = _select(READERS[kind].read(source, stats), split, source.heldout, stats)
+    read = READERS[kind].read(source, stats, shard=shard) if shard else READERS[kind].read(source, stats)
+    documents = _select(read, split, source.heldout, stats)
     return islice(documents, start, None) if start else documents
 
 

@@ -11,12 +11,28 @@ True
 (True, False)
 >>> in_split("hello", "train", 0.0), in_split("hello", "all", 0.5)
 (True, True)
+
+A plan carves a held-out split out of a source only where it asks for one: where it both trains
+on and evaluates on the same data (``plan_split``). A source only evaluated on (``c4_val``, a
+real validation split) is read whole, not scanned for the 1% that hashes below ``heldout``; a
+source only trained on loses nothing:
+
+>>> from types import SimpleNamespace as NS
+>>> from procdsl.plan.sources import HfSource, PythonCodeSource
+>>> plan = NS(sources={"c4": HfSource(dataset="c4"), "c4_val": HfSource(dataset="c4", split="validation"),
+...                    "code": PythonCodeSource(), "code_val": PythonCodeSource()},
+...           phases=[NS(mix={"c4": 0.5, "code": 0.5},
+...                      eval=(NS(source="c4_val"), NS(source="code_val")))])
+>>> [plan_split(plan, name, role) for name, role in
+...  (("c4", "train"), ("c4_val", "heldout"), ("code", "train"), ("code_val", "heldout"))]
+['all', 'all', 'train', 'heldout']
 """
 
 from __future__ import annotations
 
 import hashlib
-from typing import Literal
+import json
+from typing import Any, Literal
 
 Split = Literal["train", "heldout", "all"]
 SPLITS: tuple[str, ...] = ("train", "heldout", "all")
@@ -44,3 +60,25 @@ def check_split(split: str) -> Split:
     if split not in SPLITS:
         raise ValueError(f"split must be one of {', '.join(SPLITS)}, got {split!r}")
     return split  # type: ignore[return-value]
+
+
+def plan_split(plan: Any, name: str, role: Literal["train", "heldout"]) -> Split:
+    """The split of data source ``name`` that ``plan`` reads for training or for its evals.
+
+    ``role`` is ``"train"`` (a phase's mix) or ``"heldout"`` (an eval block). The split is that
+    role only when the plan reads the same data (the same source parameters, ``heldout`` aside)
+    in the other role too, so the two must be kept apart; otherwise the whole source: ``"all"``.
+    """
+    if role not in ("train", "heldout"):
+        raise ValueError(f"role must be train or heldout, got {role!r}")
+    other = ({e.source for p in plan.phases for e in p.eval} if role == "train"
+             else {n for p in plan.phases for n in p.mix})
+    data = _data_identity(plan.sources[name])
+    if any(_data_identity(plan.sources[n]) == data for n in other):
+        return role
+    return "all"
+
+
+def _data_identity(source: Any) -> str:
+    """What data a source reads: its parameters without the held-out fraction."""
+    return json.dumps(source.model_dump(mode="json", exclude={"heldout"}), sort_keys=True)
