@@ -1,7 +1,7 @@
 """The store's JSON files, each written atomically: ``source.json``, ``progress.json``, ``manifest.json``.
 
-A JSON file is written to a temporary sibling, flushed to disk, then renamed over its name, so a
-reader sees the old file or the new one, never half of one. ``manifest.json`` is written last,
+A JSON file is written through ``procdsl.atomic`` (a temporary sibling, flushed to disk, then
+renamed over its name), so a reader sees the old file or the new one, never half of one. ``manifest.json`` is written last,
 when every array it describes is complete: its presence is what makes a store complete.
 
 >>> import tempfile, os
@@ -19,8 +19,9 @@ ValueError: .../progress.json is not valid JSON (Unterminated string starting at
 from __future__ import annotations
 
 import json
-import os
 from typing import Any, Optional
+
+from procdsl.atomic import atomic_write
 
 MANIFEST = "manifest.json"
 SOURCE = "source.json"
@@ -28,19 +29,8 @@ PROGRESS = "progress.json"
 
 
 def write_json(path: str, data: Any) -> None:
-    """Write ``data`` to ``path`` atomically and durably (temporary file, fsync, rename)."""
-    partial = f"{path}.{os.getpid()}.partial"
-    try:
-        with open(partial, "w", encoding="utf-8") as handle:
-            json.dump(data, handle, indent=1, sort_keys=True)
-            handle.flush()
-            os.fsync(handle.fileno())
-        os.replace(partial, path)
-    except BaseException:
-        if os.path.exists(partial):
-            os.unlink(partial)
-        raise
-    _sync_dir(os.path.dirname(path) or ".")
+    """Write ``data`` to ``path`` atomically and durably (``procdsl.atomic``)."""
+    atomic_write(path, json.dumps(data, indent=1, sort_keys=True))
 
 
 def read_json(path: str) -> Optional[Any]:
@@ -55,16 +45,3 @@ def read_json(path: str) -> Optional[Any]:
     except json.JSONDecodeError as err:
         raise ValueError(f"{path} is not valid JSON ({err})") from None
 
-
-def _sync_dir(folder: str) -> None:
-    """Make a rename in ``folder`` durable (where the platform allows it)."""
-    try:
-        fd = os.open(folder, os.O_RDONLY)
-    except OSError:
-        return
-    try:
-        os.fsync(fd)
-    except OSError:
-        pass
-    finally:
-        os.close(fd)

@@ -128,7 +128,7 @@ class _Preparer:
             store = self._complete()
             if store is None:
                 self._write_manifest()
-                store = self._complete()
+                store = self._checked()
         if self.line is not None:
             self.line.done()
         return self._result(store, started)
@@ -137,9 +137,13 @@ class _Preparer:
 
     def _complete(self) -> Optional[TokenStore]:
         try:
-            return TokenStore.for_need(self.need, self.tokenizer_id, self.root, hint=self.hint)
+            return self._checked()
         except StoreError:
             return None
+
+    def _checked(self) -> TokenStore:
+        """The store just completed; its StoreError if it still fails its checks."""
+        return TokenStore.for_need(self.need, self.tokenizer_id, self.root, hint=self.hint)
 
     def _identity(self) -> dict[str, Any]:
         need = self.need
@@ -155,11 +159,27 @@ class _Preparer:
         except ValueError:
             known = None
         if isinstance(known, dict) and {k: known.get(k) for k in identity} == identity:
+            self._repair(len(known["shards"]))
             return known["shards"]
         _empty(self.folder)
         shards = self._data(lambda: list_shards(self.need.source))
         write_json(os.path.join(self.folder, SOURCE), {**identity, "shards": shards})
         return shards
+
+    def _repair(self, count: int) -> None:
+        """Empty every part whose arrays are shorter than its progress says (a damaged store);
+        a part another process is writing is left to it."""
+        for i in range(count):
+            folder = os.path.join(self.folder, _part_dir(i))
+            if not os.path.isdir(folder):
+                continue
+            with try_hold(folder) as mine:
+                if not mine:
+                    continue
+                try:
+                    PartWriter(folder, dtype=self.dtype, masked=self.need.masked, label=self.label).close()
+                except StoreError:
+                    _empty(folder)
 
     def _write_manifest(self) -> None:
         states = self._states()
