@@ -218,6 +218,15 @@ class PhaseTrainer(ProcdslTrainer):
             return tensor.pin_memory().to(self.device, non_blocking=True)
         return tensor.to(self.device)
 
+    def post_dataloading_process(self, input_dict: dict[str, torch.Tensor], labels: torch.Tensor):
+        """TorchTitan's hook, without its tokenizer-made attention masks: a packed row's
+        ``positions`` and ``document`` travel as model inputs and each procdsl model builds its
+        own document mask from them (``models.gpt2.document_mask``, ``models.llama``)."""
+        if self.parallel_dims.cp_enabled:
+            raise ConfigError("context parallelism is not supported by procdsl's rows yet")
+        inputs = input_dict["input"]
+        return inputs, labels, {k: v for k, v in input_dict.items() if k != "input"}, {}
+
     def forward_backward_step(self, *, input_dict: dict[str, torch.Tensor], labels: torch.Tensor,
                               global_valid_tokens: torch.Tensor) -> torch.Tensor:
         """TorchTitan's hook for one microbatch: forward (every key of ``input_dict`` but
@@ -425,6 +434,11 @@ class PhaseRunner:
         data source opens and every eval has held-out documents (``procdsl.runtime.preflight``:
         a DataError names the file otherwise); rank 0 fingerprints the data for the checkpoints."""
         check_world(self.plan, self.world)
+        packed = [p.name for p in self.plan.phases if p.layout == "packed"]
+        if self.plan.model.kind == "llama" and packed and self.device != "cuda":
+            raise ConfigError(f"phase {packed[0]!r} packs rows, which llama attends to with flex "
+                              "attention, and PyTorch runs flex attention's backward on CUDA only: "
+                              "train it on a GPU, or set `layout = padded` in that phase, or use gpt2")
         infos = preflight.check_data(self.plan, note=self.console.note)
         if self.rank == 0:
             self.data = preflight.fingerprints(self.plan, infos,

@@ -218,7 +218,12 @@ def test_bf16_tiny_run(tmp_path):
 
 def test_nan_loss_stops_and_keeps_the_last_good_checkpoint(tmp_path, capsys):
     path = curriculum(tmp_path, warm=6, main=6)
-    plan = plan_of(path, ["phases.main.optimizer=adamw(lr=1e30)"])
+    # an lr the compiler refuses (E203: lr ≤ 10), put into the plan behind its back
+    from procdsl.plan import AdamW, with_hash
+
+    plan = plan_of(path)
+    exploding = plan.phases[1].model_copy(update={"optimizer": AdamW(lr=1e30)})
+    plan = with_hash(plan.model_copy(update={"phases": (plan.phases[0], exploding)}))
     code = run_and_report(plan, out=str(tmp_path / "run"), device="cpu", claim=True)
     err = capsys.readouterr().err
     assert code == 1 and "Traceback" not in err
