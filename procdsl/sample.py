@@ -82,8 +82,8 @@ def iter_source(plan: Plan, source: str, n: int, *, cache_dir: Optional[str] = N
         seed = phase.seed if split == "train" else plan.seed
     else:
         key, progress, seed = source, None, phase.seed
-    reader = unit_reader(model, vocab=vocab, name=source, key=key, seed=seed, context=phase.context,
-                         loss=phase.loss or model.default_loss, split=split, progress=progress)
+    reader = unit_reader(plan, source, vocab=vocab, key=key, seed=seed, context=phase.context,
+                         loss=phase.loss or model.default_loss, role=split, progress=progress)
     offset = vocab.offset(source)
     shown = 0
     cursor = Cursor(0, 0, 0)

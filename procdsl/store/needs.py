@@ -4,12 +4,13 @@ A :class:`Need` is one store: a data source's documents of one split (``plan_spl
 source unless the plan carves a held-out split out of it), for generated sources (``dm_math``)
 under one seed, and an upper bound on the tokens the plan can read from it.
 
-* training: for every phase whose mix names the source, ``share × phase.tokens`` (the largest
-  share it reaches, ramps included) plus two rows of slack per source of the mix (the interleave
-  keeps every source within about one unit of its plan), summed over the phases — safe whether
-  a phase restarts a source or continues it;
-* evaluation: ``batches × batch × (context + 1)`` plus two rows, the largest over the evals
-  (every eval re-reads the same first batches).
+* training: for every phase whose mix names the source, ``share × steps × batch × (context + 1)``
+  (the largest share it reaches, ramps included, of every token the phase's rows can hold) plus
+  ``batch + 2`` rows of slack per source of the mix (the interleave keeps every source within
+  about one unit of its plan, and the stream pulls up to a step's rows ahead of the layout),
+  summed over the phases — safe whether a phase restarts a source or continues it;
+* evaluation: ``(batches + 1) × batch × (context + 1)`` plus two rows, the largest over the
+  evals (every eval re-reads the same first batches; one batch of read-ahead).
 
 A store holds whole documents until its tokens *exceed* the bound (or the source ends), so the
 document after the last one a reader can consume always exists.
@@ -25,7 +26,7 @@ document after the last one a reader can consume always exists.
 ...   phase p { steps = 10  mix = { code: 25%, s: 75% }  eval every 5 steps { perplexity(held, batches=3) } }
 ... }''', "n.curr").plan
 >>> [(n.label, n.split, n.tokens) for n in plan_needs(plan)]
-[('code (train)', 'train', 149), ('held (heldout)', 'heldout', 137)]
+[('code (train)', 'train', 222), ('held (heldout)', 'heldout', 171)]
 """
 
 from __future__ import annotations
@@ -85,12 +86,13 @@ def plan_needs(plan: Any) -> list[Need]:
                 continue
             share = max(phase.mix[name], *_ramp_shares(phase, name))
             if share > 0:
-                tokens = math.ceil(share * phase.tokens) + 2 * row * len(phase.mix) + 1
+                rows = phase.steps * phase.batch
+                tokens = math.ceil(share * rows * row) + (phase.batch + 2) * row * len(phase.mix) + 1
                 add(name, "train", phase.seed, tokens, lambda a, b: a + b)
         for evaluation in phase.eval:
             if plan.sources[evaluation.source].procedural:
                 continue
-            tokens = evaluation.batches * phase.batch * row + 2 * row + 1
+            tokens = (evaluation.batches + 1) * phase.batch * row + 2 * row + 1
             add(evaluation.source, "heldout", plan.seed, tokens, max)
     return list(found.values())
 

@@ -13,9 +13,11 @@ on another. ``state_dict()`` is a small JSON-able dict (step, per-source cursors
 unit not yet in a batch, delivered tokens), equal on every rank; loading it yields exactly the
 batch the uninterrupted stream would have yielded next.
 
-Data sources read their ``train`` split; :class:`EvalStream` reads held-out data only
-(``heldout`` split; procedural examples under the name ``f"{source}/heldout"``), the same
-batches each time it is iterated.
+Data sources read their ``train`` split (the whole source when no eval reads the same data);
+:class:`EvalStream` reads held-out data only (``heldout`` split; procedural examples under the
+name ``f"{source}/heldout"``), the same batches each time it is iterated. ``store``: read data
+from the token store under that cache root (``procdsl prepare``; ``""`` = the default root)
+instead of reading and tokenizing files as the stream goes.
 
 >>> from procdsl.compiler import compile_text
 >>> plan = compile_text('''curriculum s {
@@ -58,7 +60,9 @@ from procdsl.stream.pack import fill_rows, layout_rows
 from procdsl.stream.progress import (expected_real_tokens, final_progress, phase_progress,
                                      training_key)
 from procdsl.stream.shares import Shares
-from procdsl.stream.units import Cursor, ProceduralUnits, TextUnits, UnitReader, Units, row_length
+from procdsl.data.split import plan_split
+from procdsl.stream.units import (Cursor, ProceduralUnits, StoreUnits, TextUnits, UnitReader, Units,
+                                  row_length)
 from procdsl.stream.vocab import PhaseVocab
 
 STATE_VERSION = 2   # 2: rows of whole units (layouts)
@@ -85,14 +89,26 @@ def shard(batch: int, rank: int, world: int) -> int:
     return batch // world
 
 
-def unit_reader(source: SourceBase, *, vocab: PhaseVocab, name: str, key: str, seed: int,
-                context: int, loss: LossMode, split: str, progress=None) -> UnitReader:
-    """The reader of one source: procedural (examples named ``key``) or data (``split``)."""
+def unit_reader(plan: Plan, name: str, *, vocab: PhaseVocab, key: str, seed: int, context: int,
+                loss: LossMode, role: str, phase: Optional[str] = None, progress=None,
+                store: Optional[str] = None) -> UnitReader:
+    """The reader of source ``name``: procedural (examples named ``key``), or data read for
+    ``role`` (``train``/``heldout``: the split :func:`procdsl.data.split.plan_split` gives) —
+    from the token store under ``store`` when given (:class:`StoreUnits`; a missing or stale
+    store is a :class:`procdsl.store.StoreError` naming what to run), else by reading and
+    tokenizing the files as it goes (:class:`TextUnits`)."""
+    source = plan.sources[name]
     if source.procedural:
         return ProceduralUnits(source, seed=seed, key=key, context=context,
                                offset=vocab.offset(name), loss=loss, progress=progress)
-    return TextUnits(source, vocab.tokenizer, split=split, seed=seed, context=context, loss=loss,
-                     name=name)
+    if store is not None:
+        from procdsl.store import TokenStore
+
+        opened = TokenStore.open(plan, name, role, phase=phase, cache_dir=store or None,
+                                 tokenizer=vocab.tokenizer)
+        return StoreUnits(opened, context=context, loss=loss, name=name)
+    return TextUnits(source, vocab.tokenizer, split=plan_split(plan, name, role), seed=seed,
+                     context=context, loss=loss, name=name)
 
 
 class _Queue:
@@ -223,9 +239,10 @@ class PhaseStream(Packed):
     """
 
     def __init__(self, plan: Plan, phase_name: str, rank: int = 0, world: int = 1,
-                 cache_dir: Optional[str] = None, *, tokenizer: Optional[Tokenizer] = None):
+                 cache_dir: Optional[str] = None, *, tokenizer: Optional[Tokenizer] = None,
+                 store: Optional[str] = None):
         phase = plan.phase(phase_name)
-        self.plan, self.phase = plan, phase
+        self.plan, self.phase, self.store = plan, phase, store
         self.vocab = PhaseVocab.for_phase(plan, phase, tokenizer=tokenizer, cache_dir=cache_dir)
         sources = tuple(phase.mix)
         readers = [self._reader(name) for name in sources]
@@ -239,9 +256,10 @@ class PhaseStream(Packed):
     def _reader(self, name: str) -> UnitReader:
         phase, source = self.phase, self.plan.sources[name]
         progress = phase_progress(phase, name, source, self.plan.sources) if source.procedural else None
-        return unit_reader(source, vocab=self.vocab, name=name, key=training_key(name, phase),
-                           seed=phase.seed, context=phase.context,
-                           loss=phase.loss or source.default_loss, split="train", progress=progress)
+        return unit_reader(self.plan, name, vocab=self.vocab, key=training_key(name, phase),
+                           seed=phase.seed, context=phase.context, phase=phase.name,
+                           loss=phase.loss or source.default_loss, role="train", progress=progress,
+                           store=self.store)
 
     def __iter__(self) -> Iterator[Batch]:
         while self.step < self.phase.steps:
@@ -286,8 +304,9 @@ class EvalStream:
     """``batches`` held-out batches of ``source`` (``batch`` rows of ``context``), always the same.
 
     Ids follow the vocabulary of ``phase`` (default: the first phase that evaluates the source,
-    else the first that trains on it, else the source alone). Data sources read their
-    ``heldout`` split (restarting it if it is shorter than the batches need); procedural ones
+    else the first that trains on it, else the source alone). Data sources read what the plan
+    evaluates on (their ``heldout`` split where the plan also trains on the same data, else the
+    whole source; restarting it if it is shorter than the batches need); procedural ones
     generate examples named ``f"{source}/heldout"`` under the plan's seed at the end of every
     ramp. ``loss`` defaults to the source's own.
     """
@@ -295,10 +314,10 @@ class EvalStream:
     def __init__(self, plan: Plan, source: str, batches: int, context: int, batch: int, *,
                  phase: Optional[str] = None, rank: int = 0, world: int = 1,
                  cache_dir: Optional[str] = None, tokenizer: Optional[Tokenizer] = None,
-                 loss: Optional[LossMode] = None):
+                 loss: Optional[LossMode] = None, store: Optional[str] = None):
         if source not in plan.sources:
             raise KeyError(f"no source named {source!r} in the plan")
-        self.plan, self.source, self.batches = plan, source, batches
+        self.plan, self.source, self.batches, self.store = plan, source, batches, store
         self.context, self.batch, self.rank, self.world = context, batch, rank, world
         self.rows = shard(batch, rank, world)
         self.loss = loss or plan.sources[source].default_loss
@@ -310,10 +329,9 @@ class EvalStream:
         return self.batches
 
     def __iter__(self) -> Iterator[Batch]:
-        spec = self.plan.sources[self.source]
-        reader = unit_reader(spec, vocab=self.vocab, name=self.source, key=f"{self.source}/heldout",
+        reader = unit_reader(self.plan, self.source, vocab=self.vocab, key=f"{self.source}/heldout",
                              seed=self.plan.seed, context=self.context, loss=self.loss,
-                             split="heldout", progress=final_progress)
+                             role="heldout", progress=final_progress, store=self.store)
         packed = Packed(Interleave([reader], Shares([1.0], [1.0], total=1)), (self.source,),
                         batch=self.batch, context=self.context, rank=self.rank, world=self.world,
                         layout=self.layout, pad_id=self.vocab.pad_id)

@@ -316,39 +316,3 @@ class StoreUnits:
         end = Cursor(epoch + 1, 0, 0) if ended else Cursor(epoch, stop, 0)
         return cut_units(tokens, targets, store.offsets(item, stop), context=row_length(self.context),
                          first_item=item, epoch=epoch, end=end, skip=cursor.chunk)
-
-
-#: tokens of documents a store reader gathers per block (at least one whole document)
-STORE_BLOCK_TOKENS = 1 << 16
-
-
-class StoreUnits:
-    """Units of a data source read from a prepared token store (``procdsl.store.TokenStore``).
-
-    The same units as :class:`TextUnits` over the store's split — the store holds each
-    document's ids and EOS, and for sources with answers their targets — but read from memory
-    maps: any cursor costs the same, however far into the source it is. An exhausted store (the
-    whole split) starts a new epoch at its end; reading past the end of a bounded one raises the
-    store's error (the plan reads more than was prepared).
-    """
-
-    def __init__(self, store, *, context: int, loss: LossMode, name: str = ""):
-        self.store, self.context, self.full = store, context, loss == "full"
-        self.name = name or store.label
-
-    def read(self, cursor: Cursor) -> Units:
-        epoch, item = cursor.epoch, cursor.item
-        store = self.store
-        if item >= store.documents and store.exhausted:
-            if item == 0:
-                raise ValueError(f"data source {self.name!r} has no documents in its "
-                                 f"{store.split!r} split")
-            return self.read(Cursor(epoch + 1, 0, 0))
-        stop = store.block_end(item, STORE_BLOCK_TOKENS)
-        tokens = np.asarray(store.tokens(item, stop), np.int32)
-        masks = None if self.full else store.masks(item, stop)
-        targets = np.ones(len(tokens), bool) if masks is None else masks
-        ended = store.exhausted and stop == store.documents
-        end = Cursor(epoch + 1, 0, 0) if ended else Cursor(epoch, stop, 0)
-        return cut_units(tokens, targets, store.offsets(item, stop), context=self.context,
-                         first_item=item, epoch=epoch, end=end, skip=cursor.chunk)
