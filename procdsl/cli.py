@@ -529,10 +529,11 @@ def lsp() -> None:
     serve()
 
 
-from procdsl import cli_after, cli_help  # noqa: E402  (after `app` exists)
+from procdsl import cli_after, cli_help, cli_start  # noqa: E402  (after `app` exists)
 
 cli_after.register(app)      # export, eval
 cli_help.register(app)       # --version, readable placeholders
+cli_start.register(app)      # explain
 
 
 def main() -> None:

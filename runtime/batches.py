@@ -21,7 +21,8 @@ State: the stream's ``state_dict()`` is small, JSON-able and *the same on every 
 stream is computed globally and sliced per rank), so it is stored once, as a JSON string
 under ``dataloader.stream`` — and a checkpoint resumes on any world size that divides the
 batch. ``totals`` (labels and target labels per source so far, global) feed the achieved
-shares in the metrics without any communication.
+shares in the metrics without any communication: :meth:`StreamBatches.step_shares` of the step
+just served (and its padding), :meth:`StreamBatches.achieved_shares` of the phase so far.
 
 >>> from procdsl.compiler import compile_text
 >>> plan = compile_text('''curriculum b {
@@ -41,6 +42,8 @@ shares in the metrics without any communication.
 >>> resumed.load_state_dict(state)
 >>> resumed.stream.step, loader.achieved_shares()
 (1, {'s': 1.0})
+>>> {k: round(v, 3) for k, v in loader.step_shares().items()}   # 4 rows × 17 tokens: 9 of a sort example
+{'s': 1.0, 'pad': 0.471}
 """
 
 from __future__ import annotations
@@ -71,13 +74,25 @@ class StreamBatches(BaseDataLoader):
     def __iter__(self) -> Iterator[tuple[dict[str, torch.Tensor], torch.Tensor]]:
         packed = self.stream.layout == "packed"
         for batch in self.stream:
+            self.last = batch
             yield input_dict(batch, packed=packed), torch.from_numpy(batch.labels)
 
+    #: the stream batch served last (the step just trained: one stream batch per step)
+    last: Any = None
+
     def achieved_shares(self) -> dict[str, float]:
-        """Each source's share of the labels delivered so far in this phase (global)."""
-        tokens = self.stream.totals["tokens"]
-        total = sum(tokens)
-        return {name: (t / total if total else 0.0) for name, t in zip(self.sources, tokens)}
+        """Each source's share of the real tokens delivered so far in this phase (global)."""
+        return _shares(self.sources, self.stream.totals["tokens"])
+
+    def step_shares(self) -> dict[str, float]:
+        """Each source's share of the real tokens of the step just served (global; padding
+        excluded), and ``pad``: the padding's share of all that step's tokens."""
+        if self.last is None:
+            return {}
+        batch = self.last
+        real = sum(batch.source_tokens)
+        return {**_shares(self.sources, batch.source_tokens),
+                "pad": batch.pad_tokens / (real + batch.pad_tokens) if real + batch.pad_tokens else 0.0}
 
     def state_dict(self) -> dict[str, Any]:
         return {STATE_KEY: json.dumps(self.stream.state_dict(), sort_keys=True)}
@@ -86,6 +101,11 @@ class StreamBatches(BaseDataLoader):
         if not state_dict:
             return
         self.stream.load_state_dict(json.loads(state_dict[STATE_KEY]), strict=self.strict)
+
+
+def _shares(sources: tuple[str, ...], tokens) -> dict[str, float]:
+    total = sum(tokens)
+    return {name: (t / total if total else 0.0) for name, t in zip(sources, tokens)}
 
 
 def _long(array: np.ndarray) -> torch.Tensor:

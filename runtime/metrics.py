@@ -84,12 +84,16 @@ class RunLog:
     on resume, and drops the records logged after the checkpoint). ``kind`` tells the two record types apart::
 
         {"kind": "train", "step": 12, "phase": "warmup", "phase_step": 12, "loss": 2.31,
-         "loss/sort": 2.31, "share/sort": 1.0, "lr": 0.001, "grad_norm": 0.8,
+         "loss/sort": 2.31, "share/sort": 1.0, "share_total/sort": 1.0, "pad": 0.47,
+         "lr": 0.001, "grad_norm": 0.8,
          "tokens": 49152, "tokens_per_s": 10240.0, "mfu": 0.21, "step_time_s": 4.8,
          "data_wait_s": 0.002, "time": 1795000000.0}
         {"kind": "eval", "step": 300, "phase": "code", "phase_step": 300, "eval": "perplexity",
          "source": "heldout", "loss": 1.9, "perplexity": 6.7, "accuracy": 0.52, "targets": 16380}
 
+    ``share/<source>`` is the source's share of the step's real tokens (padding excluded),
+    ``share_total/<source>`` the same over the phase so far, and ``pad`` the padding's share of
+    all the step's tokens.
     ``step`` counts optimizer steps over the whole run (the ``N`` of ``checkpoints/step-N``).
     ``step_time_s`` is the wall time of the step (``tokens_per_s`` = tokens / it),
     ``data_wait_s`` the part of it spent in the dataloader's ``next()``, and ``time`` the Unix

@@ -308,7 +308,11 @@ class PhaseTrainer(ProcdslTrainer):
                       "phase_step": fields["phase_step"], "loss": loss}
             record |= {f"loss/{s}": (l / t if t else float("nan"))
                        for s, l, t in zip(self.sources, loss_sums, targets)}
-            record |= {f"share/{s}": v for s, v in fields["shares"].items()}
+            step_shares = dict(fields["shares"])      # of real tokens; padding on its own
+            pad = step_shares.pop("pad", 0.0)
+            record |= {f"share/{s}": v for s, v in step_shares.items()}
+            record |= {f"share_total/{s}": v for s, v in fields["shares_total"].items()}
+            record["pad"] = pad
             record |= {"lr": fields["lr"], "grad_norm": norm, "tokens": fields["tokens"],
                        "tokens_per_s": tokens_per_s,
                        "mfu": flops.mfu(self.flops_per_token, tokens_per_s=tokens_per_s, peak_flops=peak),
@@ -338,7 +342,8 @@ class PhaseTrainer(ProcdslTrainer):
             start = time.perf_counter()
             result = self.train_step(data_iterator)
             fields = {"step": self.global_step, "phase_step": self.step, "lr": result["lr"],
-                      "shares": self.dataloader.achieved_shares(),
+                      "shares": self.dataloader.step_shares(),
+                      "shares_total": self.dataloader.achieved_shares(),
                       "tokens": runner.tokens_before(self.index) + self.step * tokens_per_step,
                       "step_time_s": time.perf_counter() - start, "data_wait_s": sum(loading),
                       "time": time.time()}
@@ -551,7 +556,7 @@ def summarize(out: str, plan: Plan, *, status: str, error: Optional[str], wall_t
             entry["final_loss"] = last["loss"]
             tail = train[-10:]
             entry["final_loss_mean10"] = sum(r["loss"] for r in tail) / len(tail)
-            entry |= {k: v for k, v in last.items() if k.startswith(("loss/", "share/"))}
+            entry |= {k: v for k, v in last.items() if k.startswith(("loss/", "share/", "share_total/"))}
             rates = [r["tokens_per_s"] for r in train]
             entry["median_tokens_per_s"] = sorted(rates)[len(rates) // 2]
         if evals:

@@ -61,6 +61,7 @@ CASES = [
     ("W401", snippet(sources="  source unused = sort()"), 8, 10),
     ("W402", snippet(phases="  phase p {\n    steps = 10\n    mix = { a: 50%, b: 50% }\n    eval every 50 steps { perplexity(c) }\n  }", sources="  source c = sort()"), 12, 27),
     ("W403", snippet(phases="  phase p {\n    steps = 10\n    mix = { a: 50%, b: 50% }\n    eval every 5 steps { accuracy(a) }\n  }"), 12, 26),
+    ("W404", snippet(phases="  phase p {\n    steps = 3\n    mix = { a: rest, b: 3% }\n  }"), 11, 22),
 ]
 
 
@@ -81,7 +82,7 @@ def test_every_documented_check_code_has_a_case():
     codes = {c for c, *_ in CASES}
     expected = {"E001", "E002", "E003", "E101", "E102", "E103", "E104", "E105", "E106", "E201", "E202",
                 "E203", "E204", "E205", "E206", "E207", "E301", "E302", "E303", "E304", "E305", "E306",
-                "E307", "E308", "W401", "W402", "W403"}
+                "E307", "E308", "W401", "W402", "W403", "W404"}
     assert expected <= codes
 
 
@@ -94,6 +95,7 @@ VALID = [
     snippet(sources="  rule sorted_set = set >> sort\n  source c = task(sorted_set, length=1..8)",
             phases=PHASE.replace("mix = { a: 50%, b: 50% }", "mix = { a: 20%, b: 30%, c: 50% }")),
     snippet(phases=PHASE + "\n  phase q {\n    steps = 5\n    optimizer = continue\n    mix = { b: 100% }\n  }"),
+    snippet(phases=PHASE.replace("mix = { a: 50%, b: 50% }", "mix = { a: rest, b: 10% }")),
 ]
 
 
@@ -196,3 +198,36 @@ def test_parallel_layouts_that_are_refused(parallel, message):
     text = snippet(settings=f"  runtime {{ parallel = {parallel} }}").replace("gpt2(layers=2, heads=2", "llama(layers=2, heads=4")
     result = compile_snippet(text)
     assert not result.plans and any(message in d.message for d in result.diagnostics), result.diagnostics
+
+
+def test_rest_takes_what_the_other_shares_leave():
+    plan = compile_snippet(snippet(phases=PHASE.replace("{ a: 50%, b: 50% }", "{ a: rest, b: 0.3% }"))).plan
+    assert plan.phases[0].mix == {"a": 0.997, "b": 0.003}
+    ramp = compile_snippet(snippet(phases=PHASE.replace("{ a: 50%, b: 50% }",
+                                                        "ramp({ a: rest, b: 20% }, { a: 10%, b: rest })"))).plan
+    assert ramp.phases[0].mix_ramp.start == {"a": 0.8, "b": 0.2} and ramp.phases[0].mix_ramp.end == {"a": 0.1, "b": 0.9}
+
+
+@pytest.mark.parametrize("mix, message", [
+    ("{ a: rest, b: rest }", "two sources take `rest` in one mix (`a` and `b`)"),
+    ("{ a: rest, b: 100% }", "`a: rest` gets nothing: the other shares already sum to 100%"),
+])
+def test_rest_in_a_mix_is_refused_when_it_means_nothing(mix, message):
+    result = compile_snippet(snippet(phases=PHASE.replace("{ a: 50%, b: 50% }", mix)))
+    assert [(d.code, d.message) for d in result.diagnostics] == [("E301", message)] and not result.plans
+
+
+def test_w404_estimate_agrees_with_the_stream():
+    """The warning's estimate (no data generated) against the shares the stream really delivers."""
+    from procdsl.stream import PhaseStream
+
+    for mix, steps, warned in (("{ a: rest, b: 3% }", 3, True), ("{ a: 90%, b: 10% }", 50, False)):
+        result = compile_snippet(snippet(phases=f"  phase p {{\n    steps = {steps}\n    mix = {mix}\n  }}"))
+        assert ("W404" in [d.code for d in result.diagnostics]) is warned
+        stream = PhaseStream(result.plan, "p")
+        for _ in stream:
+            pass
+        tokens = dict(zip(stream.sources, stream.totals["tokens"]))
+        realised = tokens["b"] / sum(tokens.values())
+        asked = result.plan.phases[0].mix["b"]
+        assert (abs(realised - asked) > 0.1 * asked) is warned, realised

@@ -155,6 +155,25 @@ def test_two_phase_curriculum_with_transfer(tiny_run):
     assert any((out / "tb").iterdir()) and (out / "logs" / "rank_0.log").is_file()
 
 
+def test_shares_per_step_running_and_padding(tiny_run):
+    """``share/<source>`` is the step's share of real tokens, ``share_total/<source>`` the phase's
+    so far, ``pad`` the step's padding: each equal to a replay of the phase's stream."""
+    from procdsl.stream import PhaseStream
+
+    path, out, _ = tiny_run
+    warm = [r for r in read_metrics(str(out)) if r["kind"] == "train" and r["phase"] == "warm"]
+    stream, delivered = PhaseStream(plan_of(path), "warm"), [0, 0]
+    for record, batch in zip(warm, stream):
+        real = sum(batch.source_tokens)
+        delivered = [d + t for d, t in zip(delivered, batch.source_tokens)]
+        assert record["share/sort"] == pytest.approx(batch.source_tokens[0] / real)
+        assert record["share/sort"] + record["share/rev"] == pytest.approx(1.0)
+        assert record["share_total/sort"] == pytest.approx(delivered[0] / sum(delivered))
+        assert record["pad"] == pytest.approx(batch.pad_tokens / (real + batch.pad_tokens))
+    assert len({round(r["share/sort"], 6) for r in warm}) > 1        # per step, not a running total
+    assert warm[-1]["share_total/sort"] == pytest.approx(0.7, abs=0.03)
+
+
 def test_resume_in_process_is_bitwise(tiny_run, tmp_path):
     _, out, _ = tiny_run
     copy = tmp_path / "run"

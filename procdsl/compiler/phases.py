@@ -151,7 +151,7 @@ def _mix_entries(expr: n.Expr, sources: set[str], reader: Reader, mentioned: set
         reader.error("E201", f"`mix` expects a map of source shares, found {describe(expr)}", expr.span,
                      help="write e.g. `mix = { dyck: 60%, c4: 40% }`")
         return None
-    entries, ok, seen = [], True, set()
+    entries, ok, seen, rest = [], True, set(), []
     for entry in expr.entries:
         mentioned.add(entry.key)
         if entry.key not in sources:
@@ -163,12 +163,47 @@ def _mix_entries(expr: n.Expr, sources: set[str], reader: Reader, mentioned: set
             ok = False
             continue
         seen.add(entry.key)
+        value = reader.resolve(entry.value)
+        if isinstance(value, n.Name) and value.name == "rest":
+            rest.append(len(entries))
+            entries.append(MixEntry(entry.key, entry.key_span.to(value.span), 0.0))
+            continue
         share = reader.fraction(entry.value, f"mix share of {entry.key}")
         if share is None:
             ok = False
             continue
         entries.append(MixEntry(entry.key, entry.key_span.to(entry.value.span), share))
-    return entries if ok else None
+    return entries if ok and _fill_rest(entries, rest, reader) else None
+
+
+def _fill_rest(entries: list[MixEntry], rest: list[int], reader: Reader) -> bool:
+    """``{ code: rest, dyck: 0.3% }``: the ``rest`` source takes what the others leave (99.7%).
+    At most one ``rest`` per map, and it must be left something (E301); False on an error.
+
+    >>> from procdsl.compiler import compile_text
+    >>> text = 'curriculum c {{ model = gpt2(layers=1, heads=1, dim=8) context = 8 batch = 1 ' \\
+    ...        'source a = sort(length=3) source b = reverse(length=3) phase p {{ steps = 1 mix = {} }} }}'
+    >>> compile_text(text.format('{ a: rest, b: 0.3% }'), "x.curr").plan.phases[0].mix
+    {'a': 0.997, 'b': 0.003}
+    >>> [d.message for d in compile_text(text.format('{ a: rest, b: rest }'), "x.curr").diagnostics]
+    ['two sources take `rest` in one mix (`a` and `b`)']
+    """
+    if not rest:
+        return True
+    if len(rest) > 1:
+        first, second = entries[rest[0]], entries[rest[1]]
+        reader.error("E301", f"two sources take `rest` in one mix (`{first.source}` and `{second.source}`)",
+                     second.span, help="give all but one of them a share")
+        return False
+    left = 1 - sum(e.share for i, e in enumerate(entries) if i != rest[0])
+    if left <= 1e-12:
+        entry = entries[rest[0]]
+        reader.error("E301", f"`{entry.source}: rest` gets nothing: the other shares already sum to "
+                     f"{(1 - left) * 100:.6g}%", entry.span,
+                     help="lower the other shares, or drop this source from the mix")
+        return False
+    entries[rest[0]].share = round(left, 12)   # 1 - 0.003 is 0.997000…0001 in binary
+    return True
 
 
 def _read_mix(out: ElabPhase, setting: n.Setting, sources: set[str], reader: Reader) -> None:

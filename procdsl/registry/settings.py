@@ -69,8 +69,9 @@ PHASE = (
          range="≥ 1"),
     Item("context", _P, "tokens per sequence in this phase", type="int", default="the curriculum's", range="≥ 1"),
     Item("seed", _P, "seed of this phase's data and initialisation", type="int", default="the curriculum's"),
-    Item("mix", _P, "token shares of the sources, summing to 100%; `ramp({…}, {…})` moves linearly between two",
-         type="{ SOURCE: percentage, … }", default="required"),
+    Item("mix", _P, "token shares of the sources, summing to 100% (one may be `rest`: what the others leave); "
+         "`ramp({…}, {…})` moves linearly between two",
+         type="{ SOURCE: percentage | rest, … }", default="required"),
     Item("loss", _P, "which tokens the loss counts", type="full | output_only | answer_only",
          default="each source's own"),
     Item("layout", _P, "`padded`: one example per row; `packed`: whole units fill each row, each attending to itself",

@@ -43,7 +43,8 @@ COMPONENTS = (
 )
 
 OTHER = (
-    Item("rest", "length", "the phase takes what the budget leaves after every other phase, rounded down"),
+    Item("rest", "length", "the phase takes what the budget leaves after every other phase, rounded down; "
+         "as a mix share (`{ code: rest, dyck: 0.3% }`), what the other shares leave"),
     Item("continue", "optimizer", "keep the previous phase's optimizer and its state"),
 )
 

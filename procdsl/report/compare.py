@@ -109,13 +109,27 @@ def final_metrics(arm: Arm) -> dict[str, tuple[float, float]]:
 
 
 def achieved_mixture(arm: Arm) -> dict[str, dict[str, float]]:
-    """Per phase, the mean achieved share of each source over its logged steps (all seeds)."""
-    out: dict[str, dict[str, list[float]]] = {}
-    for run in arm.runs:
+    """Per phase, each source's share of the real tokens the phase delivered (mean over seeds).
+
+    A run's share of a phase comes from the token counts of its last record there,
+    ``share_total/<source>`` (the phase's delivered tokens so far); a run logged before
+    per-step shares existed wrote that running total as ``share/<source>``.
+
+    >>> run = Run("r", {}, [{"phase": "p", "share/a": 1.0, "share_total/a": 0.5, "share_total/b": 0.5},
+    ...                     {"phase": "p", "share/a": 0.0, "share_total/a": 0.25, "share_total/b": 0.75}])
+    >>> achieved_mixture(Arm("x", [run]))
+    {'p': {'a': 0.25, 'b': 0.75}}
+    """
+    last: dict[tuple[int, str], dict] = {}
+    for i, run in enumerate(arm.runs):
         for record in run.train:
-            for key, value in record.items():
-                if key.startswith("share/"):
-                    out.setdefault(record.get("phase", "?"), {}).setdefault(key[6:], []).append(float(value))
+            last[(i, record.get("phase", "?"))] = record
+    out: dict[str, dict[str, list[float]]] = {}
+    for (_, phase), record in last.items():
+        prefix = "share_total/" if any(k.startswith("share_total/") for k in record) else "share/"
+        for key, value in record.items():
+            if key.startswith(prefix) and value is not None:
+                out.setdefault(phase, {}).setdefault(key[len(prefix):], []).append(float(value))
     return {phase: {s: float(np.mean(v)) for s, v in shares.items()} for phase, shares in out.items()}
 
 

@@ -28,6 +28,7 @@ class Context:
 Check = Callable[[Context], list[Diagnostic]]
 
 from procdsl.compiler.checks import context as _context  # noqa: E402  (registered below)
+from procdsl.compiler.checks import granularity as _granularity  # noqa: E402
 from procdsl.compiler.checks import mix as _mix  # noqa: E402
 from procdsl.compiler.checks import tokenizer as _tokenizer  # noqa: E402
 from procdsl.compiler.checks import transfer as _transfer  # noqa: E402
@@ -40,6 +41,7 @@ CHECKS: tuple[Check, ...] = (
     _usage.unused_sources,
     _usage.eval_period_within_phase,
     _usage.eval_source_not_trained_on,
+    _granularity.share_is_realised,
     _tokenizer.bpe_trains_on_text,
 )
 
