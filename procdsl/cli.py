@@ -194,8 +194,12 @@ def run(file: Path = typer.Argument(..., help="the .curr file"),
         partition: Optional[str] = typer.Option(None, "--partition", help="with --emit-slurm: the SLURM partition"),
         cpus_per_task: Optional[int] = typer.Option(None, "--cpus-per-task", min=1, help="with --emit-slurm: CPU cores per node (default 8 per GPU)"),
         mem: str = typer.Option("0", "--mem", help="with --emit-slurm: memory per node, e.g. 480G (0: all of it)"),
-        variant: Optional[str] = typer.Option(None, "--variant", help="run one sweep variant (its name, or its key=value part)")) -> None:
+        variant: Optional[str] = typer.Option(None, "--variant", help="run one sweep variant (its name, or its key=value part)"),
+        stream: bool = typer.Option(False, "--stream", help="read and tokenize data files as training goes, instead of the token store")) -> None:
     """Execute FILE's plan with TorchTitan; rerunning the same command resumes it.
+
+    Data sources are read from the token store (prepared first where incomplete: see
+    `procdsl prepare`); --stream reads the files as training goes instead.
 
     A file with a sweep runs every variant, one after another, each in DIR/<variant>/.
     """
@@ -213,11 +217,14 @@ def run(file: Path = typer.Argument(..., help="the .curr file"),
             raise _usage(f"no variant {variant!r}; the variants are:\n  {names}")
     sweep = any(p.variant for p in result.plans)  # even a sweep of one: its name holds .curr values
     base = out if out is not None else rundir.default_out(result.plans[0].name.split("/", 1)[0])
+    if stream:   # the ranks a launcher starts inherit it (procdsl.runtime.datastore)
+        os.environ["PROCDSL_DATA"] = "stream"
     if emit_slurm:
         from procdsl.runtime.slurm import sbatch_script
 
         name = plans[0].name if len(plans) == 1 else plans[0].name.split("/", 1)[0]
         extra = ["--variant", variant] if variant else []
+        extra += ["--stream"] if stream else []
         typer.echo(sbatch_script(str(file.resolve()), nodes=nodes, gpus_per_node=gpus_per_node,
                                  out=os.path.abspath(base), job_name=name.replace("/", "_"),
                                  overrides=set_, python=sys.executable, time=time_limit,
@@ -374,29 +381,6 @@ def sample(file: Path = typer.Argument(..., help="the .curr file"),
 
 def _context_of(plan, source: str) -> int:
     return next((p.context for p in plan.phases if source in p.mix), plan.context)
-
-
-@app.command()
-def prepare(file: Path = typer.Argument(..., help="the .curr file"),
-            set_: List[str] = typer.Option([], "--set", help="override a plan path"),
-            workers: int = typer.Option(1, "--workers", min=1, help="tokenizing processes"),
-            cache_dir: Optional[Path] = typer.Option(None, "--cache-dir", help="where stores live (default $PROCDSL_CACHE, else $HF_HOME/procdsl, else ~/.cache/procdsl)")) -> None:
-    """Tokenize every data source FILE's plan reads into token stores; a re-run is a no-op."""
-    from procdsl.data import DataError
-    from procdsl.store import prepare_plan
-
-    plans = _compile_or_exit(file, set_).plans
-    hint = " ".join(["procdsl prepare", str(file), *(f"--set {o}" for o in set_)])
-    try:
-        for plan in plans:
-            done = prepare_plan(plan, cache_dir=str(cache_dir) if cache_dir else None, workers=workers, hint=hint)
-            for store in done:
-                typer.echo(store.describe())
-            if not done:
-                typer.echo(f"{plan.name}: reads no data source; nothing to prepare")
-    except DataError as exc:
-        typer.echo(f"error: {exc}", err=True)
-        raise typer.Exit(1)
 
 
 @app.command()

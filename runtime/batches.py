@@ -145,5 +145,6 @@ def build_stream(*, dp_world_size: int, dp_rank: int, job_config: Any) -> Stream
     section = job_config.procdsl
     plan = _load_plan(section.plan)
     stream = PhaseStream(plan, section.phase, rank=dp_rank, world=dp_world_size,
-                         cache_dir=section.cache_dir or None)
+                         cache_dir=section.cache_dir or None,
+                         store=None if section.store == "-" else section.store)
     return StreamBatches(stream)

@@ -48,9 +48,9 @@ class Evaluator:
     """Runs one phase's evals on one rank; collective (every rank must call :meth:`run`)."""
 
     def __init__(self, plan: Any, phase: Any, *, rank: int, world: int, cache_dir: str | None,
-                 tokenizer: Any = None):
+                 tokenizer: Any = None, store: str | None = None):
         self.plan, self.phase, self.rank, self.world = plan, phase, rank, world
-        self.cache_dir, self.tokenizer = cache_dir, tokenizer
+        self.cache_dir, self.tokenizer, self.store = cache_dir, tokenizer, store
         self._batches: dict[str, list[tuple[torch.Tensor, torch.Tensor]]] = {}
 
     def batches(self, source: str, count: int) -> list[tuple[torch.Tensor, torch.Tensor]]:
@@ -59,7 +59,7 @@ class Evaluator:
 
             stream = EvalStream(self.plan, source, count, self.phase.context, self.phase.batch,
                                 phase=self.phase.name, rank=self.rank, world=self.world,
-                                cache_dir=self.cache_dir, tokenizer=self.tokenizer)
+                                cache_dir=self.cache_dir, tokenizer=self.tokenizer, store=self.store)
             packed = stream.layout == "packed"
             self._batches[source] = [(input_dict(b, packed=packed), torch.from_numpy(b.labels))
                                      for b in stream]

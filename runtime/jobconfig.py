@@ -56,7 +56,7 @@ phase 'a': runtime.microbatch = 2 does not divide the 1 rows per rank (8 rows ov
 from __future__ import annotations
 
 import os
-from typing import Any
+from typing import Any, Optional
 
 from procdsl.plan.model import AdamW, Plan
 
@@ -115,8 +115,9 @@ def max_context(plan: Plan) -> int:
     return max([plan.context] + [p.context for p in plan.phases])
 
 
-def model_section(plan: Plan, vocab_size: int) -> dict[str, str]:
-    """``{"name", "flavor"}``: the registered TrainSpec and the shape spelled as a flavor."""
+def model_section(plan: Plan, vocab_size: int, *, packed: bool = False) -> dict[str, str]:
+    """``{"name", "flavor"}``: the registered TrainSpec and the shape spelled as a flavor
+    (``packed``: the phase lays out packed rows, which llama attends to with flex attention)."""
     m = plan.model
     shape = {"layers": m.layers, "heads": m.heads, "dim": m.dim, "vocab_size": vocab_size,
              "context": max_context(plan)}
@@ -129,6 +130,8 @@ def model_section(plan: Plan, vocab_size: int) -> dict[str, str]:
             shape["kv_heads"] = m.kv_heads
         if m.ffn_dim_multiplier is not None:
             shape["ffn_dim_multiplier"] = m.ffn_dim_multiplier
+        if packed:
+            shape["flex"] = True
         name = LLAMA_SPEC
     flavor = ",".join(f"{k}={str(v).lower() if isinstance(v, bool) else v}" for k, v in shape.items())
     return {"name": name, "flavor": flavor}
@@ -179,7 +182,7 @@ def parallelism_section(plan: Plan, world: int) -> dict[str, Any]:
 
 
 def phase_job_config(plan: Plan, index: int, *, vocab_size: int, out: str, device: str, world: int,
-                     plan_path: str = "", cache_dir: str = "") -> dict[str, Any]:
+                     plan_path: str = "", cache_dir: str = "", store: Optional[str] = None) -> dict[str, Any]:
     """The job config (nested dicts) for training phase ``index`` of ``plan`` on ``world`` ranks."""
     phase = plan.phases[index]
     check_world(plan, world)
@@ -187,7 +190,7 @@ def phase_job_config(plan: Plan, index: int, *, vocab_size: int, out: str, devic
     runtime = plan.runtime
     return {
         "job": {"dump_folder": out, "description": f"procdsl {plan.name} / {phase.name}"},
-        "model": model_section(plan, vocab_size),
+        "model": model_section(plan, vocab_size, packed=phase.layout == "packed"),
         "training": {
             "local_batch_size": runtime.microbatch or phase.batch // data_parallel(plan, world),
             "global_batch_size": phase.batch,
@@ -212,5 +215,5 @@ def phase_job_config(plan: Plan, index: int, *, vocab_size: int, out: str, devic
         "debug": {"seed": phase.seed},
         "procdsl": {"device": device, "dataloader": STREAM_FACTORY,
                     "plan": plan_path or os.path.join(out, "plan.json"), "phase": phase.name,
-                    "cache_dir": cache_dir},
+                    "cache_dir": cache_dir, "store": "-" if store is None else store},
     }

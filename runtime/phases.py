@@ -70,6 +70,7 @@ from . import flops, internals, tracking, transfer
 from . import checkpoint, preflight, records, resume
 from .checkpoint import KEY, RunState, checkpoint_path, stored_keys, stored_shapes
 from .console import RunConsole
+from .datastore import data_store, prepare_stores
 from .evaluate import Evaluator, due
 from .jobconfig import CHECKPOINT_FOLDER, ConfigError, check_world, max_context, phase_job_config
 from .losses import source_sums, token_losses
@@ -116,7 +117,8 @@ class PhaseTrainer(ProcdslTrainer):
             self.plan.model, vocab=self.vocab.size, context=max_context(self.plan),
             seq_len=self.phase.context)
         self.evaluator = Evaluator(self.plan, self.phase, rank=runner.rank, world=runner.world,
-                                   cache_dir=runner.cache_dir, tokenizer=self.vocab.tokenizer)
+                                   cache_dir=runner.cache_dir, tokenizer=self.vocab.tokenizer,
+                                   store=runner.store)
         self.log_every = self.plan.runtime.log_every
         self._unread: list[tuple[dict[str, Any], torch.Tensor]] = []   # (host fields, device stats)
         self._diverged = torch.zeros((), dtype=torch.bool, device=self.device)
@@ -384,6 +386,7 @@ class PhaseRunner:
         self.plan_json = to_json(plan)
         self.plan_path = os.path.join(out, "plan.json")
         self.cache_dir = os.path.join(out, "cache")
+        self.store = data_store(os.environ)
         self.checkpoints = os.path.join(out, CHECKPOINT_FOLDER)
         self.offsets = [sum(p.steps for p in plan.phases[:i]) for i in range(len(plan.phases))]
         self.console = console or RunConsole(enabled=rank == 0)
@@ -406,7 +409,7 @@ class PhaseRunner:
         vocab = PhaseVocab.for_phase(self.plan, self.plan.phases[index], cache_dir=self.cache_dir)
         return phase_job_config(self.plan, index, vocab_size=vocab.size, out=self.out,
                                 device=self.device, world=self.world, plan_path=self.plan_path,
-                                cache_dir=self.cache_dir)
+                                cache_dir=self.cache_dir, store=self.store)
 
     def tokens_before(self, index: int) -> int:
         return sum(p.tokens for p in self.plan.phases[:index])
@@ -445,6 +448,8 @@ class PhaseRunner:
                               "attention, and PyTorch runs flex attention's backward on CUDA only: "
                               "train it on a GPU, or set `layout = padded` in that phase, or use gpt2")
         infos = preflight.check_data(self.plan, note=self.console.note)
+        if self.store is not None:
+            prepare_stores(self.plan, self.store, announce=self.rank == 0)
         if self.rank == 0:
             self.data = preflight.fingerprints(self.plan, infos,
                                                os.path.join(self.cache_dir, "fingerprints.json"))

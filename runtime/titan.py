@@ -86,6 +86,9 @@ class Procdsl:
     cache_dir: str = ""
     """where tokenizers trained for the plan are cached ("" = none)"""
 
+    store: str = "-"
+    """the token store's cache root the data is read from ("-" = read and tokenize as it goes)"""
+
     broadcast_init_above: int = 2**30
     """bytes of parameters from which rank 0 alone builds the initial weights and broadcasts them"""
 

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import os
+import tempfile
 from pathlib import Path
 
 import pytest
@@ -37,3 +39,9 @@ def compile_snippet(text: str, file: str = "t.curr", overrides=()):
 @pytest.fixture
 def compile_():
     return compile_snippet
+
+
+# Token stores that runs prepare go to a directory of this test session (one per xdist worker),
+# never to the user's ~/.cache/procdsl.
+if not os.environ.get("PROCDSL_CACHE"):
+    os.environ["PROCDSL_CACHE"] = tempfile.mkdtemp(prefix="procdsl-cache-")

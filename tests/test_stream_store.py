@@ -102,3 +102,43 @@ def test_memory_stays_flat_over_a_thousand_steps(stored):
     for _ in range(1000):
         stream.next_batch()
     assert rss_mb() - before < 20, "the stream keeps more than its current blocks"
+
+
+RUN = """curriculum stored_run {
+  seed    = 0
+  model   = gpt2(layers=1, heads=2, dim=16)
+  tokenizer = bytes
+  context = 48
+  batch   = 4
+  source code = python_code()
+  source s    = sort(length=3..9, vocab=10)
+  source val  = python_code()
+  phase p {
+    steps = 6
+    mix   = { code: 70%, s: 30% }
+    eval every 3 steps { perplexity(val, batches=1) }
+  }
+}
+"""
+
+
+def test_a_run_prepares_the_store_and_trains_as_streaming_does(tmp_path, monkeypatch):
+    """procdsl run prepares the store first and reads it; --stream reads the files as it goes:
+    the same batches, hence bitwise the same losses."""
+    pytest.importorskip("torchtitan")
+    from procdsl.compiler import compile_file
+    from procdsl.runtime.metrics import read_metrics
+    from procdsl.runtime.run import execute
+    from procdsl.store import TokenStore
+
+    path = tmp_path / "run.curr"
+    path.write_text(RUN)
+    plan = compile_file(str(path)).plan
+    monkeypatch.setenv("PROCDSL_CACHE", str(tmp_path / "cache"))
+    losses = {}
+    for mode in ("store", "stream"):
+        monkeypatch.setenv("PROCDSL_DATA", mode)
+        assert execute(plan, out=str(tmp_path / mode), device="cpu", claim=True)["status"] == "done"
+        losses[mode] = [(r["kind"], r["loss"]) for r in read_metrics(str(tmp_path / mode))]
+    assert TokenStore.open(plan, "code", "train", cache_dir=str(tmp_path / "cache")).documents > 0
+    assert losses["store"] == losses["stream"]

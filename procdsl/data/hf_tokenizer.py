@@ -26,7 +26,7 @@ a word-level tokenizer of those names alone.
 ...   phase p { steps = 1  mix = { code: 50%, s: 50% } } }''', "v.curr").plan
 >>> backend = build_backend(PhaseVocab.for_phase(plan, "p"))
 >>> backend.get_vocab_size(), backend.encode("hé").ids, backend.token_to_id("<|s:SEP|>")
-(264, [104, 195, 169], 261)
+(263, [104, 195, 169], 261)
 >>> backend.decode([104, 105, 256, 258, 261], skip_special_tokens=False)
 'hi<eos><|s:0|><|s:SEP|>'
 """

@@ -44,7 +44,7 @@ reader      :class:`TokenStore`
 [0]
 >>> store = TokenStore.open(plan, "a", "train", cache_dir=d)
 >>> store.documents, store.exhausted, store.n_tokens > plan_needs(plan)[0].tokens
-(9, False, True)
+(12, False, True)
 """
 
 from procdsl.store.errors import StoreError
