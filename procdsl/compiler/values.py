@@ -65,7 +65,7 @@ class Reader:
 
         Iterative and memoised, so a chain of thousands of lets costs its length once.
         """
-        chain: list[str] = []
+        chain: dict[str, None] = {}  # the names followed, in order (a dict: O(1) membership)
         while isinstance(expr, n.Name) and expr.name in self.lets:
             if expr.name in self._resolved:
                 expr = self._resolved[expr.name]
@@ -74,7 +74,7 @@ class Reader:
                 self.error("E109", f"let `{expr.name}` refers to itself", expr.span,
                            help="a let must end in a value, not loop back to its own name")
                 return n.String("", expr.span)
-            chain.append(expr.name)
+            chain[expr.name] = None
             expr = self.lets[expr.name].value
         for name in chain:
             self._resolved[name] = expr
