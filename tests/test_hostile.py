@@ -265,6 +265,17 @@ def test_item6_check_dir_reports_every_file_and_json_always_has_a_record(tmp_pat
     assert result.exit_code == 1
 
 
+@pytest.mark.parametrize("content", [b"[]", b'{"name":', b"\xff\xfe"])
+def test_item6_a_plan_json_that_is_not_a_plan_is_a_named_error(tmp_path, content):
+    from procdsl.plan import load_plan
+
+    path = tmp_path / "plan.json"
+    path.write_bytes(content)
+    with pytest.raises(ValueError, match="plan.json: not a procdsl plan") as caught:
+        load_plan(path)
+    assert len(str(caught.value).splitlines()) == 1
+
+
 # ------------------------------------------------------------------ item 7: accepted, then refused by the run
 @pytest.mark.parametrize("setting, line", [("seed = 9223372036854775808", 5), ("context = 1T", 2)])
 def test_item7_curriculum_settings_beyond_their_maximum(setting, line):

@@ -10,6 +10,8 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+from pydantic import ValidationError
+
 from procdsl.plan.hashing import canonical_json, plan_hash, with_hash
 from procdsl.plan.model import (COMPONENTS, AdamW, BpeTokenizer, BytesTokenizer, CharTokenizer,
                                 Constant, ContinueOptimizer, Cosine, Eval, FileTokenizer, Fsdp,
@@ -24,8 +26,19 @@ def to_json(plan: Plan, indent: int = 2) -> str:
 
 
 def load_plan(path: str | Path) -> Plan:
-    """Read a plan.json back, checking that its hash still matches its content."""
-    plan = Plan.model_validate_json(Path(path).read_text(encoding="utf-8"))
+    """Read a plan.json back, checking that its hash still matches its content.
+
+    Anything else (``[]``, truncated JSON, bad UTF-8, a plan of another schema) is a
+    ``ValueError`` naming the file, never a validation dump or a decoding traceback.
+    """
+    try:
+        plan = Plan.model_validate_json(Path(path).read_bytes())
+    except ValidationError as exc:
+        first = exc.errors()[0]
+        where = ".".join(str(p) for p in first["loc"]) or "the top level"
+        raise ValueError(f"{path}: not a procdsl plan ({first['msg']} at {where})") from None
+    except OSError as exc:
+        raise ValueError(f"{path}: cannot read the plan: {exc.strerror or exc}") from None
     if plan.hash and plan.hash != plan_hash(plan):
         raise ValueError(f"{path}: plan hash does not match its content (edited by hand?)")
     return plan
