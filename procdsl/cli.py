@@ -87,7 +87,8 @@ def _settings_help() -> str:
 def plan(file: Path = typer.Argument(..., help="the .curr file"),
          set_: List[str] = typer.Option([], "--set", help="override a plan path: --set phases.warmup.steps=500"),
          json_: bool = typer.Option(False, "--json", help="print only the plan JSON on stdout"),
-         output: Optional[Path] = typer.Option(None, "-o", "--output", help="also write the plan JSON here")) -> None:
+         output: Optional[Path] = typer.Option(None, "-o", "--output", help="also write the plan JSON here"),
+         plot: Optional[str] = typer.Option(None, "--plot", metavar="FILE|-", help="draw the timeline (phases × mixture × lr) to FILE (.png, .svg, .pdf), or - for the terminal")) -> None:
     """Compile FILE and show its plan (or every sweep variant's)."""
     from procdsl.plan import to_json
 
@@ -115,6 +116,30 @@ def plan(file: Path = typer.Argument(..., help="the .curr file"),
         print_plan(p)
     if output is not None:
         typer.echo(f"wrote {output}", err=True)
+    if plot is not None:
+        _plot_timeline(plans[0], plot)
+
+
+def _plot_timeline(plan, where: str) -> None:
+    """``plan --plot``: the timeline in characters (``-``) or as a figure file."""
+    from procdsl.plan.timeline import draw_timeline, terminal_timeline
+
+    typer.echo(terminal_timeline(plan))
+    if where == "-":
+        return
+    if os.path.splitext(where)[1].lower() not in (".png", ".svg", ".pdf"):
+        raise _usage(f"--plot {where}: name a .png, .svg or .pdf file, or - for the terminal")
+    try:
+        import matplotlib  # noqa: F401
+    except ImportError:
+        typer.echo("error: --plot FILE needs matplotlib: pip install 'procdsl[runtime]' (or - for the terminal)", err=True)
+        raise typer.Exit(1)
+    try:
+        os.makedirs(os.path.dirname(os.path.abspath(where)), exist_ok=True)
+        typer.echo(f"wrote {draw_timeline(plan, where)}", err=True)
+    except OSError as exc:
+        typer.echo(f"error: cannot write {where}: {exc.strerror or exc}", err=True)
+        raise typer.Exit(1)
 
 
 def _compile_or_exit(file: Path, overrides: List[str]):

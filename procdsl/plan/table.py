@@ -1,4 +1,5 @@
-"""A plan as a person reads it: a rich table of phases, steps, tokens, budget share, parameters, mix and lr.
+"""A plan as a person reads it: a rich table of phases, steps, tokens, budget share, parameters, mix
+and lr, and a second one of what each phase does (layout, loss, transfer, optimizer, evals, ramps).
 
 >>> from procdsl.compiler import compile_text
 >>> text = 'curriculum c { model = gpt2(layers=1, heads=1, dim=8) context = 8 batch = 2 ' \\
@@ -12,7 +13,7 @@ from __future__ import annotations
 from rich.console import Console
 from rich.table import Table
 
-from procdsl.plan.model import Plan
+from procdsl.plan.model import COMPONENTS, Plan
 
 
 def _mix(shares: dict[str, float]) -> str:
@@ -77,6 +78,69 @@ def phase_rows(plan: Plan) -> list[tuple[str, ...]]:
     return rows
 
 
+def _transfer(plan: Plan, index: int) -> str:
+    """What a phase takes from the one before, in a few words."""
+    phase = plan.phases[index]
+    if index == 0:
+        return "— (first phase)"
+    spec = phase.transfer
+    if spec is None:
+        return "keep all"
+    parts = ["keep " + (",".join(spec.keep) if set(spec.keep) != set(COMPONENTS) else "all")]
+    if spec.reinit:
+        parts.append("reinit " + ",".join(spec.reinit))
+    if spec.freeze:
+        parts.append("freeze " + ",".join(spec.freeze))
+    if spec.perturb:
+        parts.append("perturb " + ",".join(f"{c} {p.kind}" + (f"({p.amount:g})" if p.amount is not None else "")
+                                          for c, p in spec.perturb.items()))
+    if spec.embed_init != "normal":
+        parts.append(f"new rows {spec.embed_init}")
+    return "; ".join(parts)
+
+
+def _loss(plan: Plan, phase) -> str:
+    """The phase's loss, or each source's own (``loss`` unset)."""
+    if phase.loss is not None:
+        return phase.loss
+    own = {plan.sources[s].default_loss for s in phase.mix}
+    return own.pop() if len(own) == 1 else ", ".join(f"{s} {plan.sources[s].default_loss}" for s in phase.mix)
+
+
+def _evals(phase) -> str:
+    return ", ".join(f"{e.kind}({e.source}) every {e.every}" for e in phase.eval) or "—"
+
+
+def _ramps(plan: Plan, phase) -> str:
+    """``mix`` when the mix ramps, and every ramped generator parameter with its ends."""
+    from procdsl.plan.base import Ramp
+
+    found = ["mix"] if phase.mix_ramp is not None else []
+    for name in phase.mix:
+        source = plan.sources[name]
+        found += [f"{name}.{field} {value.start:g}→{value.end:g}" for field in type(source).model_fields
+                  if isinstance(value := getattr(source, field), Ramp)]
+    return ", ".join(found) or "—"
+
+
+def detail_rows(plan: Plan) -> list[tuple[str, ...]]:
+    """Per phase: layout, loss, transfer (and freeze), optimizer, evals and ramps.
+
+    >>> from procdsl.compiler import compile_text
+    >>> text = 'curriculum c { model = gpt2(layers=1, heads=1, dim=8) context = 32 batch = 2 ' \\
+    ...        'source s = sort(length=ramp(3, 9)) source v = sort(length=3) ' \\
+    ...        'phase p { steps = 4 mix = { s: 100% } } ' \\
+    ...        'phase q { steps = 4 mix = { s: 100% } transfer = { reinit: [head], freeze: [embed] } ' \\
+    ...        'optimizer = continue eval every 2 steps { accuracy(v, batches=1) } } }'
+    >>> for row in detail_rows(compile_text(text, "c.curr").plan): print(row)
+    ('p', 'padded', 'output_only', '— (first phase)', 'fresh', '—', 's.length 3→9')
+    ('q', 'padded', 'output_only', 'keep embed,pos,attn,mlp,norm; reinit head; freeze embed', 'continue', 'accuracy(v) every 2', 's.length 3→9')
+    """
+    return [(phase.name, phase.layout, _loss(plan, phase), _transfer(plan, i),
+             "continue" if phase.optimizer.kind == "continue" else "fresh", _evals(phase), _ramps(plan, phase))
+            for i, phase in enumerate(plan.phases)]
+
+
 def print_plan(plan: Plan, console: Console | None = None) -> None:
     console = console or Console()
     model = plan.model
@@ -92,4 +156,10 @@ def print_plan(plan: Plan, console: Console | None = None) -> None:
     budget = f"{plan.total_tokens / plan.budget * 100:.1f}%" if plan.budget else "—"
     table.add_row("total", f"{plan.total_steps:,}", f"{plan.total_tokens:,}", budget, "", "", "")
     console.print(table)
+    details = Table(title="what each phase does", title_justify="left")
+    for column in ("phase", "layout", "loss", "transfer", "optimizer", "eval", "ramps"):
+        details.add_column(column)
+    for row in detail_rows(plan):
+        details.add_row(*row)
+    console.print(details)
     console.print(f"hash {plan.hash}", style="dim")
