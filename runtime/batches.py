@@ -57,50 +57,73 @@ import numpy as np
 import torch
 from torchtitan.components.dataloader import BaseDataLoader
 
+from .prefetch import Consumed, prefetched
+
 STATE_KEY = "stream"
 
 
 class StreamBatches(BaseDataLoader):
-    """One rank's batches of a phase stream, as TorchTitan microbatches (module docstring)."""
+    """One rank's batches of a phase stream, as TorchTitan microbatches (module docstring).
 
-    def __init__(self, stream: Any, *, strict: bool = True):
+    ``prefetch`` batches are made ahead in a background thread (:mod:`.prefetch`; 0: in the
+    training thread); ``pin``: their tensors in pinned memory, for asynchronous copies to a GPU.
+    The state, the shares and ``last`` are those of the batches the trainer has taken, however
+    far the thread has run ahead.
+    """
+
+    def __init__(self, stream: Any, *, strict: bool = True, prefetch: int = 2, pin: bool = False):
         self.stream = stream
         self.strict = strict   # False: accept a stream state of another plan (--force-replan)
+        self.prefetch, self.pin = prefetch, pin
+        self._consumed = Consumed()
 
     @property
     def sources(self) -> tuple[str, ...]:
         return tuple(self.stream.sources)
 
     def __iter__(self) -> Iterator[tuple[dict[str, torch.Tensor], torch.Tensor]]:
+        return prefetched(self._produce, depth=self.prefetch, consumed=self._consumed)
+
+    def _produce(self) -> Iterator[tuple[tuple[dict[str, torch.Tensor], torch.Tensor], Any]]:
+        """``((inputs, labels), (stream state after the batch, the batch))`` per step."""
         packed = self.stream.layout == "packed"
         for batch in self.stream:
-            self.last = batch
-            yield input_dict(batch, packed=packed), torch.from_numpy(batch.labels)
+            inputs, labels = input_dict(batch, packed=packed), torch.from_numpy(batch.labels)
+            if self.pin:
+                inputs = {key: value.pin_memory() for key, value in inputs.items()}
+                labels = labels.pin_memory()
+            yield (inputs, labels), (self.stream.state_dict(), batch)
 
-    #: the stream batch served last (the step just trained: one stream batch per step)
-    last: Any = None
+    @property
+    def last(self) -> Any:
+        """The stream batch served last (the step just trained: one stream batch per step)."""
+        return None if self._consumed.state is None else self._consumed.state[1]
+
+    def _state(self) -> dict[str, Any]:
+        return self.stream.state_dict() if self._consumed.state is None else self._consumed.state[0]
 
     def achieved_shares(self) -> dict[str, float]:
         """Each source's share of the real tokens delivered so far in this phase (global)."""
-        return _shares(self.sources, self.stream.totals["tokens"])
+        return _shares(self.sources, self._state()["totals"]["tokens"])
 
     def step_shares(self) -> dict[str, float]:
         """Each source's share of the real tokens of the step just served (global; padding
         excluded), and ``pad``: the padding's share of all that step's tokens."""
-        if self.last is None:
-            return {}
         batch = self.last
+        if batch is None:
+            return {}
         real = sum(batch.source_tokens)
         return {**_shares(self.sources, batch.source_tokens),
                 "pad": batch.pad_tokens / (real + batch.pad_tokens) if real + batch.pad_tokens else 0.0}
 
     def state_dict(self) -> dict[str, Any]:
-        return {STATE_KEY: json.dumps(self.stream.state_dict(), sort_keys=True)}
+        return {STATE_KEY: json.dumps(self._state(), sort_keys=True)}
 
     def load_state_dict(self, state_dict: dict[str, Any]) -> None:
         if not state_dict:
             return
         self.stream.load_state_dict(json.loads(state_dict[STATE_KEY]), strict=self.strict)
+        self._consumed = Consumed()
 
 
 def _shares(sources: tuple[str, ...], tokens) -> dict[str, float]:
@@ -147,4 +170,4 @@ def build_stream(*, dp_world_size: int, dp_rank: int, job_config: Any) -> Stream
     stream = PhaseStream(plan, section.phase, rank=dp_rank, world=dp_world_size,
                          cache_dir=section.cache_dir or None,
                          store=None if section.store == "-" else section.store)
-    return StreamBatches(stream)
+    return StreamBatches(stream, pin=section.device == "cuda")

@@ -18,7 +18,7 @@ none on the CPU, where no such number exists.
 Worked example (the quickstart's model on a bytes + SORT phase of 356 ids, hand count below):
 
 >>> from procdsl.plan import Gpt2Model
->>> m = Gpt2Model(layers=2, heads=4, dim=128)
+>>> m = Gpt2Model(layers=2, heads=4, dim=128, tie_embeddings=False)   # the head its own matrix
 >>> c = count_params(m, vocab=356, context=256)
 >>> c.params, c.embedding, c.dense
 (520704, 78336, 442368)
@@ -132,7 +132,7 @@ def memory_estimate(model: Any, *, vocab: int, context: int, seq_len: int, local
     >>> m = memory_estimate(Gpt2Model(layers=2, heads=4, dim=128), vocab=356, context=256,
     ...                     seq_len=256, local_batch=16)
     >>> m.params, m.optimizer, m.activations, m.logits
-    (2082816, 4165632, 71303168, 11665408)
+    (1900544, 3801088, 71303168, 11665408)
 
     4 × 520,704 bytes of weights; ``2 layers × 16 × 256 tokens × 34 × 128 × 4 / 2`` =
     71,303,168 bytes of activations;

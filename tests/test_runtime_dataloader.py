@@ -77,8 +77,17 @@ def test_load_factory():
         load_factory("procdsl.runtime.dataloader.SyntheticRows")
 
 
-RUNTIME_MODULES = ("platform", "dataloader", "metrics", "spec", "titan", "models.gpt2",
-                   "models.parallelize")
+def _runtime_modules() -> list[str]:
+    import pkgutil
+
+    import procdsl.runtime
+
+    return sorted(info.name.removeprefix("procdsl.runtime.") for info in
+                  pkgutil.walk_packages(procdsl.runtime.__path__, "procdsl.runtime.")
+                  if not info.ispkg)
+
+
+RUNTIME_MODULES = _runtime_modules()
 
 
 @pytest.mark.parametrize("name", RUNTIME_MODULES)
