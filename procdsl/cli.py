@@ -441,21 +441,32 @@ def bench(json_: bool = typer.Option(False, "--json", help="print the measuremen
           rank: int = typer.Option(0, "--rank", min=0, help="the rank measured for --pipeline"),
           start_step: int = typer.Option(0, "--start-step", min=0, help="resume the stream at this step first"),
           steps: int = typer.Option(20, "--steps", min=1, help="steps measured for --pipeline"),
-          set_: List[str] = typer.Option([], "--set", help="override a plan path (repeatable)")) -> None:
+          set_: List[str] = typer.Option([], "--set", help="override a plan path (repeatable)"),
+          stream: bool = typer.Option(False, "--stream", help="with --pipeline: read data files as it goes, not the token store")) -> None:
     """Generator and pipeline throughput, as ratios to baselines measured in the same run.
 
     With ``--pipeline FILE``: what rank R of W pays per step for its rows (no torch, no process
-    group), as one JSON object (``step_ms``, ``rank_tokens_per_s``, ``resume_ms``, …)."""
+    group), as one JSON object (``step_ms``, ``rank_tokens_per_s``, ``resume_ms``, …); data
+    comes from the token store (prepared first) as in ``procdsl run``, or ``--stream``."""
     if pipeline_file is not None:
         from procdsl.stream.rank_bench import rank_pipeline_bench
+
+        from procdsl.data import DataError
+        from procdsl.store.runs import data_store, prepare_stores
 
         plan = _compile_or_exit(pipeline_file, set_).plans[0]
         name = phase or plan.phases[0].name
         if name not in {p.name for p in plan.phases}:
             raise _usage(f"no phase {name!r} in {pipeline_file} (phases: {', '.join(p.name for p in plan.phases)})")
+        store = None if stream else data_store(os.environ)   # as `procdsl run` reads it
         try:
+            if store is not None:
+                prepare_stores(plan, store, announce=False)
             record = rank_pipeline_bench(plan, name, world=world, rank=rank, start_step=start_step,
-                                         steps=steps)
+                                         steps=steps, store=store)
+        except DataError as exc:
+            typer.echo(f"error: {exc}", err=True)
+            raise typer.Exit(1)
         except ValueError as exc:
             raise _usage(str(exc))
         typer.echo(json.dumps(record) if json_ else

@@ -70,7 +70,7 @@ from . import flops, internals, tracking, transfer
 from . import checkpoint, preflight, records, resume
 from .checkpoint import KEY, RunState, checkpoint_path, stored_keys, stored_shapes
 from .console import RunConsole
-from .datastore import data_store, prepare_stores
+from procdsl.store.runs import data_store, prepare_stores
 from .evaluate import Evaluator, due
 from .jobconfig import CHECKPOINT_FOLDER, ConfigError, check_world, max_context, phase_job_config
 from .losses import source_sums, token_losses

@@ -6,7 +6,8 @@ of its own rows. The stream is first positioned at step ``K`` (a state taken fro
 ran there, as a checkpoint would hold it); then a fresh stream of rank ``R`` loads that state
 (``resume_ms``: the load and the first step) and runs ``N`` more steps (``step_ms``: their mean,
 first step excluded). ``rank_tokens_per_s`` counts the real tokens (padding excluded) of this
-rank's own rows per CPU second; ``global_tokens_per_s`` the whole batch's.
+rank's own rows per CPU second; ``global_tokens_per_s`` the whole batch's. ``data`` says whether
+data sources were read from the token store or streamed.
 
 >>> from procdsl.compiler import compile_text
 >>> plan = compile_text('''curriculum b {
@@ -18,7 +19,7 @@ rank's own rows per CPU second; ``global_tokens_per_s`` the whole batch's.
 ... }''', "b.curr").plan
 >>> out = rank_pipeline_bench(plan, "p", world=4, rank=1, start_step=10, steps=5)
 >>> sorted(out)
-['global_tokens_per_s', 'layout', 'phase', 'rank', 'rank_tokens_per_s', 'resume_ms', 'start_step', 'step_ms', 'steps', 'world']
+['data', 'global_tokens_per_s', 'layout', 'phase', 'rank', 'rank_tokens_per_s', 'resume_ms', 'start_step', 'step_ms', 'steps', 'world']
 >>> out["world"], out["start_step"], out["steps"], out["step_ms"] > 0
 (4, 10, 5, True)
 """
@@ -32,23 +33,26 @@ from procdsl.plan.model import Plan
 from procdsl.stream.stream import PhaseStream
 
 
-def state_at(plan: Plan, phase: str, step: int, *, cache_dir: Optional[str] = None) -> dict[str, Any]:
+def state_at(plan: Plan, phase: str, step: int, *, cache_dir: Optional[str] = None,
+             store: Optional[str] = None) -> dict[str, Any]:
     """The stream state of ``phase`` before step ``step`` (what a checkpoint there holds)."""
     batch = plan.phase(phase).batch
-    stream = PhaseStream(plan, phase, rank=0, world=batch, cache_dir=cache_dir)  # one row: cheapest
+    stream = PhaseStream(plan, phase, rank=0, world=batch, cache_dir=cache_dir, store=store)  # one row
     for _ in range(step):
         stream.next_batch()
     return stream.state_dict()
 
 
 def rank_pipeline_bench(plan: Plan, phase: str, *, world: int, rank: int, start_step: int = 0,
-                        steps: int = 20, cache_dir: Optional[str] = None) -> dict[str, Any]:
-    """One JSON-able record for rank ``rank`` of ``world`` (module docstring)."""
+                        steps: int = 20, cache_dir: Optional[str] = None,
+                        store: Optional[str] = None) -> dict[str, Any]:
+    """One JSON-able record for rank ``rank`` of ``world`` (module docstring); ``store``: read
+    data from the token store under that root (prepared beforehand), else streaming."""
     if steps < 1:
         raise ValueError("--steps must be at least 1")
-    state = state_at(plan, phase, start_step, cache_dir=cache_dir) if start_step else None
+    state = state_at(plan, phase, start_step, cache_dir=cache_dir, store=store) if start_step else None
     began = time.process_time()
-    stream = PhaseStream(plan, phase, rank=rank, world=world, cache_dir=cache_dir)
+    stream = PhaseStream(plan, phase, rank=rank, world=world, cache_dir=cache_dir, store=store)
     if state is not None:
         stream.load_state_dict(state)
     stream.next_batch()
@@ -60,7 +64,8 @@ def rank_pipeline_bench(plan: Plan, phase: str, *, world: int, rank: int, start_
         own += int((~batch.padding).sum())
         total += sum(batch.source_tokens)
     elapsed = max(time.process_time() - began, 1e-9)
-    return {"phase": phase, "layout": stream.layout, "world": world, "rank": rank,
+    return {"phase": phase, "layout": stream.layout, "data": "stream" if store is None else "store",
+            "world": world, "rank": rank,
             "start_step": start_step, "steps": steps, "resume_ms": resume * 1e3,
             "step_ms": elapsed / steps * 1e3, "rank_tokens_per_s": own / elapsed,
             "global_tokens_per_s": total / elapsed}

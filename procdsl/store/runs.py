@@ -1,5 +1,7 @@
 """Where a run reads its data from: the token store (the default), or the files as it goes.
 
+Torch-free, so that ``procdsl bench --pipeline`` follows the same rule as ``procdsl run``.
+
 ``procdsl run`` tokenizes every data source a plan reads into the token store before training
 (``procdsl prepare``: idempotent, shared between the ranks and nodes through file locks, a
 no-op when the store is complete) and the ranks read memory-mapped slices of it — what a
