@@ -1,6 +1,9 @@
 """What ``procdsl run`` costs over bare TorchTitan: tokens/s ratio, data-wait share, phase switch.
 
-Run: ``python benchmarks/runtime_overhead.py [--quick] [--nproc N]``. In one session, alternating:
+Run: ``python benchmarks/runtime_overhead.py [--quick] [--nproc N] [--configs plain,accumulation,bf16+compile]``.
+Each configuration (:data:`CONFIGS`: the plain float32 run, gradient accumulation over
+microbatches of 2 rows, bf16 + torch.compile) is measured in one session, the runs of all
+configurations interleaved repeat by repeat, and each is reported as the median over repeats:
 
 * **procdsl** — ``procdsl run`` (the CLI, ``--nproc N``) on a two-phase curriculum: a procedural
   SORT phase, then a REVERSE phase that takes the blocks over (``transfer``); GPT-2
@@ -43,7 +46,7 @@ CURRICULUM = """curriculum overhead {
   model   = gpt2(layers=%(layers)d, heads=%(heads)d, dim=%(dim)d)
   context = %(context)d
   batch   = %(batch)d
-  runtime { checkpoint_every = 100000 steps }
+  runtime { checkpoint_every = 100000 steps  %(runtime)s }
 
   source sort = sort(length=8..32, vocab=64)
   source rev  = reverse(length=8..32, vocab=64)
@@ -57,6 +60,8 @@ CURRICULUM = """curriculum overhead {
 }
 """
 SHAPE = {"layers": 4, "heads": 4, "dim": 128, "context": 256, "batch": 8}
+#: configuration name -> the ``runtime { }`` settings both runs share (via phase 1's job config)
+CONFIGS = {"plain": "", "accumulation": "microbatch = 2", "bf16+compile": "dtype = bf16  compile = true"}
 SKIP = 5   # first steps of a run left out of the steady state (allocator, caches warm up)
 
 
@@ -227,49 +232,9 @@ def switch_parts(out: Path, records: list[dict[str, Any]]) -> tuple[float, float
     return built - last["time"], start["time"] - start["step_time_s"] - built
 
 
-def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    parser.add_argument("--quick", action="store_true", help="fewer steps, one repeat")
-    parser.add_argument("--nproc", type=int, default=1, help="ranks of both runs (default 1)")
-    parser.add_argument("--steps", type=int, default=None, help="steps of phase 1 (and of the bare run)")
-    parser.add_argument("--threads", type=int, default=1,
-                        help="OMP_NUM_THREADS of every rank of both runs (default 1: with more, one "
-                             "busy core elsewhere stalls OpenMP's barriers and the timings swing 5x)")
-    parser.add_argument("--repeats", type=int, default=None, help="runs of each, alternating")
-    parser.add_argument("--bare-worker", nargs=2, metavar=("JOB", "RESULT"), help=argparse.SUPPRESS)
-    args = parser.parse_args(argv)
-    if args.bare_worker:
-        return bare_worker(*args.bare_worker)
-    warm = args.steps or (25 if args.quick else 60)
-    main_steps = 10 if args.quick else 20
-    repeats = args.repeats or (1 if args.quick else 2)
-    shape = SHAPE | {"warm": warm, "main": main_steps}
-    tokens_per_step = shape["batch"] * shape["context"]
-
-    with tempfile.TemporaryDirectory(prefix="procdsl-overhead-") as tmp:
-        root = Path(tmp)
-        curr = root / "overhead.curr"
-        curr.write_text(CURRICULUM % shape)
-        job = bare_job(curr, root / "bare-job", args.nproc)
-        print(f"GPT-2 layers={shape['layers']} heads={shape['heads']} dim={shape['dim']}, "
-              f"batch {shape['batch']} x seq_len {shape['context']} = {tokens_per_step} tokens/step, "
-              f"vocabulary {job['model']['flavor'].split('vocab_size=')[1].split(',')[0]}, "
-              f"{args.nproc} rank(s) x {args.threads} thread(s) on {os.cpu_count()} cores; phase 1 {warm} steps, phase 2 "
-              f"{main_steps}; {repeats} run(s) of each, alternating", flush=True)
-        ours: list[list[dict[str, Any]]] = []
-        bare: list[list[dict[str, Any]]] = []
-        parts: list[tuple[float, float] | None] = []
-        for i in range(repeats):
-            started = time.perf_counter()
-            bare.append(run_bare(job, root / f"bare-{i}", args.nproc, args.threads))
-            took_bare = time.perf_counter() - started
-            started = time.perf_counter()
-            out = root / f"procdsl-{i}"
-            ours.append(run_procdsl(curr, out, args.nproc, args.threads))
-            parts.append(switch_parts(out, ours[-1]))
-            print(f"  run {i + 1}: bare {took_bare:.0f} s, procdsl {time.perf_counter() - started:.0f} s",
-                  flush=True)
-
+def summarize(name: str, ours: list[list[dict[str, Any]]], bare: list[list[dict[str, Any]]],
+              parts: list[tuple[float, float] | None], tokens_per_step: int) -> float:
+    """Print one configuration's comparison; returns the ratio procdsl / bare (medians)."""
     phase1 = [steady([r for r in run if r["phase"] == "warm"]) for run in ours]
     bare_steady = [steady(run) for run in bare]
     ours_period = statistics.median([p for run in phase1 for p in periods(run)])
@@ -287,14 +252,14 @@ def main(argv: list[str] | None = None) -> int:
     switches = [switch_time(run) for run in ours]
     flag = lambda ok: "ok" if ok else "BELOW TARGET"  # noqa: E731
 
-    print()
+    print(f"\n[{name}]")
     print(f"bare TorchTitan  {tokens_per_step / bare_period:10,.0f} tokens/s  (median step "
           f"interval {bare_period * 1e3:.1f} ms; train_step {bare_compute * 1e3:.1f} ms)")
     print(f"procdsl run      {tokens_per_step / ours_period:10,.0f} tokens/s  (median step "
           f"interval {ours_period * 1e3:.1f} ms; train_step {ours_compute * 1e3:.1f} ms)")
     for i, (a, b) in enumerate(zip(phase1, bare_steady)):
         mine, theirs = statistics.median(periods(a)), statistics.median(periods(b))
-        print(f"  run {i + 1}: bare {tokens_per_step / theirs:,.0f}, procdsl "
+        print(f"  repeat {i + 1}: bare {tokens_per_step / theirs:,.0f}, procdsl "
               f"{tokens_per_step / mine:,.0f} tokens/s -> {theirs / mine:.3f}x")
     print(f"ratio procdsl / bare: {ratio:.3f}x of the medians (target >= 0.95x: "
           f"{flag(ratio >= 0.95)}); {bare_fast / ours_fast:.3f}x of the fastest tenth of the steps")
@@ -304,8 +269,68 @@ def main(argv: list[str] | None = None) -> int:
           + ", ".join(f"{s:.2f} s" for s in switches))
     for i, part in enumerate(parts):
         if part is not None:
-            print(f"  run {i + 1}: end of phase 1 (checkpoint, logs) {part[0]:.2f} s, building "
+            print(f"  repeat {i + 1}: end of phase 1 (checkpoint, logs) {part[0]:.2f} s, building "
                   f"phase 2 (model, optimizer, stream, transfer) {part[1]:.2f} s")
+    return ratio
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--quick", action="store_true", help="fewer steps, one repeat")
+    parser.add_argument("--nproc", type=int, default=1, help="ranks of both runs (default 1)")
+    parser.add_argument("--steps", type=int, default=None, help="steps of phase 1 (and of the bare run)")
+    parser.add_argument("--threads", type=int, default=1,
+                        help="OMP_NUM_THREADS of every rank of both runs (default 1: with more, one "
+                             "busy core elsewhere stalls OpenMP's barriers and the timings swing 5x)")
+    parser.add_argument("--repeats", type=int, default=None, help="runs of each, interleaved")
+    parser.add_argument("--configs", default=",".join(CONFIGS),
+                        help=f"comma-separated subset of {', '.join(CONFIGS)}")
+    parser.add_argument("--bare-worker", nargs=2, metavar=("JOB", "RESULT"), help=argparse.SUPPRESS)
+    args = parser.parse_args(argv)
+    if args.bare_worker:
+        return bare_worker(*args.bare_worker)
+    configs = [c.strip() for c in args.configs.split(",") if c.strip()]
+    if unknown := [c for c in configs if c not in CONFIGS]:
+        parser.error(f"unknown configuration(s) {', '.join(unknown)}; known: {', '.join(CONFIGS)}")
+    warm = args.steps or (25 if args.quick else 60)
+    main_steps = 10 if args.quick else 20
+    repeats = args.repeats or (1 if args.quick else 3)
+    shape = SHAPE | {"warm": warm, "main": main_steps}
+    tokens_per_step = shape["batch"] * shape["context"]
+
+    ours: dict[str, list[list[dict[str, Any]]]] = {c: [] for c in configs}
+    bare: dict[str, list[list[dict[str, Any]]]] = {c: [] for c in configs}
+    parts: dict[str, list[tuple[float, float] | None]] = {c: [] for c in configs}
+    with tempfile.TemporaryDirectory(prefix="procdsl-overhead-") as tmp:
+        root = Path(tmp)
+        jobs = {}
+        for name in configs:
+            curr = root / f"{name}.curr"
+            curr.write_text(CURRICULUM % (shape | {"runtime": CONFIGS[name]}))
+            jobs[name] = (curr, bare_job(curr, root / f"bare-job-{name}", args.nproc))
+        vocab = next(iter(jobs.values()))[1]["model"]["flavor"].split("vocab_size=")[1].split(",")[0]
+        print(f"GPT-2 layers={shape['layers']} heads={shape['heads']} dim={shape['dim']}, "
+              f"batch {shape['batch']} x seq_len {shape['context']} = {tokens_per_step} tokens/step, "
+              f"vocabulary {vocab}, {args.nproc} rank(s) x {args.threads} thread(s) on "
+              f"{os.cpu_count()} cores; phase 1 {warm} steps, phase 2 {main_steps}; configurations "
+              f"{', '.join(configs)}, {repeats} repeat(s), interleaved", flush=True)
+        for i in range(repeats):
+            for name in configs:
+                curr, job = jobs[name]
+                started = time.perf_counter()
+                bare[name].append(run_bare(job, root / f"bare-{name}-{i}", args.nproc, args.threads))
+                took_bare = time.perf_counter() - started
+                started = time.perf_counter()
+                out = root / f"procdsl-{name}-{i}"
+                ours[name].append(run_procdsl(curr, out, args.nproc, args.threads))
+                parts[name].append(switch_parts(out, ours[name][-1]))
+                print(f"  repeat {i + 1} {name}: bare {took_bare:.0f} s, procdsl "
+                      f"{time.perf_counter() - started:.0f} s", flush=True)
+
+    ratios = {name: summarize(name, ours[name], bare[name], parts[name], tokens_per_step)
+              for name in configs}
+    print("\nratio procdsl / bare TorchTitan (median): "
+          + ", ".join(f"{name} {ratio:.3f}x" for name, ratio in ratios.items()))
     return 0
 
 

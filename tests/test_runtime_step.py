@@ -28,6 +28,12 @@ from procdsl.runtime.run import execute, run_and_report  # noqa: E402
 READS = ("item", "cpu", "tolist", "__float__", "__bool__", "__int__", "__index__")
 
 
+def fields(step: int) -> dict:
+    """The host-side fields the training loop records with each step's device statistics."""
+    return {"step": step, "phase_step": step, "lr": 0.0, "shares": {}, "tokens": 0,
+            "step_time_s": 0.0, "data_wait_s": 0.0, "time": 0.0}
+
+
 def train_records(folder) -> list[dict]:
     return [r for r in read_metrics(str(folder)) if r["kind"] == "train"]
 
@@ -85,17 +91,14 @@ def count_reads(monkeypatch) -> list[str]:
 
 def test_a_step_reads_nothing_from_the_device_outside_log_steps(trainer, monkeypatch):
     batches = trainer.batch_generator(trainer.dataloader)
-    for _ in range(2):                                     # warm-up: lazy state, first AdamW step
-        trainer._unread.append(({}, trainer.train_step(batches)["stats"]))
+    for step in (1, 2):                                    # warm-up: lazy state, first AdamW step
+        trainer._unread.append((fields(step), trainer.train_step(batches)["stats"]))
     with monkeypatch.context() as patch:
         calls = count_reads(patch)
         result = trainer.train_step(batches)
     assert calls == [], calls                              # TorchTitan's own step has one (.item())
     assert result["stats"].shape == (3 * len(trainer.sources) + 2,)
-    trainer._unread.append(({"step": 3, "phase_step": 3, "lr": 0.0, "shares": {}, "tokens": 0,
-                             "step_time_s": 0.0, "data_wait_s": 0.0, "time": 0.0}, result["stats"]))
-    trainer._unread[:2] = [(dict(trainer._unread[2][0], step=s, phase_step=s), stats)
-                           for s, (_, stats) in zip((1, 2), trainer._unread[:2])]
+    trainer._unread.append((fields(3), result["stats"]))
     with monkeypatch.context() as patch:
         calls = count_reads(patch)
         records = trainer.read_metrics()
@@ -107,27 +110,21 @@ def test_a_step_reads_nothing_from_the_device_outside_log_steps(trainer, monkeyp
 
 def test_a_nonfinite_step_is_skipped_on_the_device_and_reported_at_the_read(trainer, monkeypatch):
     batches = trainer.batch_generator(trainer.dataloader)
-    trainer._unread.append(({"step": 1, "phase_step": 1, "lr": 0.0, "shares": {}, "tokens": 0,
-                             "step_time_s": 0.0, "data_wait_s": 0.0, "time": 0.0},
-                            trainer.train_step(batches)["stats"]))
+    trainer._unread.append((fields(1), trainer.train_step(batches)["stats"]))
     before = {n: p.detach().clone() for n, p in trainer.model.named_parameters()}
     steps = {id(p): trainer.optimizers.optimizers[0].state[p]["step"].clone()
              for p in trainer.model.parameters()}
     real = phases.token_losses
     monkeypatch.setattr(phases, "token_losses", lambda logits, labels: real(logits, labels) * math.nan)
     for step in (2, 3):                                    # both skipped: the flag latches
-        trainer._unread.append(({"step": step, "phase_step": step, "lr": 0.0, "shares": {},
-                                 "tokens": 0, "step_time_s": 0.0, "data_wait_s": 0.0, "time": 0.0},
-                                trainer.train_step(batches)["stats"]))
+        trainer._unread.append((fields(step), trainer.train_step(batches)["stats"]))
         monkeypatch.setattr(phases, "token_losses", real)
     for name, param in trainer.model.named_parameters():
         assert torch.equal(param.detach(), before[name]), name
         assert torch.equal(trainer.optimizers.optimizers[0].state[param]["step"], steps[id(param)])
     with pytest.raises(phases.TrainingDiverged, match=r"the loss is nan at step 2 .*not applied"):
         trainer.read_metrics()
-    fields = {"step": 4, "phase_step": 4, "lr": 0.0, "shares": {}, "tokens": 0, "step_time_s": 0.0,
-              "data_wait_s": 0.0, "time": 0.0}
-    trainer._unread.append((fields, trainer.train_step(batches)["stats"]))
+    trainer._unread.append((fields(4), trainer.train_step(batches)["stats"]))
     with pytest.raises(phases.TrainingDiverged, match="an earlier step; skipped at step 4"):
         trainer.state_dict()                               # a checkpoint reads first: never saved
 
