@@ -490,24 +490,33 @@ def report(paths: List[Path] = typer.Argument(..., help="run directories, or dir
            out: Optional[Path] = typer.Option(None, "--out", help="where report.md and the PNGs go (default: FIRST/report)"),
            baseline: Optional[str] = typer.Option(None, "--baseline", help="the arm to compare against (default: fewest phases)"),
            json_: bool = typer.Option(False, "--json", help="print the numbers as JSON"),
-           all_: bool = typer.Option(False, "--all", help="include runs that have not finished")) -> None:
-    """Compare runs: final metrics over seeds, curves, achieved mixtures, data-efficiency ratio."""
+           all_: bool = typer.Option(False, "--all", help="include runs that have not finished"),
+           x: str = typer.Option("real-tokens", "--x", metavar="real-tokens|all-tokens|flops",
+                                 help="the figures' x-axis: the last phase's tokens, every phase's tokens, or training FLOPs")) -> None:
+    """Compare runs: final metrics over seeds, curves, achieved mixtures, data-efficiency ratio.
+
+    Figures (PNG, SVG and PDF): loss, accuracy with its chance line, loss per source.
+    """
     import platform as host
 
     from rich.console import Console
     from rich.table import Table
 
     from procdsl.report.build import build_report, curves, efficiency_rows, markdown, table_rows
-    from procdsl.report.plot import save_pngs, terminal_plot
+    from procdsl.report.axes import AXES, AxisError
+    from procdsl.report.plot import save_figures, terminal_plot
     from procdsl.report.runs import ReportError
 
+    if x not in AXES:
+        raise _usage(f"--x {x}: choose {', '.join(AXES)}")
     try:
         result = build_report([str(p) for p in paths], baseline, include_unfinished=all_)
-    except ReportError as exc:
+        folder = str(out or (paths[0] / "report"))
+        result.files = save_figures(result, folder, x)
+        plotted = curves(result, x)
+    except (ReportError, AxisError) as exc:
         typer.echo(f"error: {exc}", err=True)
         raise typer.Exit(1)
-    folder = str(out or (paths[0] / "report"))
-    result.files = save_pngs(result.arms, folder, result.use_eval)
     hardware = f"{host.machine()}, {os.cpu_count()} cores, {host.python_implementation()} {host.python_version()}"
     os.makedirs(folder, exist_ok=True)
     Path(folder, "report.md").write_text(markdown(result, hardware), encoding="utf-8")
@@ -532,7 +541,7 @@ def report(paths: List[Path] = typer.Argument(..., help="run directories, or dir
         for row in efficiency_rows(result):
             eff.add_row(*row)
         console.print(eff)
-    console.print(terminal_plot(curves(result)), highlight=False)
+    console.print(terminal_plot(plotted), highlight=False)
     console.print(f"wrote {folder}/report.md" + "".join(f", {f}" for f in result.files), style="dim")
 
 

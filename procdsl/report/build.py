@@ -23,6 +23,8 @@ from typing import Any, Optional
 
 from procdsl.report.compare import (Arm, achieved_mixture, arm_curve, choose_baseline, efficiency_table,
                                     final_metrics, group_arms, has_eval_loss)
+from procdsl.report.axes import axis_for
+from procdsl.report.plot import CAPTION
 from procdsl.report.runs import ReportError, discover, load_run
 
 
@@ -104,10 +106,15 @@ def markdown(report: Report, hardware: str) -> str:
     for label, phases in report.mixtures.items():
         for phase, shares in phases.items():
             out.append(f"- {label} · {phase}: " + ", ".join(f"{s} {v * 100:.2f}%" for s, v in shares.items()))
-    for path in report.files:
+    figures = [path for path in report.files if path.endswith(".png")]
+    if figures:
+        out += ["", "## Figures", "", "Each also as SVG and PDF beside it. " + CAPTION]
+    for path in figures:
         out += ["", f"![{os.path.basename(path)}]({os.path.basename(path)})"]
     return "\n".join(out) + "\n"
 
 
-def curves(report: Report) -> dict[str, Any]:
-    return {arm.label: arm_curve(arm, use_eval=report.use_eval) for arm in report.arms}
+def curves(report: Report, x: str = "real-tokens") -> dict[str, Any]:
+    """Each arm's mean loss curve on the x-axis ``x`` (:mod:`procdsl.report.axes`)."""
+    return {f"{arm.label} (n={len(arm.runs)})": arm_curve(arm, use_eval=report.use_eval, axis=axis_for(arm.plan, x))
+            for arm in report.arms}

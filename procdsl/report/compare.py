@@ -23,6 +23,7 @@ from typing import Any, Optional
 import numpy as np
 
 from procdsl.plan.hashing import canonical_json
+from procdsl.report.axes import Axis, axis_for
 from procdsl.report.runs import Run
 
 
@@ -133,29 +134,35 @@ def achieved_mixture(arm: Arm) -> dict[str, dict[str, float]]:
     return {phase: {s: float(np.mean(v)) for s, v in shares.items()} for phase, shares in out.items()}
 
 
-def _phase_tokens_per_step(run: Run, phase: str) -> int:
-    for p in run.plan.get("phases", []):
-        if p["name"] == phase:
-            return int(p["batch"]) * int(p["context"])
-    return 1
-
-
-def loss_curve(run: Run, *, use_eval: bool) -> Curve:
-    """The last phase's loss over its real-data tokens (eval loss, or EMA-smoothed train loss)."""
+def loss_curve(run: Run, *, use_eval: bool, axis: Optional[Axis] = None) -> Curve:
+    """The last phase's loss (eval loss, or EMA-smoothed train loss) over ``axis`` (default: its
+    real-data tokens, :mod:`procdsl.report.axes`)."""
     phase = run.plan["phases"][-1]["name"] if run.plan.get("phases") else None
-    per_step = _phase_tokens_per_step(run, phase)
+    axis = axis or axis_for(run.plan, "real-tokens")
     if use_eval:
-        points = [(r["phase_step"] * per_step, float(r["loss"])) for r in run.evals
+        points = [(axis.x(phase, r["phase_step"]), float(r["loss"])) for r in run.evals
                   if r.get("phase") == phase and r.get("loss") is not None and r.get("eval", "perplexity") == "perplexity"]
     else:
-        points, ema = [], None
-        for r in run.train:
-            if r.get("phase") != phase:
-                continue
-            ema = float(r["loss"]) if ema is None else 0.9 * ema + 0.1 * float(r["loss"])
-            points.append((r["phase_step"] * per_step, ema))
+        points = [(axis.x(phase, step), y) for step, y in smoothed(run.train, "loss", phase)]
     points.sort()
     return Curve([p[0] for p in points], [p[1] for p in points])
+
+
+def smoothed(records: list[dict[str, Any]], key: str, phase: Optional[str]) -> list[tuple[int, float]]:
+    """``(phase_step, EMA of record[key])`` over the records of ``phase`` that hold a number there.
+
+    >>> points = smoothed([{"phase": "p", "phase_step": 1, "l": 4.0}, {"phase": "p", "phase_step": 2, "l": 2.0},
+    ...                    {"phase": "p", "phase_step": 3, "l": None}], "l", "p")
+    >>> [(step, round(y, 6)) for step, y in points]
+    [(1, 4.0), (2, 3.8)]
+    """
+    points, ema = [], None
+    for r in records:
+        if r.get("phase") != phase or not isinstance(r.get(key), (int, float)):
+            continue
+        ema = float(r[key]) if ema is None else 0.9 * ema + 0.1 * float(r[key])
+        points.append((int(r["phase_step"]), ema))
+    return points
 
 
 def mean_curve(curves: list[Curve]) -> Curve:
@@ -166,8 +173,8 @@ def mean_curve(curves: list[Curve]) -> Curve:
     return Curve(shared, [float(np.mean([c.y[c.x.index(x)] for c in curves])) for x in shared])
 
 
-def arm_curve(arm: Arm, *, use_eval: bool) -> Curve:
-    return mean_curve([loss_curve(run, use_eval=use_eval) for run in arm.runs])
+def arm_curve(arm: Arm, *, use_eval: bool, axis: Optional[Axis] = None) -> Curve:
+    return mean_curve([loss_curve(run, use_eval=use_eval, axis=axis) for run in arm.runs])
 
 
 def reach(curve: Curve, target: float) -> Optional[float]:
