@@ -343,18 +343,34 @@ def sample(file: Path = typer.Argument(..., help="the .curr file"),
            packed: bool = typer.Option(False, "--packed", help="show packed training rows of a phase instead"),
            phase: Optional[str] = typer.Option(None, "--phase", help="phase for --packed (default: the first)"),
            verify: bool = typer.Option(False, "--verify", help="check procedural samples with the independent checkers"),
+           at: Optional[str] = typer.Option(None, "--at", metavar="P%", help="show examples from this far through the phase (90% or 0.9): where difficulty ramps stand then"),
+           step: Optional[int] = typer.Option(None, "--step", metavar="N", min=1, help="show examples from step N of the phase"),
            set_: List[str] = typer.Option([], "--set", help="override a plan path")) -> None:
-    """Show examples as the model sees them; loss-masked positions highlighted."""
+    """Show examples as the model sees them; loss-masked positions highlighted.
+
+    --at 90% (or --step N) shows the examples drawn that far through each source's phase, so a
+    ramp(8, 64) shows the lengths it has reached by then; with --packed, that step's rows.
+    """
     from procdsl.data import DataError
     from procdsl import sample as sampling
 
     plan = _compile_or_exit(file, set_).plans[0]
+    if at is not None and step is not None:
+        raise _usage("give --at or --step, not both")
+    try:
+        fraction = sampling.parse_at(at) if at is not None else None
+    except ValueError as exc:
+        raise _usage(str(exc))
     try:
         if packed:
             name = phase or plan.phases[0].name
             if name not in [p.name for p in plan.phases]:
                 raise _usage(f"no phase {name!r}; phases are {', '.join(p.name for p in plan.phases)}")
-            stream, rows = sampling.open_rows(plan, name, n)  # streamed: `-n 100000000 | head` is instant
+            steps = plan.phase(name).steps
+            if step is not None and step > steps:
+                raise _usage(f"--step {step}: phase {name!r} has {steps:,} steps")
+            skip = step - 1 if step is not None else min(int((fraction or 0.0) * steps), steps - 1)
+            stream, rows = sampling.open_rows(plan, name, n, skip=skip)  # streamed: `-n 100000000 | head` is instant
             if json_:
                 for row in rows:
                     typer.echo(json.dumps(row))
@@ -366,6 +382,7 @@ def sample(file: Path = typer.Argument(..., help="the .curr file"),
         unknown = [s for s in names if s not in plan.sources]
         if unknown:
             raise _usage(f"no source {unknown[0]!r}; sources are {', '.join(plan.sources)}")
+        where = {name: _sample_at(plan, name, fraction, step) for name in names}
         from procdsl.checkers import check_example
 
         shown, checked, problems = [0], [0], []
@@ -373,7 +390,7 @@ def sample(file: Path = typer.Argument(..., help="the .curr file"),
         def produced():  # each example is printed (and verified) as soon as it exists
             for name in names:
                 try:
-                    for x in sampling.iter_source(plan, name, n):
+                    for x in sampling.iter_source(plan, name, n, at=where[name]):
                         shown[0] += 1
                         if verify and plan.sources[name].procedural:
                             checked[0] += 1
@@ -402,6 +419,18 @@ def sample(file: Path = typer.Argument(..., help="the .curr file"),
         typer.echo(f"verified {checked[0]} procedural examples: {len(problems)} problems", err=True)
         if problems:
             raise typer.Exit(1)
+
+
+def _sample_at(plan, source: str, fraction: Optional[float], step: Optional[int]) -> float:
+    """How far through its phase ``source`` is sampled: ``--at``, or ``--step`` of that phase."""
+    if step is None:
+        return fraction or 0.0
+    phase = next((p for p in plan.phases if source in p.mix), None)
+    if phase is None:
+        raise _usage(f"--step: source {source!r} is not trained on in any phase")
+    if step > phase.steps:
+        raise _usage(f"--step {step}: phase {phase.name!r}, which trains on {source!r}, has {phase.steps:,} steps")
+    return (step - 1) / phase.steps
 
 
 def _context_of(plan, source: str) -> int:

@@ -69,10 +69,49 @@ def sample_source(plan: Plan, source: str, n: int, *, cache_dir: Optional[str] =
     return list(iter_source(plan, source, n, cache_dir=cache_dir))
 
 
-def iter_source(plan: Plan, source: str, n: int, *, cache_dir: Optional[str] = None) -> Iterator[Sample]:
-    """:func:`sample_source` as it is produced, a block at a time: ``sample -n 100000000`` prints
-    its first line at once and holds one block in memory, not a hundred million examples."""
+def parse_at(text: str) -> float:
+    """``--at``: how far through its phase, as ``90%`` or ``0.9``; ValueError if not in [0, 1].
+
+    >>> parse_at("90%"), parse_at("0.25"), parse_at("100%")
+    (0.9, 0.25, 1.0)
+    """
+    try:
+        value = float(text[:-1]) / 100 if text.endswith("%") else float(text)
+    except ValueError:
+        raise ValueError(f"--at {text}: write how far through the phase, e.g. 90% or 0.9") from None
+    if not 0 <= value <= 1:
+        raise ValueError(f"--at {text}: must lie between 0% and 100%")
+    return value
+
+
+def first_example(plan: Plan, source: str, at: float) -> int:
+    """The index of the example the stream draws from ``source`` ``at`` (0 … 1) of the way through
+    the phase that trains on it: where its difficulty ramps stand then (progress ``i / E``,
+    :mod:`procdsl.stream.progress`). Held-out and data sources start at 0 (no ramp moves them)."""
     phase, split = _phase_for(plan, source)
+    model = plan.sources[source]
+    if not model.procedural or split != "train" or at <= 0:
+        return 0
+    from procdsl.stream.progress import expected_examples
+
+    return int(at * expected_examples(phase, source, model, plan.sources))
+
+
+def iter_source(plan: Plan, source: str, n: int, *, cache_dir: Optional[str] = None,
+                at: float = 0.0) -> Iterator[Sample]:
+    """:func:`sample_source` as it is produced, a block at a time: ``sample -n 100000000`` prints
+    its first line at once and holds one block in memory, not a hundred million examples.
+    ``at`` (0 … 1): start where the phase stands that far through (:func:`first_example`).
+
+    >>> from procdsl.compiler import compile_text
+    >>> plan = compile_text('curriculum c { model = gpt2(layers=1, heads=1, dim=8) context = 160 batch = 2 '
+    ...                     'source s = sort(length=ramp(4, 64), vocab=10) '
+    ...                     'phase p { steps = 100  mix = { s: 100% } } }', "c.curr").plan
+    >>> [len(x.tokens) for at in (0.0, 0.5, 0.9) for x in iter_source(plan, "s", 1, at=at)]   # 2·length + 1
+    [9, 69, 117]
+    """
+    phase, split = _phase_for(plan, source)
+
     model = plan.sources[source]
     probe = phase.model_copy(update={"mix": {source: 1.0}, "mix_ramp": None, "eval": ()})
     vocab = PhaseVocab.for_phase(plan, probe, cache_dir=cache_dir)
@@ -86,7 +125,7 @@ def iter_source(plan: Plan, source: str, n: int, *, cache_dir: Optional[str] = N
                          loss=phase.loss or model.default_loss, role=split, progress=progress)
     offset = vocab.offset(source)
     shown = 0
-    cursor = Cursor(0, 0, 0)
+    cursor = Cursor(0, first_example(plan, source, at), 0)
     while shown < n:
         units = reader.read(cursor)
         for j in range(min(len(units), n - shown)):
@@ -113,11 +152,15 @@ def packed_rows(plan: Plan, phase: str, n: int, *, cache_dir: Optional[str] = No
     return stream, list(rows)
 
 
-def open_rows(plan: Plan, phase: str, n: int, *, cache_dir: Optional[str] = None) -> tuple[PhaseStream, Iterator[dict]]:
-    """:func:`packed_rows` as they are produced, a batch at a time."""
+def open_rows(plan: Plan, phase: str, n: int, *, cache_dir: Optional[str] = None,
+              skip: int = 0) -> tuple[PhaseStream, Iterator[dict]]:
+    """:func:`packed_rows` as they are produced, a batch at a time, from step ``skip + 1`` on
+    (the stream is run through the steps before: each costs what training's data does)."""
     stream = PhaseStream(plan, phase, cache_dir=cache_dir)
 
     def rows() -> Iterator[dict]:
+        for _ in range(skip):
+            stream.next_batch()
         shown = 0
         while shown < n:
             batch = stream.next_batch()
