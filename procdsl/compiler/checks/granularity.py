@@ -72,7 +72,8 @@ def share_is_realised(context) -> list[Diagnostic]:
     for phase in context.phases:
         sources: dict[str, Optional[SourceBase]] = {e.source: context.sources.get(e.source) for e in phase.mix}
         if (phase.steps is None or phase.mix_end is not None or not phase.mix
-                or any(s is None for s in sources.values())):
+                or any(s is None for s in sources.values())
+                or abs(sum(e.share for e in phase.mix) - 1) > 1e-9):   # E301's to report
             continue
         layout = phase.layout or default_layout(sources.values())  # type: ignore[arg-type]
         units = {name: unit_tokens(source, phase.context) for name, source in sources.items()}  # type: ignore[arg-type]
