@@ -55,17 +55,19 @@ def layout_rows(lengths: np.ndarray, *, start: int, rows: int, row_len: int,
             return None
         return Layout(np.arange(rows), np.zeros(rows, np.int64), rows)
     ends = np.cumsum(lengths[start:])
-    row_of, col_of = [], []
-    first, base = 0, 0
-    for r in range(rows):
+    firsts, first, base = [], 0, 0
+    for _ in range(rows):
         # units first … stop-1 fit: their cumulative end stays within base + row_len
-        stop = int(np.searchsorted(ends, base + row_len, side="right"))
+        stop = int(ends.searchsorted(base + row_len, side="right"))
         if stop >= available:
             return None                    # the next unit might still fit: unknown yet
-        row_of.append(np.full(stop - first, r))
-        col_of.append(ends[first:stop] - lengths[start + first:start + stop] - base)
+        firsts.append(first)
         base, first = int(ends[stop - 1]), stop
-    return Layout(np.concatenate(row_of), np.concatenate(col_of), first)
+    counts = np.diff(np.append(firsts, first))
+    row = np.repeat(np.arange(rows), counts)
+    starts = ends[:first] - lengths[start:start + first]
+    row_base = np.concatenate([[0], ends[np.array(firsts[1:], np.int64) - 1]]) if rows > 1 else np.zeros(1, np.int64)
+    return Layout(row, starts - row_base[row], first)
 
 
 @dataclass(frozen=True)

@@ -159,6 +159,10 @@ class _Queue:
         self.blocks = [self.blocks[i] for i in used]
         self.block = remap[self.block] if len(self.block) else self.block
 
+    def pending_tokens(self) -> int:
+        """Tokens of the units not laid out yet."""
+        return int(self.length[self.head:].sum())
+
     def pending(self) -> list[tuple[int, Cursor, int]]:
         """``(source, cursor, tokens)`` of every unit not laid out yet (for a rewound state)."""
         return [(int(k), self.blocks[b].cursor(int(j)), int(n)) for k, b, j, n in
@@ -200,6 +204,11 @@ class Packed:
     def next_batch(self) -> Batch:
         """The next global batch, this rank's rows of it."""
         queue, packed = self._queue, self.layout == "packed"
+        # enough units that the layout settles at once: more tokens than the rows hold (packed),
+        # a unit a row (padded)
+        while (queue.pending_tokens() <= self.batch * self.row_len if packed
+               else len(queue.length) - queue.head < self.batch):
+            queue.extend(self.interleave.pull(self.batch * self.row_len))
         while (layout := layout_rows(queue.length, start=queue.head, rows=self.batch,
                                      row_len=self.row_len, packed=packed)) is None:
             queue.extend(self.interleave.pull(self.batch * self.row_len))
