@@ -13,16 +13,20 @@ from procdsl.lang.diagnostics import Diagnostic
 
 
 def context_holds_an_example(context) -> list[Diagnostic]:
+    """Every procedural source a phase trains on or evaluates (evals run at the phase's
+    context) fits a row of that phase."""
     out = []
     for phase in context.phases:
-        for entry in phase.mix + (phase.mix_end or []):
-            source = context.sources.get(entry.source)
+        used = [(entry.source, entry.span) for entry in phase.mix + (phase.mix_end or [])]
+        used += [(evaluation.source, span) for evaluation, span in phase.evals]
+        for name, span in used:
+            source = context.sources.get(name)
             if source is None or not source.procedural:
                 continue
             needed = source.max_tokens(phase.context)
             if needed > phase.context + 1:
                 out.append(Diagnostic(
                     "E308", f"a row of phase `{phase.name}` (context {phase.context} + 1 tokens) is shorter "
-                    f"than the longest example of `{entry.source}` ({needed} tokens)", entry.span,
+                    f"than the longest example of `{name}` ({needed} tokens)", span,
                     help=f"raise `context` to at least {needed - 1} or shorten the source's examples"))
     return out
