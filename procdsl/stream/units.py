@@ -110,26 +110,22 @@ class Units:
 @dataclass(frozen=True, eq=False)
 class LazyUnits(Units):
     """Units whose lengths are known before their tokens: ``tokens``/``targets`` are empty and
-    the first :meth:`span` asked makes the block's tokens with ``make()`` (the layout of a global
-    batch needs every unit's length; a rank needs only the tokens of its own rows, and a block
-    none of its rows touch is never made).
-
-    The whole block is made at once and kept: a generator draws a whole RNG block's randomness
-    whichever rows are asked for, so making a few rows costs as much as making them all.
+    :meth:`span` asks ``make(first, stop)`` for the tokens and targets of units ``first …
+    stop - 1`` only (the layout of a global batch needs every unit's length; a rank needs only
+    the tokens of its own rows). A procedural block makes its tokens once and keeps them (a
+    generator draws a whole RNG block's randomness whichever rows are asked for); a token store
+    slices its memory map.
     """
 
-    make: Callable[[], tuple[np.ndarray, np.ndarray]] = None
-    _made: list = field(default_factory=list)
+    make: Callable[[int, int], tuple[np.ndarray, np.ndarray]] = None
 
     def __getitem__(self, j: int) -> tuple[np.ndarray, np.ndarray]:
         return self.span(j, j + 1)[0]
 
     def span(self, first: int, stop: int) -> list[tuple[np.ndarray, np.ndarray]]:
-        if not self._made:
-            self._made.extend(self.make())
-        tokens, targets = self._made
-        return [(tokens[a:b], targets[a:b]) for a, b in
-                zip(self.offsets[first:stop], self.offsets[first + 1:stop + 1])]
+        tokens, targets = self.make(first, stop)
+        bounds = self.offsets[first:stop + 1] - self.offsets[first]
+        return [(tokens[a:b], targets[a:b]) for a, b in zip(bounds[:-1], bounds[1:])]
 
     @property
     def target_prefix(self) -> np.ndarray:
@@ -140,6 +136,22 @@ class UnitReader(Protocol):
     """A source of units: ``read(cursor)`` gives a non-empty block of units from ``cursor`` on."""
 
     def read(self, cursor: Cursor) -> Units: ...
+
+
+def piece_starts(item_offsets: np.ndarray, *, context: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Where each unit starts when items (``item_offsets``) are cut into pieces of at most
+    ``context`` tokens: ``(starts, items, chunks)`` — only offsets, no tokens.
+
+    >>> [a.tolist() for a in piece_starts(np.array([0, 2, 7]), context=3)]
+    [[0, 2, 5], [0, 1, 1], [0, 0, 1]]
+    """
+    lengths = np.diff(item_offsets)
+    if lengths.max(initial=0) <= context:
+        return item_offsets[:-1], np.arange(len(lengths)), np.zeros(len(lengths), np.int64)
+    pieces = -(-lengths // context)
+    items = np.repeat(np.arange(len(lengths)), pieces)
+    chunks = np.arange(len(items)) - np.repeat(np.cumsum(pieces) - pieces, pieces)
+    return item_offsets[items] + chunks * context, items, chunks
 
 
 def cut_units(tokens: np.ndarray, targets: np.ndarray, item_offsets: np.ndarray, *, context: int,
@@ -154,14 +166,7 @@ def cut_units(tokens: np.ndarray, targets: np.ndarray, item_offsets: np.ndarray,
     >>> u.offsets.tolist(), u.items.tolist(), u.chunks.tolist(), u.targets.astype(int).tolist()
     ([0, 2, 5, 7], [5, 6, 6], [0, 0, 1], [0, 1, 0, 1, 1, 0, 1])
     """
-    lengths = np.diff(item_offsets)
-    if lengths.max(initial=0) <= context:
-        starts, items, chunks = item_offsets[:-1], np.arange(len(lengths)), np.zeros(len(lengths), np.int64)
-    else:
-        pieces = -(-lengths // context)
-        items = np.repeat(np.arange(len(lengths)), pieces)
-        chunks = np.arange(len(items)) - np.repeat(np.cumsum(pieces) - pieces, pieces)
-        starts = item_offsets[items] + chunks * context
+    starts, items, chunks = piece_starts(item_offsets, context=context)
     targets = targets.copy()
     targets[starts] = False
     base = int(starts[skip]) if skip < len(starts) else len(tokens)
@@ -207,14 +212,18 @@ class ProceduralUnits:
         return low if low == high and low <= row_length(self.context) else None
 
     def _lazy(self, start: int, count: int, length: int) -> LazyUnits:
-        def make() -> tuple[np.ndarray, np.ndarray]:
-            ex = generate(self.source, seed=self.seed, name=self.key, start=start, count=count,
-                          context=self.context, progress=self.progress)
-            if len(ex.tokens) != count * length:      # the parameters' bounds said otherwise
-                raise ValueError(f"examples of {self.key!r} are not {length} tokens long")
-            targets = np.ones(len(ex.tokens), bool) if self.full else ex.loss_mask.copy()
-            targets[ex.offsets[:-1]] = False
-            return ex.tokens + np.int32(self.offset), targets
+        made: list[np.ndarray] = []
+
+        def make(first: int, stop: int) -> tuple[np.ndarray, np.ndarray]:
+            if not made:
+                ex = generate(self.source, seed=self.seed, name=self.key, start=start, count=count,
+                              context=self.context, progress=self.progress)
+                if len(ex.tokens) != count * length:      # the parameters' bounds said otherwise
+                    raise ValueError(f"examples of {self.key!r} are not {length} tokens long")
+                targets = np.ones(len(ex.tokens), bool) if self.full else ex.loss_mask.copy()
+                targets[ex.offsets[:-1]] = False
+                made.extend([ex.tokens + np.int32(self.offset), targets])
+            return made[0][first * length:stop * length], made[1][first * length:stop * length]
 
         return LazyUnits(np.zeros(0, np.int32), np.zeros(0, bool),
                          np.arange(count + 1, dtype=np.int64) * length,
@@ -283,7 +292,7 @@ class TextUnits:
 
 
 #: tokens of documents a store reader gathers per block (at least one whole document)
-STORE_BLOCK_TOKENS = 1 << 16
+STORE_BLOCK_TOKENS = 1 << 20
 
 
 class StoreUnits:
@@ -309,10 +318,25 @@ class StoreUnits:
                                  f"{store.split!r} split")
             return self.read(Cursor(epoch + 1, 0, 0))
         stop = store.block_end(item, STORE_BLOCK_TOKENS)
-        tokens = np.asarray(store.tokens(item, stop), np.int32)
-        masks = None if self.full else store.masks(item, stop)
-        targets = np.ones(len(tokens), bool) if masks is None else masks
         ended = store.exhausted and stop == store.documents
         end = Cursor(epoch + 1, 0, 0) if ended else Cursor(epoch, stop, 0)
-        return cut_units(tokens, targets, store.offsets(item, stop), context=row_length(self.context),
-                         first_item=item, epoch=epoch, end=end, skip=cursor.chunk)
+        item_offsets = store.offsets(item, stop)
+        starts, items, chunks = piece_starts(item_offsets, context=row_length(self.context))
+        skip = cursor.chunk
+        offsets = np.append(starts[skip:], item_offsets[-1]).astype(np.int64)
+        unit_starts = offsets[:-1]
+
+        masks: list = []
+
+        def make(first: int, last: int) -> tuple[np.ndarray, np.ndarray]:
+            # only the tokens of units first … last - 1: slices of the memory map
+            a, b = int(offsets[first]), int(offsets[last])
+            tokens = np.asarray(store.tokens(item, stop)[a:b], np.int32)
+            if not masks:
+                masks.append(None if self.full else store.masks(item, stop))
+            targets = np.ones(b - a, bool) if masks[0] is None else np.array(masks[0][a:b], bool)
+            targets[unit_starts[first:last] - a] = False
+            return tokens, targets
+
+        return LazyUnits(np.zeros(0, np.int32), np.zeros(0, bool), offsets - offsets[0],
+                         items[skip:] + item, chunks[skip:].astype(np.int64), epoch, end, make=make)
