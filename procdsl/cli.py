@@ -228,8 +228,8 @@ def run(file: Path = typer.Argument(..., help="the .curr file"),
 
     A file with a sweep runs every variant, one after another, each in DIR/<variant>/.
     """
+    from procdsl import rundir
     from procdsl.files import out_dir_problem
-    from procdsl.runtime import rundir
 
     if out is not None and (problem := out_dir_problem(out)):
         raise _usage(problem)
@@ -284,7 +284,7 @@ def variant_dir(plan) -> str:
 
 def _run_one(plan, run_dir: str, *, nproc: int, device, dry_run: bool, force_replan: bool) -> int:
     """Train (or describe) one plan in ``run_dir``; the exit status."""
-    from procdsl.runtime import launch, rundir
+    from procdsl.runtime import launch, ownership
 
     mode = launch.launch_mode(os.environ, nproc=nproc)
     try:
@@ -319,10 +319,10 @@ def _run_one(plan, run_dir: str, *, nproc: int, device, dry_run: bool, force_rep
     if mode == "joined":
         return run_and_report(plan, out=run_dir, device=resolved, force_replan=force_replan, claim=True)
     try:
-        with rundir.locked(run_dir):          # held while this process or its ranks train
+        with ownership.locked(run_dir):       # held while this process or its ranks train
             try:
-                diff = rundir.claim(run_dir, to_json(plan), plan.hash, force=force_replan)
-            except rundir.PlanMismatch as mismatch:
+                diff = ownership.claim(run_dir, to_json(plan), plan.hash, force=force_replan)
+            except ownership.PlanMismatch as mismatch:
                 typer.echo(f"error: {mismatch}", err=True)
                 return 1
             if diff:
@@ -330,7 +330,7 @@ def _run_one(plan, run_dir: str, *, nproc: int, device, dry_run: bool, force_rep
             if mode == "single":
                 return run_and_report(plan, out=run_dir, device=resolved, force_replan=force_replan)
             return launch.spawn(nproc, launch.worker_args(run_dir, device=resolved, force_replan=force_replan))
-    except (rundir.RunLocked, OSError) as busy:
+    except (ownership.RunLocked, OSError) as busy:
         typer.echo(f"error: {busy}", err=True)
         return 1
 

@@ -34,6 +34,7 @@ from typing import Any, Optional
 import torch
 
 from procdsl.plan import Plan, load_plan
+from procdsl.rundir import PLAN_FILE
 
 from .checkpoint import checkpoint_path, latest_step, read_run_state
 from .jobconfig import CHECKPOINT_FOLDER, max_context, model_section
@@ -173,7 +174,7 @@ def export_run(run_dir: str, out: str, step: Optional[int] = None) -> Exported:
     from procdsl.data.hf_tokenizer import write_tokenizer
     from procdsl.stream import PhaseVocab
 
-    plan_path = os.path.join(run_dir, "plan.json")
+    plan_path = os.path.join(run_dir, PLAN_FILE)
     if not os.path.isfile(plan_path):
         raise ExportError(f"{run_dir} is not a run directory (no plan.json)")
     plan = load_plan(plan_path)

@@ -19,6 +19,8 @@ import math
 import os
 from typing import Any, Optional, Sequence
 
+from procdsl.rundir import PLAN_FILE
+
 from .export import ExportError, Exported, export_run, resolve_step
 
 
@@ -32,7 +34,7 @@ def exported_model(run_dir: str, step: Optional[int]) -> Exported | str:
     step = resolve_step(run_dir, step)
     folder = os.path.join(run_dir, "export", f"step-{step}")
     stamp = os.path.join(folder, "procdsl_export.json")
-    plan_hash = json.load(open(os.path.join(run_dir, "plan.json"), encoding="utf-8"))["hash"]
+    plan_hash = json.load(open(os.path.join(run_dir, PLAN_FILE), encoding="utf-8"))["hash"]
     if os.path.isfile(stamp):
         info = json.load(open(stamp, encoding="utf-8"))
         if info.get("step") == step and info.get("plan_hash") == plan_hash:

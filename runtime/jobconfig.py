@@ -59,10 +59,11 @@ import os
 from typing import Any, Optional
 
 from procdsl.plan.model import AdamW, Plan
+from procdsl.rundir import CHECKPOINTS
 
 #: the dataloader factory plan-driven jobs use
 STREAM_FACTORY = "procdsl.runtime.batches:build_stream"
-CHECKPOINT_FOLDER = "checkpoints"
+CHECKPOINT_FOLDER = CHECKPOINTS
 GPT2_SPEC, LLAMA_SPEC = "procdsl_gpt2", "procdsl_llama"
 
 

@@ -27,7 +27,7 @@ from typing import Any
 import torch.distributed as dist
 from torchtitan.components.metrics import MetricsProcessor
 
-METRICS_FILE = "metrics.jsonl"
+from procdsl.rundir import METRICS_FILE, TENSORBOARD
 
 
 def json_line(record: dict[str, Any]) -> str:
@@ -68,19 +68,11 @@ def build_metrics_processor(job_config: Any, parallel_dims: Any, model_args: Any
     return JsonlMetricsProcessor(job_config, parallel_dims, tag)
 
 
-def read_metrics(dump_folder: str) -> list[dict[str, Any]]:
-    """The good records of ``<dump_folder>/metrics.jsonl``, in order (unreadable lines skipped:
-    ``procdsl.runtime.records``)."""
-    from .records import read_records
-
-    return read_records(os.path.join(dump_folder, METRICS_FILE))[0]
-
-
 class RunLog:
     """A procdsl run's record (rank 0): ``metrics.jsonl`` lines and TensorBoard scalars.
 
     One JSON object per line, appended and flushed as it happens, so a killed run loses at
-    most the line being written (``procdsl.runtime.records.truncate_records`` repairs that
+    most the line being written (``procdsl.rundir.truncate_records`` repairs that
     on resume, and drops the records logged after the checkpoint). ``kind`` tells the two record types apart::
 
         {"kind": "train", "step": 12, "phase": "warmup", "phase_step": 12, "loss": 2.31,
@@ -118,7 +110,7 @@ class RunLog:
                 except ImportError:  # tensorboard is optional: metrics.jsonl is the record
                     SummaryWriter = None
                 if SummaryWriter is not None:
-                    self._tb = SummaryWriter(os.path.join(folder, "tb"), purge_step=purge_step)
+                    self._tb = SummaryWriter(os.path.join(folder, TENSORBOARD), purge_step=purge_step)
 
     def write(self, record: dict[str, Any]) -> None:
         if not self.enabled:

@@ -63,11 +63,12 @@ from torchtitan.components.loss import IGNORE_INDEX
 from torchtitan.distributed import utils as dist_utils
 from torchtitan.tools.logging import logger
 
+from procdsl import rundir
 from procdsl.atomic import atomic_write
 from procdsl.plan import ContinueOptimizer, Plan, to_json
 
 from . import flops, internals, tracking, transfer
-from . import checkpoint, preflight, records, resume
+from . import checkpoint, preflight, resume
 from .checkpoint import KEY, RunState, checkpoint_path, stored_keys, stored_shapes
 from .console import RunConsole
 from procdsl.store.runs import data_store, prepare_stores
@@ -76,7 +77,7 @@ from .jobconfig import CHECKPOINT_FOLDER, ConfigError, check_world, max_context,
 from .losses import source_sums, token_losses
 from .metrics import RunLog
 from .preempt import Agreement, Stopped, StopRequest
-from .rundir import METRICS_FILE, PlanMismatch
+from .ownership import PlanMismatch
 from .saving import Saver, due_by_step
 from .titan import ProcdslTrainer, job_config_from_dict
 
@@ -384,7 +385,7 @@ class PhaseRunner:
         self.plan, self.out, self.device = plan, out, device
         self.rank, self.world, self.force_replan = rank, world, force_replan
         self.plan_json = to_json(plan)
-        self.plan_path = os.path.join(out, "plan.json")
+        self.plan_path = os.path.join(out, rundir.PLAN_FILE)
         self.cache_dir = os.path.join(out, "cache")
         self.store = data_store(os.environ)
         self.checkpoints = os.path.join(out, CHECKPOINT_FOLDER)
@@ -457,17 +458,17 @@ class PhaseRunner:
     def open_log(self, resume_step: Optional[int]) -> None:
         """Rank 0's ``metrics.jsonl`` and TensorBoard events, continued from ``resume_step``
         (later records dropped, bad lines reported) or started afresh (old ones rotated aside)."""
-        metrics = os.path.join(self.out, METRICS_FILE)
+        metrics = os.path.join(self.out, rundir.METRICS_FILE)
         purge = None
         if self.rank == 0 and resume_step is not None:
-            _, bad = records.truncate_records(metrics, resume_step)
+            _, bad = rundir.truncate_records(metrics, resume_step)
             if bad:
-                self.console.note(records.describe_bad(metrics, bad))
+                self.console.note(rundir.describe_bad(metrics, bad))
             purge = resume_step + 1
         elif self.rank == 0 and os.path.exists(metrics):
-            kept = records.rotate(metrics)
-            if os.path.isdir(os.path.join(self.out, "tb")):
-                records.rotate(os.path.join(self.out, "tb"))
+            kept = rundir.rotate(metrics)
+            if os.path.isdir(os.path.join(self.out, rundir.TENSORBOARD)):
+                rundir.rotate(os.path.join(self.out, rundir.TENSORBOARD))
             self.console.note(f"no checkpoint to resume: a fresh log (the previous one is {kept})")
         self.log = RunLog(self.out, enabled=self.rank == 0, purge_step=purge)
         self.log.trackers = tracking.trackers(self.plan, self.out, enabled=self.rank == 0)
@@ -547,10 +548,7 @@ def summarize(out: str, plan: Plan, *, status: str, error: Optional[str], wall_t
     ``wall_time_s`` is the run's, summed over its segments (a stopped or killed run resumed
     later); ``segment_wall_time_s`` this process's part of it.
     """
-    from .metrics import read_metrics
-
-    path = os.path.join(out, METRICS_FILE)
-    records = read_metrics(out) if os.path.isfile(path) else []
+    records = rundir.read_metrics(out)
     phases: dict[str, Any] = {}
     for phase in plan.phases:
         train = [r for r in records if r.get("kind") == "train" and r["phase"] == phase.name]
@@ -576,5 +574,5 @@ def summarize(out: str, plan: Plan, *, status: str, error: Optional[str], wall_t
                "tokens": trained[-1]["tokens"] if trained else 0, "wall_time_s": round(wall_time, 3),
                "segment_wall_time_s": round(wall_time if segment_time is None else segment_time, 3),
                "resumed_from": resumed_from, "phases": phases}
-    atomic_write(os.path.join(out, "summary.json"), json.dumps(summary, indent=2) + "\n")
+    atomic_write(os.path.join(out, rundir.SUMMARY_FILE), json.dumps(summary, indent=2) + "\n")
     return summary

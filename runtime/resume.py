@@ -4,7 +4,7 @@
 ones are skipped with a warning naming them) and checks it against this run, from its sidecar
 alone — nothing in it is unpickled:
 
-* its plan hash: another plan is :class:`~procdsl.runtime.rundir.PlanMismatch` with the diff,
+* its plan hash: another plan is :class:`~procdsl.runtime.ownership.PlanMismatch` with the diff,
   unless ``--force-replan``, which notes the diff and goes on;
 * under a replanned plan, its place: the checkpoint's phase must still exist at the same index
   with at least the checkpoint's step, and the phases before it keep their lengths
@@ -26,7 +26,7 @@ from typing import Any, Callable, Optional
 
 from . import fingerprint, sidecar
 from .jobconfig import ConfigError
-from .rundir import PlanMismatch, plan_diff
+from .ownership import PlanMismatch, plan_diff
 
 
 class DataChanged(ConfigError):

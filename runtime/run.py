@@ -32,7 +32,9 @@ from typing import Any, Optional
 from procdsl.data import DataError
 from procdsl.plan import Plan, to_json
 
-from . import flops, rundir
+from procdsl import rundir
+
+from . import flops, ownership
 from .jobconfig import ConfigError, max_context, phase_job_config
 from .preempt import EXIT_STOPPED, Stopped, StopRequest
 from .safeload import UnsafeCheckpoint
@@ -44,10 +46,10 @@ class RunFailed(Exception):
 
 
 # Exceptions whose message is the whole story for a user; anything else is an internal error.
-USER_ERRORS = (RunFailed, rundir.PlanMismatch, rundir.RunLocked, ConfigError, DataError, ValueError,
+USER_ERRORS = (RunFailed, ownership.PlanMismatch, ownership.RunLocked, ConfigError, DataError, ValueError,
                KeyError, SaveFailed, UnsafeCheckpoint, OSError)
 # Raised alike on every rank (decided from shared state): reported by rank 0 only.
-COLLECTIVE_ERRORS = (RunFailed, rundir.PlanMismatch, rundir.RunLocked, ConfigError)
+COLLECTIVE_ERRORS = (RunFailed, ownership.PlanMismatch, ownership.RunLocked, ConfigError)
 #: process group timeout when the plan's ``runtime.comm_timeout`` is unset
 DEFAULT_COMM_TIMEOUT = 600
 
@@ -62,8 +64,8 @@ class QuietFileHandler(logging.FileHandler):
 
 def _log_to_file(out: str, rank: int) -> list[logging.Handler]:
     """Send the root logger (TorchTitan's) to ``DIR/logs/rank_R.log``; errors also to stderr on rank 0."""
-    os.makedirs(os.path.join(out, "logs"), exist_ok=True)
-    handler = QuietFileHandler(os.path.join(out, "logs", f"rank_{rank}.log"))
+    os.makedirs(os.path.join(out, rundir.LOGS), exist_ok=True)
+    handler = QuietFileHandler(os.path.join(out, rundir.rank_log(rank)))
     handler.setFormatter(logging.Formatter("[titan] %(asctime)s - %(levelname)s - %(message)s"))
     handlers: list[logging.Handler] = [handler]
     if rank == 0:
@@ -81,7 +83,7 @@ def execute(plan: Plan, *, out: str, device: str = "auto", force_replan: bool = 
             claim: bool = False) -> dict[str, Any]:
     """Train ``plan`` as one rank of the job this process belongs to; returns the summary.
 
-    With ``claim`` rank 0 locks ``out`` (``rundir.locked``) and claims it for the plan; without,
+    With ``claim`` rank 0 locks ``out`` (``ownership.locked``) and claims it for the plan; without,
     the caller has done both (``procdsl run`` holds the lock while its ranks run).
     """
     import torch
@@ -152,7 +154,7 @@ def _train(plan: Plan, *, out: str, device: str, rank: int, world: int, force_re
     except Stopped as stopped:
         status, error = "stopped", str(stopped)
         raise
-    except rundir.PlanMismatch:
+    except ownership.PlanMismatch:
         status = None   # not this run's directory: leave its summary alone
         raise
     except BaseException as failure:
@@ -179,19 +181,19 @@ def _claim_everywhere(plan: Plan, out: str, force: bool, rank: int,
     outcome: list[Any] = [None]
     if rank == 0:
         try:
-            held.enter_context(rundir.locked(out))
-            diff = rundir.claim(out, to_json(plan), plan.hash, force=force)
+            held.enter_context(ownership.locked(out))
+            diff = ownership.claim(out, to_json(plan), plan.hash, force=force)
             outcome[0] = ("ok", diff)
-        except rundir.PlanMismatch as mismatch:
+        except ownership.PlanMismatch as mismatch:
             outcome[0] = ("mismatch", (mismatch.where, mismatch.old_hash, mismatch.new_hash, mismatch.diff))
-        except rundir.RunLocked as busy:
+        except ownership.RunLocked as busy:
             outcome[0] = ("locked", str(busy))
     dist.broadcast_object_list(outcome, src=0)
     kind, payload = outcome[0]
     if kind == "mismatch":
-        raise rundir.PlanMismatch(*payload)
+        raise ownership.PlanMismatch(*payload)
     if kind == "locked":
-        raise rundir.RunLocked(payload)
+        raise ownership.RunLocked(payload)
 
 
 def _last_checkpoint(out: str) -> Optional[str]:

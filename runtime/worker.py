@@ -19,11 +19,12 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--force-replan", action="store_true")
     args = parser.parse_args(argv)
     from procdsl.plan import load_plan
+    from procdsl.rundir import PLAN_FILE
 
     from .run import run_and_report
 
     try:
-        plan = load_plan(os.path.join(args.out, "plan.json"))
+        plan = load_plan(os.path.join(args.out, PLAN_FILE))
     except (OSError, ValueError) as failure:
         print(f"error: cannot read the run's plan: {failure}", file=sys.stderr)
         return 1

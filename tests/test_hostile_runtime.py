@@ -19,9 +19,9 @@ import pytest
 torch = pytest.importorskip("torch")
 pytest.importorskip("torchtitan")
 
-from procdsl.runtime import rundir, sidecar  # noqa: E402
+from procdsl.runtime import ownership, sidecar  # noqa: E402
 from procdsl.runtime.checkpoint import latest_step  # noqa: E402
-from procdsl.runtime.metrics import read_metrics  # noqa: E402
+from procdsl.rundir import read_metrics  # noqa: E402
 from procdsl.runtime.preempt import EXIT_STOPPED  # noqa: E402
 from procdsl.runtime.run import execute, run_and_report  # noqa: E402
 from test_runtime_run import clean_env, curriculum, plan_of, procdsl, train_losses  # noqa: E402
@@ -251,7 +251,7 @@ def test_force_replan_with_another_shape_or_phase_length_is_a_message(reference,
 def test_a_second_run_on_the_same_directory_is_refused_naming_the_pid(reference, tmp_path, capsys):
     out = tmp_path / "run"
     holder = subprocess.Popen([sys.executable, "-c", "import sys, time\n"
-                               "from procdsl.runtime.rundir import locked\n"
+                               "from procdsl.runtime.ownership import locked\n"
                                f"with locked({str(out)!r}):\n"
                                "    print('held', flush=True); time.sleep(60)"],
                               stdout=subprocess.PIPE, text=True)
@@ -276,8 +276,8 @@ def test_a_refused_plan_writes_nothing(reference, tmp_path):
     assert not (out / "plan.json").exists()                      # not rewritten by the refused plan
     after = {p: p.read_bytes() for p in out.rglob("*") if p.is_file() and p.name != "run.lock"}
     assert after == before
-    with pytest.raises(rundir.PlanMismatch):                     # and torch-free, for the CLI
-        rundir.claim(str(out), "{}", "other")
+    with pytest.raises(ownership.PlanMismatch):                     # and torch-free, for the CLI
+        ownership.claim(str(out), "{}", "other")
 
 
 def test_metrics_keep_every_good_line_and_warn_about_bad_ones(reference, tmp_path, capsys):

@@ -12,7 +12,8 @@ import pytest
 
 from conftest import compile_snippet
 from procdsl.plan import to_json
-from procdsl.runtime import jobconfig, launch, rundir, slurm
+from procdsl import rundir
+from procdsl.runtime import jobconfig, launch, ownership, slurm
 
 TWO_PHASES = """curriculum c {
   model = gpt2(layers=2, heads=2, dim=16)
@@ -132,16 +133,16 @@ def test_launch_mode_rejects_zero_ranks():
 def test_claim_new_same_and_different_plan(tmp_path):
     out = tmp_path / "run"
     first, second = plan_of(), plan_of("cosine(warmup=0, min=0.1)")
-    assert rundir.claim(str(out), to_json(first), first.hash) is None
+    assert ownership.claim(str(out), to_json(first), first.hash) is None
     assert json.loads((out / "plan.json").read_text())["hash"] == first.hash
-    assert rundir.claim(str(out), to_json(first), first.hash) is None        # same plan: resume
-    with pytest.raises(rundir.PlanMismatch) as refused:
-        rundir.claim(str(out), to_json(second), second.hash)
+    assert ownership.claim(str(out), to_json(first), first.hash) is None        # same plan: resume
+    with pytest.raises(ownership.PlanMismatch) as refused:
+        ownership.claim(str(out), to_json(second), second.hash)
     assert '-        "kind": "constant",' in refused.value.diff
     assert '+        "kind": "cosine",' in refused.value.diff
     assert "--force-replan" in str(refused.value)
     assert json.loads((out / "plan.json").read_text())["hash"] == first.hash  # untouched
-    diff = rundir.claim(str(out), to_json(second), second.hash, force=True)
+    diff = ownership.claim(str(out), to_json(second), second.hash, force=True)
     assert "cosine" in diff
     assert json.loads((out / "plan.json").read_text())["hash"] == second.hash
     assert (out / f"plan.{first.hash[:12]}.json").is_file()

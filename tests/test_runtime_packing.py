@@ -117,7 +117,7 @@ def test_a_packed_phase_trains_end_to_end(tmp_path, model):
     import math
 
     from procdsl.compiler import compile_file
-    from procdsl.runtime.metrics import read_metrics
+    from procdsl.rundir import read_metrics
     from procdsl.runtime.run import execute
 
     path = tmp_path / "packed.curr"

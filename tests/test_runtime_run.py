@@ -28,7 +28,7 @@ from typer.testing import CliRunner  # noqa: E402
 from procdsl.cli import app  # noqa: E402
 from procdsl.compiler import compile_file  # noqa: E402
 from procdsl.runtime.checkpoint import latest_step, stored_keys  # noqa: E402
-from procdsl.runtime.metrics import read_metrics  # noqa: E402
+from procdsl.rundir import read_metrics  # noqa: E402
 from procdsl.runtime.run import execute, run_and_report  # noqa: E402
 
 #: warm: two procedural sources and an eval; main: one source (the vocabulary shrinks from 44 to
@@ -291,7 +291,7 @@ def test_user_errors_without_traceback(tmp_path):
 
 
 def test_truncate_records_drops_later_steps_and_a_torn_line(tmp_path):
-    from procdsl.runtime.records import truncate_records
+    from procdsl.rundir import truncate_records
 
     path = tmp_path / "metrics.jsonl"
     path.write_text('{"step": 1}\n{"step": 2}\n{"kind": "eval", "step": 2}\n{"step": 3}\n{"st')

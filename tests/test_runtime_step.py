@@ -21,7 +21,7 @@ from test_runtime_run import curriculum, plan_of, train_losses  # noqa: E402
 
 from procdsl.plan import to_json  # noqa: E402
 from procdsl.runtime import phases, platform  # noqa: E402
-from procdsl.runtime.metrics import read_metrics  # noqa: E402
+from procdsl.rundir import read_metrics  # noqa: E402
 from procdsl.runtime.run import execute, run_and_report  # noqa: E402
 
 #: the ways a tensor's value reaches the host

@@ -22,7 +22,7 @@ pytest.importorskip("torchtitan")
 from torch.distributed.checkpoint import FileSystemReader  # noqa: E402
 
 from procdsl.runtime import titan  # noqa: E402
-from procdsl.runtime.metrics import read_metrics  # noqa: E402
+from procdsl.rundir import read_metrics  # noqa: E402
 
 VOCAB = 64
 FLAVOR = f"layers=2,heads=4,dim=64,vocab_size={VOCAB},context=32"

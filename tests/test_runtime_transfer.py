@@ -128,7 +128,7 @@ def test_llama_components():
 
 
 RUNTIME_MODULES = ("flops", "jobconfig", "batches", "transfer", "losses", "evaluate", "attention",
-                   "launch", "slurm", "rundir", "checkpoint")
+                   "launch", "slurm", "ownership", "checkpoint")
 
 
 @pytest.mark.parametrize("name", RUNTIME_MODULES)

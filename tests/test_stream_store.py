@@ -127,7 +127,7 @@ def test_a_run_prepares_the_store_and_trains_as_streaming_does(tmp_path, monkeyp
     the same batches, hence bitwise the same losses."""
     pytest.importorskip("torchtitan")
     from procdsl.compiler import compile_file
-    from procdsl.runtime.metrics import read_metrics
+    from procdsl.rundir import read_metrics
     from procdsl.runtime.run import execute
     from procdsl.store import TokenStore
 

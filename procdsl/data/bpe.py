@@ -37,6 +37,7 @@ from typing import Any, Optional, Sequence
 
 import numpy as np
 
+from procdsl.atomic import atomic_write
 from procdsl.data.errors import DataError
 from procdsl.data.tokenizers import Tokenizer
 
@@ -176,7 +177,8 @@ def bpe_tokenizer(source: Any, vocab: int, *, cache_dir: str, seed: int = 0,
                         "training documents")
     path = os.path.join(cache_dir, f"bpe-{vocab}-{digest.hexdigest()[:16]}.json")
     if not os.path.isfile(path):
-        _write_atomically(path, train_bpe(texts, vocab).to_str())
+        os.makedirs(os.path.dirname(path) or ".", exist_ok=True)
+        atomic_write(path, train_bpe(texts, vocab).to_str())
     return load_tokenizer_file(path, name=f"bpe({vocab})")
 
 
@@ -193,14 +195,6 @@ def train_bpe(texts: Sequence[str], vocab: int) -> Any:
                                   show_progress=False)
     backend.train_from_iterator(texts, trainer, length=len(texts))
     return backend
-
-
-def _write_atomically(path: str, text: str) -> None:
-    os.makedirs(os.path.dirname(path) or ".", exist_ok=True)
-    partial = f"{path}.{os.getpid()}.partial"
-    with open(partial, "w", encoding="utf-8") as handle:
-        handle.write(text)
-    os.replace(partial, path)
 
 
 def _tokenizers_version() -> str:

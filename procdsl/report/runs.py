@@ -1,7 +1,9 @@
 """Finding and reading run directories.
 
-A run directory holds ``plan.json`` and ``metrics.jsonl`` (and, once finished, ``summary.json``);
-a sweep writes one per variant under a common directory. :func:`discover` finds them all.
+A run directory (``procdsl.rundir``) holds ``plan.json`` and ``metrics.jsonl`` (and, once
+finished, ``summary.json``); a sweep writes one per variant under a common directory.
+:func:`discover` finds them all; :func:`load_run` reads one (bad lines of ``metrics.jsonl``
+skipped, as everywhere: ``procdsl.rundir.read_records``).
 
 >>> import json, os, tempfile
 >>> root = tempfile.mkdtemp()
@@ -10,7 +12,7 @@ a sweep writes one per variant under a common directory. :func:`discover` finds 
 ...     '{"kind": "train", "step": 1, "phase": "p", "loss": 2.0, "tokens": 10}\\n{"kind": "tra')
 >>> [os.path.basename(p) for p in discover([root])]
 ['a']
->>> [r["loss"] for r in read_records(os.path.join(root, "a", "metrics.jsonl"))]  # a torn last line is skipped
+>>> [r["loss"] for r in load_run(os.path.join(root, "a")).train]  # a torn last line is skipped
 [2.0]
 """
 
@@ -21,7 +23,7 @@ import os
 from dataclasses import dataclass, field
 from typing import Any, Iterable, Optional
 
-METRICS = "metrics.jsonl"
+from procdsl.rundir import CHECKPOINTS, METRICS_FILE, PLAN_FILE, SUMMARY_FILE, TENSORBOARD, read_metrics
 
 
 class ReportError(Exception):
@@ -56,36 +58,21 @@ def discover(paths: Iterable[str]) -> list[str]:
         if not os.path.isdir(path):
             raise ReportError(f"{path}: not a directory")
         for root, dirs, files in os.walk(path):
-            dirs[:] = [d for d in dirs if d not in ("checkpoints", "tensorboard")]
-            if METRICS in files:
+            dirs[:] = [d for d in dirs if d not in (CHECKPOINTS, TENSORBOARD)]
+            if METRICS_FILE in files:
                 found.add(os.path.normpath(root))
     return sorted(found)
 
 
-def read_records(path: str) -> list[dict[str, Any]]:
-    """The JSON lines of a metrics file; a torn line (a killed run) is skipped."""
-    out = []
-    with open(path, encoding="utf-8") as f:
-        for line in f:
-            line = line.strip()
-            if not line:
-                continue
-            try:
-                out.append(json.loads(line))
-            except json.JSONDecodeError:
-                continue
-    return out
-
-
 def load_run(path: str) -> Run:
-    plan_path = os.path.join(path, "plan.json")
+    plan_path = os.path.join(path, PLAN_FILE)
     plan: dict[str, Any] = {}
     if os.path.exists(plan_path):
         with open(plan_path, encoding="utf-8") as f:
             plan = json.load(f)
-    records = read_records(os.path.join(path, METRICS))
+    records = read_metrics(path)
     summary = None
-    summary_path = os.path.join(path, "summary.json")
+    summary_path = os.path.join(path, SUMMARY_FILE)
     if os.path.exists(summary_path):
         with open(summary_path, encoding="utf-8") as f:
             summary = json.load(f)

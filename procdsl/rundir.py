@@ -1,16 +1,32 @@
-"""``metrics.jsonl`` as a file that survives kills and damage: read, cut back to a step, rotate.
+"""What a run directory holds, and ``metrics.jsonl`` read, cut back and rotated (torch-free).
 
-The run appends one JSON object per line (``procdsl.runtime.metrics.RunLog``). A ``kill -9``
-can tear the last line; a disk error or a hand edit can spoil any line. Nothing here gives up
-on the rest of the file because of one bad line: :func:`read_records` returns every good record
-and the numbers of the bad lines; :func:`truncate_records` keeps every good record up to a step
-(a resumed run relogs what came after its checkpoint) and drops the bad lines, rewriting the
-file atomically; :func:`rotate` moves an old log aside (``metrics.jsonl`` → ``metrics.jsonl.1``,
-an older ``.1`` → ``.2`` …) when a run starts over without a checkpoint.
+One run, one directory (``procdsl run`` writes it, ``procdsl report`` and ``export`` read it)::
+
+    DIR/plan.json              the plan being executed (its hash names the run)
+    DIR/checkpoints/step-N/    DCP checkpoints (each also records the plan's hash and JSON)
+    DIR/metrics.jsonl          one record per step, and one per evaluation
+    DIR/tb/                    TensorBoard events of the same numbers
+    DIR/logs/rank_R.log        TorchTitan's log of each rank
+    DIR/summary.json           written when the run ends (done, stopped or failed)
+    DIR/run.lock               held (``flock``) by the process running it; holds its PID
+
+Every module names these through the constants below, never as literals.
+
+The run appends one JSON object per line to ``metrics.jsonl``. A ``kill -9`` can tear the last
+line; a disk error or a hand edit can spoil any line. One policy for every reader: a line that
+is not a JSON object with an integer ``step`` (if it has one) is bad; it is skipped, its number
+returned, and nothing else of the file is lost. :func:`read_records` returns the good records and
+the bad lines' numbers; :func:`truncate_records` keeps every good record up to a step (a resumed
+run relogs what came after its checkpoint) and drops the bad lines, rewriting the file
+atomically (``procdsl.atomic``); :func:`rotate` moves an old log aside (``metrics.jsonl`` →
+``metrics.jsonl.1``, an older ``.1`` → ``.2`` …) when a run starts over without a checkpoint.
 
 >>> import tempfile
->>> path = os.path.join(tempfile.mkdtemp(), "metrics.jsonl")
+>>> run = tempfile.mkdtemp()
+>>> path = os.path.join(run, METRICS_FILE)
 >>> _ = open(path, "w").write('{"step": 1}\\n{"st\\n{"step": 2}\\n{"step": 3}\\n{"step"')
+>>> [r["step"] for r in read_metrics(run)]
+[1, 2, 3]
 >>> truncate_records(path, 2)
 (2, [2, 5])
 >>> open(path).read()
@@ -25,6 +41,23 @@ from typing import Any
 
 from procdsl.atomic import atomic_write
 
+PLAN_FILE = "plan.json"
+METRICS_FILE = "metrics.jsonl"
+SUMMARY_FILE = "summary.json"
+CHECKPOINTS = "checkpoints"
+TENSORBOARD = "tb"
+LOGS = "logs"
+LOCK_FILE = "run.lock"
+
+
+def rank_log(rank: int) -> str:
+    """The path of rank ``rank``'s log inside a run directory.
+
+    >>> rank_log(1)
+    'logs/rank_1.log'
+    """
+    return f"{LOGS}/rank_{rank}.log"
+
 
 def _parse(raw: bytes) -> Any:
     try:
@@ -32,6 +65,15 @@ def _parse(raw: bytes) -> Any:
     except (UnicodeDecodeError, json.JSONDecodeError):
         return None
     return record if isinstance(record, dict) and isinstance(record.get("step", 0), int) else None
+
+
+def default_out(plan_name: str) -> str:
+    """``runs/<plan name>`` (a sweep variant's ``/`` and ``=`` kept as nested folders).
+
+    >>> default_out("quickstart")
+    'runs/quickstart'
+    """
+    return os.path.join("runs", *plan_name.split("/"))
 
 
 def read_records(path: str) -> tuple[list[dict[str, Any]], list[int]]:
@@ -47,6 +89,12 @@ def read_records(path: str) -> tuple[list[dict[str, Any]], list[int]]:
             else:
                 records.append(record)
     return records, bad
+
+
+def read_metrics(run_dir: str) -> list[dict[str, Any]]:
+    """The good records of ``run_dir``'s ``metrics.jsonl``, in order (none if there is no file)."""
+    path = os.path.join(run_dir, METRICS_FILE)
+    return read_records(path)[0] if os.path.isfile(path) else []
 
 
 def truncate_records(path: str, step: int) -> tuple[int, list[int]]:

@@ -1,16 +1,6 @@
-"""The run directory and the plan it belongs to (no torch: the CLI checks before launching).
+"""Which plan a run directory belongs to, and who runs in it (no torch: the CLI checks before launching).
 
-One run, one directory::
-
-    DIR/plan.json              the plan being executed (its hash names the run)
-    DIR/checkpoints/step-N/    DCP checkpoints (each also records the plan's hash and JSON)
-    DIR/metrics.jsonl          one record per step, and one per evaluation
-    DIR/tb/                    TensorBoard events of the same numbers
-    DIR/logs/rank_R.log        TorchTitan's log of each rank
-    DIR/summary.json           written when the run ends (done, stopped or failed)
-    DIR/run.lock               held (``flock``) by the process running it; holds its PID
-
-A directory belongs to one plan. :func:`claim` writes ``plan.json`` for a new run; for an
+What a run directory holds is ``procdsl.rundir``'s. A directory belongs to one plan. :func:`claim` writes ``plan.json`` for a new run; for an
 existing run it compares hashes — of ``plan.json`` and of the newest complete checkpoint's
 sidecar (``procdsl.runtime.sidecar``) — equal → resume; different → :class:`PlanMismatch`
 carrying the unified diff of the two plans' JSON, unless ``force`` (``--force-replan``), which
@@ -46,15 +36,9 @@ from pathlib import Path
 from typing import Optional
 
 from procdsl.atomic import atomic_write
+from procdsl.rundir import CHECKPOINTS, LOCK_FILE, PLAN_FILE
 
 from . import sidecar
-
-PLAN_FILE = "plan.json"
-METRICS_FILE = "metrics.jsonl"
-SUMMARY_FILE = "summary.json"
-CHECKPOINTS = "checkpoints"
-LOCK_FILE = "run.lock"
-
 
 class RunLocked(Exception):
     """Another process is running in this directory."""
@@ -87,15 +71,6 @@ def plan_diff(old_json: str, new_json: str) -> str:
     lines = difflib.unified_diff(_pretty(old_json), _pretty(new_json), lineterm="",
                                  fromfile="plan.json (run directory)", tofile="plan.json (this command)")
     return "\n".join(lines)
-
-
-def default_out(plan_name: str) -> str:
-    """``runs/<plan name>`` (a sweep variant's ``/`` and ``=`` kept as nested folders).
-
-    >>> default_out("quickstart")
-    'runs/quickstart'
-    """
-    return os.path.join("runs", *plan_name.split("/"))
 
 
 def claim(out: str, plan_json: str, plan_hash: str, *, force: bool = False,
