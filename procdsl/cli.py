@@ -377,8 +377,7 @@ def sample(file: Path = typer.Argument(..., help="the .curr file"),
             else:
                 sampling.print_rows(stream, rows)
             return
-        names = source or [s for s in plan.sources if any(s in p.mix or any(e.source == s for e in p.eval)
-                                                          for p in plan.phases)]
+        names = source or [s for s in plan.sources if any(s in p.sources_read() for p in plan.phases)]
         unknown = [s for s in names if s not in plan.sources]
         if unknown:
             raise _usage(f"no source {unknown[0]!r}; sources are {', '.join(plan.sources)}")

@@ -36,8 +36,7 @@ from .fingerprint import FileHashes, source_fingerprint
 
 def data_sources(plan: Any) -> dict[str, Any]:
     """The non-procedural sources some phase trains on or evaluates, by name, in plan order."""
-    used = dict.fromkeys(name for phase in plan.phases
-                         for name in [*phase.mix, *(e.source for e in phase.eval)])
+    used = dict.fromkeys(name for phase in plan.phases for name in phase.sources_read())
     return {name: plan.sources[name] for name in used if not plan.sources[name].procedural}
 
 

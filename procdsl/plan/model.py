@@ -293,6 +293,19 @@ class Phase(Frozen):
             raise ValueError("mix shares must lie in [0, 1]")
         return self
 
+    def sources_read(self) -> tuple[str, ...]:
+        """The sources this phase reads: those it trains on (``mix`` order), then those only its
+        evals read, each once.
+
+        >>> from procdsl.plan.model import Eval, Phase
+        >>> phase = Phase.model_construct(mix={"dyck": 0.5, "c4": 0.5},
+        ...                               eval=(Eval(kind="perplexity", source="c4_val", every=10),
+        ...                                     Eval(kind="accuracy", source="c4", every=10)))
+        >>> phase.sources_read()
+        ('dyck', 'c4', 'c4_val')
+        """
+        return tuple(dict.fromkeys([*self.mix, *(e.source for e in self.eval)]))
+
 
 # ------------------------------------------------------------------------------- runtime
 
@@ -361,7 +374,7 @@ class Plan(Frozen):
         if len(set(names)) != len(names):
             raise ValueError(f"phase names repeat: {names}")
         for phase in self.phases:
-            for source in list(phase.mix) + [e.source for e in phase.eval]:
+            for source in phase.sources_read():
                 if source not in self.sources:
                     raise ValueError(f"phase {phase.name!r} names unknown source {source!r}")
         return self

@@ -68,7 +68,7 @@ def _count(count: int) -> str:
 def phase_rows(plan: Plan) -> list[tuple[str, ...]]:
     rows = []
     text = None
-    if any(not plan.sources[s].procedural for p in plan.phases for s in [*p.mix, *(e.source for e in p.eval)]):
+    if any(not plan.sources[s].procedural for p in plan.phases for s in p.sources_read()):
         text = text_vocab(plan)
     for phase in plan.phases:
         share = f"{phase.tokens / plan.budget * 100:.1f}%" if plan.budget else "—"

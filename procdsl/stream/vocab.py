@@ -78,8 +78,7 @@ class PhaseVocab:
         (pass ``tokenizer`` to reuse one already built).
         """
         phase = plan.phase(phase) if isinstance(phase, str) else phase
-        used = list(dict.fromkeys([*phase.mix, *(e.source for e in phase.eval)]))
-        data = [n for n in used if not plan.sources[n].procedural]
+        data = [n for n in phase.sources_read() if not plan.sources[n].procedural]
         ranges: list[IdRange] = []
         if data:
             tokenizer = tokenizer or build_tokenizer(plan.tokenizer, sources=plan.sources,
@@ -88,7 +87,7 @@ class PhaseVocab:
         else:
             tokenizer = None
         aliases: dict[str, str] = {}
-        for name in used:
+        for name in phase.sources_read():
             source = plan.sources[name]
             if not source.procedural:
                 continue
