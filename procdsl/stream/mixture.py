@@ -49,7 +49,7 @@ from procdsl.stream.shares import Shares
 from procdsl.stream.units import Cursor, UnitReader, Units
 
 #: units of each source whose deadlines are computed at once
-LOOKAHEAD = 256
+LOOKAHEAD = 1024
 
 
 def spans(starts: np.ndarray, lengths: np.ndarray) -> np.ndarray:

@@ -24,6 +24,7 @@ True
 
 from __future__ import annotations
 
+import bisect
 from dataclasses import dataclass
 from typing import NamedTuple, Optional
 
@@ -55,14 +56,15 @@ def layout_rows(lengths: np.ndarray, *, start: int, rows: int, row_len: int,
             return None
         return Layout(np.arange(rows), np.zeros(rows, np.int64), rows)
     ends = np.cumsum(lengths[start:])
+    cumulative = ends.tolist()             # bisect on a list: no numpy call per row
     firsts, first, base = [], 0, 0
     for _ in range(rows):
         # units first … stop-1 fit: their cumulative end stays within base + row_len
-        stop = int(ends.searchsorted(base + row_len, side="right"))
+        stop = bisect.bisect_right(cumulative, base + row_len, first)
         if stop >= available:
             return None                    # the next unit might still fit: unknown yet
         firsts.append(first)
-        base, first = int(ends[stop - 1]), stop
+        base, first = cumulative[stop - 1], stop
     counts = np.diff(np.append(firsts, first))
     row = np.repeat(np.arange(rows), counts)
     starts = ends[:first] - lengths[start:start + first]

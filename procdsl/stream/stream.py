@@ -67,6 +67,10 @@ from procdsl.stream.vocab import PhaseVocab
 
 STATE_VERSION = 2   # 2: rows of whole units (layouts)
 
+#: tokens of units pulled from the interleave at a time (at least a step's rows): one merge and
+#: one queue update serve several steps; what is pulled but not laid out is rewound in the state
+PULL_TOKENS = 1 << 19
+
 
 def shard(batch: int, rank: int, world: int) -> int:
     """Rows per rank; a clear error unless ``world`` divides ``batch`` and ``rank`` fits.
@@ -208,10 +212,10 @@ class Packed:
         # a unit a row (padded)
         while (queue.pending_tokens() <= self.batch * self.row_len if packed
                else len(queue.length) - queue.head < self.batch):
-            queue.extend(self.interleave.pull(self.batch * self.row_len))
+            queue.extend(self.interleave.pull(max(self.batch * self.row_len, PULL_TOKENS)))
         while (layout := layout_rows(queue.length, start=queue.head, rows=self.batch,
                                      row_len=self.row_len, packed=packed)) is None:
-            queue.extend(self.interleave.pull(self.batch * self.row_len))
+            queue.extend(self.interleave.pull(max(self.batch * self.row_len, PULL_TOKENS)))
         head, stop = queue.head, queue.head + layout.used
         first_row = self.rank * self.rows
         mine = np.flatnonzero((layout.row >= first_row) & (layout.row < first_row + self.rows))
