@@ -123,6 +123,42 @@ def _ramps(plan: Plan, phase) -> str:
     return ", ".join(found) or "—"
 
 
+def padding(plan: Plan, phase) -> str:
+    """The layout with the share of each row it is expected to pad, from example sizes alone.
+
+    ``padded``: one unit a row, so a row pads ``1 − m / (context + 1)``, ``m`` the mean unit
+    (a source's examples taken at the middle of their size range; a data source's pieces as
+    filling a row): ``=`` when every size is fixed, else ``~``. ``packed``: a row closes, on
+    average, half a procedural example short (text adds what its document ends leave).
+
+    >>> from procdsl.compiler import compile_text
+    >>> plan = compile_text('curriculum c { model = gpt2(layers=1, heads=1, dim=8) context = 128 '
+    ...     'batch = 2 source s = sort(length=64) source r = sort(length=8..24) source t = python_code() '
+    ...     'phase a { steps = 1 mix = { s: 100% } } phase b { steps = 1 mix = { r: 100% } } '
+    ...     'phase c { steps = 1 mix = { t: 90%, s: 10% } } }', "c.curr").plan
+    >>> [padding(plan, p) for p in plan.phases]
+    ['padded, pad = 0%', 'padded, pad ~ 74%', 'packed, pad ~ 50%+']
+    """
+    row = phase.context + 1
+    sizes = {}
+    for name in phase.mix:
+        source = plan.sources[name]
+        low, high = ((source.min_tokens(phase.context), source.max_tokens(phase.context))
+                     if source.procedural else (row, row))
+        sizes[name] = (low, high)
+    shares = {n: s for n, s in phase.mix.items() if s > 0}
+    exact = all(low == high for low, high in sizes.values())
+    mean = 1 / sum(s / ((sizes[n][0] + sizes[n][1]) / 2) for n, s in shares.items())
+    if phase.layout == "padded":
+        return f"padded, pad {'=' if exact else '~'} {max(0.0, 1 - mean / row):.0%}"
+    procedural = {n: s for n, s in shares.items() if plan.sources[n].procedural}
+    if not procedural:
+        return "packed, pad ~ 0%+"
+    mean_p = sum(procedural.values()) / sum(s / ((sizes[n][0] + sizes[n][1]) / 2) for n, s in procedural.items())
+    text = "+" if len(procedural) < len(shares) else ""
+    return f"packed, pad ~ {mean_p / 2 / row:.0%}{text}"
+
+
 def detail_rows(plan: Plan) -> list[tuple[str, ...]]:
     """Per phase: layout, loss, transfer (and freeze), optimizer, evals and ramps.
 
@@ -133,10 +169,10 @@ def detail_rows(plan: Plan) -> list[tuple[str, ...]]:
     ...        'phase q { steps = 4 mix = { s: 100% } transfer = { reinit: [head], freeze: [embed] } ' \\
     ...        'optimizer = continue eval every 2 steps { accuracy(v, batches=1) } } }'
     >>> for row in detail_rows(compile_text(text, "c.curr").plan): print(row)
-    ('p', 'padded', 'output_only', '— (first phase)', 'fresh', '—', 's.length 3→9')
-    ('q', 'padded', 'output_only', 'keep embed,pos,attn,mlp,norm; reinit head; freeze embed', 'continue', 'accuracy(v) every 2', 's.length 3→9')
+    ('p', 'padded, pad ~ 61%', 'output_only', '— (first phase)', 'fresh', '—', 's.length 3→9')
+    ('q', 'padded, pad ~ 61%', 'output_only', 'keep embed,pos,attn,mlp,norm; reinit head; freeze embed', 'continue', 'accuracy(v) every 2', 's.length 3→9')
     """
-    return [(phase.name, phase.layout, _loss(plan, phase), _transfer(plan, i),
+    return [(phase.name, padding(plan, phase), _loss(plan, phase), _transfer(plan, i),
              "continue" if phase.optimizer.kind == "continue" else "fresh", _evals(phase), _ramps(plan, phase))
             for i, phase in enumerate(plan.phases)]
 
