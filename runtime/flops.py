@@ -48,54 +48,28 @@ import os
 from dataclasses import dataclass
 from typing import Any, Optional
 
-
-@dataclass(frozen=True)
-class ParamCount:
-    """``params`` in total; ``embedding`` in lookup tables; ``dense`` = the rest (matmuls, norms)."""
-
-    params: int
-    embedding: int
-    dense: int
-
-
-def llama_ffn_hidden(dim: int, multiple_of: int, ffn_dim_multiplier: Optional[float]) -> int:
-    """TorchTitan llama3's feed-forward width: ⅔ of 4·dim, scaled, rounded up to ``multiple_of``.
-
-    >>> llama_ffn_hidden(256, 256, None), llama_ffn_hidden(4096, 1024, 1.3)
-    (768, 14336)
-    """
-    hidden = int(2 * 4 * dim / 3)
-    if ffn_dim_multiplier is not None:
-        hidden = int(ffn_dim_multiplier * hidden)
-    return multiple_of * ((hidden + multiple_of - 1) // multiple_of)
+from .models.kinds import ParamCount, kind_of
 
 
 def count_params(model: Any, *, vocab: int, context: int) -> ParamCount:
-    """Parameters of ``model`` (a plan ``Gpt2Model`` or ``LlamaModel``) at this vocabulary size."""
-    d, layers = model.dim, model.layers
-    if model.kind == "gpt2":
-        hidden = int(model.mlp_ratio * d)
-        block = 2 * 2 * d + (d * 3 * d + 3 * d) + (d * d + d) + (d * hidden + hidden) + (hidden * d + d)
-        embedding = vocab * d + context * d
-        head = 0 if model.tie_embeddings else vocab * d
-        dense = layers * block + 2 * d + head
-        tied = vocab * d if model.tie_embeddings else 0
-        return ParamCount(embedding + dense, embedding, dense + tied)
-    if model.kind == "llama":
-        head_dim = d // model.heads
-        kv = (model.kv_heads or model.heads) * head_dim
-        hidden = llama_ffn_hidden(d, model.multiple_of, model.ffn_dim_multiplier)
-        block = 2 * d + d * d + 2 * d * kv + d * d + 3 * d * hidden
-        embedding = vocab * d
-        dense = layers * block + d + vocab * d
-        return ParamCount(embedding + dense, embedding, dense)
-    raise ValueError(f"unknown model kind {model.kind!r}")
+    """Parameters of ``model`` (a plan ``Gpt2Model`` or ``LlamaModel``) at this vocabulary size
+    (its kind's table: ``procdsl.runtime.models.kinds``)."""
+    return kind_of(model.kind).count(model, vocab=vocab, context=context)
+
+
+def training_flops(dense: int, *, layers: int, dim: int, seq_len: int) -> int:
+    """Training FLOPs per token of a model with ``dense`` matmul parameters: ``6 × dense + 12 × layers × dim × seq_len``.
+
+    >>> training_flops(442368, layers=2, dim=128, seq_len=256)
+    3440640
+    """
+    return 6 * dense + 12 * layers * dim * seq_len
 
 
 def flops_per_token(model: Any, *, vocab: int, context: int, seq_len: int) -> int:
     """Training FLOPs per token: ``6 × dense params + 12 × layers × dim × seq_len``."""
     dense = count_params(model, vocab=vocab, context=context).dense
-    return 6 * dense + 12 * model.layers * model.dim * seq_len
+    return training_flops(dense, layers=model.layers, dim=model.dim, seq_len=seq_len)
 
 
 def mfu(flops_token: float, *, tokens_per_s: float, peak_flops: Optional[float]) -> Optional[float]:

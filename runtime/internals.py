@@ -46,7 +46,7 @@ def initialise_full(model: torch.nn.Module, build: Callable[[], torch.nn.Module]
     """
     from torch.distributed.checkpoint.state_dict import StateDictOptions, set_model_state_dict
 
-    from .transfer import canonical
+    from .models.kinds import canonical
 
     sharded = _is_sharded(model)
     device = next(model.parameters()).device

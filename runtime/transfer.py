@@ -42,36 +42,17 @@ no full model beside the two sharded ones, and the host at most one chunk.
 from __future__ import annotations
 
 import hashlib
-import re
 from collections.abc import Iterable, Mapping, Sequence
 from typing import Any, Optional
 
-from .models.gpt2 import component_of as gpt2_component_of
+from .models.kinds import canonical, kind_of
 
 #: components whose parameters have one row per vocabulary id
 VOCAB_COMPONENTS = ("embed", "head")
 
-_WRAPPERS = re.compile(r"(_checkpoint_wrapped_module|_orig_mod|_fsdp_wrapped_module)\.")
-_LLAMA = (
-    (re.compile(r"tok_embeddings\.weight"), "embed"),
-    (re.compile(r"layers\.\d+\.attention\.(wq|wk|wv|wo)\.weight"), "attn"),
-    (re.compile(r"layers\.\d+\.feed_forward\.(w1|w2|w3)\.weight"), "mlp"),
-    (re.compile(r"(layers\.\d+\.(attention_norm|ffn_norm)|norm)\.weight"), "norm"),
-    (re.compile(r"output\.weight"), "head"),
-)
-
 
 class TransferError(ValueError):
     """A transfer the two models' shapes do not allow."""
-
-
-def canonical(name: str) -> str:
-    """A parameter name without the infixes that activation checkpointing and compile add.
-
-    >>> canonical("layers.0._checkpoint_wrapped_module._orig_mod.mlp.up.weight")
-    'layers.0.mlp.up.weight'
-    """
-    return _WRAPPERS.sub("", name)
 
 
 def component_of(kind: str, name: str) -> str:
@@ -80,15 +61,7 @@ def component_of(kind: str, name: str) -> str:
     >>> component_of("llama", "layers.3.feed_forward.w2.weight"), component_of("gpt2", "norm.bias")
     ('mlp', 'norm')
     """
-    if kind == "gpt2":
-        return gpt2_component_of(name)
-    if kind == "llama":
-        name = canonical(name)
-        for pattern, component in _LLAMA:
-            if pattern.fullmatch(name):
-                return component
-        raise KeyError(f"parameter {name!r} belongs to no llama component")
-    raise ValueError(f"unknown model kind {kind!r}")
+    return kind_of(kind).component_of(name)
 
 
 def row_map(old_ranges: Iterable[Any], new_ranges: Iterable[Any]) -> list[tuple[int, int, int]]:

@@ -16,9 +16,11 @@ from procdsl.runtime.models.gpt2 import (  # noqa: E402
     COMPONENTS,
     GPT2,
     GPT2ModelArgs,
-    component_of,
     component_params,
 )
+from procdsl.runtime.models.kinds import GPT2 as GPT2_KIND  # noqa: E402
+
+component_of = GPT2_KIND.component_of
 
 
 def small(**kwargs) -> GPT2ModelArgs:

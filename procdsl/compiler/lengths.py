@@ -26,40 +26,46 @@ def steps_for_tokens(tokens: int, *, batch: int, context: int) -> int:
 def assign_lengths(phases: list[ElabPhase], budget: Optional[int], budget_span: Optional[Span],
                    reader: Reader) -> None:
     """Fill ``phase.steps`` for every phase whose length could be read (E302, E303, E304)."""
-    rest = [p for p in phases if p.length_kind == "rest"]
-    for extra in rest[1:]:
-        reader.error("E302", f"two phases take `length = rest` (`{rest[0].name}` and `{extra.name}`)",
-                     extra.length_setting.span, help="give this phase an explicit length",  # type: ignore[union-attr]
-                     notes=((f"`{rest[0].name}` takes the rest", rest[0].length_setting.span),))  # type: ignore[union-attr]
+    rest = [(p, p.length) for p in phases if p.length is not None and p.length.kind == "rest"]
+    for extra, length in rest[1:]:
+        reader.error("E302", f"two phases take `length = rest` (`{rest[0][0].name}` and `{extra.name}`)",
+                     length.span, help="give this phase an explicit length",
+                     notes=((f"`{rest[0][0].name}` takes the rest", rest[0][1].span),))
     for phase in phases:
-        if phase.length_kind in ("share", "rest") and budget is None:
-            what = "`share`" if phase.length_kind == "share" else "`length = rest`"
-            reader.error("E303", f"{what} needs a curriculum `budget`", phase.length_setting.span,  # type: ignore[union-attr]
+        length = phase.length
+        if length is None:
+            continue
+        if length.kind in ("share", "rest") and budget is None:
+            what = "`share`" if length.kind == "share" else "`length = rest`"
+            reader.error("E303", f"{what} needs a curriculum `budget`", length.span,
                          help="add e.g. `budget = 655M tokens` to the curriculum")
-        elif phase.length_kind == "steps" and phase.requested_steps is not None:
-            phase.steps = phase.requested_steps
-        elif phase.length_kind == "tokens" and phase.requested_tokens is not None:
-            phase.steps = steps_for_tokens(phase.requested_tokens, batch=phase.batch, context=phase.context)
-        elif phase.length_kind == "share" and phase.share is not None and budget is not None:
-            phase.steps = steps_for_tokens(math.ceil(phase.share * budget), batch=phase.batch, context=phase.context)
+        elif length.amount is None or length.kind == "rest":
+            continue
+        elif length.kind == "steps":
+            phase.steps = int(length.amount)
+        elif length.kind == "tokens":
+            phase.steps = steps_for_tokens(int(length.amount), batch=phase.batch, context=phase.context)
+        elif length.kind == "share" and budget is not None:
+            phase.steps = steps_for_tokens(math.ceil(length.amount * budget), batch=phase.batch, context=phase.context)
     if budget is None:
         return
-    fixed = [p for p in phases if p.length_kind != "rest" and p.steps is not None]
-    used = sum(p.steps * p.tokens_per_step for p in fixed)  # type: ignore[operator]
+    fixed = [(p, p.steps * p.tokens_per_step) for p in phases
+             if p.steps is not None and not (p.length is not None and p.length.kind == "rest")]
+    used = sum(tokens for _, tokens in fixed)
     if used > budget:
-        detail = ", ".join(f"{p.name} {p.steps * p.tokens_per_step:,}" for p in fixed)  # type: ignore[operator]
+        detail = ", ".join(f"{p.name} {tokens:,}" for p, tokens in fixed)
         reader.error("E304", f"phases take {used:,} tokens, more than the budget of {budget:,}",
                      budget_span or phases[0].node.name_span,
                      help=f"raise the budget or shorten a phase ({detail})")
         return
     if rest:
-        phase = rest[0]
+        phase, length = rest[0]
         left = budget - used
         steps = left // phase.tokens_per_step
         if steps < 1:
             reader.error("E304", f"`length = rest` leaves phase `{phase.name}` no step: the budget "
                          f"of {budget:,} tokens has {left:,} left, less than one step of {phase.tokens_per_step:,}",
-                         phase.length_setting.span,  # type: ignore[union-attr]
+                         length.span,
                          help="raise the budget or shorten the other phases")
         else:
             phase.steps = steps

@@ -7,7 +7,7 @@ all the others first); structural checks then read the elaborated phases.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Any, Optional
+from typing import Any, Literal, Optional
 
 from procdsl.compiler.settings import unique_settings
 from procdsl.compiler.suggest import did_you_mean, one_of
@@ -29,6 +29,17 @@ TRANSFER_KEYS = ("keep", "reinit", "freeze", "embed_init", "perturb")
 PERTURBATIONS = ("shuffle", "noise", "scale")
 
 
+@dataclass(frozen=True)
+class Length:
+    """A phase's length as written: ``kind`` (``steps = N``, ``tokens = N``, ``share = P%`` or
+    ``length = rest``; ``length = 500 steps`` is ``steps``), its ``amount`` (steps, tokens or a
+    fraction; None for ``rest`` or a value already reported as bad), and the setting's span."""
+
+    kind: Literal["steps", "tokens", "share", "rest"]
+    amount: Optional[float]
+    span: Span
+
+
 @dataclass
 class MixEntry:
     source: str
@@ -43,13 +54,8 @@ class ElabPhase:
     batch: int
     context: int
     seed: int
-    #: "steps" | "tokens" | "share" | "rest", and the setting that chose it
-    length_kind: Optional[str] = None
-    length_setting: Optional[n.Setting] = None
-    requested_steps: Optional[int] = None
-    requested_tokens: Optional[int] = None
-    share: Optional[float] = None
-    steps: Optional[int] = None  # settled by lengths.assign_lengths
+    length: Optional[Length] = None  # None: missing or given twice (E309)
+    steps: Optional[int] = None      # settled by lengths.assign_lengths
     mix: list[MixEntry] = field(default_factory=list)
     mix_end: Optional[list[MixEntry]] = None  # a ramp's end
     mix_span: Optional[Span] = None
@@ -118,12 +124,12 @@ def _read_length(out: ElabPhase, settings: dict[str, n.Setting], reader: Reader)
         reader.error("E309", f"phase `{out.name}` gives its length twice (`{given[0].key}` and `{given[1].key}`)",
                      given[1].span, help="keep exactly one of steps, tokens, share, length")
         return
-    setting = out.length_setting = given[0]
+    setting = given[0]
     value = reader.resolve(setting.value)
     key = setting.key
     if key == "length":
         if isinstance(value, n.Name) and value.name == "rest":
-            out.length_kind = "rest"
+            out.length = Length("rest", None, setting.span)
             return
         if isinstance(value, n.Quantity):
             key = value.unit
@@ -134,15 +140,15 @@ def _read_length(out: ElabPhase, settings: dict[str, n.Setting], reader: Reader)
                          value.span, help="write `length = rest`, `length = 500 steps` or `length = 10%`")
             return
     if key == "steps":
-        out.length_kind, out.requested_steps = "steps", reader.count(value, "steps", "steps")
+        out.length = Length("steps", reader.count(value, "steps", "steps"), setting.span)
     elif key == "tokens":
-        out.length_kind, out.requested_tokens = "tokens", reader.count(value, "tokens", "tokens")
+        out.length = Length("tokens", reader.count(value, "tokens", "tokens"), setting.span)
     elif key == "share":
         share = reader.fraction(value, "share")
         if share is not None and share <= 0:
             reader.error("E202", "`share` must be positive", value.span)
             share = None
-        out.length_kind, out.share = "share", share
+        out.length = Length("share", share, setting.span)
 
 
 def _mix_entries(expr: n.Expr, sources: set[str], reader: Reader, mentioned: set[str]) -> Optional[list[MixEntry]]:

@@ -12,7 +12,8 @@ Contract with TorchTitan: :class:`GPT2` is a ``ModelProtocol`` built on the meta
 as TorchTitan's activation checkpointing, compile and FSDP helpers expect.
 
 Contract with procdsl's ``transfer``: :func:`component_params` maps each component
-(``embed, pos, attn, mlp, norm, head``) to the canonical parameter names it owns, and
+(``embed, pos, attn, mlp, norm, head``) to the canonical parameter names it owns (by the
+table of ``procdsl.runtime.models.kinds``), and
 ``GPT2.init_components`` re-initialises just those. With tied embeddings the head *is* the
 token embedding: ``head`` owns no parameter and ``embed`` owns the shared matrix.
 
@@ -25,7 +26,6 @@ token embedding: ``head`` owns no parameter and ``embed`` owns the shared matrix
 from __future__ import annotations
 
 import math
-import re
 from collections.abc import Iterable
 from dataclasses import dataclass
 
@@ -34,19 +34,10 @@ import torch.nn.functional as F
 from torch import nn
 from torchtitan.protocols.model import BaseModelArgs, ModelProtocol
 
-COMPONENTS = ("embed", "pos", "attn", "mlp", "norm", "head")
+from procdsl.plan import COMPONENTS
 
-# Canonical parameter name -> component. Names are those of `GPT2.state_dict()`, i.e. without
-# the `_checkpoint_wrapped_module.` / `_orig_mod.` infixes that AC and compile wrappers add.
-_COMPONENT_OF = (
-    (re.compile(r"tok_embeddings\.weight"), "embed"),
-    (re.compile(r"pos_embeddings\.weight"), "pos"),
-    (re.compile(r"layers\.\d+\.attention\.(qkv|out)\.(weight|bias)"), "attn"),
-    (re.compile(r"layers\.\d+\.mlp\.(up|down)\.(weight|bias)"), "mlp"),
-    (re.compile(r"(layers\.\d+\.(attention_norm|mlp_norm)|norm)\.(weight|bias)"), "norm"),
-    (re.compile(r"output\.weight"), "head"),
-)
-_WRAPPER_INFIXES = re.compile(r"(_checkpoint_wrapped_module|_orig_mod|_fsdp_wrapped_module)\.")
+from ..flops import training_flops
+from .kinds import GPT2 as GPT2_KIND
 
 
 @dataclass
@@ -89,20 +80,7 @@ class GPT2ModelArgs(BaseModelArgs):
         nparams = sum(p.numel() for p in model.parameters())  # tied weights counted once
         embedding = self.vocab_size * self.dim + self.max_seq_len * self.dim
         matmul = nparams - embedding + (self.vocab_size * self.dim if self.tie_embeddings else 0)
-        return nparams, 6 * matmul + 12 * self.n_layers * self.dim * seq_len
-
-
-def component_of(name: str) -> str:
-    """The transfer component owning parameter ``name`` (wrapper infixes are ignored).
-
-    >>> component_of("layers.3._checkpoint_wrapped_module.mlp.up.bias")
-    'mlp'
-    """
-    canonical = _WRAPPER_INFIXES.sub("", name)
-    for pattern, component in _COMPONENT_OF:
-        if pattern.fullmatch(canonical):
-            return component
-    raise KeyError(f"parameter {name!r} belongs to no GPT-2 component")
+        return nparams, training_flops(matmul, layers=self.n_layers, dim=self.dim, seq_len=seq_len)
 
 
 def component_params(args: GPT2ModelArgs) -> dict[str, tuple[str, ...]]:
@@ -117,7 +95,7 @@ def component_params(args: GPT2ModelArgs) -> dict[str, tuple[str, ...]]:
         names.append("output.weight")
     owned: dict[str, list[str]] = {c: [] for c in COMPONENTS}
     for name in names:
-        owned[component_of(name)].append(name)
+        owned[GPT2_KIND.component_of(name)].append(name)
     return {c: tuple(ps) for c, ps in owned.items()}
 
 
