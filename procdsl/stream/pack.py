@@ -56,7 +56,9 @@ def layout_rows(lengths: np.ndarray, *, start: int, rows: int, row_len: int,
             return None
         return Layout(np.arange(rows), np.zeros(rows, np.int64), rows)
     ends = np.cumsum(lengths[start:])
-    cumulative = ends.tolist()             # bisect on a list: no numpy call per row
+    # the rows hold at most rows × row_len tokens: the units past that are not needed here
+    needed = min(int(ends.searchsorted(rows * row_len, side="right")) + 1, len(ends))
+    cumulative = ends[:needed].tolist()    # bisect on a list: no numpy call per row
     firsts, first, base = [], 0, 0
     for _ in range(rows):
         # units first … stop-1 fit: their cumulative end stays within base + row_len
@@ -106,41 +108,29 @@ def fill_rows(units: list[tuple[int, np.ndarray, np.ndarray, int, int]], *, rows
     targets = np.zeros(size, bool)
     source = np.zeros(size, np.int8)
     starts = np.zeros(size, bool)
-    document = np.zeros(size, np.int16)
+    row_start = np.arange(rows, dtype=np.int64) * row_len
+    pad_start = row_start.copy()                # where each row's padding begins
+    pad_number = np.zeros(rows, np.int64)       # the padding's unit number: units in the row
     if units:
         lengths = np.array([len(u[1]) for u in units], np.int64)
-        where = np.array([u[3] * row_len + u[4] for u in units], np.int64)
+        row = np.array([u[3] for u in units], np.int64)
+        where = row * row_len + np.array([u[4] for u in units], np.int64)
         flat = spans(where, lengths)
         tokens[flat] = np.concatenate([u[1] for u in units])
         targets[flat] = np.concatenate([u[2] for u in units])
         source[flat] = np.repeat(np.array([u[0] for u in units], np.int8), lengths)
         starts[where] = True
-        row = np.array([u[3] for u in units], np.int64)
+        pad_number = np.bincount(row, minlength=rows)
+        np.maximum.at(pad_start, row, where + lengths)
+    # padding first (the number after its row's last unit, positions from its start), then units
+    row_of = np.repeat(np.arange(rows), row_len)
+    document = pad_number[row_of].astype(np.int16)
+    positions = (np.arange(size) - pad_start[row_of]).astype(np.int32)
+    if units:
         # a unit's number in its row: its index minus the index of its row's first unit
-        first_of_row = np.searchsorted(row, row)
-        number = np.arange(len(units)) - first_of_row
-        document[flat] = np.repeat(number, lengths).astype(np.int16)
-        # padding: the number after the row's last unit
-        used_by_row = np.bincount(row, minlength=rows)
-        pad_number = np.repeat(used_by_row, row_len)
-        document = np.where(_covered(flat, size), document, pad_number).astype(np.int16)
-    positions = _positions(document.reshape(rows, row_len))
+        number = np.arange(len(units)) - np.searchsorted(row, row)
+        document[flat] = np.repeat(number, lengths)
+        positions[flat] = flat - np.repeat(where, lengths)
     shape = (rows, row_len)
     return Rows(tokens.reshape(shape), targets.reshape(shape), source.reshape(shape),
-                starts.reshape(shape), positions, document.reshape(shape))
-
-
-def _covered(flat: np.ndarray, size: int) -> np.ndarray:
-    covered = np.zeros(size, bool)
-    covered[flat] = True
-    return covered
-
-
-def _positions(document: np.ndarray) -> np.ndarray:
-    """Index of each token within its run of equal ``document`` numbers (row by row)."""
-    rows, row_len = document.shape
-    index = np.broadcast_to(np.arange(row_len), (rows, row_len))
-    change = np.ones((rows, row_len), bool)
-    change[:, 1:] = document[:, 1:] != document[:, :-1]
-    run_start = np.maximum.accumulate(np.where(change, index, 0), axis=1)
-    return (index - run_start).astype(np.int32)
+                starts.reshape(shape), positions.reshape(shape), document.reshape(shape))
