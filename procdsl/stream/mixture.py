@@ -170,16 +170,17 @@ class Interleave:
         return {"position": self.position, "delivered": list(self.delivered),
                 "cursors": [list(self.cursor(k)) for k in range(len(self.readers))]}
 
-    def rewound(self, pending: Sequence[tuple[int, Cursor, int]]) -> dict[str, Any]:
-        """The state as if the units ``pending`` — ``(source, cursor, tokens)`` in stream
-        order, pulled but not used — had never been pulled: the deadline order depends only
-        on what each source delivered and on its next unit, so pulling again yields them
-        again, in the same order."""
+    def rewound(self, first_unread: dict[int, Cursor], unread_tokens: Sequence[int]) -> dict[str, Any]:
+        """The state as if units pulled but not used had never been pulled: source ``k``'s
+        cursor goes back to ``first_unread[k]`` (its first such unit) and its delivered tokens
+        down by ``unread_tokens[k]``. The deadline order depends only on what each source
+        delivered and on its next unit, so pulling again yields them again, in the same order."""
         state = self.state_dict()
-        for k, cursor, tokens in reversed(pending):
+        for k, cursor in first_unread.items():
             state["cursors"][k] = list(cursor)
-            state["delivered"][k] -= tokens
-            state["position"] -= tokens
+        for k, tokens in enumerate(unread_tokens):
+            state["delivered"][k] -= int(tokens)
+            state["position"] -= int(tokens)
         return state
 
     def load_state_dict(self, state: dict[str, Any]) -> None:
