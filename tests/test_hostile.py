@@ -431,3 +431,26 @@ def test_item10_a_fifo_is_not_reported_as_file_not_found(tmp_path):
     os.mkfifo(tmp_path / "p.curr")
     result = cli("plan", tmp_path / "p.curr")
     assert "fifo" in result.output and "no such file" not in result.output and result.exit_code == 1
+
+
+def test_item6_a_lone_surrogate_in_data_with_the_gpt2_tokenizer_trains_on(tmp_path):
+    """JSON may carry a lone surrogate ("\\ud800"); tokenizer = gpt2 once raised a TypeError."""
+    from procdsl.stream import PhaseStream
+
+    data = tmp_path / "docs.jsonl"
+    data.write_text("".join(json.dumps({"text": f"doc {i} \ud800 end"}) + "\n" for i in range(50)))
+    plan = compile_text(f"""curriculum s {{
+  model = gpt2(layers=1, heads=1, dim=8)
+  tokenizer = gpt2
+  context = 32
+  batch = 2
+  source d = jsonl("{data}")
+  phase p {{ steps = 3  mix = {{ d: 100% }} }}
+}}""", str(tmp_path / "s.curr")).plan
+    for store in (None, str(tmp_path / "cache")):
+        if store:
+            from procdsl.store import prepare_plan
+
+            prepare_plan(plan, cache_dir=store, progress=False)
+        batches = list(PhaseStream(plan, "p", store=store))
+        assert len(batches) == 3 and all((b.tokens >= 0).all() for b in batches)
