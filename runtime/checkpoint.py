@@ -63,18 +63,12 @@ def read_run_state(path: str) -> dict[str, Any]:
 
 
 def load(checkpointer: Any, path: str) -> None:
-    """Load every state of TorchTitan's ``checkpointer`` from ``path`` through ``safeload``.
+    """Load every state of TorchTitan's ``checkpointer`` from ``path`` through ``safeload``
+    (``CheckpointManager.load`` calls ``dcp.load`` with DCP's unrestricted reader and planner;
+    the states are flattened as it does: ``procdsl.runtime.internals.load_checkpoint``)."""
+    from .internals import load_checkpoint
 
-    Adaptation of ``CheckpointManager.load``/``dcp_load`` (TorchTitan 0.2.2), which call
-    ``dcp.load`` with DCP's unrestricted reader and planner: the same states, flattened the same
-    way (``_states_to_load``), then the model's own ``load_state_dict`` as ``dcp_load`` does.
-    """
-    from torchtitan.components.checkpoint import MODEL
-
-    states = checkpointer._states_to_load(model_only=False)
-    safeload.load(states, path)
-    if MODEL in checkpointer.states:
-        checkpointer.states[MODEL].load_state_dict(states)
+    load_checkpoint(checkpointer, path, safeload.load)
 
 
 def rng_state(device: str) -> bytes:

@@ -26,6 +26,7 @@ metrics of all steps since the last read are copied to the host in one go every
         elif i > 0:                       trainer_i.take_over(trainer_{i-1})   (transfer)
         trainer_i.train()                 steps → metrics, evals, checkpoints; at end_i an
                                           eval of every block and a full checkpoint
+        lm_eval at end_i                  the phase's `eval { lm_eval(…) }`, if any (below)
         close trainer_{i-1}
 
 **Checkpoints** (``procdsl.runtime.saving``): at every phase end, every
@@ -33,6 +34,15 @@ metrics of all steps since the last read are copied to the host in one go every
 signal asks the run to stop (``procdsl.runtime.preempt``: the step finishes, the checkpoint is
 saved, :class:`~procdsl.runtime.preempt.Stopped` ends the run). Each is complete once its
 sidecar is written (``procdsl.runtime.sidecar``).
+
+**lm-eval at a phase's end** (``phase.lm_eval``): once the phase-end checkpoint is complete,
+rank 0 exports it and runs the tasks in a child process (``procdsl.runtime.harness``), then
+logs one record per task — ``{"kind": "eval", "eval": "lm_eval", "task": …, "acc": …}`` at
+the phase's last step — which ``summary.json`` lists under ``lm_eval/<task>``. The other ranks
+wait for rank 0's outcome in a broadcast, which fails after ``runtime.comm_timeout`` seconds
+(600 by default): a multi-rank run whose tasks take longer needs a larger ``comm_timeout``. A
+run resumed from that checkpoint finds the records in ``metrics.jsonl`` and does not evaluate
+again; one stopped or killed during lm-eval has none, and evaluates on resume.
 
 **Resume.** The newest complete checkpoint ``step-N`` decides (``procdsl.runtime.resume``: rank 0
 checks its plan and data, every rank learns the outcome). Phases ending before ``N`` are
@@ -48,7 +58,6 @@ last checkpoint) are dropped before training resumes, and TensorBoard hides its 
 
 from __future__ import annotations
 
-import contextlib
 import json
 import math
 import os
@@ -58,16 +67,14 @@ from typing import Any, Optional
 
 import torch
 import torch.distributed as dist
-from torchtitan.components.checkpoint import LR_SCHEDULER, OPTIMIZER
 from torchtitan.components.loss import IGNORE_INDEX
-from torchtitan.distributed import utils as dist_utils
 from torchtitan.tools.logging import logger
 
 from procdsl import rundir
 from procdsl.atomic import atomic_write
 from procdsl.plan import ContinueOptimizer, Plan, to_json
 
-from . import flops, internals, tracking, transfer
+from . import flops, harness, internals, tracking, transfer
 from . import checkpoint, preflight, resume
 from .checkpoint import KEY, RunState, checkpoint_path, stored_keys, stored_shapes
 from .console import RunConsole
@@ -104,16 +111,16 @@ class PhaseTrainer(ProcdslTrainer):
             super().__init__(config)
         self.kind = self.plan.model.kind
         if config.training.mixed_precision_param == "float32":
-            self.maybe_enable_amp = contextlib.nullcontext()   # CPU autocast cannot do float32
+            internals.disable_float32_autocast(self)            # CPU autocast cannot do float32
         spec = self.phase.transfer
         self.frozen = transfer.freeze(self.model, spec.freeze, kind=self.kind) if spec else []
-        if self.frozen:
-            self._rebuild_optimizer()
+        if self.frozen:       # optimizer and schedule over the trainable parameters only
+            internals.rebuild_optimizers(self)
         self.dataloader.strict = not runner.force_replan
         self.sources = self.dataloader.sources
         self.vocab = self.dataloader.stream.vocab
         self.run_state = RunState(rank=runner.rank, device=self.device.type)
-        self.checkpointer.states[KEY] = self.run_state
+        internals.add_checkpoint_state(self, KEY, self.run_state)
         self.flops_per_token = flops.flops_per_token(
             self.plan.model, vocab=self.vocab.size, context=max_context(self.plan),
             seq_len=self.phase.context)
@@ -130,8 +137,6 @@ class PhaseTrainer(ProcdslTrainer):
     def precision_and_compile(self) -> str:
         """What this trainer actually does with ``runtime.dtype`` and ``runtime.compile``, read
         from the objects that train (the autocast context, the FSDP policy, the model's blocks)."""
-        from torch._dynamo.eval_frame import OptimizedModule
-
         amp = self.maybe_enable_amp
         if isinstance(amp, torch.autocast):
             compute = f"autocast {amp.fast_dtype}"
@@ -139,7 +144,7 @@ class PhaseTrainer(ProcdslTrainer):
             compute = f"FSDP param dtype {self.job_config.training.mixed_precision_param}"
         else:
             compute = "float32"
-        compiled = sum(isinstance(m, OptimizedModule) for m in self.model.modules())
+        compiled = internals.compiled_modules(self.model)
         return f"compute {compute}; compiled modules {compiled}"
 
     @property
@@ -149,17 +154,6 @@ class PhaseTrainer(ProcdslTrainer):
     @property
     def global_step(self) -> int:
         return self.offset + self.step
-
-    def _rebuild_optimizer(self) -> None:
-        """Optimizer and schedule over the trainable parameters only (after freezing)."""
-        config = self.job_config
-        self.optimizers = self.train_spec.build_optimizers_fn(self.model_parts, config.optimizer,
-                                                              self.parallel_dims)
-        self.lr_schedulers = self.train_spec.build_lr_schedulers_fn(
-            self.optimizers, config.lr_scheduler, config.training.steps)
-        self.metrics_processor.optimizers = self.optimizers
-        self.checkpointer.states[OPTIMIZER] = self.optimizers
-        self.checkpointer.states[LR_SCHEDULER] = self.lr_schedulers
 
     # ---------------------------------------------------------------------- start of phase
 
@@ -189,7 +183,7 @@ class PhaseTrainer(ProcdslTrainer):
         """Load the checkpoint of ``global_step`` (inside this phase) completely."""
         path = checkpoint_path(self.checkpointer.folder, global_step)
         if self.runner.force_replan:      # the plan changed: would its tensors still fit?
-            model = {k: tuple(v.shape) for k, v in self.checkpointer.states["model"].state_dict().items()}
+            model = internals.checkpointed_model_shapes(self)
             problem = resume.shape_error(stored_shapes(path), model, path=path)
             if problem:
                 raise ConfigError(problem)
@@ -212,7 +206,7 @@ class PhaseTrainer(ProcdslTrainer):
         if not self.parallel_dims.dp_enabled:
             return tensor
         reduced = tensor.to(self.device)
-        dist.all_reduce(reduced, group=self.parallel_dims.get_mesh("batch").get_group())
+        dist.all_reduce(reduced, group=internals.batch_group(self))
         return reduced.to(tensor.device)
 
     def _to_device(self, tensor: torch.Tensor) -> torch.Tensor:
@@ -251,7 +245,7 @@ class PhaseTrainer(ProcdslTrainer):
         device) holds the global per-source sums, the gradient norm and whether the step was
         skipped as non-finite (:meth:`read_metrics` turns it into a record)."""
         self.optimizers.zero_grad()
-        lr = self.lr_schedulers.schedulers[0].get_last_lr()[0]
+        lr = internals.current_lr(self)
         microbatches = [next(data_iterator) for _ in range(self.gradient_accumulation_steps)]
         local_valid = sum((labels != IGNORE_INDEX).sum() for _, labels in microbatches)
         global_valid = self._reduce(self._to_device(local_valid.to(torch.float32)))
@@ -261,13 +255,11 @@ class PhaseTrainer(ProcdslTrainer):
                           for k, v in input_dict.items()}
             self.forward_backward_step(input_dict=input_dict, labels=self._to_device(labels),
                                        global_valid_tokens=global_valid.clamp(min=1.0))
-        grad_norm = dist_utils.clip_grad_norm_(
-            [p for m in self.model_parts for p in m.parameters()], self.job_config.training.max_norm,
-            foreach=True, pp_mesh=None, ep_enabled=False)
+        grad_norm = internals.clip_gradients(self)
         sums = self._reduce(self._sums)
         self._diverged |= ~(torch.isfinite(sums[:len(self.sources)].sum()) & torch.isfinite(grad_norm))
         internals.skip_update_if(self.optimizers, self._diverged)
-        self.checkpointer.maybe_wait_for_staging()
+        internals.wait_for_staging(self)
         self.optimizers.step()
         self.lr_schedulers.step()
         stats = torch.cat([sums, grad_norm.detach().to(torch.float64).reshape(1),
@@ -340,7 +332,7 @@ class PhaseTrainer(ProcdslTrainer):
         while self.step < phase.steps:
             self.step += 1
             self.gc_handler.run(self.step)
-            loading = self.metrics_processor.data_loading_times   # filled by batch_generator
+            loading = internals.data_loading_times(self)          # filled by batch_generator
             loading.clear()                                       # (only TorchTitan's log empties it)
             start = time.perf_counter()
             result = self.train_step(data_iterator)
@@ -366,7 +358,7 @@ class PhaseTrainer(ProcdslTrainer):
                                  f"{self.last_loss:.4f}  {rate:,.0f} tok/s  {wall:.0f} s")
 
     def evaluate(self, evaluation: Any) -> dict[str, Any]:
-        amp = None if isinstance(self.maybe_enable_amp, contextlib.nullcontext) else self.maybe_enable_amp
+        amp = internals.autocast_of(self)
         stats = self.evaluator.run(self.model, evaluation, device=self.device, amp=amp,
                                    reduce=self._reduce, kind=self.kind)
         record = {"kind": "eval", "step": self.global_step, "phase": self.phase.name,
@@ -494,6 +486,49 @@ class PhaseRunner:
             self.log.flush()
             raise Stopped(self.stop.name or "a signal on another rank", step, path)
 
+    def lm_eval_at_end(self, trainer: PhaseTrainer) -> None:
+        """The phase's ``lm_eval`` on its phase-end checkpoint, unless its records are already in
+        ``metrics.jsonl`` (module docstring). Collective: rank 0 evaluates, every rank learns
+        the outcome and raises the same error if it failed."""
+        spec, phase = trainer.phase.lm_eval, trainer.phase
+        if spec is None or trainer.step < phase.steps:
+            return
+        outcome: list[Any] = [("ok", None)]
+        if self.rank == 0:
+            outcome[0] = self._lm_eval(trainer, spec)
+        if self.world > 1:
+            dist.broadcast_object_list(outcome, src=0)   # waits at most runtime.comm_timeout
+        kind, payload = outcome[0]
+        if kind == "stopped":
+            raise Stopped(self.stop.name or "a signal on rank 0", trainer.global_step,
+                          checkpoint_path(self.checkpoints, trainer.global_step))
+        if kind == "failed":
+            raise harness.LmEvalFailed(payload)
+
+    def _lm_eval(self, trainer: PhaseTrainer, spec: Any) -> tuple[str, Optional[str]]:
+        """Rank 0's part of :meth:`lm_eval_at_end`: ``("ok" | "failed" | "stopped", message)``."""
+        phase, step = trainer.phase, trainer.global_step
+        done = [r for r in rundir.read_metrics(self.out)
+                if r.get("kind") == "eval" and r.get("eval") == "lm_eval" and r.get("phase") == phase.name
+                and r.get("step") == step]
+        if done:
+            return "ok", None
+        self.log.flush()
+        self.console.note(f"{phase.name}: lm_eval {', '.join(spec.tasks)} on the checkpoint of step {step}")
+        began = time.perf_counter()
+        try:
+            record = harness.evaluate_checkpoint(self.out, step, spec, device=self.device)
+        except harness.LmEvalFailed as failed:
+            return ("stopped", None) if self.stop.requested else ("failed", str(failed))
+        shown = []
+        for task in harness.task_records(record["results"]):
+            self.log.write({"kind": "eval", "step": step, "phase": phase.name, "phase_step": trainer.step,
+                            "eval": "lm_eval", **task})
+            shown.append(f"{task['task']} " + ", ".join(f"{k} {v:.4f}" for k, v in task.items()
+                                                         if isinstance(v, float) and "stderr" not in k))
+        self.console.note(f"{phase.name}: lm_eval in {time.perf_counter() - began:.0f} s: " + "; ".join(shown))
+        return "ok", None
+
     def run(self) -> None:
         self.preflight()
         self.agreement = Agreement.for_world(self.world)
@@ -530,6 +565,7 @@ class PhaseRunner:
                         previous = None
                 previous = trainer
                 trainer.train()
+                self.lm_eval_at_end(trainer)
             self.saver.finish()
         finally:
             try:
@@ -564,8 +600,8 @@ def summarize(out: str, plan: Plan, *, status: str, error: Optional[str], wall_t
             entry["median_tokens_per_s"] = sorted(rates)[len(rates) // 2]
         if evals:
             final_step = evals[-1]["phase_step"]
-            skip = ("kind", "step", "phase", "phase_step", "eval", "source", "targets")
-            entry["eval"] = {f"{r['eval']}/{r['source']}": {k: v for k, v in r.items() if k not in skip}
+            skip = ("kind", "step", "phase", "phase_step", "eval", "source", "task", "targets")
+            entry["eval"] = {f"{r['eval']}/{r.get('task') or r['source']}": {k: v for k, v in r.items() if k not in skip}
                              for r in evals if r["phase_step"] == final_step}
         phases[phase.name] = entry
     trained = [r for r in records if r.get("kind") == "train"]

@@ -32,7 +32,7 @@ from typing import Any, Callable, Optional
 
 from torch.distributed.checkpoint.api import CheckpointException
 
-from . import sidecar
+from . import internals, sidecar
 
 #: wall-time checkpoint interval when ``runtime.checkpoint_minutes`` is unset
 DEFAULT_MINUTES = 30.0
@@ -100,7 +100,7 @@ class Saver:
             checkpointer.save(step)
         except (OSError, CheckpointException) as error:
             raise SaveFailed(f"cannot write the checkpoint {path}: {reason(error)}") from None
-        future = getattr(checkpointer, "save_future", None)
+        future = internals.pending_save(checkpointer)
         if future is None or wait:
             if future is not None:
                 self._result(future, path)
