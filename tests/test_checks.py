@@ -22,7 +22,7 @@ CASES = [
     # E1xx: unknown names, with suggestions
     ("E101", snippet(phases="  phase p {\n    steps = 10\n    mix = { aa: 100% }\n  }"), 11, 13),
     ("E102", snippet(sources="  source c = task(srot, length=4)"), 8, 19),
-    ("E103", "", None, None),  # covered by test_overrides (phases named on the command line)
+    ("E103", snippet(settings="  sweep { phases.nope.steps: [1, 2] }", phases=PHASE), 5, 11),
     ("E104", snippet(settings="  contxt = 5"), 5, 3),
     ("E104", snippet(phases="  phase p {\n    stepz = 10\n    mix = { a: 50%, b: 50% }\n  }"), 10, 5),
     ("E105", snippet(sources="  source c = dyck(kk=3)"), 8, 19),
@@ -65,7 +65,7 @@ CASES = [
 ]
 
 
-@pytest.mark.parametrize("code,text,line,column", [c for c in CASES if c[1]], ids=lambda v: v if isinstance(v, str) and len(v) == 4 else "")
+@pytest.mark.parametrize("code,text,line,column", CASES, ids=lambda v: v if isinstance(v, str) and len(v) == 4 else "")
 def test_each_check_reports_its_code_at_its_span(code, text, line, column, tmp_path):
     path = tmp_path / "t.curr"
     path.write_text(text)

@@ -26,7 +26,9 @@ def _assert_well_formed(text: str) -> None:
             assert 1 <= d.span.line <= max(1, len(lines)), d
             assert 1 <= d.span.column, d
             assert (d.span.end_line, d.span.end_column) >= (d.span.line, d.span.column), d
-    assert result.plans or result.diagnostics or result.is_library or not text.strip() or result.ok
+    errors = [d for d in result.diagnostics if d.severity == "error"]
+    assert not (errors and result.plans), errors                 # never a plan beside an error
+    assert errors or result.plans or result.is_library           # else a plan, or a library
 
 
 @st.composite

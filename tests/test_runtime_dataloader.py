@@ -2,9 +2,6 @@
 
 from __future__ import annotations
 
-import doctest
-import importlib
-
 import pytest
 
 torch = pytest.importorskip("torch")
@@ -75,24 +72,3 @@ def test_load_factory():
     assert load_factory("procdsl.runtime.dataloader:SyntheticRows") is SyntheticRows
     with pytest.raises(ValueError):
         load_factory("procdsl.runtime.dataloader.SyntheticRows")
-
-
-def _runtime_modules() -> list[str]:
-    import pkgutil
-
-    import procdsl.runtime
-
-    return sorted(info.name.removeprefix("procdsl.runtime.") for info in
-                  pkgutil.walk_packages(procdsl.runtime.__path__, "procdsl.runtime.")
-                  if not info.ispkg)
-
-
-RUNTIME_MODULES = _runtime_modules()
-
-
-@pytest.mark.parametrize("name", RUNTIME_MODULES)
-def test_runtime_docstring_examples(name):
-    """tests/test_doctests.py skips procdsl.runtime (it needs torch); its examples run here."""
-    module = importlib.import_module(f"procdsl.runtime.{name}")
-    result = doctest.testmod(module, optionflags=doctest.ELLIPSIS | doctest.NORMALIZE_WHITESPACE)
-    assert result.failed == 0

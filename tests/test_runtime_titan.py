@@ -1,18 +1,16 @@
 """TorchTitan 0.2.2's own Trainer trains procdsl's GPT-2 on the CPU from procdsl's dataloader.
 
-Proof of the runtime's foundation: one rank in this process (with a DCP checkpoint, a resume,
-and the dataloader's state restored), two ranks with gloo FSDP under torchrun, and the two
-optional speed features (bf16 autocast, torch.compile) on a tiny model.
+Proof of the runtime's foundation: ``titan.run`` drives TorchTitan's own training loop on one
+rank in this process, with a DCP checkpoint, a resume, and the dataloader's state restored.
+Two ranks with gloo FSDP, bf16 autocast and torch.compile run through the same trainer in
+``procdsl run`` (tests/test_runtime_run.py), so they are not repeated here.
 """
 
 from __future__ import annotations
 
 import gc
-import json
 import math
 import os
-import subprocess
-import sys
 
 import pytest
 
@@ -82,36 +80,3 @@ def test_single_rank_trains_checkpoints_and_resumes(tmp_path):
     assert resumed.dataloader.state_dict()["dp_rank_0"] == {"index": 64}  # 48 restored + 2 × 8
     assert [r["step"] for r in read_metrics(str(tmp_path))] == list(range(1, 9))
     assert read_metrics(str(tmp_path))[-1]["tokens"] == 8 * 8 * 32
-
-
-def test_single_rank_bf16_autocast(tmp_path):
-    config = job(tmp_path, steps=6, training={"mixed_precision_param": "bfloat16"},
-                 checkpoint={"enable": False})
-    titan.run(titan.job_config_from_dict(config))
-    assert_learns(losses(tmp_path))
-
-
-@pytest.mark.slow
-def test_two_ranks_gloo_fsdp(tmp_path):
-    config_file = tmp_path / "job.json"
-    config_file.write_text(json.dumps(job(tmp_path, steps=8, local_batch=4)))
-    env = {k: v for k, v in os.environ.items() if k not in LAUNCHER_VARS}
-    result = subprocess.run(
-        [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node", "2",
-         "-m", "procdsl.runtime.titan", str(config_file)],
-        env=env, capture_output=True, text=True, timeout=180)
-    output = result.stdout + result.stderr
-    assert result.returncode == 0, output[-4000:]
-    assert output.count("Applied FSDP to GPT-2") == 2
-    assert_learns(losses(tmp_path))
-    keys = stored_keys(tmp_path / "checkpoints" / "step-8")
-    assert {"dataloader.dp_rank_0.index", "dataloader.dp_rank_1.index"} <= keys
-    assert not (tmp_path / "comm_traces").exists()
-
-
-@pytest.mark.slow
-def test_single_rank_torch_compile(tmp_path):
-    config = job(tmp_path, steps=4, compile={"enable": True}, checkpoint={"enable": False},
-                 lr_scheduler={"warmup_steps": 1})
-    titan.run(titan.job_config_from_dict(config))
-    assert_learns(losses(tmp_path))

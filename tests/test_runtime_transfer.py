@@ -127,21 +127,6 @@ def test_llama_components():
         transfer.component_of("llama", "pos_embeddings.weight")
 
 
-RUNTIME_MODULES = ("flops", "jobconfig", "batches", "transfer", "losses", "evaluate", "attention",
-                   "launch", "slurm", "ownership", "checkpoint")
-
-
-@pytest.mark.parametrize("name", RUNTIME_MODULES)
-def test_docstring_examples(name):
-    """tests/test_doctests.py skips procdsl.runtime (it needs torch); these examples run here."""
-    import doctest
-    import importlib
-
-    module = importlib.import_module(f"procdsl.runtime.{name}")
-    result = doctest.testmod(module, optionflags=doctest.ELLIPSIS | doctest.NORMALIZE_WHITESPACE)
-    assert result.failed == 0
-
-
 def test_perturbations_of_kept_weights():
     from procdsl.plan.model import Perturb
 
