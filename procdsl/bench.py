@@ -2,12 +2,11 @@
 
 ``run_generator_bench()`` times every procedural generator at the paper's settings (vocab 100,
 length 64 for the rules; k = 64, length 2048 for the bracket languages, shuffle-Dyck max_depth
-16) and the naive reference of ``benchmarks/naive_generators.py`` (per-example random state and
+16) and the naive reference of ``procdsl.naive_generators`` (per-example random state and
 Python loops, as in the paper's public code) on the same sources. Times are CPU time of this
 process (``time.process_time``), the best of a few runs, so other processes on the machine
 disturb them little. Targets (reported, not asserted): at least 5M tokens/s per generator and
-20x the naive reference. The reference lives beside the repository, not in the wheel; without
-it the naive columns are None.
+20x the naive reference (shipped in the wheel, so ``procdsl bench`` works from any install).
 
 >>> rows = run_generator_bench(seconds=0.01, cases=CASES[:1])
 >>> sorted(rows[0])
@@ -16,12 +15,11 @@ it the naive columns are None.
 
 from __future__ import annotations
 
-import importlib.util
 import time
-from pathlib import Path
-from typing import Callable, Optional
+from typing import Callable
 
 from procdsl.generators import generate
+from procdsl.naive_generators import naive_generate
 from procdsl.plan.base import Range
 from procdsl.plan.sources import (AdditionSource, DyckSource, EcaSource, HaystackSource,
                                   MultiplicationSource, ReversedAdditionSource, ShuffleDyckSource,
@@ -46,16 +44,6 @@ CASES = [(f"task({rule})", TaskSource(rule=(rule,), length=64, vocab=100))
 ]
 
 
-def _naive() -> Optional[Callable]:
-    path = Path(__file__).resolve().parents[1] / "benchmarks" / "naive_generators.py"
-    if not path.exists():
-        return None
-    spec = importlib.util.spec_from_file_location("naive_generators", path)
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module.naive_generate
-
-
 def _rate(run: Callable[[int], int], seconds: float, repeats: int = 3) -> float:
     """Tokens per CPU second: grow the count until a run takes ``seconds``, then best of repeats."""
     count = 1
@@ -76,17 +64,14 @@ def _rate(run: Callable[[int], int], seconds: float, repeats: int = 3) -> float:
 
 def run_generator_bench(seconds: float = 0.3, cases=CASES) -> list[dict]:
     """One row per generator: ``generator, tokens_per_s, naive_tokens_per_s, ratio``."""
-    naive = _naive()
     rows = []
     for label, source in cases:
         ours = _rate(lambda n: len(generate(source, seed=0, name="bench", start=0, count=n,
                                             context=CONTEXT).tokens), seconds)
-        theirs = None
-        if naive is not None:
-            theirs = _rate(lambda n: sum(len(t) for t, _ in naive(source, 0, 0, n, CONTEXT)),
-                           seconds / 2, repeats=1)
+        theirs = _rate(lambda n: sum(len(t) for t, _ in naive_generate(source, 0, 0, n, CONTEXT)),
+                       seconds / 2, repeats=1)
         rows.append({"generator": label, "tokens_per_s": ours, "naive_tokens_per_s": theirs,
-                     "ratio": None if theirs is None else ours / theirs})
+                     "ratio": ours / theirs})
     return rows
 
 

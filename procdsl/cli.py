@@ -132,7 +132,7 @@ def _plot_timeline(plan, where: str) -> None:
     try:
         import matplotlib  # noqa: F401
     except ImportError:
-        typer.echo("error: --plot FILE needs matplotlib: pip install 'procdsl[runtime]' (or - for the terminal)", err=True)
+        typer.echo("error: --plot FILE needs matplotlib: pip install 'procdsl[report]' (or - for the terminal)", err=True)
         raise typer.Exit(1)
     try:
         os.makedirs(os.path.dirname(os.path.abspath(where)), exist_ok=True)
@@ -553,6 +553,9 @@ def report(paths: List[Path] = typer.Argument(..., help="run directories, or dir
                                "mixtures": result.mixtures}, indent=2, default=str))
         return
     console = Console()
+    if not result.files:
+        console.print("no figures: matplotlib is not installed (pip install 'procdsl[report]'); "
+                      "report.md has the tables", style="yellow", highlight=False)
     for path in result.skipped:
         console.print(f"skipped unfinished run {path} (--all includes it)", style="yellow", highlight=False)
     header, rows = table_rows(result)

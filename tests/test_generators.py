@@ -9,7 +9,6 @@ from __future__ import annotations
 import hashlib
 import subprocess
 import sys
-from pathlib import Path
 
 import numpy as np
 import pytest
@@ -458,9 +457,8 @@ def test_checker_catches_out_of_vocabulary_and_misaligned_batches():
 
 def test_naive_reference_makes_the_same_formats():
     """The bench compares like with like: the naive generators pass procdsl's checkers."""
-    sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
-    from benchmarks.naive_generators import naive_generate
     from procdsl.bench import CASES
+    from procdsl.naive_generators import naive_generate
     for _, source in CASES:
         for tokens, mask in naive_generate(source, seed=0, start=0, count=3, context=2048):
             assert check_example(source, tokens, mask, 2048) == []
