@@ -264,7 +264,3 @@ def _special_case(exc: UnexpectedToken, text: str, file: str, span: Span) -> Opt
                           help="map entries are written `key: value`")
     return None
 
-
-def describe_unexpected(exc: UnexpectedInput, text: str, file: str) -> Diagnostic:
-    """Public form of the error rewriting, for tests of the message table."""
-    return _describe(exc, text, file)
