@@ -60,6 +60,7 @@ def evaluate(run_dir: Path = typer.Argument(..., metavar="RUN_DIR", help="a run 
              include_path: Optional[Path] = typer.Option(None, "--include-path", metavar="DIR", help="a folder of lm-eval task YAML files (local tasks, offline)"),
              limit: Optional[int] = typer.Option(None, "--limit", metavar="N", min=1, help="at most N examples per task"),
              batch_size: int = typer.Option(8, "--batch-size", metavar="N", min=1, help="lm-eval's batch size"),
+             device: str = typer.Option("cpu", "--device", metavar="cpu|cuda", help="where lm-eval runs the model"),
              json_: bool = typer.Option(False, "--json", help="print the results as JSON")) -> None:
     """Run lm-evaluation-harness tasks on RUN_DIR's model (exported to RUN_DIR/export/step-N).
 
@@ -77,7 +78,7 @@ def evaluate(run_dir: Path = typer.Argument(..., metavar="RUN_DIR", help="a run 
         raise typer.Exit(2)
     try:
         record = run_tasks(str(run_dir), names, step=step, limit=limit, batch_size=batch_size,
-                           include_path=str(include_path) if include_path else None)
+                           include_path=str(include_path) if include_path else None, device=device)
     except (ExportError, DataError, ValueError, FileNotFoundError) as exc:
         raise _fail(str(exc))
     if json_:

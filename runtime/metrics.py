@@ -29,6 +29,8 @@ from torchtitan.components.metrics import MetricsProcessor
 
 from procdsl.rundir import METRICS_FILE, TENSORBOARD
 
+from .tracking import scalars
+
 
 def json_line(record: dict[str, Any]) -> str:
     """``record`` as one line of JSON; NaN and ±inf (a diverged loss) become ``null``.
@@ -82,6 +84,8 @@ class RunLog:
          "data_wait_s": 0.002, "time": 1795000000.0}
         {"kind": "eval", "step": 300, "phase": "code", "phase_step": 300, "eval": "perplexity",
          "source": "heldout", "loss": 1.9, "perplexity": 6.7, "accuracy": 0.52, "targets": 16380}
+        {"kind": "eval", "step": 300, "phase": "code", "phase_step": 300, "eval": "lm_eval",
+         "task": "arc_easy", "acc": 0.31, "acc_stderr": 0.02}
 
     ``share/<source>`` is the source's share of the step's real tokens (padding excluded),
     ``share_total/<source>`` the same over the phase so far, and ``pad`` the padding's share of
@@ -90,7 +94,8 @@ class RunLog:
     ``step_time_s`` is the wall time of the step (``tokens_per_s`` = tokens / it),
     ``data_wait_s`` the part of it spent in the dataloader's ``next()``, and ``time`` the Unix
     time at which the step ended (so ``time - step_time_s`` is when it began).
-    TensorBoard gets every number: ``train/<key>`` and ``eval/<source>/<key>``, at ``step``.
+    TensorBoard gets every number: ``train/<key>`` and ``eval/<source>/<key>`` (an lm-eval
+    record: ``eval/<task>/<key>``; ``procdsl.runtime.tracking.scalars``), at ``step``.
     Ranks other than 0 hold a disabled log that writes nothing. A resumed run passes
     ``purge_step`` (the checkpoint's step + 1): TensorBoard then hides the events a previous
     segment logged from that step on, so no step is shown twice.
@@ -118,11 +123,8 @@ class RunLog:
         with open(self.path, "a", encoding="utf-8") as f:
             f.write(json_line(record))
         if self._tb is not None:
-            prefix = "train" if record.get("kind") == "train" else f"eval/{record.get('source')}"
-            for key, value in record.items():
-                if key not in ("step", "phase_step", "time") and isinstance(value, (int, float)) \
-                        and not isinstance(value, bool):
-                    self._tb.add_scalar(f"{prefix}/{key}", value, record["step"])
+            for name, value in scalars(record).items():
+                self._tb.add_scalar(name, value, record["step"])
         for tracker in self.trackers:
             tracker.log(record)
 

@@ -26,6 +26,7 @@ metrics of all steps since the last read are copied to the host in one go every
         elif i > 0:                       trainer_i.take_over(trainer_{i-1})   (transfer)
         trainer_i.train()                 steps → metrics, evals, checkpoints; at end_i an
                                           eval of every block and a full checkpoint
+        lm_eval at end_i                  the phase's `eval { lm_eval(…) }`, if any (below)
         close trainer_{i-1}
 
 **Checkpoints** (``procdsl.runtime.saving``): at every phase end, every
@@ -33,6 +34,15 @@ metrics of all steps since the last read are copied to the host in one go every
 signal asks the run to stop (``procdsl.runtime.preempt``: the step finishes, the checkpoint is
 saved, :class:`~procdsl.runtime.preempt.Stopped` ends the run). Each is complete once its
 sidecar is written (``procdsl.runtime.sidecar``).
+
+**lm-eval at a phase's end** (``phase.lm_eval``): once the phase-end checkpoint is complete,
+rank 0 exports it and runs the tasks in a child process (``procdsl.runtime.harness``), then
+logs one record per task — ``{"kind": "eval", "eval": "lm_eval", "task": …, "acc": …}`` at
+the phase's last step — which ``summary.json`` lists under ``lm_eval/<task>``. The other ranks
+wait for rank 0's outcome in a broadcast, which fails after ``runtime.comm_timeout`` seconds
+(600 by default): a multi-rank run whose tasks take longer needs a larger ``comm_timeout``. A
+run resumed from that checkpoint finds the records in ``metrics.jsonl`` and does not evaluate
+again; one stopped or killed during lm-eval has none, and evaluates on resume.
 
 **Resume.** The newest complete checkpoint ``step-N`` decides (``procdsl.runtime.resume``: rank 0
 checks its plan and data, every rank learns the outcome). Phases ending before ``N`` are
@@ -64,7 +74,7 @@ from procdsl import rundir
 from procdsl.atomic import atomic_write
 from procdsl.plan import ContinueOptimizer, Plan, to_json
 
-from . import flops, internals, tracking, transfer
+from . import flops, harness, internals, tracking, transfer
 from . import checkpoint, preflight, resume
 from .checkpoint import KEY, RunState, checkpoint_path, stored_keys, stored_shapes
 from .console import RunConsole
@@ -476,6 +486,49 @@ class PhaseRunner:
             self.log.flush()
             raise Stopped(self.stop.name or "a signal on another rank", step, path)
 
+    def lm_eval_at_end(self, trainer: PhaseTrainer) -> None:
+        """The phase's ``lm_eval`` on its phase-end checkpoint, unless its records are already in
+        ``metrics.jsonl`` (module docstring). Collective: rank 0 evaluates, every rank learns
+        the outcome and raises the same error if it failed."""
+        spec, phase = trainer.phase.lm_eval, trainer.phase
+        if spec is None or trainer.step < phase.steps:
+            return
+        outcome: list[Any] = [("ok", None)]
+        if self.rank == 0:
+            outcome[0] = self._lm_eval(trainer, spec)
+        if self.world > 1:
+            dist.broadcast_object_list(outcome, src=0)   # waits at most runtime.comm_timeout
+        kind, payload = outcome[0]
+        if kind == "stopped":
+            raise Stopped(self.stop.name or "a signal on rank 0", trainer.global_step,
+                          checkpoint_path(self.checkpoints, trainer.global_step))
+        if kind == "failed":
+            raise harness.LmEvalFailed(payload)
+
+    def _lm_eval(self, trainer: PhaseTrainer, spec: Any) -> tuple[str, Optional[str]]:
+        """Rank 0's part of :meth:`lm_eval_at_end`: ``("ok" | "failed" | "stopped", message)``."""
+        phase, step = trainer.phase, trainer.global_step
+        done = [r for r in rundir.read_metrics(self.out)
+                if r.get("kind") == "eval" and r.get("eval") == "lm_eval" and r.get("phase") == phase.name
+                and r.get("step") == step]
+        if done:
+            return "ok", None
+        self.log.flush()
+        self.console.note(f"{phase.name}: lm_eval {', '.join(spec.tasks)} on the checkpoint of step {step}")
+        began = time.perf_counter()
+        try:
+            record = harness.evaluate_checkpoint(self.out, step, spec, device=self.device)
+        except harness.LmEvalFailed as failed:
+            return ("stopped", None) if self.stop.requested else ("failed", str(failed))
+        shown = []
+        for task in harness.task_records(record["results"]):
+            self.log.write({"kind": "eval", "step": step, "phase": phase.name, "phase_step": trainer.step,
+                            "eval": "lm_eval", **task})
+            shown.append(f"{task['task']} " + ", ".join(f"{k} {v:.4f}" for k, v in task.items()
+                                                         if isinstance(v, float) and "stderr" not in k))
+        self.console.note(f"{phase.name}: lm_eval in {time.perf_counter() - began:.0f} s: " + "; ".join(shown))
+        return "ok", None
+
     def run(self) -> None:
         self.preflight()
         self.agreement = Agreement.for_world(self.world)
@@ -512,6 +565,7 @@ class PhaseRunner:
                         previous = None
                 previous = trainer
                 trainer.train()
+                self.lm_eval_at_end(trainer)
             self.saver.finish()
         finally:
             try:
@@ -546,8 +600,8 @@ def summarize(out: str, plan: Plan, *, status: str, error: Optional[str], wall_t
             entry["median_tokens_per_s"] = sorted(rates)[len(rates) // 2]
         if evals:
             final_step = evals[-1]["phase_step"]
-            skip = ("kind", "step", "phase", "phase_step", "eval", "source", "targets")
-            entry["eval"] = {f"{r['eval']}/{r['source']}": {k: v for k, v in r.items() if k not in skip}
+            skip = ("kind", "step", "phase", "phase_step", "eval", "source", "task", "targets")
+            entry["eval"] = {f"{r['eval']}/{r.get('task') or r['source']}": {k: v for k, v in r.items() if k not in skip}
                              for r in evals if r["phase_step"] == final_step}
         phases[phase.name] = entry
     trained = [r for r in records if r.get("kind") == "train"]

@@ -35,6 +35,7 @@ from procdsl.plan import Plan, to_json
 from procdsl import rundir
 
 from . import flops, ownership
+from .harness import LmEvalFailed
 from .jobconfig import ConfigError, max_context, phase_job_config
 from .preempt import EXIT_STOPPED, Stopped, StopRequest
 from .safeload import UnsafeCheckpoint
@@ -47,9 +48,9 @@ class RunFailed(Exception):
 
 # Exceptions whose message is the whole story for a user; anything else is an internal error.
 USER_ERRORS = (RunFailed, ownership.PlanMismatch, ownership.RunLocked, ConfigError, DataError, ValueError,
-               KeyError, SaveFailed, UnsafeCheckpoint, OSError)
+               KeyError, SaveFailed, UnsafeCheckpoint, OSError, LmEvalFailed)
 # Raised alike on every rank (decided from shared state): reported by rank 0 only.
-COLLECTIVE_ERRORS = (RunFailed, ownership.PlanMismatch, ownership.RunLocked, ConfigError)
+COLLECTIVE_ERRORS = (RunFailed, ownership.PlanMismatch, ownership.RunLocked, ConfigError, LmEvalFailed)
 #: process group timeout when the plan's ``runtime.comm_timeout`` is unset
 DEFAULT_COMM_TIMEOUT = 600
 
@@ -242,6 +243,9 @@ def format_summary(summary: dict[str, Any], out: str) -> str:
         for key, values in phase.get("eval", {}).items():
             if key.startswith("attention_entropy/"):
                 text += f", {key} {values['attention_entropy']:.3f} nats"
+            elif key.startswith("lm_eval/"):
+                text += f", {key} " + " ".join(f"{k} {v:.3f}" for k, v in values.items()
+                                               if isinstance(v, float) and "stderr" not in k)
             else:
                 text += f", {key} ppl {values['perplexity']:.3f} acc {values['accuracy']:.3f}"
         lines.append(text)

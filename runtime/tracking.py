@@ -10,6 +10,8 @@ it later).
 
 >>> scalars({"kind": "eval", "step": 8, "source": "val", "loss": 1.5, "phase": "p", "ok": True})
 {'eval/val/loss': 1.5}
+>>> scalars({"kind": "eval", "step": 8, "eval": "lm_eval", "task": "arc_easy", "acc": 0.25})
+{'eval/arc_easy/acc': 0.25}
 >>> run_id("0123456789abcdef", "/runs/a") == run_id("0123456789abcdef", "/runs/a/")
 True
 """
@@ -27,7 +29,7 @@ _COORDINATES = ("step", "phase_step", "time")
 
 def scalars(record: dict[str, Any]) -> dict[str, float]:
     """The numbers of a run-log record under their tracker names (``train/loss``, …)."""
-    prefix = "train" if record.get("kind") == "train" else f"eval/{record.get('source')}"
+    prefix = "train" if record.get("kind") == "train" else f"eval/{record.get('task') or record.get('source')}"
     return {f"{prefix}/{key}": value for key, value in record.items()
             if key not in _COORDINATES and isinstance(value, (int, float))
             and not isinstance(value, bool)}

@@ -41,6 +41,7 @@ CASES = [
     ("E206", snippet(phases="  phase p {\n    steps = 10\n    mix = { a: 50%, b: 50% }\n    loss = fulll\n  }"), 12, 12),
     ("E207", "rule r = union >> sort\n", 1, 10),
     ("E208", snippet(sources="  source c = dyck(3)"), 8, 19),
+    ("E210", snippet(phases=PHASE.replace("\n  }", '\n    eval { lm_eval(tasks=["t"], include_path="missing") }\n  }')), 12, 46),
     # E3xx: structure
     ("E301", snippet(phases="  phase p {\n    steps = 10\n    mix = { a: 60%, b: 30% }\n  }"), 11, 11),
     ("E302", snippet(settings="  budget = 100K tokens", phases="  phase p {\n    length = rest\n    mix = { a: 50%, b: 50% }\n  }\n  phase q {\n    length = rest\n    mix = { a: 100% }\n  }"), 14, 5),
@@ -57,6 +58,8 @@ CASES = [
     ("E310", snippet(settings="  runtime { parallel = [fsdp, tp(2)] }"), 5, 13),
     ("E311", snippet(phases=PHASE + "\n  phase q {\n    steps = 10\n    transfer = { keep: [attn], reinit: [attn] }\n    mix = { a: 100% }\n  }"), 15, 16),
     ("E312", snippet(settings="  batch = 8"), 5, 3),
+    ("E315", snippet(phases=PHASE.replace("\n  }", '\n    eval every 5 steps { lm_eval(tasks=["t"]) }\n  }')), 12, 26),
+    ("E315", snippet(phases=PHASE.replace("\n  }", "\n    eval { perplexity(a) }\n  }")), 12, 12),
     # warnings
     ("W401", snippet(sources="  source unused = sort()"), 8, 10),
     ("W402", snippet(phases="  phase p {\n    steps = 10\n    mix = { a: 50%, b: 50% }\n    eval every 50 steps { perplexity(c) }\n  }", sources="  source c = sort()"), 12, 27),
@@ -231,3 +234,41 @@ def test_w404_estimate_agrees_with_the_stream():
         realised = tokens["b"] / sum(tokens.values())
         asked = result.plan.phases[0].mix["b"]
         assert (abs(realised - asked) > 0.1 * asked) is warned, realised
+
+
+LM_EVAL = PHASE.replace("\n  }", "\n    eval { CALL }\n  }")
+
+
+@pytest.mark.parametrize("call, code, at, message", [
+    ('lm_eval(tasks=[])', "E205", "[]", "`lm_eval` needs at least one task"),
+    ('lm_eval()', "E205", "lm_eval", "`lm_eval` needs `tasks`"),
+    ('lm_eval(tasks=["t", arc])', "E201", "arc", "`lm_eval` tasks are strings (lm-eval task names), found a name"),
+    ('lm_eval(tasks="t")', "E201", '"t"', "`tasks` expects a list of lm-eval task names, found a string"),
+    ('lm_eval(tasks=["t"], limit=0)', "E202", "0", "`limit` must be at least 1, got 0"),
+    ('lm_eval(tasks=["t"], batch_size=0)', "E202", "0", "`batch_size` must be at least 1, got 0"),
+    ('lm_eval(tasks=["t"], lmit=5)', "E105", "lmit", "`lm_eval` has no parameter `lmit`"),
+    ('lm_eval(tasks=["t"]) lm_eval(tasks=["u"])', "E312", 'lm_eval(tasks=["u"])', "a second `lm_eval` in phase `p`"),
+    ('lm_eval(tasks=["t"], include_path="t.curr")', "E210", '"t.curr"', "`include_path` is not a directory"),
+])
+def test_lm_eval_arguments_are_checked_where_they_are_written(call, code, at, message, tmp_path):
+    """Each bad argument of ``eval { lm_eval(…) }`` is reported at that argument (line 12; the
+    call starts at column 12, ``at`` is the text the error points at)."""
+    from procdsl.compiler import compile_file
+
+    path = tmp_path / "t.curr"
+    path.write_text(snippet(phases=LM_EVAL.replace("CALL", call)))
+    result = compile_file(str(path))
+    found = [(d.code, d.span.line, d.span.column) for d in result.diagnostics]
+    assert found == [(code, 12, 12 + call.index(at))] and message in result.diagnostics[0].message, found
+    assert not result.plans
+
+
+def test_lm_eval_include_path_is_resolved_against_the_curr_file(tmp_path):
+    (tmp_path / "tasks").mkdir()
+    (tmp_path / "sub").mkdir()
+    path = tmp_path / "sub" / "t.curr"
+    path.write_text(snippet(phases=LM_EVAL.replace("CALL", 'lm_eval(tasks=["t"], include_path="../tasks", limit=3)')))
+    from procdsl.compiler import compile_file
+
+    lm_eval = compile_file(str(path)).plan.phases[0].lm_eval
+    assert lm_eval.include_path == str(tmp_path / "tasks") and lm_eval.tasks == ("t",) and lm_eval.limit == 3

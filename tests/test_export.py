@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import json
 import math
+from pathlib import Path
 
 import pytest
 
@@ -223,18 +224,25 @@ metric_list:
 """
 
 
+def write_tiny_task(folder: Path) -> Path:
+    """The local lm-eval task ``procdsl_tiny`` (four two-choice sums, data beside it) in
+    ``folder/tasks/``; returns that folder, for ``--include-path``."""
+    rows = [{"question": f"{a} + {b} =", "choices": [f" {a + b}", f" {a + b + 1}"], "answer": 0}
+            for a, b in [(1, 2), (3, 4), (5, 6), (2, 2)]]
+    tasks = folder / "tasks"
+    tasks.mkdir()
+    data = tasks / "tiny.jsonl"
+    data.write_text("".join(json.dumps(r) + "\n" for r in rows))
+    (tasks / "tiny.yaml").write_text(TASK % data)
+    return tasks
+
+
 def test_lm_eval_on_the_export_offline(tiny_run, tmp_path, monkeypatch):
     pytest.importorskip("lm_eval")
     monkeypatch.setenv("HF_DATASETS_OFFLINE", "1")
     monkeypatch.setenv("HF_HUB_OFFLINE", "1")
     _, run = tiny_run
-    rows = [{"question": f"{a} + {b} =", "choices": [f" {a + b}", f" {a + b + 1}"], "answer": 0}
-            for a, b in [(1, 2), (3, 4), (5, 6), (2, 2)]]
-    data = tmp_path / "tiny.jsonl"
-    data.write_text("".join(json.dumps(r) + "\n" for r in rows))
-    tasks = tmp_path / "tasks"
-    tasks.mkdir()
-    (tasks / "tiny.yaml").write_text(TASK % data)
+    tasks = write_tiny_task(tmp_path)
     result = CliRunner().invoke(app, ["eval", str(run), "--tasks", "procdsl_tiny",
                                       "--include-path", str(tasks), "--json"])
     assert result.exit_code == 0, result.output

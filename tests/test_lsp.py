@@ -226,3 +226,17 @@ def test_the_server_does_not_import_torch():
     code = "import sys, procdsl.lsp.server; print('torch' in sys.modules)"
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
     assert out.stdout.strip() == "False", out.stderr
+
+
+def test_a_phase_end_eval_block_is_located_without_a_period():
+    """``eval { lm_eval(…) }`` has no ``every``: its call and parameters still hover."""
+    from procdsl.lang.lower import lower
+    from procdsl.lang.parse import parse_text
+    from procdsl.lsp.locate import locate
+
+    text = 'curriculum c {\n  phase p {\n    eval { lm_eval(tasks=["t"], limit=3) }\n  }\n}\n'
+    module = lower(parse_text(text, "c.curr")[0], "c.curr")
+    call, param = locate(module, 3, 13), locate(module, 3, 33)
+    assert (call.kind, call.name, call.roles) == ("call", "lm_eval", ("evaluation",))
+    assert (param.kind, param.name, param.call) == ("param", "limit", "lm_eval")
+    assert find("lm_eval", "evaluation").param("limit").doc.startswith("at most")

@@ -248,4 +248,4 @@ def _phase(p: ElabPhase, schedule: Any, sources: dict) -> Phase:
     return Phase(name=p.name, steps=p.steps, tokens=p.steps * p.tokens_per_step, batch=p.batch, context=p.context,
                  seed=p.seed, mix=mix, mix_ramp=ramp, loss=p.loss, layout=layout, transfer=p.transfer,
                  optimizer=p.optimizer,
-                 schedule=schedule, eval=tuple(e for e, _ in p.evals))
+                 schedule=schedule, eval=tuple(e for e, _ in p.evals), lm_eval=p.lm_eval)

@@ -6,6 +6,7 @@ all the others first); structural checks then read the elaborated phases.
 
 from __future__ import annotations
 
+import os
 from dataclasses import dataclass, field
 from typing import Any, Literal, Optional
 
@@ -16,14 +17,16 @@ from procdsl.lang import nodes as n
 from procdsl.lang.diagnostics import Span
 from procdsl.lang.fmt import format_expr
 from procdsl.plan.model import (COMPONENTS, AdamW, Constant, ContinueOptimizer, Cosine, Eval, Linear,
-                                Perturb, Transfer, Wsd)
+                                LmEval, Perturb, Transfer, Wsd)
 
 PHASE_KEYS = ("steps", "tokens", "share", "length", "batch", "context", "seed", "mix", "loss",
               "layout", "transfer", "optimizer", "schedule")
 LENGTH_KEYS = ("steps", "tokens", "share", "length")
 LOSSES = ("full", "output_only", "answer_only")
 LAYOUTS = ("padded", "packed")
-EVALS = ("perplexity", "accuracy", "attention_entropy")
+EVALS = ("perplexity", "accuracy", "attention_entropy", "lm_eval")
+#: the evaluations of ``eval { … }`` without a period: run once, at the phase's end
+END_EVALS = ("lm_eval",)
 SCHEDULES = {"constant": Constant, "cosine": Cosine, "linear": Linear, "wsd": Wsd}
 TRANSFER_KEYS = ("keep", "reinit", "freeze", "embed_init", "perturb")
 PERTURBATIONS = ("shuffle", "noise", "scale")
@@ -68,6 +71,7 @@ class ElabPhase:
     optimizer_span: Optional[Span] = None
     schedule_expr: Optional[n.Expr] = None
     evals: list[tuple[Eval, Span]] = field(default_factory=list)
+    lm_eval: Optional[LmEval] = None
     ok: bool = True
 
     @property
@@ -109,7 +113,10 @@ def elaborate_phase(phase: n.Phase, defaults: dict[str, int], sources: set[str],
         out.optimizer = read_optimizer(settings["optimizer"].value, reader)
     out.schedule_expr = settings["schedule"].value if "schedule" in settings else None
     for block in phase.evals:
-        out.evals += _read_evals(block, sources, reader)
+        if block.every is None:
+            _read_end_evals(block, out, reader)
+        else:
+            out.evals += _read_evals(block, sources, reader)
     out.ok = len(reader.diagnostics) == before and all(v is not None for v in inherited.values())
     return out
 
@@ -345,9 +352,11 @@ def _read_evals(block: n.EvalBlock, sources: set[str], reader: Reader) -> list[t
     every = reader.count(block.every, "eval every", "steps")
     out = []
     for call in block.calls:
-        if call.name not in EVALS:
-            reader.error("E106", f"unknown evaluation `{call.name}`", call.name_span,
-                         help=did_you_mean(call.name, EVALS) or f"evaluations are {one_of(EVALS)}")
+        if not _known_eval(call, reader):
+            continue
+        if call.name in END_EVALS:
+            reader.error("E315", f"`{call.name}` runs once, at the phase's end, not every N steps", call.name_span,
+                         help=f"put it in an eval block without a period: `eval {{ {call.name}(tasks=[\"…\"]) }}`")
             continue
         if not call.args:
             reader.error("E205", f"`{call.name}` needs a source", call.span, help=f"write `{call.name}(SOURCE, batches=20)`")
@@ -367,3 +376,70 @@ def _read_evals(block: n.EvalBlock, sources: set[str], reader: Reader) -> list[t
         if built is not None:
             out.append((built, call.span))
     return out
+
+
+def _known_eval(call: n.Call, reader: Reader) -> bool:
+    if call.name in EVALS:
+        return True
+    reader.error("E106", f"unknown evaluation `{call.name}`", call.name_span,
+                 help=did_you_mean(call.name, EVALS) or f"evaluations are {one_of(EVALS)}")
+    return False
+
+
+def _read_end_evals(block: n.EvalBlock, out: ElabPhase, reader: Reader) -> None:
+    """``eval { lm_eval(…) }``: the phase-end evaluations, at most one ``lm_eval`` per phase."""
+    for call in block.calls:
+        if not _known_eval(call, reader):
+            continue
+        if call.name not in END_EVALS:
+            reader.error("E315", f"`{call.name}` needs a period: an eval block without `every` runs "
+                         f"only {one_of(END_EVALS)}", call.name_span,
+                         help=f"write `eval every N steps {{ {call.name}(SOURCE) }}` (it also runs at the phase's end)")
+            continue
+        if out.lm_eval is not None:
+            reader.error("E312", f"a second `lm_eval` in phase `{out.name}`", call.name_span,
+                         help='list every task in one call: `lm_eval(tasks=["a", "b"])`')
+            continue
+        out.lm_eval = read_lm_eval(call, reader)
+
+
+def read_lm_eval(call: n.Call, reader: Reader) -> Optional[LmEval]:
+    """``lm_eval(tasks=[…], limit=, include_path=, batch_size=)`` → :class:`LmEval`, each
+    mistake located at its argument. ``include_path`` is resolved against the ``.curr`` file's
+    directory and must be a directory there.
+
+    >>> from procdsl.compiler import compile_text
+    >>> text = ('curriculum c { model = gpt2(layers=1, heads=1, dim=8) context = 8 batch = 1 '
+    ...         'source a = sort(length=2) phase p { steps = 1 mix = { a: 100% } eval { CALL } } }')
+    >>> compile_text(text.replace("CALL", 'lm_eval(tasks=["arc_easy"], limit=20)'), "c.curr").plan.phases[0].lm_eval
+    LmEval(tasks=('arc_easy',), limit=20, include_path=None, batch_size=8)
+    >>> [d.message for d in compile_text(text.replace("CALL", 'lm_eval(tasks=[arc_easy])'), "c.curr").diagnostics]
+    ['`lm_eval` tasks are strings (lm-eval task names), found a name']
+    """
+    given = {kw.name: kw for kw in call.kwargs}
+    if "tasks" in given:
+        tasks = reader.resolve(given["tasks"].value)
+        if not isinstance(tasks, (n.ListExpr, n.TupleExpr)):
+            reader.expected("tasks", "a list of lm-eval task names", tasks, help='write `tasks=["arc_easy"]`')
+            return None
+        if not tasks.items:
+            reader.error("E205", "`lm_eval` needs at least one task", tasks.span,
+                         help='name lm-eval tasks: `tasks=["arc_easy", "hellaswag"]`')
+            return None
+        for item in (reader.resolve(i) for i in tasks.items):
+            if not isinstance(item, n.String):
+                reader.error("E201", f"`lm_eval` tasks are strings (lm-eval task names), found {describe(item)}",
+                             item.span, help=f'quote it: `"{format_expr(item)}"`')
+                return None
+    for key in ("limit", "batch_size"):
+        if key in given and reader.integer(given[key].value, key, minimum=1) is None:
+            return None
+    built = reader.bind(call, LmEval, "lm_eval", skip=())
+    if built is None or built.include_path is None:
+        return built  # type: ignore[return-value]
+    folder = os.path.normpath(os.path.join(os.path.dirname(os.path.abspath(call.span.file)), built.include_path))
+    if not os.path.isdir(folder):
+        reader.error("E210", f"`include_path` is not a directory: {folder}", given["include_path"].value.span,
+                     help="a folder of lm-eval task YAML files, relative to this .curr file")
+        return None
+    return built.model_copy(update={"include_path": folder})

@@ -225,7 +225,7 @@ def _block_head(node: Statement) -> str:
     if isinstance(node, n.SweepBlock):
         return "sweep"
     assert isinstance(node, n.EvalBlock)
-    return f"eval every {format_expr(node.every)}"
+    return "eval" if node.every is None else f"eval every {format_expr(node.every)}"
 
 
 def _children(node: Statement) -> list[Statement]:

@@ -129,8 +129,9 @@ class _Lowerer:
         return n.Phase(str(name), self.span(name), settings, evals, self.span(item))
 
     def eval_block(self, item: Tree) -> n.EvalBlock:
-        every, *calls = item.children
-        return n.EvalBlock(self.expr(every), tuple(self.call(c) for c in calls), self.span(item))
+        every = next((c.children[0] for c in item.children if c.data == "eval_every"), None)
+        calls = tuple(self.call(c) for c in item.children if c.data == "call")
+        return n.EvalBlock(self.expr(every) if every is not None else None, calls, self.span(item))
 
     def sweep(self, item: Tree) -> n.SweepBlock:
         entries = []

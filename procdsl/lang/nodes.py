@@ -160,9 +160,10 @@ class Setting:
 
 @dataclass(frozen=True)
 class EvalBlock:
-    """``eval every N steps { call… }``."""
+    """``eval every N steps { call… }``, or ``eval { call… }`` (``every`` None): once, at the
+    phase's end."""
 
-    every: Expr
+    every: Optional[Expr]
     calls: tuple[Call, ...]
     span: Span
 

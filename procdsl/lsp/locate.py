@@ -70,7 +70,8 @@ def hits(module: n.Module) -> Iterator[Hit]:
         for setting in phase.settings:
             yield from _setting(setting, "phase")
         for block in phase.evals:
-            yield from _expr(block.every, ())
+            if block.every is not None:
+                yield from _expr(block.every, ())
             for call in block.calls:
                 yield from _call(call, ("evaluation",), first=("source", "let"))
     if c.runtime is not None:

@@ -15,8 +15,8 @@ from pydantic import ValidationError
 from procdsl.plan.hashing import canonical_json, plan_hash, with_hash
 from procdsl.plan.model import (COMPONENTS, AdamW, BpeTokenizer, BytesTokenizer, CharTokenizer,
                                 Constant, ContinueOptimizer, Cosine, Eval, FileTokenizer, Fsdp,
-                                Gpt2Model, Gpt2Tokenizer, Linear, LlamaModel, MixRamp, Phase, Plan,
-                                Runtime, Transfer, Wsd)
+                                Gpt2Model, Gpt2Tokenizer, Linear, LlamaModel, LmEval, MixRamp, Phase,
+                                Plan, Runtime, Transfer, Wsd)
 from procdsl.plan.sources import SOURCE_KINDS
 
 
@@ -47,6 +47,6 @@ def load_plan(path: str | Path) -> Plan:
 __all__ = [
     "COMPONENTS", "SOURCE_KINDS", "AdamW", "BpeTokenizer", "BytesTokenizer", "CharTokenizer",
     "Constant", "ContinueOptimizer", "Cosine", "Eval", "FileTokenizer", "Fsdp", "Gpt2Model",
-    "Gpt2Tokenizer", "Linear", "LlamaModel", "MixRamp", "Phase", "Plan", "Runtime", "Transfer",
+    "Gpt2Tokenizer", "Linear", "LlamaModel", "LmEval", "MixRamp", "Phase", "Plan", "Runtime", "Transfer",
     "Wsd", "canonical_json", "load_plan", "plan_hash", "to_json", "with_hash",
 ]

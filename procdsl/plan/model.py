@@ -14,7 +14,7 @@ from __future__ import annotations
 
 from typing import Annotated, Iterable, Literal, Optional, Union
 
-from pydantic import Field, model_validator
+from pydantic import Field, model_serializer, model_validator
 
 from procdsl.plan.base import Frozen
 from procdsl.plan.sources import LossMode, Source, SourceBase
@@ -235,6 +235,23 @@ class Eval(Frozen):
     every: int = Field(ge=1)
 
 
+class LmEval(Frozen):
+    """``eval { lm_eval(tasks=["hellaswag"], limit=100) }``: lm-evaluation-harness tasks, run
+    once on the phase's final model (its phase-end checkpoint, exported as a Hugging Face model).
+
+    ``include_path`` is a folder of lm-eval task YAML files (absolute in the plan; written
+    relative to the ``.curr`` file), so a task whose data is a local file runs offline.
+
+    >>> LmEval(tasks=("arc_easy",), limit=50).batch_size
+    8
+    """
+
+    tasks: tuple[str, ...] = Field(min_length=1)
+    limit: Optional[int] = Field(None, ge=1)
+    include_path: Optional[str] = None
+    batch_size: int = Field(8, ge=1)
+
+
 # ----------------------------------------------------------------------------------- phase
 
 
@@ -281,6 +298,16 @@ class Phase(Frozen):
     optimizer: Optimizer
     schedule: Schedule
     eval: tuple[Eval, ...] = ()
+    #: ``eval { lm_eval(…) }``: run once at the phase's end; left out of the plan's JSON when
+    #: absent, so plans without it keep the hash they had before it existed (their runs resume)
+    lm_eval: Optional[LmEval] = None
+
+    @model_serializer(mode="wrap")
+    def _without_absent_lm_eval(self, handler):
+        data = handler(self)
+        if self.lm_eval is None:
+            data.pop("lm_eval", None)
+        return data
 
     @model_validator(mode="after")
     def _consistent(self):

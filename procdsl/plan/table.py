@@ -108,7 +108,11 @@ def _loss(plan: Plan, phase) -> str:
 
 
 def _evals(phase) -> str:
-    return ", ".join(f"{e.kind}({e.source}) every {e.every}" for e in phase.eval) or "—"
+    """``perplexity(v) every 50, lm_eval(arc_easy, piqa) at the end``."""
+    shown = [f"{e.kind}({e.source}) every {e.every}" for e in phase.eval]
+    if phase.lm_eval is not None:
+        shown.append(f"lm_eval({', '.join(phase.lm_eval.tasks)}) at the end")
+    return ", ".join(shown) or "—"
 
 
 def _ramps(plan: Plan, phase) -> str:

@@ -24,7 +24,7 @@ from pydantic_core import PydanticUndefined
 
 from procdsl.plan.base import TUNABLE, Bounds, Range, Ramp
 from procdsl.plan.model import (AdamW, BpeTokenizer, Constant, Cosine, Eval, Fsdp, Gpt2Model, LlamaModel,
-                                Linear, Perturb, Wsd)
+                                Linear, LmEval, Perturb, Wsd)
 from procdsl.plan.sources import SOURCE_KINDS
 from procdsl.registry.items import Item, Param
 
@@ -60,6 +60,7 @@ CALL_DOCS = {
     "perplexity": "held-out perplexity of a source",
     "accuracy": "held-out accuracy on the answer tokens of a source",
     "attention_entropy": "mean attention entropy of every layer and head on a source",
+    "lm_eval": "lm-evaluation-harness tasks on the phase's final model, once at its end: `eval { lm_eval(…) }`",
     "fsdp": "fully sharded data parallelism",
     "tp": "tensor parallelism: each layer split over N ranks (llama only)",
     "shuffle": "permute the entries of each tensor of the component",
@@ -116,6 +117,10 @@ PARAM_DOCS = {
     "decay": "decay steps at the end, or a share of the phase",
     "source": "the source to evaluate on (held-out split)",
     "batches": "batches per evaluation",
+    "tasks": "lm-eval task names",
+    "limit": "at most this many examples per task; none: all",
+    "include_path": "a folder of lm-eval task YAML files (local tasks, offline), relative to the .curr file",
+    "batch_size": "lm-eval's batch size",
     "shard": "ranks per shard group; none: all ranks",
     "tp": "tensor-parallel degree",
     "amount": "σ for noise, the factor for scale",
@@ -139,6 +144,7 @@ _CALL_MODELS: tuple[tuple[str, str, type[BaseModel], tuple[str, ...], tuple[str,
     ("linear", "schedule", Linear, (), ("kind",)),
     ("wsd", "schedule", Wsd, (), ("kind",)),
     *((kind, "evaluation", Eval, ("source",), ("kind", "every")) for kind in ("perplexity", "accuracy", "attention_entropy")),
+    ("lm_eval", "evaluation", LmEval, (), ()),
     ("fsdp", "parallel", Fsdp, (), ("kind", "tp")),
     ("tp", "parallel", Fsdp, ("tp",), ("kind", "shard")),
     ("shuffle", "perturbation", Perturb, (), ("kind", "amount")),
