@@ -87,7 +87,9 @@ def test_parallelism_fsdp_and_hsdp():
     assert jobconfig.parallelism_section(plan_of(), 4)["data_parallel_shard_degree"] == -1
     hsdp = plan_of(runtime="runtime { parallel = fsdp(shard=2) }")
     assert jobconfig.parallelism_section(hsdp, 8) == {"data_parallel_shard_degree": 2,
-                                                      "data_parallel_replicate_degree": 4}
+                                                      "data_parallel_replicate_degree": 4,
+                                                      "tensor_parallel_degree": 1,
+                                                      "disable_loss_parallel": True}
     assert jobconfig.parallelism_section(hsdp, 1)["data_parallel_replicate_degree"] == 1
     with pytest.raises(jobconfig.ConfigError, match="divisible by 2"):
         jobconfig.parallelism_section(hsdp, 3)

@@ -30,7 +30,7 @@ READS = ("item", "cpu", "tolist", "__float__", "__bool__", "__int__", "__index__
 
 def fields(step: int) -> dict:
     """The host-side fields the training loop records with each step's device statistics."""
-    return {"step": step, "phase_step": step, "lr": 0.0, "shares": {}, "tokens": 0,
+    return {"step": step, "phase_step": step, "lr": 0.0, "shares": {}, "shares_total": {}, "tokens": 0,
             "step_time_s": 0.0, "data_wait_s": 0.0, "time": 0.0}
 
 

@@ -142,3 +142,23 @@ def test_a_run_prepares_the_store_and_trains_as_streaming_does(tmp_path, monkeyp
         losses[mode] = [(r["kind"], r["loss"]) for r in read_metrics(str(tmp_path / mode))]
     assert TokenStore.open(plan, "code", "train", cache_dir=str(tmp_path / "cache")).documents > 0
     assert losses["store"] == losses["stream"]
+
+
+def test_a_short_phase_never_reads_past_what_was_prepared(tmp_path):
+    """The store holds what the plan can read (plus a step): the stream's read-ahead must stay
+    within it however large its usual pull, to the last step and for every eval batch."""
+    from procdsl.stream import EvalStream
+
+    plan = compile_text("""curriculum tiny {
+  model = gpt2(layers=1, heads=1, dim=8)
+  tokenizer = bytes
+  context = 32
+  batch = 2
+  source code = python_code()
+  source val  = python_code()
+  phase p { steps = 3  mix = { code: 100% }  eval every 3 steps { perplexity(val, batches=2) } }
+}""", str(tmp_path / "t.curr")).plan
+    root = str(tmp_path / "cache")
+    prepare_plan(plan, cache_dir=root, progress=False)
+    assert len(list(PhaseStream(plan, "p", store=root))) == 3
+    assert len(list(EvalStream(plan, "val", 2, 32, 2, store=root))) == 2

@@ -198,7 +198,8 @@ class Packed:
     of whole units (``layout``: ``padded`` or ``packed``), this rank's rows materialised."""
 
     def __init__(self, interleave: Interleave, sources: tuple[str, ...], *, batch: int,
-                 context: int, rank: int, world: int, layout: str = "packed", pad_id: int = 0):
+                 context: int, rank: int, world: int, layout: str = "packed", pad_id: int = 0,
+                 steps: Optional[int] = None):
         if len(sources) > 127:
             raise ValueError(f"{len(sources)} sources in one stream; at most 127 fit the int8 source ids")
         self.interleave, self.sources = interleave, sources
@@ -206,6 +207,7 @@ class Packed:
         self.rank, self.world = rank, world
         self.rows = shard(batch, rank, world)
         self.layout, self.pad_id = layout, pad_id
+        self.steps = steps          # the batches the stream is read for (bounds the read-ahead)
         self.row_len = row_length(context)
         self.step = 0
         self._queue = _Queue()
@@ -217,10 +219,10 @@ class Packed:
         # a unit a row (padded)
         while (queue.pending_tokens() <= self.batch * self.row_len if packed
                else len(queue.length) - queue.head < self.batch):
-            queue.extend(self.interleave.pull(max(self.batch * self.row_len, PULL_TOKENS)))
+            queue.extend(self.interleave.pull(self._pull_size()))
         while (layout := layout_rows(queue.length, start=queue.head, rows=self.batch,
                                      row_len=self.row_len, packed=packed)) is None:
-            queue.extend(self.interleave.pull(max(self.batch * self.row_len, PULL_TOKENS)))
+            queue.extend(self.interleave.pull(self._pull_size()))
         head, stop = queue.head, queue.head + layout.used
         first_row = self.rank * self.rows
         mine = np.flatnonzero((layout.row >= first_row) & (layout.row < first_row + self.rows))
@@ -238,6 +240,13 @@ class Packed:
                       pad_tokens=self.batch * self.row_len - int(tokens.sum()))
         self.step += 1
         return batch
+
+    def _pull_size(self) -> int:
+        """Tokens to pull: a step's rows at least, up to ``PULL_TOKENS`` but never past what the
+        remaining steps can hold (a token store holds what the plan can read, plus a step)."""
+        step_tokens = self.batch * self.row_len
+        remaining = (self.steps - self.step) * step_tokens if self.steps is not None else PULL_TOKENS
+        return max(step_tokens, min(PULL_TOKENS, remaining))
 
     def interleave_state(self) -> dict[str, Any]:
         """The interleave's state at the first unit not yet in a batch."""
@@ -267,7 +276,7 @@ class PhaseStream(Packed):
         total = expected_real_tokens(phase, plan.sources) if phase.mix_ramp else None
         super().__init__(Interleave(readers, Shares.for_phase(phase, total)), sources, batch=phase.batch,
                          context=phase.context, rank=rank, world=world, layout=phase.layout,
-                         pad_id=self.vocab.pad_id)
+                         pad_id=self.vocab.pad_id, steps=phase.steps)
         self.totals = {"tokens": [0] * len(sources), "targets": [0] * len(sources)}
         self.pad_total = 0
 
@@ -352,7 +361,7 @@ class EvalStream:
                              role="heldout", progress=final_progress, store=self.store)
         packed = Packed(Interleave([reader], Shares([1.0], [1.0], total=1)), (self.source,),
                         batch=self.batch, context=self.context, rank=self.rank, world=self.world,
-                        layout=self.layout, pad_id=self.vocab.pad_id)
+                        layout=self.layout, pad_id=self.vocab.pad_id, steps=self.batches)
         for _ in range(self.batches):
             yield packed.next_batch()
 
