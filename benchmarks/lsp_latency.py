@@ -57,7 +57,7 @@ def measure(rounds: int) -> dict[str, list[float]]:
         times["open → diagnostics"].append(timed(lambda: (c.open(path, text), c.diagnostics(path))))
         for r in range(rounds):
             edited = text.replace("steps    = 110", f"steps    = {111 + r}")
-            times["change → diagnostics"].append(timed(lambda: (c.change(path, edited), c.diagnostics(path))))
+            times["change → diagnostics"].append(timed(lambda edited=edited: (c.change(path, edited), c.diagnostics(path))))
             times["hover"].append(timed(lambda: c.at("textDocument/hover", path, phase_line + 3, 6)))
             times["completion"].append(timed(lambda: c.at("textDocument/completion", path, phase_line + 1, 4)))
             times["definition"].append(timed(lambda: c.at("textDocument/definition", path, phase_line + 2, 20)))

@@ -103,9 +103,8 @@ def build_in_memory(*, dp_world_size: int, dp_rank: int, job_config: Any) -> Any
 def bare_worker(job_path: str, result_path: str) -> int:
     """One rank of the bare run: TorchTitan's ``train()``, each step's end time and data wait."""
     import torch.distributed as dist
-    from torchtitan.tools.logging import init_logger
-
     from procdsl.runtime.titan import ProcdslTrainer, job_config_from_dict
+    from torchtitan.tools.logging import init_logger
 
     class TimedTrainer(ProcdslTrainer):
         steps: list[dict[str, float]] = []
@@ -181,8 +180,9 @@ def run_bare(job: dict[str, Any], folder: Path, nproc: int, threads: int) -> lis
 
 def bare_job(curr: Path, folder: Path, nproc: int) -> dict[str, Any]:
     """Phase 1's job config, with the in-memory dataloader, no checkpoints, default log_freq."""
-    from procdsl.compiler import compile_file
     from procdsl.runtime.jobconfig import phase_job_config
+
+    from procdsl.compiler import compile_file
     from procdsl.stream import PhaseVocab
 
     result = compile_file(str(curr), ())

@@ -32,7 +32,8 @@ import errno
 import os
 import stat
 import tempfile
-from typing import IO, Iterator, Union
+from collections.abc import Iterator
+from typing import IO, Union
 
 
 def _umask() -> int:

@@ -266,7 +266,7 @@ def _most(value) -> int:
 
 
 def check_haystack(tokens, mask, source, context) -> list[str]:
-    V, H, M = source.vocab, source.vocab // 2, _most(source.pairs)
+    H, M = source.vocab // 2, _most(source.pairs)
     n = len(tokens)
     if n != 2 * M + 3:
         return [f"{n} tokens, expected 2·{M} + 3 = {2 * M + 3} (padded)"]

@@ -11,7 +11,7 @@ import os
 import sys
 from enum import Enum
 from pathlib import Path
-from typing import List, Optional
+from typing import Optional
 
 import typer
 
@@ -27,12 +27,12 @@ class Format(str, Enum):
     github = "github"
 
 
-def _usage(message: str) -> "typer.Exit":
+def _usage(message: str) -> typer.Exit:
     typer.echo(f"error: {message}", err=True)
     return typer.Exit(2)
 
 
-def _curr_files(paths: List[Path]) -> list[str]:
+def _curr_files(paths: list[Path]) -> list[str]:
     """Every .curr file under the given paths (directories recursively, symlinks kept inside
     the tree: :func:`procdsl.files.curr_files`), in a stable order."""
     from procdsl.files import curr_files
@@ -56,7 +56,7 @@ def _print_diagnostics(diagnostics: list[Diagnostic], texts: dict[str, str], fmt
 
 
 @app.command()
-def check(paths: List[Path] = typer.Argument(..., help="files or directories (searched for *.curr)"),
+def check(paths: list[Path] = typer.Argument(..., help="files or directories (searched for *.curr)"),
           format: Format = typer.Option(Format.text, "--format", help="text, json (one object per line) or github")) -> None:
     """Parse and check every .curr file under PATHS."""
     from procdsl.compiler import compile_file
@@ -85,7 +85,7 @@ def _settings_help() -> str:
 
 @app.command(epilog=_settings_help())
 def plan(file: Path = typer.Argument(..., help="the .curr file"),
-         set_: List[str] = typer.Option([], "--set", help="override a plan path: --set phases.warmup.steps=500"),
+         set_: list[str] = typer.Option([], "--set", help="override a plan path: --set phases.warmup.steps=500"),
          json_: bool = typer.Option(False, "--json", help="print only the plan JSON on stdout"),
          output: Optional[Path] = typer.Option(None, "-o", "--output", help="also write the plan JSON here"),
          plot: Optional[str] = typer.Option(None, "--plot", metavar="FILE|-", help="draw the timeline (phases × mixture × lr) to FILE (.png, .svg, .pdf), or - for the terminal")) -> None:
@@ -106,7 +106,7 @@ def plan(file: Path = typer.Argument(..., help="the .curr file"),
             atomic_write(output, text + "\n")
         except OSError as exc:
             typer.echo(f"error: cannot write {output}: {exc.strerror or exc}", err=True)
-            raise typer.Exit(1)
+            raise typer.Exit(1) from None
     if json_:
         typer.echo(text)
         return
@@ -133,16 +133,16 @@ def _plot_timeline(plan, where: str) -> None:
         import matplotlib  # noqa: F401
     except ImportError:
         typer.echo("error: --plot FILE needs matplotlib: pip install 'procdsl[report]' (or - for the terminal)", err=True)
-        raise typer.Exit(1)
+        raise typer.Exit(1) from None
     try:
         os.makedirs(os.path.dirname(os.path.abspath(where)), exist_ok=True)
         typer.echo(f"wrote {draw_timeline(plan, where)}", err=True)
     except OSError as exc:
         typer.echo(f"error: cannot write {where}: {exc.strerror or exc}", err=True)
-        raise typer.Exit(1)
+        raise typer.Exit(1) from None
 
 
-def _compile_or_exit(file: Path, overrides: List[str]):
+def _compile_or_exit(file: Path, overrides: list[str]):
     from procdsl.compiler import compile_file
 
     if not os.path.lexists(file) or file.is_dir():
@@ -159,7 +159,7 @@ def _compile_or_exit(file: Path, overrides: List[str]):
 
 
 @app.command()
-def fmt(paths: List[Path] = typer.Argument(..., help="files or directories (searched for *.curr)"),
+def fmt(paths: list[Path] = typer.Argument(..., help="files or directories (searched for *.curr)"),
         check_only: bool = typer.Option(False, "--check", help="change nothing; exit 1 if a file would change")) -> None:
     """Rewrite .curr files in the canonical layout (comments kept)."""
     from procdsl.compiler.load import read_source
@@ -206,7 +206,7 @@ class Device(str, Enum):
 
 @app.command()
 def run(file: Path = typer.Argument(..., help="the .curr file"),
-        set_: List[str] = typer.Option([], "--set", help="override a plan path: --set phases.warmup.steps=500"),
+        set_: list[str] = typer.Option([], "--set", help="override a plan path: --set phases.warmup.steps=500"),
         nproc: int = typer.Option(1, "--nproc", min=1, help="ranks to launch on this machine (torchrun semantics)"),
         device: Device = typer.Option(Device.auto, "--device", help="auto (CUDA when present), cpu or cuda"),
         out: Optional[str] = typer.Option(None, "--out", help="run directory (default runs/<plan name>)"),
@@ -337,7 +337,7 @@ def _run_one(plan, run_dir: str, *, nproc: int, device, dry_run: bool, force_rep
 
 @app.command()
 def sample(file: Path = typer.Argument(..., help="the .curr file"),
-           source: List[str] = typer.Option([], "--source", help="source(s) to sample (default: every source a phase uses)"),
+           source: list[str] = typer.Option([], "--source", help="source(s) to sample (default: every source a phase uses)"),
            n: int = typer.Option(3, "-n", min=1, help="examples per source (rows with --packed)"),
            json_: bool = typer.Option(False, "--json", help='one {"source","tokens","loss_mask"} object per line'),
            packed: bool = typer.Option(False, "--packed", help="show packed training rows of a phase instead"),
@@ -345,14 +345,14 @@ def sample(file: Path = typer.Argument(..., help="the .curr file"),
            verify: bool = typer.Option(False, "--verify", help="check procedural samples with the independent checkers"),
            at: Optional[str] = typer.Option(None, "--at", metavar="P%", help="show examples from this far through the phase (90% or 0.9): where difficulty ramps stand then"),
            step: Optional[int] = typer.Option(None, "--step", metavar="N", min=1, help="show examples from step N of the phase"),
-           set_: List[str] = typer.Option([], "--set", help="override a plan path")) -> None:
+           set_: list[str] = typer.Option([], "--set", help="override a plan path")) -> None:
     """Show examples as the model sees them; loss-masked positions highlighted.
 
     --at 90% (or --step N) shows the examples drawn that far through each source's phase, so a
     ramp(8, 64) shows the lengths it has reached by then; with --packed, that step's rows.
     """
-    from procdsl.data import DataError
     from procdsl import sample as sampling
+    from procdsl.data import DataError
 
     plan = _compile_or_exit(file, set_).plans[0]
     if at is not None and step is not None:
@@ -360,7 +360,7 @@ def sample(file: Path = typer.Argument(..., help="the .curr file"),
     try:
         fraction = sampling.parse_at(at) if at is not None else None
     except ValueError as exc:
-        raise _usage(str(exc))
+        raise _usage(str(exc)) from None
     try:
         if packed:
             name = phase or plan.phases[0].name
@@ -411,7 +411,7 @@ def sample(file: Path = typer.Argument(..., help="the .curr file"),
             raise typer.Exit(1)
     except DataError as exc:
         typer.echo(f"error: {exc}", err=True)
-        raise typer.Exit(1)
+        raise typer.Exit(1) from None
     if verify:
         for name, problem in problems:
             typer.echo(f"{name}: {problem}", err=True)
@@ -438,7 +438,7 @@ def _context_of(plan, source: str) -> int:
 
 @app.command()
 def prepare(file: Path = typer.Argument(..., help="the .curr file"),
-            set_: List[str] = typer.Option([], "--set", help="override a plan path"),
+            set_: list[str] = typer.Option([], "--set", help="override a plan path"),
             workers: int = typer.Option(1, "--workers", min=1, help="tokenizing processes"),
             cache_dir: Optional[Path] = typer.Option(None, "--cache-dir", help="where stores live (default $PROCDSL_CACHE, else $HF_HOME/procdsl, else ~/.cache/procdsl)")) -> None:
     """Tokenize every data source FILE's plan reads into token stores; a re-run is a no-op."""
@@ -456,7 +456,7 @@ def prepare(file: Path = typer.Argument(..., help="the .curr file"),
                 typer.echo(f"{plan.name}: reads no data source; nothing to prepare")
     except DataError as exc:
         typer.echo(f"error: {exc}", err=True)
-        raise typer.Exit(1)
+        raise typer.Exit(1) from None
 
 
 @app.command()
@@ -469,7 +469,7 @@ def bench(json_: bool = typer.Option(False, "--json", help="print the measuremen
           rank: int = typer.Option(0, "--rank", min=0, help="the rank measured for --pipeline"),
           start_step: int = typer.Option(0, "--start-step", min=0, help="resume the stream at this step first"),
           steps: int = typer.Option(20, "--steps", min=1, help="steps measured for --pipeline"),
-          set_: List[str] = typer.Option([], "--set", help="override a plan path (repeatable)"),
+          set_: list[str] = typer.Option([], "--set", help="override a plan path (repeatable)"),
           stream: bool = typer.Option(False, "--stream", help="with --pipeline: read data files as it goes, not the token store")) -> None:
     """Generator and pipeline throughput, as ratios to baselines measured in the same run.
 
@@ -477,10 +477,9 @@ def bench(json_: bool = typer.Option(False, "--json", help="print the measuremen
     group), as one JSON object (``step_ms``, ``rank_tokens_per_s``, ``resume_ms``, …); data
     comes from the token store (prepared first) as in ``procdsl run``, or ``--stream``."""
     if pipeline_file is not None:
-        from procdsl.stream.rank_bench import rank_pipeline_bench
-
         from procdsl.data import DataError
         from procdsl.store.runs import data_store, prepare_stores
+        from procdsl.stream.rank_bench import rank_pipeline_bench
 
         plan = _compile_or_exit(pipeline_file, set_).plans[0]
         name = phase or plan.phases[0].name
@@ -494,14 +493,15 @@ def bench(json_: bool = typer.Option(False, "--json", help="print the measuremen
                                          steps=steps, store=store)
         except DataError as exc:
             typer.echo(f"error: {exc}", err=True)
-            raise typer.Exit(1)
+            raise typer.Exit(1) from None
         except ValueError as exc:
-            raise _usage(str(exc))
+            raise _usage(str(exc)) from None
         typer.echo(json.dumps(record) if json_ else
                    "  ".join(f"{k} {v:,.2f}" if isinstance(v, float) else f"{k} {v}" for k, v in record.items()))
         return
     from procdsl.bench import format_table, run_generator_bench
-    from procdsl.stream.bench import format_table as format_pipeline, run_pipeline_bench
+    from procdsl.stream.bench import format_table as format_pipeline
+    from procdsl.stream.bench import run_pipeline_bench
 
     generators = run_generator_bench(seconds=0.1 if quick else 0.3)
     pipeline = run_pipeline_bench(batches=100 if quick else 1000)
@@ -514,7 +514,7 @@ def bench(json_: bool = typer.Option(False, "--json", help="print the measuremen
 
 
 @app.command()
-def report(paths: List[Path] = typer.Argument(..., help="run directories, or directories holding them (a sweep's)"),
+def report(paths: list[Path] = typer.Argument(..., help="run directories, or directories holding them (a sweep's)"),
            out: Optional[Path] = typer.Option(None, "--out", help="where report.md and the PNGs go (default: FIRST/report)"),
            baseline: Optional[str] = typer.Option(None, "--baseline", help="the arm to compare against (default: fewest phases)"),
            json_: bool = typer.Option(False, "--json", help="print the numbers as JSON"),
@@ -530,8 +530,8 @@ def report(paths: List[Path] = typer.Argument(..., help="run directories, or dir
     from rich.console import Console
     from rich.table import Table
 
-    from procdsl.report.build import build_report, curves, efficiency_rows, markdown, table_rows
     from procdsl.report.axes import AXES, AxisError
+    from procdsl.report.build import build_report, curves, efficiency_rows, markdown, table_rows
     from procdsl.report.plot import save_figures, terminal_plot
     from procdsl.report.runs import ReportError
 
@@ -544,7 +544,7 @@ def report(paths: List[Path] = typer.Argument(..., help="run directories, or dir
         plotted = curves(result, x)
     except (ReportError, AxisError) as exc:
         typer.echo(f"error: {exc}", err=True)
-        raise typer.Exit(1)
+        raise typer.Exit(1) from None
     hardware = f"{host.machine()}, {os.cpu_count()} cores, {host.python_implementation()} {host.python_version()}"
     os.makedirs(folder, exist_ok=True)
     Path(folder, "report.md").write_text(markdown(result, hardware), encoding="utf-8")
@@ -585,7 +585,7 @@ def lsp() -> None:
         if exc.name not in ("pygls", "lsprotocol") and not (exc.name or "").startswith(("pygls.", "lsprotocol.")):
             raise
         typer.echo(f"error: `procdsl lsp` needs {exc.name}: pip install 'procdsl[lsp]'", err=True)
-        raise typer.Exit(1)
+        raise typer.Exit(1) from None
     serve()
 
 

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
-from typing import List, Optional
+from typing import Optional
 
 import typer
 
@@ -22,12 +22,12 @@ def _missing(needs) -> list[str]:
     return [package for module, package in needs if importlib.util.find_spec(module) is None]
 
 
-def _fail(message: str) -> "typer.Exit":
+def _fail(message: str) -> typer.Exit:
     typer.echo(f"error: {message}", err=True)
     return typer.Exit(1)
 
 
-def _split(values: List[str]) -> list[str]:
+def _split(values: list[str]) -> list[str]:
     """``["a,b", "c"]`` → ``["a", "b", "c"]``: a list option given either way."""
     return [item.strip() for value in values for item in value.split(",") if item.strip()]
 
@@ -49,13 +49,13 @@ def export(run_dir: Path = typer.Argument(..., metavar="RUN_DIR", help="a run di
     try:
         done = export_run(str(run_dir), str(out), step)
     except (ExportError, DataError, ValueError, FileNotFoundError) as exc:
-        raise _fail(str(exc))
+        raise _fail(str(exc)) from None
     typer.echo(f"exported step {done.step} (phase {done.phase}) of {run_dir} as {done.architecture} "
                f"(vocabulary {done.vocab_size}) → {done.folder}: {', '.join(done.files)}")
 
 
 def evaluate(run_dir: Path = typer.Argument(..., metavar="RUN_DIR", help="a run directory"),
-             tasks: List[str] = typer.Option(..., "--tasks", metavar="TASK[,TASK…]", help="lm-eval task names (repeat or comma-separate)"),
+             tasks: list[str] = typer.Option(..., "--tasks", metavar="TASK[,TASK…]", help="lm-eval task names (repeat or comma-separate)"),
              step: Optional[int] = typer.Option(None, "--step", metavar="N", help="the checkpoint to evaluate (default: the newest)"),
              include_path: Optional[Path] = typer.Option(None, "--include-path", metavar="DIR", help="a folder of lm-eval task YAML files (local tasks, offline)"),
              limit: Optional[int] = typer.Option(None, "--limit", metavar="N", min=1, help="at most N examples per task"),
@@ -80,7 +80,7 @@ def evaluate(run_dir: Path = typer.Argument(..., metavar="RUN_DIR", help="a run 
         record = run_tasks(str(run_dir), names, step=step, limit=limit, batch_size=batch_size,
                            include_path=str(include_path) if include_path else None, device=device)
     except (ExportError, DataError, ValueError, FileNotFoundError) as exc:
-        raise _fail(str(exc))
+        raise _fail(str(exc)) from None
     if json_:
         typer.echo(json.dumps(record, indent=2))
         return

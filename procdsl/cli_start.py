@@ -19,13 +19,14 @@ def explain(name: str = typer.Argument(..., metavar="NAME",
     BLOCK.NAME picks one (runtime.keep, phase.mix, transfer.freeze); CALL.PARAM a parameter
     (dyck.k, adamw.lr, cosine.warmup). docs/reference.md lists them all.
     """
-    from procdsl.registry.explain import Unknown, explain as describe
+    from procdsl.registry.explain import Unknown
+    from procdsl.registry.explain import explain as describe
 
     try:
         typer.echo(describe(name))
     except Unknown as exc:
         typer.echo(f"error: {exc}", err=True)
-        raise typer.Exit(2)
+        raise typer.Exit(2) from None
 
 
 def init(folder: Path = typer.Argument(Path("."), metavar="DIR", help="where to start (created if needed; default: here)")) -> None:
@@ -41,7 +42,7 @@ def init(folder: Path = typer.Argument(Path("."), metavar="DIR", help="where to 
     except (StarterExists, OSError) as exc:
         typer.echo(f"error: {exc}" if isinstance(exc, StarterExists) else
                    f"error: cannot write in {folder}: {exc.strerror or exc}", err=True)
-        raise typer.Exit(1)
+        raise typer.Exit(1) from None
     for path in done.written:
         typer.echo(f"wrote {path}")
     for path in done.appended:

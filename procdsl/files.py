@@ -21,8 +21,9 @@ from __future__ import annotations
 import hashlib
 import os
 import re
+from collections.abc import Sequence
 from dataclasses import dataclass, field
-from typing import Optional, Sequence, Union
+from typing import Optional, Union
 
 PathLike = Union[str, "os.PathLike[str]"]
 
@@ -48,7 +49,7 @@ def curr_files(paths: Sequence[PathLike]) -> Found:
             continue
         root = os.path.realpath(given)
         walked = []
-        for folder, dirs, names in os.walk(given):  # followlinks=False: linked directories are not entered
+        for folder, _dirs, names in os.walk(given):  # followlinks=False: linked directories are not entered
             for name in names:
                 full = os.path.join(folder, name)
                 if not name.endswith(".curr") or os.path.isdir(full):

@@ -146,7 +146,7 @@ def _eca(source, rng, context):
     rows = source.steps + 1 if source.steps is not None else _length(source.length, context) // (W + 1)
     row = rng.randint(0, 2, size=W).tolist()
     tokens = []
-    for r in range(rows):
+    for _ in range(rows):
         tokens += row + [2]
         nxt = []
         for j in range(W):

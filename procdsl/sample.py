@@ -19,8 +19,9 @@ the tokenizer's), as DESIGN.md §4 promises for ``--json``.
 
 from __future__ import annotations
 
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
-from typing import Callable, Iterable, Iterator, Optional
+from typing import Optional
 
 import numpy as np
 

@@ -22,7 +22,8 @@ True
 from __future__ import annotations
 
 import io
-from typing import Any, Callable, Optional
+from collections.abc import Callable
+from typing import Any, Optional
 
 import torch
 from torch.distributed.checkpoint.stateful import Stateful

@@ -76,8 +76,14 @@ class RunConsole:
     def start_phase(self, name: str, total: int, done: int) -> None:
         if self.console is None:
             return
-        from rich.progress import (BarColumn, MofNCompleteColumn, Progress, TextColumn,
-                                   TimeElapsedColumn, TimeRemainingColumn)
+        from rich.progress import (
+            BarColumn,
+            MofNCompleteColumn,
+            Progress,
+            TextColumn,
+            TimeElapsedColumn,
+            TimeRemainingColumn,
+        )
 
         now = time.perf_counter()
         self._phase, self._last = (name, total, done, now), (done, now)

@@ -27,11 +27,12 @@ import math
 import os
 import subprocess
 import sys
-from typing import Any, Mapping, Optional, Sequence
+from collections.abc import Mapping, Sequence
+from typing import Any, Optional
 
 from procdsl.rundir import LOGS, PLAN_FILE
 
-from .export import ExportError, Exported, export_run, resolve_step
+from .export import Exported, ExportError, export_run, resolve_step
 
 
 def finite(metrics: dict[str, Any]) -> dict[str, Any]:

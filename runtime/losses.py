@@ -60,5 +60,5 @@ def means(sums: torch.Tensor, n_sources: int) -> dict[str, list[float]]:
     values = sums.tolist()
     loss, targets, correct = (values[i * n_sources:(i + 1) * n_sources] for i in range(3))
     ratio = lambda a, b: a / b if b else float("nan")  # noqa: E731
-    return {"loss": [ratio(l, t) for l, t in zip(loss, targets)], "targets": targets,
+    return {"loss": [ratio(s, t) for s, t in zip(loss, targets)], "targets": targets,
             "accuracy": [ratio(c, t) for c, t in zip(correct, targets)]}

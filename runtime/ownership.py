@@ -40,6 +40,7 @@ from procdsl.rundir import CHECKPOINTS, LOCK_FILE, PLAN_FILE
 
 from . import sidecar
 
+
 class RunLocked(Exception):
     """Another process is running in this directory."""
 

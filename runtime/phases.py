@@ -73,18 +73,17 @@ from torchtitan.tools.logging import logger
 from procdsl import rundir
 from procdsl.atomic import atomic_write
 from procdsl.plan import ContinueOptimizer, Plan, to_json
+from procdsl.store.runs import data_store, prepare_stores
 
-from . import flops, harness, internals, tracking, transfer
-from . import checkpoint, preflight, resume
+from . import checkpoint, flops, harness, internals, preflight, resume, tracking, transfer
 from .checkpoint import KEY, RunState, checkpoint_path, stored_keys, stored_shapes
 from .console import RunConsole
-from procdsl.store.runs import data_store, prepare_stores
 from .evaluate import Evaluator, due
 from .jobconfig import CHECKPOINT_FOLDER, ConfigError, check_world, max_context, phase_job_config
 from .losses import source_sums, token_losses
 from .metrics import RunLog
-from .preempt import Agreement, Stopped, StopRequest
 from .ownership import PlanMismatch
+from .preempt import Agreement, Stopped, StopRequest
 from .saving import Saver, due_by_step
 from .titan import ProcdslTrainer, job_config_from_dict
 
@@ -96,7 +95,7 @@ class TrainingDiverged(RuntimeError):
 class PhaseTrainer(ProcdslTrainer):
     """TorchTitan's trainer for phase ``index`` of the runner's plan (module docstring)."""
 
-    def __init__(self, runner: "PhaseRunner", index: int):
+    def __init__(self, runner: PhaseRunner, index: int):
         self.runner, self.index = runner, index
         self.plan: Plan = runner.plan
         self.phase = self.plan.phases[index]
@@ -157,7 +156,7 @@ class PhaseTrainer(ProcdslTrainer):
 
     # ---------------------------------------------------------------------- start of phase
 
-    def take_over(self, previous: "PhaseTrainer") -> dict[str, Any]:
+    def take_over(self, previous: PhaseTrainer) -> dict[str, Any]:
         """Apply this phase's ``transfer`` from the previous phase's trainer."""
         spec = self.phase.transfer
         if spec is None:
@@ -301,8 +300,8 @@ class PhaseTrainer(ProcdslTrainer):
                                        "update was not applied")
             record = {"kind": "train", "step": fields["step"], "phase": self.phase.name,
                       "phase_step": fields["phase_step"], "loss": loss}
-            record |= {f"loss/{s}": (l / t if t else float("nan"))
-                       for s, l, t in zip(self.sources, loss_sums, targets)}
+            record |= {f"loss/{s}": (total / t if t else float("nan"))
+                       for s, total, t in zip(self.sources, loss_sums, targets)}
             step_shares = dict(fields["shares"])      # of real tokens; padding on its own
             pad = step_shares.pop("pad", 0.0)
             record |= {f"share/{s}": v for s, v in step_shares.items()}

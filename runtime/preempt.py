@@ -55,7 +55,7 @@ class StopRequest:
         self.repeats = 0
         self._previous: dict[int, Any] = {}
 
-    def install(self) -> "StopRequest":
+    def install(self) -> StopRequest:
         """Route :data:`SIGNALS` to :meth:`handle` (only the main thread may; elsewhere a no-op)."""
         if threading.current_thread() is threading.main_thread():
             for sig in SIGNALS:
@@ -96,7 +96,7 @@ class Agreement:
         self._tensor: Any = None
 
     @classmethod
-    def for_world(cls, world: int) -> "Agreement":
+    def for_world(cls, world: int) -> Agreement:
         if world == 1:
             return cls(1)
         import torch.distributed as dist

@@ -26,8 +26,8 @@ procdsl.data.errors.DataError: .../a.jsonl: eval source `j` has no held-out docu
 
 from __future__ import annotations
 
-import os
-from typing import Any, Callable, Optional
+from collections.abc import Callable
+from typing import Any, Optional
 
 from procdsl.data import DataError, iter_documents, validate
 

@@ -22,7 +22,8 @@ alone — nothing in it is unpickled:
 
 from __future__ import annotations
 
-from typing import Any, Callable, Optional
+from collections.abc import Callable
+from typing import Any, Optional
 
 from . import fingerprint, sidecar
 from .jobconfig import ConfigError

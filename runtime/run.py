@@ -29,10 +29,9 @@ import time
 import traceback
 from typing import Any, Optional
 
+from procdsl import rundir
 from procdsl.data import DataError
 from procdsl.plan import Plan, to_json
-
-from procdsl import rundir
 
 from . import flops, ownership
 from .harness import LmEvalFailed

@@ -6,9 +6,18 @@ import pytest
 
 from procdsl.checkers import check_example
 from procdsl.plan.base import Range
-from procdsl.plan.sources import (AdditionSource, DyckSource, EcaSource, HaystackSource,
-                                  MultiplicationSource, ReversedAdditionSource, ShuffleDyckSource,
-                                  SortingSource, TaskSource, WwSource)
+from procdsl.plan.sources import (
+    AdditionSource,
+    DyckSource,
+    EcaSource,
+    HaystackSource,
+    MultiplicationSource,
+    ReversedAdditionSource,
+    ShuffleDyckSource,
+    SortingSource,
+    TaskSource,
+    WwSource,
+)
 
 F, T = False, True
 

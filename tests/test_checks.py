@@ -8,7 +8,6 @@ that fires too eagerly fails too.
 from __future__ import annotations
 
 import pytest
-
 from conftest import PHASE, compile_snippet, snippet
 
 TWO_PHASES = PHASE + "\n  phase q {\n    steps = 10\n    transfer = { reinit: [embed, head] }\n    mix = { a: 100% }\n  }"

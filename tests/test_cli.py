@@ -7,9 +7,9 @@ import subprocess
 import sys
 
 import pytest
+from conftest import CURRICULA, snippet
 from typer.testing import CliRunner
 
-from conftest import CURRICULA, snippet
 from procdsl.cli import app
 
 runner = CliRunner()
@@ -103,9 +103,9 @@ def test_fmt_check_and_rewrite(tmp_path):
 
 def test_check_does_not_import_torch():
     code = ("import sys\nfrom procdsl.cli import app\n"
-            "try:\n    app(['check', %r])\nexcept SystemExit as e:\n    assert e.code == 0, e.code\n"
+            f"try:\n    app(['check', {str(CURRICULA)!r}])\nexcept SystemExit as e:\n    assert e.code == 0, e.code\n"
             "heavy = [m for m in ('torch', 'torchtitan', 'datasets') if m in sys.modules]\n"
-            "assert not heavy, heavy\n") % str(CURRICULA)
+            "assert not heavy, heavy\n")
     subprocess.run([sys.executable, "-c", code], check=True, capture_output=True)
 
 

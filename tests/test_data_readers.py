@@ -14,8 +14,16 @@ import pytest
 from procdsl.data import DataError, ReadStats, iter_documents, validate
 from procdsl.data.document import decode_utf8
 from procdsl.data.python_code import SKIP_DIRS, stdlib_corpus
-from procdsl.plan.sources import (DM_MATH_MODULES, DmMathSource, DyckSource, HfSource,
-                                  JsonlSource, ParquetSource, PythonCodeSource, TextSource)
+from procdsl.plan.sources import (
+    DM_MATH_MODULES,
+    DmMathSource,
+    DyckSource,
+    HfSource,
+    JsonlSource,
+    ParquetSource,
+    PythonCodeSource,
+    TextSource,
+)
 
 
 def write_jsonl(path: Path, texts, field="text") -> Path:

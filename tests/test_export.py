@@ -21,18 +21,18 @@ pytest.importorskip("torchtitan")
 transformers = pytest.importorskip("transformers")
 pytest.importorskip("safetensors")
 
+from procdsl.runtime.export import build_model, load_weights, to_hf_model  # noqa: E402
+from procdsl.runtime.models.gpt2 import GPT2, GPT2ModelArgs  # noqa: E402
+from procdsl.runtime.run import execute  # noqa: E402
+from procdsl.runtime.spec import llama_args  # noqa: E402
+from runtime_models import materialize  # noqa: E402
 from typer.testing import CliRunner  # noqa: E402
 
 from procdsl.cli import app  # noqa: E402
 from procdsl.compiler import compile_file, compile_text  # noqa: E402
 from procdsl.data import build_tokenizer  # noqa: E402
 from procdsl.data.hf_tokenizer import write_tokenizer  # noqa: E402
-from procdsl.runtime.export import build_model, load_weights, to_hf_model  # noqa: E402
-from procdsl.runtime.models.gpt2 import GPT2, GPT2ModelArgs  # noqa: E402
-from procdsl.runtime.run import execute  # noqa: E402
-from procdsl.runtime.spec import llama_args  # noqa: E402
 from procdsl.stream import PhaseVocab  # noqa: E402
-from runtime_models import materialize  # noqa: E402
 
 TEXT = "def f(x):\n    return x  # é, ünïcode ✓\n\tdone."
 

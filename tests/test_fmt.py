@@ -6,8 +6,8 @@ import re
 from pathlib import Path
 
 import pytest
-
 from conftest import CURRICULA
+
 from procdsl.compiler import compile_text
 from procdsl.lang.fmt import format_text
 

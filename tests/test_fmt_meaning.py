@@ -7,12 +7,12 @@ from __future__ import annotations
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
+from test_fuzz import SEEDS, mutated
 
 from procdsl.compiler import compile_text
 from procdsl.lang.fmt import format_text
 from procdsl.lang.parse import SyntaxDiagnostic
 from procdsl.lang.strings import quote
-from test_fuzz import SEEDS, mutated
 
 #: what hostile text puts where fmt must be careful: comments inside calls and maps, control
 #: characters and backslashes inside strings

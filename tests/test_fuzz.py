@@ -4,10 +4,10 @@ in diagnostics whose line and column lie inside the file (or the import that fai
 from __future__ import annotations
 
 import pytest
+from conftest import CURRICULA
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from conftest import CURRICULA
 from procdsl.compiler import compile_text
 
 SEEDS = [p.read_text() for p in sorted(CURRICULA.rglob("*.curr"))]

@@ -19,9 +19,19 @@ from pydantic import ValidationError
 from procdsl.checkers import check_example, check_examples
 from procdsl.generators import BLOCK, GENERATORS, Examples, generate, render, stable_hash
 from procdsl.plan.base import Ramp, Range, maximum
-from procdsl.plan.sources import (SOURCE_KINDS, AdditionSource, DyckSource, EcaSource, HaystackSource,
-                                  MultiplicationSource, ReversedAdditionSource, ShuffleDyckSource,
-                                  SortingSource, TaskSource, WwSource)
+from procdsl.plan.sources import (
+    SOURCE_KINDS,
+    AdditionSource,
+    DyckSource,
+    EcaSource,
+    HaystackSource,
+    MultiplicationSource,
+    ReversedAdditionSource,
+    ShuffleDyckSource,
+    SortingSource,
+    TaskSource,
+    WwSource,
+)
 
 CONTEXT = 256
 RULES = ("identity", "reverse", "sort", "set", "union", "delete", "stack")

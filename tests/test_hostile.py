@@ -14,9 +14,9 @@ import sys
 import time
 
 import pytest
+from conftest import snippet
 from typer.testing import CliRunner
 
-from conftest import snippet
 from procdsl.cli import app
 from procdsl.compiler import compile_file, compile_text
 from procdsl.lang.diagnostics import Diagnostic, Span, render_github, render_text

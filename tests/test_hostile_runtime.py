@@ -21,10 +21,11 @@ pytest.importorskip("torchtitan")
 
 from procdsl.runtime import ownership, sidecar  # noqa: E402
 from procdsl.runtime.checkpoint import latest_step  # noqa: E402
-from procdsl.rundir import read_metrics  # noqa: E402
 from procdsl.runtime.preempt import EXIT_STOPPED  # noqa: E402
 from procdsl.runtime.run import execute, run_and_report  # noqa: E402
 from test_runtime_run import clean_env, curriculum, plan_of, procdsl, train_losses  # noqa: E402
+
+from procdsl.rundir import read_metrics  # noqa: E402
 
 WARM, MAIN = 6, 4          # checkpoints every 4 steps (TINY) and at the phase ends: 4, 6, 8, 10
 
@@ -218,7 +219,6 @@ def test_malicious_checkpoint_runs_no_code(reference, tmp_path, capsys):
 def test_malicious_non_tensor_entry_is_refused(tmp_path):
     """DCP pickles non-tensor entries; torch's default load planner unpickles them without limits."""
     import torch.distributed.checkpoint as dcp
-
     from procdsl.runtime import safeload
 
     marker = tmp_path / "pwned"

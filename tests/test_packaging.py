@@ -6,9 +6,10 @@ from __future__ import annotations
 
 import fnmatch
 import importlib.resources
-import tomllib
 
+import tomllib
 from conftest import REPO
+
 from procdsl.lang.parse import GRAMMAR_RESOURCE, grammar_text
 
 

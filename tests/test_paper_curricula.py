@@ -75,7 +75,7 @@ def test_every_phase_is_in_the_table():
 
 def test_procedural_warmups_hold_one_example_per_sequence():
     """The paper's sequence is one whole example: the context is the example's length."""
-    for (curriculum, phase), row in PAPER.items():
+    for (curriculum, phase), _row in PAPER.items():
         plan = _plan(curriculum)
         p = plan.phase(phase)
         for source in p.mix:

@@ -18,10 +18,11 @@ pytest.importorskip("torchtitan")
 pytest.importorskip("transformers")
 pytest.importorskip("lm_eval")
 
-from procdsl.compiler import compile_file  # noqa: E402
-from procdsl.rundir import read_metrics  # noqa: E402
 from procdsl.runtime.run import execute  # noqa: E402
 from test_export import write_tiny_task  # noqa: E402
+
+from procdsl.compiler import compile_file  # noqa: E402
+from procdsl.rundir import read_metrics  # noqa: E402
 
 CURRICULUM = """curriculum ends {
   seed      = 0

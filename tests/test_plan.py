@@ -5,9 +5,9 @@ from __future__ import annotations
 import json
 
 import pytest
+from conftest import CURRICULA, PHASE, compile_snippet, snippet
 from pydantic import ValidationError
 
-from conftest import CURRICULA, PHASE, compile_snippet, snippet
 from procdsl.plan import Plan, load_plan, plan_hash, to_json
 
 

@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
+from conftest import CURRICULA
 from typer.testing import CliRunner
 
-from conftest import CURRICULA
 from procdsl.cli import app
 
 runner = CliRunner()

@@ -33,7 +33,7 @@ def test_piped_run_prints_progress_lines_before_the_phase_ends(tmp_path):
     path.write_text(CURRICULUM)
     env = dict(os.environ, PROCDSL_PROGRESS_EVERY="4")
     done = subprocess.run([sys.executable, "-m", "procdsl.cli", "run", str(path), "--out",
-                           str(tmp_path / "run")], stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                           str(tmp_path / "run")], capture_output=True,
                           text=True, env=env, timeout=600)
     assert done.returncode == 0, done.stderr
     lines = done.stderr.splitlines()

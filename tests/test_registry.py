@@ -6,9 +6,9 @@ from __future__ import annotations
 import re
 
 import pytest
+from conftest import REPO
 from typer.testing import CliRunner
 
-from conftest import REPO
 from procdsl.cli import app
 from procdsl.compiler.phases import EVALS, LOSSES, PERTURBATIONS, PHASE_KEYS, SCHEDULES, TRANSFER_KEYS
 from procdsl.compiler.settings import CURRICULUM_KEYS, MODELS, RUNTIME_KEYS, TOKENIZER_WORDS

@@ -9,11 +9,11 @@ import json
 import math
 
 import pytest
-
 from conftest import compile_snippet
-from procdsl.plan import to_json
-from procdsl import rundir
 from procdsl.runtime import jobconfig, launch, ownership, slurm
+
+from procdsl import rundir
+from procdsl.plan import to_json
 
 TWO_PHASES = """curriculum c {
   model = gpt2(layers=2, heads=2, dim=16)

@@ -49,5 +49,5 @@ def test_llama_entropy_runs_with_grouped_queries():
         model(torch.randint(0, 30, (2, 16)))
     stats = attention.entropy_stats(recorded.tensor())
     uniform = sum(math.log(t + 1) for t in range(16)) / 16
-    values = [stats[f"attention_entropy/layer{l}/head{h}"] for l in range(2) for h in range(4)]
+    values = [stats[f"attention_entropy/layer{i}/head{h}"] for i in range(2) for h in range(4)]
     assert all(0 < v <= uniform + 1e-6 for v in values)

@@ -3,9 +3,9 @@
 from __future__ import annotations
 
 import pytest
+from procdsl.runtime import flops
 
 from procdsl.plan import Gpt2Model, LlamaModel
-from procdsl.runtime import flops
 
 torch = pytest.importorskip("torch")
 pytest.importorskip("torchtitan")

@@ -11,7 +11,6 @@ torch = pytest.importorskip("torch")
 pytest.importorskip("torchtitan")
 
 from procdsl.runtime import spec  # noqa: E402
-from runtime_models import materialize  # noqa: E402
 from procdsl.runtime.models.gpt2 import (  # noqa: E402
     COMPONENTS,
     GPT2,
@@ -19,6 +18,7 @@ from procdsl.runtime.models.gpt2 import (  # noqa: E402
     component_params,
 )
 from procdsl.runtime.models.kinds import GPT2 as GPT2_KIND  # noqa: E402
+from runtime_models import materialize  # noqa: E402
 
 component_of = GPT2_KIND.component_of
 

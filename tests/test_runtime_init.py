@@ -43,10 +43,9 @@ def job(folder, *, model: str, flavor: str, tp: int = 1, broadcast_above: int = 
 
 def worker(job_path: str, out: str) -> int:
     import torch.distributed as dist
+    from procdsl.runtime.titan import ProcdslTrainer, job_config_from_dict
     from torch.distributed.checkpoint.state_dict import StateDictOptions, get_model_state_dict
     from torch.distributed.fsdp import FSDPModule
-
-    from procdsl.runtime.titan import ProcdslTrainer, job_config_from_dict
 
     with open(job_path, encoding="utf-8") as f:
         trainer = ProcdslTrainer(job_config_from_dict(json.load(f)))

@@ -10,15 +10,15 @@ from __future__ import annotations
 import numpy as np
 import pytest
 import torch
-
-from procdsl.compiler import compile_text
 from procdsl.runtime.batches import input_dict, model_kwargs
 from procdsl.runtime.losses import token_losses
 from procdsl.runtime.models.gpt2 import GPT2, GPT2ModelArgs
 from procdsl.runtime.models.llama import Llama
 from procdsl.runtime.spec import llama_args
-from procdsl.stream import PhaseStream
 from runtime_models import materialize
+
+from procdsl.compiler import compile_text
+from procdsl.stream import PhaseStream
 
 CONTEXT = 48
 
@@ -116,9 +116,10 @@ def test_a_packed_phase_trains_end_to_end(tmp_path, model):
     """The trainer hands positions and document ids to either model (no tokenizer-made masks)."""
     import math
 
+    from procdsl.runtime.run import execute
+
     from procdsl.compiler import compile_file
     from procdsl.rundir import read_metrics
-    from procdsl.runtime.run import execute
 
     path = tmp_path / "packed.curr"
     path.write_text(PACKED_RUN % {"model": model})
@@ -136,9 +137,10 @@ def test_a_packed_phase_trains_end_to_end(tmp_path, model):
 
 def test_llama_packed_on_cpu_is_refused_before_training(tmp_path):
     """Flex attention has no CPU backward: say so before the first step, with the fixes."""
-    from procdsl.compiler import compile_file
     from procdsl.runtime.jobconfig import ConfigError
     from procdsl.runtime.run import execute
+
+    from procdsl.compiler import compile_file
 
     path = tmp_path / "packed.curr"
     path.write_text(PACKED_RUN % {"model": LLAMA})

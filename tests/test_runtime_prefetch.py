@@ -8,9 +8,10 @@ import pytest
 
 torch = pytest.importorskip("torch")
 
-from procdsl.compiler import compile_text  # noqa: E402
 from procdsl.runtime.batches import StreamBatches  # noqa: E402
 from procdsl.runtime.prefetch import Consumed, prefetched  # noqa: E402
+
+from procdsl.compiler import compile_text  # noqa: E402
 from procdsl.stream import PhaseStream  # noqa: E402
 
 PLAN = compile_text("""curriculum f {

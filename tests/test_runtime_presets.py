@@ -10,10 +10,11 @@ import pytest
 
 torch = pytest.importorskip("torch")
 
-from procdsl.compiler.settings import GPT2_PRESETS  # noqa: E402
-from procdsl.plan import Gpt2Model  # noqa: E402
 from procdsl.runtime.flops import count_params  # noqa: E402
 from procdsl.runtime.models.gpt2 import GPT2, GPT2ModelArgs  # noqa: E402
+
+from procdsl.compiler.settings import GPT2_PRESETS  # noqa: E402
+from procdsl.plan import Gpt2Model  # noqa: E402
 
 #: Hugging Face's counts for GPT-2 (tied, vocab 50,257, 1,024 positions): gpt2 is 124,439,808.
 HF_GPT2 = {"gpt2_124m": 124_439_808, "gpt2_350m": 354_823_168}

@@ -23,13 +23,13 @@ import pytest
 torch = pytest.importorskip("torch")
 pytest.importorskip("torchtitan")
 
+from procdsl.runtime.checkpoint import latest_step, stored_keys  # noqa: E402
+from procdsl.runtime.run import execute, run_and_report  # noqa: E402
 from typer.testing import CliRunner  # noqa: E402
 
 from procdsl.cli import app  # noqa: E402
 from procdsl.compiler import compile_file  # noqa: E402
-from procdsl.runtime.checkpoint import latest_step, stored_keys  # noqa: E402
 from procdsl.rundir import read_metrics  # noqa: E402
-from procdsl.runtime.run import execute, run_and_report  # noqa: E402
 
 #: warm: two procedural sources and an eval; main: one source (the vocabulary shrinks from 44 to
 #: 22 ids), embed/head re-initialised (embed to the mean of the old rows), pos kept and frozen,
@@ -127,7 +127,7 @@ def test_two_phase_curriculum_with_transfer(tiny_run):
         (5, "sort_val", "accuracy"), (10, "sort_val", "accuracy"),
         (14, "rev_val", "attention_entropy"), (18, "rev_val", "attention_entropy")]
     entropy = evals[-1]
-    heads = [entropy[f"attention_entropy/layer{l}/head{h}"] for l in range(2) for h in range(2)]
+    heads = [entropy[f"attention_entropy/layer{i}/head{h}"] for i in range(2) for h in range(2)]
     assert entropy["attention_entropy"] == pytest.approx(sum(heads) / 4)
     # between one-hot (0) and uniform attention (mean over rows t of log(t + 1), 64-token rows)
     assert all(0 < e < sum(math.log(t + 1) for t in range(64)) / 64 for e in heads)

@@ -17,12 +17,12 @@ import pytest
 torch = pytest.importorskip("torch")
 pytest.importorskip("torchtitan")
 
+from procdsl.runtime import phases, platform  # noqa: E402
+from procdsl.runtime.run import execute, run_and_report  # noqa: E402
 from test_runtime_run import curriculum, plan_of, train_losses  # noqa: E402
 
 from procdsl.plan import to_json  # noqa: E402
-from procdsl.runtime import phases, platform  # noqa: E402
 from procdsl.rundir import read_metrics  # noqa: E402
-from procdsl.runtime.run import execute, run_and_report  # noqa: E402
 
 #: the ways a tensor's value reaches the host
 READS = ("item", "cpu", "tolist", "__float__", "__bool__", "__int__", "__index__")

@@ -17,9 +17,9 @@ import pytest
 pytest.importorskip("torch")
 pytest.importorskip("torchtitan")
 
+from procdsl.runtime import titan  # noqa: E402
 from torch.distributed.checkpoint import FileSystemReader  # noqa: E402
 
-from procdsl.runtime import titan  # noqa: E402
 from procdsl.rundir import read_metrics  # noqa: E402
 
 VOCAB = 64

@@ -7,11 +7,12 @@ import pytest
 torch = pytest.importorskip("torch")
 pytest.importorskip("torchtitan")
 
-from procdsl.plan import Transfer  # noqa: E402
 from procdsl.runtime import transfer  # noqa: E402
 from procdsl.runtime.models.gpt2 import GPT2, GPT2ModelArgs  # noqa: E402
-from procdsl.stream.vocab import IdRange  # noqa: E402
 from runtime_models import materialize  # noqa: E402
+
+from procdsl.plan import Transfer  # noqa: E402
+from procdsl.stream.vocab import IdRange  # noqa: E402
 
 KEEP_ALL = ("embed", "pos", "attn", "mlp", "norm", "head")
 

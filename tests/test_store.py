@@ -57,7 +57,10 @@ def make_plan(folder: Path, body: str, *, tokenizer: str = "bytes", steps: int =
     return result.plan
 
 
-def units_of(reader, count: int, cursor=Cursor(0, 0, 0)):
+START = Cursor(0, 0, 0)
+
+
+def units_of(reader, count: int, cursor=START):
     """The first ``count`` units from ``cursor`` on: (cursor, tokens, targets) each."""
     out = []
     while len(out) < count:

@@ -126,9 +126,10 @@ def test_a_run_prepares_the_store_and_trains_as_streaming_does(tmp_path, monkeyp
     """procdsl run prepares the store first and reads it; --stream reads the files as it goes:
     the same batches, hence bitwise the same losses."""
     pytest.importorskip("torchtitan")
+    from procdsl.runtime.run import execute
+
     from procdsl.compiler import compile_file
     from procdsl.rundir import read_metrics
-    from procdsl.runtime.run import execute
     from procdsl.store import TokenStore
 
     path = tmp_path / "run.curr"

@@ -9,11 +9,11 @@ import json
 import re
 
 import pytest
-from lark import Lark, Token
-
 from conftest import REPO
-from procdsl.lang.parse import grammar_text, parse_text
+from lark import Lark, Token
 from textmate import Grammar
+
+from procdsl.lang.parse import grammar_text, parse_text
 
 EDITOR = REPO / "editors" / "vscode"
 GRAMMAR = Grammar(json.loads((EDITOR / "syntaxes" / "curr.tmLanguage.json").read_text(encoding="utf-8")))

@@ -12,8 +12,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from procdsl.data import DataError, Document, build_tokenizer, encode_document
-from procdsl.data import bpe
+from procdsl.data import DataError, Document, bpe, build_tokenizer, encode_document
 from procdsl.data.tokenizers import CHARSET, ByteTokenizer, CharTokenizer
 from procdsl.plan.sources import JsonlSource
 

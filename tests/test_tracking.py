@@ -12,9 +12,10 @@ pytest.importorskip("torch")
 pytest.importorskip("torchtitan")
 pytest.importorskip("wandb")
 
-from procdsl.compiler import compile_text  # noqa: E402
 from procdsl.runtime.run import execute  # noqa: E402
 from procdsl.runtime.tracking import run_id  # noqa: E402
+
+from procdsl.compiler import compile_text  # noqa: E402
 
 TRACKED = """curriculum tracked {
   model = gpt2(layers=1, heads=1, dim=8)

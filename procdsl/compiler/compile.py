@@ -15,8 +15,9 @@
 from __future__ import annotations
 
 import os
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
-from typing import Any, Callable, Optional, Sequence
+from typing import Any, Optional
 
 from pydantic import ValidationError
 
@@ -26,8 +27,14 @@ from procdsl.compiler.load import Program, load, load_text
 from procdsl.compiler.overrides import Override, apply_overrides
 from procdsl.compiler.phases import ElabPhase, elaborate_phase, read_schedule
 from procdsl.compiler.scope import Scope, build_scope
-from procdsl.compiler.settings import (CURRICULUM_KEYS, build_model, build_runtime, build_tokenizer,
-                                       check_runtime, unique_settings)
+from procdsl.compiler.settings import (
+    CURRICULUM_KEYS,
+    build_model,
+    build_runtime,
+    build_tokenizer,
+    check_runtime,
+    unique_settings,
+)
 from procdsl.compiler.sources import RuleResolver, build_source
 from procdsl.compiler.sweep import expand_sweep
 from procdsl.compiler.values import Reader

@@ -19,8 +19,9 @@ Setting one of a phase's length keys replaces whichever length it had.
 from __future__ import annotations
 
 import dataclasses
+from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Optional, Sequence
+from typing import Optional
 
 from procdsl.compiler.phases import LENGTH_KEYS, PHASE_KEYS
 from procdsl.compiler.settings import CURRICULUM_KEYS, RUNTIME_KEYS
@@ -42,7 +43,7 @@ class Override:
     span: Span  # the whole `path=value`, for "names nothing" errors
 
     @staticmethod
-    def parse_all(items: Sequence[str], texts: dict[str, str]) -> tuple[list["Override"], list[Diagnostic]]:
+    def parse_all(items: Sequence[str], texts: dict[str, str]) -> tuple[list[Override], list[Diagnostic]]:
         """Parse ``path=value`` strings; their text is kept under the pseudo-file ``--set``."""
         texts[OVERRIDE_FILE] = "\n".join(items)
         out, problems = [], []

@@ -16,8 +16,19 @@ from procdsl.compiler.values import Reader, describe
 from procdsl.lang import nodes as n
 from procdsl.lang.diagnostics import Span
 from procdsl.lang.fmt import format_expr
-from procdsl.plan.model import (COMPONENTS, AdamW, Constant, ContinueOptimizer, Cosine, Eval, Linear,
-                                LmEval, Perturb, Transfer, Wsd)
+from procdsl.plan.model import (
+    COMPONENTS,
+    AdamW,
+    Constant,
+    ContinueOptimizer,
+    Cosine,
+    Eval,
+    Linear,
+    LmEval,
+    Perturb,
+    Transfer,
+    Wsd,
+)
 
 PHASE_KEYS = ("steps", "tokens", "share", "length", "batch", "context", "seed", "mix", "loss",
               "layout", "transfer", "optimizer", "schedule")

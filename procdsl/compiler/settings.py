@@ -29,8 +29,17 @@ from typing import Any, Optional
 from procdsl.compiler.suggest import did_you_mean
 from procdsl.compiler.values import Reader, describe, expr_text
 from procdsl.lang import nodes as n
-from procdsl.plan.model import (BpeTokenizer, BytesTokenizer, CharTokenizer, FileTokenizer, Fsdp,
-                                Gpt2Model, Gpt2Tokenizer, LlamaModel, Runtime)
+from procdsl.plan.model import (
+    BpeTokenizer,
+    BytesTokenizer,
+    CharTokenizer,
+    FileTokenizer,
+    Fsdp,
+    Gpt2Model,
+    Gpt2Tokenizer,
+    LlamaModel,
+    Runtime,
+)
 
 CURRICULUM_KEYS = ("seed", "model", "tokenizer", "context", "batch", "budget")
 RUNTIME_KEYS = ("dtype", "compile", "checkpoint_every", "activation_checkpoint", "parallel",

@@ -9,7 +9,8 @@ True
 from __future__ import annotations
 
 import difflib
-from typing import Iterable, Optional
+from collections.abc import Iterable
+from typing import Optional
 
 
 def closest(word: str, candidates: Iterable[str]) -> Optional[str]:

@@ -15,7 +15,8 @@ errors of a file are reported together.
 
 from __future__ import annotations
 
-from typing import Any, Iterable, Optional, Sequence
+from collections.abc import Iterable, Sequence
+from typing import Any, Optional
 
 from pydantic import BaseModel, ValidationError
 
@@ -23,7 +24,7 @@ from procdsl.compiler.suggest import did_you_mean, one_of
 from procdsl.lang import nodes as n
 from procdsl.lang.diagnostics import Diagnostic, Span
 from procdsl.limits import field_maximum, maximum_of
-from procdsl.plan.base import Range, Ramp, is_tunable
+from procdsl.plan.base import Ramp, Range, is_tunable
 
 _KIND_WORDS = {
     n.Number: "a number", n.Percent: "a percentage", n.Quantity: "a quantity", n.String: "a string",

@@ -32,8 +32,9 @@ import hashlib
 import importlib.util
 import json
 import os
-from functools import lru_cache
-from typing import Any, Optional, Sequence
+from collections.abc import Sequence
+from functools import cache, lru_cache
+from typing import Any, Optional
 
 import numpy as np
 
@@ -140,7 +141,7 @@ def _gpt2(encoder: str, merges: str, fast: bool = False) -> HfTokenizer:
     return HfTokenizer(backend, "gpt2", eos_id=eos, pad_id=eos)
 
 
-@lru_cache(maxsize=None)
+@cache
 def _check_sha256(path: str) -> None:
     with open(path, "rb") as handle:
         digest = hashlib.sha256(handle.read()).hexdigest()

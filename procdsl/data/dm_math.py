@@ -27,9 +27,10 @@ from __future__ import annotations
 import hashlib
 import itertools
 import math
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
-from functools import lru_cache
-from typing import Callable, Iterator, Optional, Sequence
+from functools import cache, lru_cache
+from typing import Optional
 
 import numpy as np
 
@@ -112,7 +113,7 @@ class _Block:
     params: dict[int, Params]           # module -> the numbers of its problems
 
     @classmethod
-    def draw(cls, seed: int, modules: Sequence[str], block: int, heldout: float) -> "_Block":
+    def draw(cls, seed: int, modules: Sequence[str], block: int, heldout: float) -> _Block:
         rng = np.random.default_rng([seed, DM_TAG, block])
         module = rng.integers(len(modules), size=BLOCK)
         style = rng.integers(0, 2**31, size=BLOCK)
@@ -137,7 +138,7 @@ class _Block:
 # ------------------------------------------------------------------------------ split hashing
 
 
-@lru_cache(maxsize=None)
+@cache
 def _tag(name: str) -> np.uint64:
     return np.uint64(int.from_bytes(hashlib.blake2b(name.encode(), digest_size=8).digest(), "big"))
 

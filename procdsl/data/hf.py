@@ -16,7 +16,8 @@ nodes (``hf_shards`` says how many there are).
 
 from __future__ import annotations
 
-from typing import Any, Iterator, Optional
+from collections.abc import Iterator
+from typing import Any, Optional
 
 from procdsl.data.document import Document, ReadStats, SourceInfo
 from procdsl.data.errors import DataError

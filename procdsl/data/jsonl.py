@@ -20,7 +20,8 @@ procdsl.data.errors.DataError: .../a.jsonl:4: the record has no field 'text' (it
 from __future__ import annotations
 
 import json
-from typing import Any, Iterator, Optional
+from collections.abc import Iterator
+from typing import Any, Optional
 
 from procdsl.data.document import Document, ReadStats, SourceInfo, decode_utf8
 from procdsl.data.errors import DataError

@@ -14,7 +14,8 @@ null value is a DataError naming the file (and row).
 
 from __future__ import annotations
 
-from typing import Iterator, Optional
+from collections.abc import Iterator
+from typing import Optional
 
 from procdsl.data.document import Document, ReadStats, SourceInfo, decode_utf8
 from procdsl.data.errors import DataError

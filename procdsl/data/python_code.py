@@ -15,9 +15,10 @@ from __future__ import annotations
 import os
 import platform
 import sysconfig
+from collections.abc import Iterator
 from dataclasses import dataclass
-from functools import lru_cache
-from typing import Iterator, Optional
+from functools import cache
+from typing import Optional
 
 from procdsl.data.document import Document, ReadStats, SourceInfo
 from procdsl.data.errors import DataError
@@ -38,7 +39,7 @@ class StdlibCorpus:
     bytes: int
 
 
-@lru_cache(maxsize=None)
+@cache
 def stdlib_corpus(root: Optional[str] = None) -> StdlibCorpus:
     """List the corpus under ``root`` (default: this Python's standard library)."""
     root = root or sysconfig.get_paths()["stdlib"]

@@ -21,11 +21,12 @@ and keeps the counters.
 
 from __future__ import annotations
 
+from collections.abc import Callable, Iterator
 from itertools import islice
-from typing import Callable, Iterator, NamedTuple, Optional
+from typing import NamedTuple, Optional
 
-from procdsl.data.document import Document, ReadStats, SourceInfo
 from procdsl.data.dm_math import generate, validate_dm_math
+from procdsl.data.document import Document, ReadStats, SourceInfo
 from procdsl.data.hf import read_hf, validate_hf
 from procdsl.data.jsonl import read_jsonl, validate_jsonl
 from procdsl.data.parquet import read_parquet, validate_parquet

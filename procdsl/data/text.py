@@ -11,7 +11,8 @@
 
 from __future__ import annotations
 
-from typing import Iterator, Optional
+from collections.abc import Iterator
+from typing import Optional
 
 from procdsl.data.document import Document, ReadStats, SourceInfo, decode_utf8
 from procdsl.data.errors import DataError

@@ -32,7 +32,8 @@ from __future__ import annotations
 import os
 import re
 from abc import ABC, abstractmethod
-from typing import Any, Iterable, Mapping, Optional, Sequence
+from collections.abc import Iterable, Mapping, Sequence
+from typing import Any, Optional
 
 import numpy as np
 
@@ -187,7 +188,7 @@ def build_tokenizer(spec: Any, *, sources: Optional[Mapping[str, Any]] = None,
         return ByteTokenizer()
     if kind == "char":
         return CharTokenizer()
-    from procdsl.data import bpe       # the tokenizers library stays unimported until needed
+    from procdsl.data import bpe  # the tokenizers library stays unimported until needed
 
     if kind == "gpt2":
         return bpe.gpt2_tokenizer()

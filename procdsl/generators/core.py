@@ -28,8 +28,9 @@ True
 from __future__ import annotations
 
 import hashlib
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from typing import Callable, Optional, Sequence
+from typing import Optional
 
 import numpy as np
 
@@ -73,7 +74,7 @@ class Examples:
         return self.tokens[a:b], self.loss_mask[a:b]
 
     @staticmethod
-    def concat(parts: Sequence["Examples"]) -> "Examples":
+    def concat(parts: Sequence[Examples]) -> Examples:
         if len(parts) == 1:
             return parts[0]
         ends = np.cumsum([p.offsets[-1] for p in parts])
@@ -177,7 +178,7 @@ class Block:
         """
         for start in range(0, width, CHUNK):
             size = min(CHUNK, width - start)
-            u = self._draw(lambda rng: rng.random((size, 2, BLOCK)), axis=2)
+            u = self._draw(lambda rng, size=size: rng.random((size, 2, BLOCK)), axis=2)
             yield start, u[:, 0], u[:, 1]
 
 

@@ -52,8 +52,13 @@ import numpy as np
 from procdsl.generators.algorithmic import unary_grid
 from procdsl.generators.core import Block, Grid, namer, segments
 from procdsl.plan.base import maximum
-from procdsl.plan.sources import (AdditionSource, HaystackSource, MultiplicationSource,
-                                  ReversedAdditionSource, SortingSource)
+from procdsl.plan.sources import (
+    AdditionSource,
+    HaystackSource,
+    MultiplicationSource,
+    ReversedAdditionSource,
+    SortingSource,
+)
 
 OP, EQUALS, PAD, ANSWER, STOP = 10, 11, 12, 20, 30
 HAYSTACK_PAD = 0

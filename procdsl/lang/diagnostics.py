@@ -17,8 +17,9 @@ from __future__ import annotations
 
 import json
 import re
+from collections.abc import Iterable
 from dataclasses import dataclass, field
-from typing import Iterable, Literal, Optional
+from typing import Literal, Optional
 
 Severity = Literal["error", "warning"]
 
@@ -34,11 +35,11 @@ class Span:
     end_column: int
 
     @staticmethod
-    def point(file: str, line: int = 1, column: int = 1) -> "Span":
+    def point(file: str, line: int = 1, column: int = 1) -> Span:
         """A one-character span, for diagnostics that concern a position rather than a region."""
         return Span(file, line, column, line, column + 1)
 
-    def to(self, other: "Span") -> "Span":
+    def to(self, other: Span) -> Span:
         """The span from the start of self to the end of other."""
         return Span(self.file, self.line, self.column, other.end_line, other.end_column)
 

@@ -14,7 +14,6 @@ from typing import Optional, Union
 
 from procdsl.lang.diagnostics import Span
 
-
 # ------------------------------------------------------------------------------ expressions
 
 
@@ -71,7 +70,7 @@ class RangeExpr:
 
 @dataclass(frozen=True)
 class ListExpr:
-    items: tuple["Expr", ...]
+    items: tuple[Expr, ...]
     span: Span
 
 
@@ -79,7 +78,7 @@ class ListExpr:
 class TupleExpr:
     """``(0.9, 0.95)``."""
 
-    items: tuple["Expr", ...]
+    items: tuple[Expr, ...]
     span: Span
 
 
@@ -89,7 +88,7 @@ class Entry:
 
     key: str
     key_span: Span
-    value: "Expr"
+    value: Expr
 
 
 @dataclass(frozen=True)
@@ -102,7 +101,7 @@ class MapExpr:
 class KwArg:
     name: str
     name_span: Span
-    value: "Expr"
+    value: Expr
 
 
 @dataclass(frozen=True)
@@ -111,7 +110,7 @@ class Call:
 
     name: str
     name_span: Span
-    args: tuple["Expr", ...]
+    args: tuple[Expr, ...]
     kwargs: tuple[KwArg, ...]
     span: Span
 
@@ -120,7 +119,7 @@ class Call:
 class Compose:
     """``a >> b >> c``: rules applied left to right."""
 
-    parts: tuple["Expr", ...]
+    parts: tuple[Expr, ...]
     span: Span
 
 

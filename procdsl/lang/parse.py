@@ -18,15 +18,16 @@ from __future__ import annotations
 import functools
 import importlib.resources
 import re
-from typing import Iterable, Optional
+from collections.abc import Iterable
+from typing import Optional
 
 from lark import Lark, Token, Tree
 from lark.exceptions import UnexpectedCharacters, UnexpectedEOF, UnexpectedInput, UnexpectedToken
 
 from procdsl.lang.diagnostics import Diagnostic, Span
 from procdsl.lang.lower import read_number
-from procdsl.limits import MAX_LITERAL, MAX_NESTING
 from procdsl.lang.strings import EscapeError, unquote
+from procdsl.limits import MAX_LITERAL, MAX_NESTING
 
 GRAMMAR_RESOURCE = ("procdsl.grammar", "procdsl.lark")
 

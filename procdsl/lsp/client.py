@@ -18,7 +18,8 @@ import queue
 import subprocess
 import sys
 import threading
-from typing import Any, Callable, Optional
+from collections.abc import Callable
+from typing import Any, Optional
 
 from procdsl.lsp.positions import file_uri
 
@@ -35,7 +36,7 @@ class Client:
         self._next = 0
         self._responses: dict[int, queue.Queue] = {}
         self._lock = threading.Lock()
-        self.notifications: "queue.Queue[dict]" = queue.Queue()
+        self.notifications: queue.Queue[dict] = queue.Queue()
         self._versions: dict[str, int] = {}
         threading.Thread(target=self._read, daemon=True).start()
 
@@ -125,7 +126,7 @@ class Client:
         except Exception:  # noqa: BLE001 - a dead server is closed already
             self.proc.kill()
 
-    def __enter__(self) -> "Client":
+    def __enter__(self) -> Client:
         return self
 
     def __exit__(self, *exc: Any) -> None:

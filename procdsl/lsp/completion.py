@@ -11,7 +11,8 @@ components in ``transfer`` — every item documented from the registry.
 from __future__ import annotations
 
 import re
-from typing import Iterable, Optional
+from collections.abc import Iterable
+from typing import Optional
 
 from lsprotocol import types
 

@@ -14,8 +14,9 @@ A name's role comes from where it stands: right of ``schedule =`` a name is a sc
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from dataclasses import dataclass
-from typing import Iterator, Optional
+from typing import Optional
 
 from procdsl.lang import nodes as n
 from procdsl.lang.diagnostics import Span

@@ -15,7 +15,8 @@ ranges (0-based, in the client's code units — UTF-16 unless negotiated otherwi
 from __future__ import annotations
 
 import pathlib
-from typing import Callable, Optional
+from collections.abc import Callable
+from typing import Optional
 from urllib.parse import unquote, urlparse
 
 from lsprotocol import types

@@ -8,8 +8,9 @@ hover, completion, go-to-definition, document formatting, quick fixes, inlay hin
 from __future__ import annotations
 
 import functools
+from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any, Callable, Optional
+from typing import Any, Optional
 
 from lsprotocol import types
 from pygls.lsp.server import LanguageServer
@@ -72,7 +73,7 @@ class CurrServer(LanguageServer):
             self.text_document_publish_diagnostics(
                 types.PublishDiagnosticsParams(uri=self.uri(path), diagnostics=diagnostics))
 
-    def at(self, uri: str, position: types.Position) -> Optional["Cursor"]:
+    def at(self, uri: str, position: types.Position) -> Optional[Cursor]:
         """The analysis of a document, its converter and the 1-based cursor."""
         analysis = self.analyses.get(uri)
         if analysis is None:

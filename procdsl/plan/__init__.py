@@ -13,10 +13,30 @@ from pathlib import Path
 from pydantic import ValidationError
 
 from procdsl.plan.hashing import canonical_json, plan_hash, with_hash
-from procdsl.plan.model import (COMPONENTS, AdamW, BpeTokenizer, BytesTokenizer, CharTokenizer,
-                                Constant, ContinueOptimizer, Cosine, Eval, FileTokenizer, Fsdp,
-                                Gpt2Model, Gpt2Tokenizer, Linear, LlamaModel, LmEval, MixRamp, Phase,
-                                Plan, Runtime, Transfer, Wsd)
+from procdsl.plan.model import (
+    COMPONENTS,
+    AdamW,
+    BpeTokenizer,
+    BytesTokenizer,
+    CharTokenizer,
+    Constant,
+    ContinueOptimizer,
+    Cosine,
+    Eval,
+    FileTokenizer,
+    Fsdp,
+    Gpt2Model,
+    Gpt2Tokenizer,
+    Linear,
+    LlamaModel,
+    LmEval,
+    MixRamp,
+    Phase,
+    Plan,
+    Runtime,
+    Transfer,
+    Wsd,
+)
 from procdsl.plan.sources import SOURCE_KINDS
 
 

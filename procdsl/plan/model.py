@@ -12,7 +12,8 @@ only these classes. ``steps`` and ``tokens`` are exact integers
 
 from __future__ import annotations
 
-from typing import Annotated, Iterable, Literal, Optional, Union
+from collections.abc import Iterable
+from typing import Annotated, Literal, Optional, Union
 
 from pydantic import Field, model_serializer, model_validator
 

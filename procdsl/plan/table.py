@@ -33,7 +33,7 @@ def text_vocab(plan: Plan) -> int:
     (a corpus too small for ``N`` ids gives fewer; the run logs the real count)."""
     if plan.tokenizer.kind == "bpe":
         return plan.tokenizer.vocab
-    from procdsl.data.tokenizers import build_tokenizer    # reads files: only when asked
+    from procdsl.data.tokenizers import build_tokenizer  # reads files: only when asked
 
     return build_tokenizer(plan.tokenizer).vocab_size
 
@@ -51,7 +51,7 @@ def phase_parameters(plan: Plan, phase, text: int | None = None) -> int:
     """
     from types import SimpleNamespace
 
-    from procdsl.runtime.flops import count_params         # torch-free: counted from the shape
+    from procdsl.runtime.flops import count_params  # torch-free: counted from the shape
     from procdsl.stream.vocab import PhaseVocab
 
     stand_in = SimpleNamespace(vocab_size=text_vocab(plan) if text is None else text)

@@ -22,9 +22,21 @@ import annotated_types
 from pydantic import BaseModel
 from pydantic_core import PydanticUndefined
 
-from procdsl.plan.base import TUNABLE, Bounds, Range, Ramp
-from procdsl.plan.model import (AdamW, BpeTokenizer, Constant, Cosine, Eval, Fsdp, Gpt2Model, LlamaModel,
-                                Linear, LmEval, Perturb, Wsd)
+from procdsl.plan.base import TUNABLE, Bounds, Ramp, Range
+from procdsl.plan.model import (
+    AdamW,
+    BpeTokenizer,
+    Constant,
+    Cosine,
+    Eval,
+    Fsdp,
+    Gpt2Model,
+    Linear,
+    LlamaModel,
+    LmEval,
+    Perturb,
+    Wsd,
+)
 from procdsl.plan.sources import SOURCE_KINDS
 from procdsl.registry.items import Item, Param
 
@@ -152,7 +164,7 @@ _CALL_MODELS: tuple[tuple[str, str, type[BaseModel], tuple[str, ...], tuple[str,
 )
 
 
-def _override(table: dict[str, str], call: str, name: str) -> "str | None":
+def _override(table: dict[str, str], call: str, name: str) -> str | None:
     return table.get(f"{call}.{name}") or table.get(name)
 
 

@@ -76,5 +76,5 @@ def explain(name: str) -> str:
     return "\n\n".join(_item_text(i) for i in found)
 
 
-def _suffix(suggestion: "str | None") -> str:
+def _suffix(suggestion: str | None) -> str:
     return f"; {suggestion}" if suggestion else ""

@@ -47,7 +47,7 @@ class Item:
     #: whether the item is written as a call (``cosine(…)``) rather than a bare word
     callable: bool = False
 
-    def param(self, name: str) -> "Param | None":
+    def param(self, name: str) -> Param | None:
         return next((p for p in self.params if p.name == name), None)
 
     def signature(self) -> str:

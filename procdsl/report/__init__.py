@@ -4,7 +4,7 @@ Pure Python over what runs leave behind (``plan.json``, ``metrics.jsonl``, ``sum
 matplotlib is imported only to draw PNGs.
 """
 
-from procdsl.report.runs import Run, discover, load_run
 from procdsl.report.compare import Arm, data_efficiency, group_arms
+from procdsl.report.runs import Run, discover, load_run
 
 __all__ = ["Arm", "Run", "data_efficiency", "discover", "group_arms", "load_run"]

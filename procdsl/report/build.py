@@ -21,9 +21,17 @@ import os
 from dataclasses import dataclass, field
 from typing import Any, Optional
 
-from procdsl.report.compare import (Arm, achieved_mixture, arm_curve, choose_baseline, efficiency_table,
-                                    final_metrics, group_arms, has_eval_loss)
 from procdsl.report.axes import axis_for
+from procdsl.report.compare import (
+    Arm,
+    achieved_mixture,
+    arm_curve,
+    choose_baseline,
+    efficiency_table,
+    final_metrics,
+    group_arms,
+    has_eval_loss,
+)
 from procdsl.report.plot import CAPTION
 from procdsl.report.runs import ReportError, discover, load_run
 

@@ -187,7 +187,7 @@ def accuracy_figure(plt, report: Any, axes: dict[str, Axis], stem: str) -> list[
     fig, ax = plt.subplots(figsize=(6.4, 4.2))
     several = len({source for *_, source, _ in series}) > 1
     chances: dict[str, tuple[float, str]] = {}
-    for k, (i, arm, source, curves) in enumerate(series):
+    for k, (_, arm, source, curves) in enumerate(series):
         label = f"{arm.label}{' · ' + source if several else ''} (n={len(curves)})"
         _draw_arm(ax, curves, label, f"C{k % 10}", marker="o")
         found = chance_accuracy(arm.plan.get("sources", {}).get(source, {}))

@@ -20,8 +20,9 @@ from __future__ import annotations
 
 import json
 import os
+from collections.abc import Iterable
 from dataclasses import dataclass, field
-from typing import Any, Iterable, Optional
+from typing import Any, Optional
 
 from procdsl.rundir import CHECKPOINTS, METRICS_FILE, PLAN_FILE, SUMMARY_FILE, TENSORBOARD, read_metrics
 

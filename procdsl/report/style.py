@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import contextlib
 import os
-from typing import Iterator
+from collections.abc import Iterator
 
 #: the formats every figure is written in
 FORMATS = ("png", "svg", "pdf")

@@ -21,7 +21,8 @@ from __future__ import annotations
 import multiprocessing
 import os
 from collections import deque
-from typing import Any, Iterable, Iterator, Optional
+from collections.abc import Iterable, Iterator
+from typing import Any, Optional
 
 import numpy as np
 
@@ -111,7 +112,7 @@ class Encoder:
             self._pool.join()
             self._pool = None
 
-    def __enter__(self) -> "Encoder":
+    def __enter__(self) -> Encoder:
         return self
 
     def __exit__(self, *exc: Any) -> None:

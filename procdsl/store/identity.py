@@ -26,8 +26,9 @@ import hashlib
 import json
 import os
 import re
+from collections.abc import Mapping
 from functools import lru_cache
-from typing import Any, Mapping, Optional
+from typing import Any, Optional
 
 from procdsl.data.files import expand_paths
 

@@ -26,16 +26,16 @@ import os
 import shutil
 import sys
 import time
+from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import Any, Mapping, Optional, TextIO
+from typing import Any, Optional, TextIO
 
 import numpy as np
 
 from procdsl.data.errors import DataError
 from procdsl.store.encode import Encoder, chunks
 from procdsl.store.errors import PREPARE_HINT, StoreError
-from procdsl.store.identity import (FORMAT, cache_root, content_fingerprint, store_folder,
-                                    tokenizer_identity)
+from procdsl.store.identity import FORMAT, cache_root, content_fingerprint, store_folder, tokenizer_identity
 from procdsl.store.lock import LOCK, hold, try_hold
 from procdsl.store.manifest import MANIFEST, PROGRESS, SOURCE, read_json, write_json
 from procdsl.store.needs import Need, plan_needs

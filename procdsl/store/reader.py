@@ -38,8 +38,15 @@ import numpy as np
 
 from procdsl.data.errors import DataError
 from procdsl.store.errors import PREPARE_HINT, StoreError
-from procdsl.store.identity import (FORMAT, cache_root, content_fingerprint, describe_change,
-                                    source_folder, store_folder, tokenizer_identity)
+from procdsl.store.identity import (
+    FORMAT,
+    cache_root,
+    content_fingerprint,
+    describe_change,
+    source_folder,
+    store_folder,
+    tokenizer_identity,
+)
 from procdsl.store.manifest import MANIFEST, read_json
 from procdsl.store.needs import Need, find_need
 
@@ -73,7 +80,7 @@ class TokenStore:
     @classmethod
     def open(cls, plan: Any, source: str, split: str, *, phase: Optional[str] = None,
              cache_dir: Optional[str] = None, tokenizer: Any = None,
-             hint: str = PREPARE_HINT) -> "TokenStore":
+             hint: str = PREPARE_HINT) -> TokenStore:
         """The store of ``source`` read for ``split`` (``train``/``heldout``) by ``plan``.
 
         ``phase`` picks the seed of a generated source (``dm_math``) trained on in several
@@ -89,7 +96,7 @@ class TokenStore:
 
     @classmethod
     def for_need(cls, need: Need, tokenizer_id: dict[str, Any], root: str, *,
-                 hint: str = PREPARE_HINT) -> "TokenStore":
+                 hint: str = PREPARE_HINT) -> TokenStore:
         """The store of ``need``, checked (see the module docstring)."""
         folder = store_folder(root, need, tokenizer_id)
 

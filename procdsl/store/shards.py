@@ -28,8 +28,9 @@ from __future__ import annotations
 
 import glob
 import os
+from collections.abc import Iterator
 from itertools import chain, islice
-from typing import Any, Iterator, Optional
+from typing import Any, Optional
 
 from procdsl.data.document import Document
 from procdsl.data.files import expand_paths, is_glob

@@ -41,8 +41,8 @@ the ranks — as the trainer's one all-reduce does — they are the global batch
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from dataclasses import dataclass
-from typing import Iterator
 
 import numpy as np
 

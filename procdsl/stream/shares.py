@@ -21,7 +21,8 @@ With constant shares ``deadline(k, y) = y / s_k``: weighted fair queueing.
 
 from __future__ import annotations
 
-from typing import Optional, Sequence
+from collections.abc import Sequence
+from typing import Optional
 
 import numpy as np
 
@@ -39,7 +40,7 @@ class Shares:
             raise ValueError("start and end need one share per source, and total must be positive")
 
     @classmethod
-    def for_phase(cls, phase: Phase, total: Optional[float] = None) -> "Shares":
+    def for_phase(cls, phase: Phase, total: Optional[float] = None) -> Shares:
         """The phase's shares, sources in ``phase.mix`` order (a ramp names no other source).
 
         ``total``: the real tokens a ramp runs over (default ``phase.tokens``); the stream

@@ -46,23 +46,21 @@ instead of reading and tokenizing files as the stream goes.
 
 from __future__ import annotations
 
-from typing import Any, Iterator, Optional
+from collections.abc import Iterator
+from typing import Any, Optional
 
 import numpy as np
 
 from procdsl.data import Tokenizer
-from procdsl.plan.model import Phase, Plan, default_layout
-from procdsl.plan.sources import LossMode, SourceBase
-from procdsl.stream.batch import Batch
-from procdsl.stream.mixture import Interleave
-from procdsl.stream.mixture import Piece
-from procdsl.stream.pack import fill_rows, layout_rows
-from procdsl.stream.progress import (expected_real_tokens, final_progress, phase_progress,
-                                     training_key)
-from procdsl.stream.shares import Shares
 from procdsl.data.split import plan_split
-from procdsl.stream.units import (Cursor, ProceduralUnits, StoreUnits, TextUnits, UnitReader, Units,
-                                  row_length)
+from procdsl.plan.model import Phase, Plan, default_layout
+from procdsl.plan.sources import LossMode
+from procdsl.stream.batch import Batch
+from procdsl.stream.mixture import Interleave, Piece
+from procdsl.stream.pack import fill_rows, layout_rows
+from procdsl.stream.progress import expected_real_tokens, final_progress, phase_progress, training_key
+from procdsl.stream.shares import Shares
+from procdsl.stream.units import Cursor, ProceduralUnits, StoreUnits, TextUnits, UnitReader, Units, row_length
 from procdsl.stream.vocab import PhaseVocab
 
 STATE_VERSION = 2   # 2: rows of whole units (layouts)

@@ -34,9 +34,10 @@ Cursor(epoch=0, item=2, chunk=0) [105, 107, 105, 102, 110, 102, 105, 107, 105] [
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
 from functools import cached_property
-from typing import Callable, Iterator, NamedTuple, Optional, Protocol
+from typing import NamedTuple, Optional, Protocol
 
 import numpy as np
 

@@ -36,8 +36,9 @@ The runtime sizes the phase's embedding and output layer from ``size``.
 from __future__ import annotations
 
 import bisect
+from collections.abc import Iterable
 from dataclasses import dataclass
-from typing import Iterable, Optional, Union
+from typing import Optional, Union
 
 from procdsl.data import Tokenizer, build_tokenizer
 from procdsl.generators import GENERATORS
@@ -71,7 +72,7 @@ class PhaseVocab:
 
     @classmethod
     def for_phase(cls, plan: Plan, phase: Union[str, Phase], *, tokenizer: Optional[Tokenizer] = None,
-                  cache_dir: Optional[str] = None) -> "PhaseVocab":
+                  cache_dir: Optional[str] = None) -> PhaseVocab:
         """The vocabulary of ``phase`` (a name or a Phase of ``plan``).
 
         The tokenizer is built from ``plan.tokenizer`` only when the phase reads a data source

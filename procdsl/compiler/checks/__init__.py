@@ -6,8 +6,9 @@ they are registered, and the compiler runs them all so every error of a file is 
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Callable, Optional
+from typing import Optional
 
 from procdsl.compiler.phases import ElabPhase
 from procdsl.lang.diagnostics import Diagnostic, Span
