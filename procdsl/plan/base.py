@@ -6,10 +6,13 @@ A generator parameter that takes a number accepts three forms (DESIGN.md §1):
 - a range, sampled uniformly per example: ``8..64`` -> ``Range(low=8, high=64)``
 - a ramp, linear over the phase: ``ramp(8, 64)`` -> ``Ramp(start=8, end=64)``
 
+A field states its type as an ``Annotated`` alias (visible to a type checker) and its limits as
+:class:`Bounds`, which pydantic applies as a validator:
+
 >>> from pydantic import TypeAdapter
->>> TypeAdapter(tunable(int, ge=1)).validate_python({"kind": "range", "low": 8, "high": 64})
+>>> TypeAdapter(Annotated[TunableInt, Bounds(ge=1)]).validate_python({"kind": "range", "low": 8, "high": 64})
 Range(kind='range', low=8, high=64)
->>> TypeAdapter(tunable(int, ge=1)).validate_python(0)
+>>> TypeAdapter(Annotated[TunableInt, Bounds(ge=1)]).validate_python(0)
 Traceback (most recent call last):
   ...
 pydantic_core._pydantic_core.ValidationError: 1 validation error for ...
@@ -22,7 +25,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Annotated, Any, Literal, Union, get_args
 
-from pydantic import AfterValidator, BaseModel, ConfigDict
+from pydantic import BaseModel, ConfigDict, GetCoreSchemaHandler
+from pydantic_core import CoreSchema, core_schema
 
 
 class Frozen(BaseModel):
@@ -114,33 +118,35 @@ class _TunableMarker:
 TUNABLE = _TunableMarker()
 
 
+TunableInt = Annotated[Union[int, Range, Ramp], TUNABLE]
+"""A whole-number parameter that also takes a Range or a Ramp; its limits go in :class:`Bounds`."""
+TunableFloat = Annotated[Union[float, Range, Ramp], TUNABLE]
+"""A real parameter that also takes a Range or a Ramp; its limits go in :class:`Bounds`."""
+
+
 @dataclass(frozen=True)
 class Bounds:
-    """The bounds of a ``tunable``/``fixed`` parameter, kept as metadata so the registry
-    (hover, reference docs) states the same limits the validator enforces."""
+    """The bounds of a tunable or fixed parameter: ``Annotated[TunableInt, Bounds(ge=1)]``,
+    ``Annotated[int, Bounds(ge=3)]``. pydantic applies them as a validator (each end of a range or
+    ramp within bounds, whole numbers for ``int``); kept as metadata, the registry (hover,
+    reference docs) states the same limits the validator enforces."""
 
     ge: Number | None = None
     le: Number | None = None
     even: bool = False
 
-
-def tunable(kind: type, *, ge: Number | None = None, le: Number | None = None, even: bool = False):
-    """A parameter type accepting a fixed number, a Range or a Ramp, each end within bounds."""
-    return Annotated[Union[kind, Range, Ramp], AfterValidator(_bounded(kind, ge, le, even)), TUNABLE,
-                     Bounds(ge, le, even)]
-
-
-def fixed(kind: type, *, ge: Number | None = None, le: Number | None = None, even: bool = False):
-    """A parameter type accepting only a fixed number within bounds (no range, no ramp)."""
-    return Annotated[kind, AfterValidator(_bounded(kind, ge, le, even)), Bounds(ge, le, even)]
+    def __get_pydantic_core_schema__(self, source: Any, handler: GetCoreSchemaHandler) -> CoreSchema:
+        kind = source if source in (int, float) else get_args(source)[0]
+        return core_schema.no_info_after_validator_function(
+            _bounded(kind, self.ge, self.le, self.even), handler(source))
 
 
 def is_tunable(model: type[BaseModel], field: str) -> bool:
     """Whether ``model.field`` admits a Range or Ramp (the compiler's E204 check asks this).
 
     >>> class P(Frozen):
-    ...     length: tunable(int, ge=1) = 64
-    ...     vocab: fixed(int, ge=3) = 100
+    ...     length: Annotated[TunableInt, Bounds(ge=1)] = 64
+    ...     vocab: Annotated[int, Bounds(ge=3)] = 100
     >>> is_tunable(P, "length"), is_tunable(P, "vocab")
     (True, False)
     """

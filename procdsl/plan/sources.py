@@ -26,7 +26,7 @@ from typing import Annotated, ClassVar, Literal, Optional, Union
 
 from pydantic import Field, model_validator
 
-from procdsl.plan.base import Frozen, Range, fixed, maximum, minimum, tunable
+from procdsl.plan.base import Bounds, Frozen, Range, TunableFloat, TunableInt, maximum, minimum
 
 #: Unary rules map a sequence x to a sequence y and can be chained with ``>>``.
 UNARY_RULES = ("identity", "reverse", "sort", "set")
@@ -81,8 +81,8 @@ class TaskSource(SourceBase):
 
     kind: Literal["task"] = "task"
     rule: tuple[str, ...]
-    length: tunable(int, ge=1) = 64
-    vocab: fixed(int, ge=3) = 100
+    length: Annotated[TunableInt, Bounds(ge=1)] = 64
+    vocab: Annotated[int, Bounds(ge=3)] = 100
 
     positional: ClassVar[tuple[str, ...]] = ("rule",)
     default_loss: ClassVar[LossMode] = "output_only"
@@ -128,10 +128,10 @@ class DyckSource(SourceBase):
     """
 
     kind: Literal["dyck"] = "dyck"
-    k: fixed(int, ge=1) = 64
-    length: Optional[tunable(int, ge=2, even=True)] = None
-    p_open: tunable(float, ge=0.0, le=1.0) = 0.5
-    max_depth: Optional[fixed(int, ge=1)] = None
+    k: Annotated[int, Bounds(ge=1)] = 64
+    length: Optional[Annotated[TunableInt, Bounds(ge=2, even=True)]] = None
+    p_open: Annotated[TunableFloat, Bounds(ge=0.0, le=1.0)] = 0.5
+    max_depth: Optional[Annotated[int, Bounds(ge=1)]] = None
 
     procedural: ClassVar[bool] = True
 
@@ -149,10 +149,10 @@ class ShuffleDyckSource(SourceBase):
     """
 
     kind: Literal["shuffle_dyck"] = "shuffle_dyck"
-    k: fixed(int, ge=1) = 64
-    length: Optional[tunable(int, ge=1)] = None
-    p_open: tunable(float, ge=0.0, le=1.0) = 0.5
-    max_depth: fixed(int, ge=1) = 16
+    k: Annotated[int, Bounds(ge=1)] = 64
+    length: Optional[Annotated[TunableInt, Bounds(ge=1)]] = None
+    p_open: Annotated[TunableFloat, Bounds(ge=0.0, le=1.0)] = 0.5
+    max_depth: Annotated[int, Bounds(ge=1)] = 16
 
     procedural: ClassVar[bool] = True
 
@@ -173,10 +173,10 @@ class EcaSource(SourceBase):
     """
 
     kind: Literal["eca"] = "eca"
-    rule: fixed(int, ge=0, le=255) = 110
-    width: tunable(int, ge=3) = 64
-    steps: Optional[tunable(int, ge=1)] = None
-    length: Optional[tunable(int, ge=1)] = None
+    rule: Annotated[int, Bounds(ge=0, le=255)] = 110
+    width: Annotated[TunableInt, Bounds(ge=3)] = 64
+    steps: Optional[Annotated[TunableInt, Bounds(ge=1)]] = None
+    length: Optional[Annotated[TunableInt, Bounds(ge=1)]] = None
 
     default_loss: ClassVar[LossMode] = "output_only"
     procedural: ClassVar[bool] = True
@@ -205,8 +205,8 @@ class WwSource(SourceBase):
     """
 
     kind: Literal["ww"] = "ww"
-    length: tunable(int, ge=1) = 64
-    vocab: fixed(int, ge=3) = 100
+    length: Annotated[TunableInt, Bounds(ge=1)] = 64
+    vocab: Annotated[int, Bounds(ge=3)] = 100
 
     default_loss: ClassVar[LossMode] = "output_only"
     procedural: ClassVar[bool] = True
@@ -227,8 +227,8 @@ class HaystackSource(SourceBase):
     """
 
     kind: Literal["haystack"] = "haystack"
-    pairs: tunable(int, ge=1) = Range(low=1, high=30)
-    vocab: fixed(int, ge=4) = 256
+    pairs: Annotated[TunableInt, Bounds(ge=1)] = Range(low=1, high=30)
+    vocab: Annotated[int, Bounds(ge=4)] = 256
 
     default_loss: ClassVar[LossMode] = "answer_only"
     procedural: ClassVar[bool] = True
@@ -254,7 +254,7 @@ class _ArithmeticSource(SourceBase):
     every example padded to ``3·D + 4`` tokens (multiplication ``5·D + 4``), ``D`` the largest
     ``digits``."""
 
-    digits: tunable(int, ge=1, le=32) = 5
+    digits: Annotated[TunableInt, Bounds(ge=1, le=32)] = 5
 
     default_loss: ClassVar[LossMode] = "answer_only"
     procedural: ClassVar[bool] = True
@@ -278,14 +278,14 @@ class ReversedAdditionSource(_ArithmeticSource):
     """``reversed_addition(digits=10)``: every number least-significant digit first (``additionstream_10``)."""
 
     kind: Literal["reversed_addition"] = "reversed_addition"
-    digits: tunable(int, ge=1, le=32) = 10
+    digits: Annotated[TunableInt, Bounds(ge=1, le=32)] = 10
 
 
 class MultiplicationSource(_ArithmeticSource):
     """``multiplication(digits=5)``: ``a * b = c`` (``multiplication_5``)."""
 
     kind: Literal["multiplication"] = "multiplication"
-    digits: tunable(int, ge=1, le=16) = 5
+    digits: Annotated[TunableInt, Bounds(ge=1, le=16)] = 5
     per_digit: ClassVar[int] = 5
 
 
@@ -293,8 +293,8 @@ class SortingSource(SourceBase):
     """``sorting(length=, vocab=)``: the diagnostic sorting probe, answer-only loss."""
 
     kind: Literal["sorting"] = "sorting"
-    length: tunable(int, ge=1) = 10
-    vocab: fixed(int, ge=3) = 100
+    length: Annotated[TunableInt, Bounds(ge=1)] = 10
+    vocab: Annotated[int, Bounds(ge=3)] = 100
 
     default_loss: ClassVar[LossMode] = "answer_only"
     procedural: ClassVar[bool] = True
@@ -320,7 +320,7 @@ class DataSourceBase(SourceBase):
     (``procdsl.data.split``). Train and eval blocks reading the same source agree on it.
     """
 
-    heldout: fixed(float, ge=0.0, le=0.5) = 0.01
+    heldout: Annotated[float, Bounds(ge=0.0, le=0.5)] = 0.01
 
 
 class HfSource(DataSourceBase):
