@@ -33,7 +33,7 @@ from typing import Optional
 import numpy as np
 
 from procdsl import checkers
-from procdsl.generators import algorithmic, diagnostics, dyck, eca, ww
+from procdsl.generators import algorithmic, dyck, eca, probes, ww
 from procdsl.generators.core import BLOCK, GROUP_TOKENS, Examples, MakeBlock, Progress, run, stable_hash
 
 __all__ = ["BLOCK", "Examples", "GENERATORS", "GeneratorSpec", "generate", "render", "stable_hash"]
@@ -66,11 +66,11 @@ GENERATORS: dict[str, GeneratorSpec] = {spec.kind: spec for spec in (
     _spec("shuffle_dyck", dyck.make_shuffle_block, dyck.token_names, group_tokens=1 << 23),
     _spec("eca", eca.make_block, eca.token_names),
     _spec("ww", ww.make_block, ww.token_names),
-    _spec("haystack", diagnostics.make_haystack_block, diagnostics.haystack_names),
-    _spec("addition", diagnostics.make_addition_block, diagnostics.arithmetic_names),
-    _spec("reversed_addition", diagnostics.make_reversed_addition_block, diagnostics.arithmetic_names),
-    _spec("multiplication", diagnostics.make_multiplication_block, diagnostics.arithmetic_names),
-    _spec("sorting", diagnostics.make_sorting_block, diagnostics.sorting_names),
+    _spec("haystack", probes.make_haystack_block, probes.haystack_names),
+    _spec("addition", probes.make_addition_block, probes.arithmetic_names),
+    _spec("reversed_addition", probes.make_reversed_addition_block, probes.arithmetic_names),
+    _spec("multiplication", probes.make_multiplication_block, probes.arithmetic_names),
+    _spec("sorting", probes.make_sorting_block, probes.sorting_names),
 )}
 
 

@@ -221,7 +221,7 @@ class WwSource(SourceBase):
 class HaystackSource(SourceBase):
     """``haystack(pairs=1..30, vocab=256)``: the value paired with a query key in a key–value list.
 
-    The paper's ``condattendstream_30`` (``pairs=1..30``; see ``procdsl.generators.diagnostics``).
+    The paper's ``condattendstream_30`` (``pairs=1..30``; see ``procdsl.generators.probes``).
     With ``M`` = the largest ``pairs`` and ``H = vocab // 2``: ``PAD = 0``, values ``1 … H-1``,
     keys ``H … H+M-1``, queries ``H+M … H+2M-1``; every example is padded to ``2M + 3`` tokens.
     """
@@ -249,7 +249,7 @@ class HaystackSource(SourceBase):
 
 
 class _ArithmeticSource(SourceBase):
-    """Digit-level arithmetic as the paper's task files write it (``procdsl.generators.diagnostics``):
+    """Digit-level arithmetic as the paper's task files write it (``procdsl.generators.probes``):
     operand digits ``0-9``, OP 10, ``=`` 11, PAD 12, answer digits ``20-29``, STOP 30 (vocabulary 31);
     every example padded to ``3·D + 4`` tokens (multiplication ``5·D + 4``), ``D`` the largest
     ``digits``."""
