@@ -105,3 +105,33 @@ def test_llama_tensor_parallel_init_and_first_loss(tmp_path):
 
 if __name__ == "__main__":
     sys.exit(worker(*sys.argv[1:]))
+
+
+TIED_RUN = """curriculum tied {
+  seed    = 0
+  model   = gpt2(layers=2, heads=2, dim=32, dropout=0.0)
+  context = 32
+  batch   = 4
+  source s = sort(length=4..12, vocab=20)
+  phase p { steps = 6  mix = { s: 100% }  optimizer = adamw(lr=3e-3) }
+}
+"""
+
+
+@pytest.mark.slow
+def test_tied_gpt2_trains_the_same_on_one_and_two_ranks(tmp_path):
+    """The tied default's embeddings + final norm form one FSDP unit kept whole through the
+    forward (the head reads the matrix): every step's loss matches a single rank's."""
+    path = tmp_path / "tied.curr"
+    path.write_text(TIED_RUN)
+    env = {k: v for k, v in os.environ.items() if k not in LAUNCHER_VARS} | {"OMP_NUM_THREADS": "1"}
+    losses = {}
+    for ranks in (1, 2):
+        out = tmp_path / f"run{ranks}"
+        done = subprocess.run([sys.executable, "-m", "procdsl.cli", "run", str(path), "--out", str(out),
+                               "--nproc", str(ranks)], env=env, capture_output=True, text=True,
+                              timeout=600)
+        assert done.returncode == 0, done.stdout[-2000:] + done.stderr[-4000:]
+        records = [json.loads(line) for line in (out / "metrics.jsonl").read_text().splitlines()]
+        losses[ranks] = [r["loss"] for r in records if r["kind"] == "train"]
+    assert len(losses[1]) == 6 and losses[2] == pytest.approx(losses[1], rel=1e-5)

@@ -67,15 +67,20 @@ def apply_fsdp(model: nn.Module, mesh: DeviceMesh, *, param_dtype, reduce_dtype,
     starts there — and the root. Each unit's all-gather overlaps the previous unit's compute.
 
     A tied head multiplies by the token embedding matrix after the last block, so with
-    ``tie_embeddings`` the embeddings and the final norm stay in the root unit (gathered for the
-    whole forward) instead: a separate embedding unit would be resharded by then.
+    ``tie_embeddings`` the embeddings and the final norm are one unit that is not resharded
+    after forward: gathered when the embeddings run, still whole when the head reads the matrix,
+    its gradient (from the head and the lookup) reduce-scattered once after backward. The
+    blocks' parameters — most of the model — are gathered one unit at a time as untied.
     """
     config = {"mesh": mesh, "mp_policy": MixedPrecisionPolicy(param_dtype=param_dtype,
                                                                reduce_dtype=reduce_dtype)}
     if cpu_offload:
         config["offload_policy"] = CPUOffloadPolicy()
     tied = model.output is None
-    if not tied:
+    if tied:
+        fully_shard([model.tok_embeddings, model.pos_embeddings, model.norm], **config,
+                    reshard_after_forward=False)
+    else:
         fully_shard([model.tok_embeddings, model.pos_embeddings], **config,
                     reshard_after_forward=reshard_after_forward)
     for block in model.layers.values():
