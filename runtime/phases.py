@@ -528,17 +528,22 @@ class PhaseRunner:
         self.console.note(f"{phase.name}: lm_eval in {time.perf_counter() - began:.0f} s: " + "; ".join(shown))
         return "ok", None
 
-    def run(self) -> None:
-        self.preflight()
+    def begin(self, resume: Optional[int]) -> None:
+        """What the phase trainers need before the first: the stop agreement between ranks, the
+        run log (continued from ``resume``) and the checkpoint saver."""
         self.agreement = Agreement.for_world(self.world)
-        resume = self.checkpoint_to_resume()
         self.open_log(resume)
-        if resume is not None:
-            self.resumed_from = resume
-            self.console.note(f"resuming from {checkpoint_path(self.checkpoints, resume)}")
         self.saver = Saver(self.checkpoints, runtime=self.plan.runtime, rank=self.rank,
                            world=self.world, note=lambda text: logger.info("procdsl: %s", text),
                            phase_ends={o + p.steps for o, p in zip(self.offsets, self.plan.phases)})
+
+    def run(self) -> None:
+        self.preflight()
+        resume = self.checkpoint_to_resume()
+        self.begin(resume)
+        if resume is not None:
+            self.resumed_from = resume
+            self.console.note(f"resuming from {checkpoint_path(self.checkpoints, resume)}")
         previous: Optional[PhaseTrainer] = None
         try:
             for index, phase in enumerate(self.plan.phases):

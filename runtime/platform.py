@@ -286,9 +286,11 @@ class ProcessState:
     def hold(self, environ: Any = os.environ) -> None:
         if self.holders == 0:
             self.gc_was_enabled = gc.isenabled()
-            added = single_process_env(environ)
-            environ.update(added)
-            self.added_env = tuple(added)
+        # every holder finds the launcher variables set, even if a caller that set them
+        # (``run.execute``) has removed them since an earlier holder took hold
+        added = single_process_env(environ)
+        environ.update(added)
+        self.added_env = tuple(dict.fromkeys(self.added_env + tuple(added)))
         self.holders += 1
 
     def apply_gc(self, device: str) -> None:

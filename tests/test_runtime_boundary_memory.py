@@ -51,6 +51,7 @@ plan = compile_file(sys.argv[1]).plan
 os.makedirs(out)
 open(os.path.join(out, "plan.json"), "w").write(to_json(plan))
 runner = PhaseRunner(plan, out=out, device="cpu", rank=0, world=1)
+runner.begin(None)
 before = rss("VmRSS:")
 first = PhaseTrainer(runner, 0)
 first.train()
