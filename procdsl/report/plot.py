@@ -264,5 +264,9 @@ def save_figures(report: Any, out: str, x: str = "real-tokens") -> list[str]:
     with paper_style():
         written = loss_figure(plt, report, axes, os.path.join(out, "loss"))
         written += accuracy_figure(plt, report, axes, os.path.join(out, "accuracy"))
-        written += source_figure(plt, report, axes, os.path.join(out, "loss_by_source"))
+        # a warm-up's sources have no tokens on the real-tokens axis (the last phase's only):
+        # the per-source panels count every phase's tokens instead
+        every = axes if x != "real-tokens" else {arm.label: axis_for(arm.plan, "all-tokens")
+                                                 for arm in report.arms}
+        written += source_figure(plt, report, every, os.path.join(out, "loss_by_source"))
     return written
