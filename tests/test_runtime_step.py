@@ -165,8 +165,12 @@ def test_the_gc_policy_holds_across_phases(tmp_path, monkeypatch):
 
     monkeypatch.setattr(platform, "automatic_gc", lambda device: False)
     monkeypatch.setattr(phases.PhaseTrainer, "train", watched)
-    assert gc.isenabled()
-    execute(plan_of(curriculum(tmp_path, warm=2, main=2)), out=str(tmp_path / "run"), device="cpu",
-            claim=True)
-    assert seen == [("warm", False), ("main", False)]
-    assert gc.isenabled() and train_losses(tmp_path / "run")
+    was = gc.isenabled()          # an earlier test in this worker may have left gc off
+    gc.enable()
+    try:
+        execute(plan_of(curriculum(tmp_path, warm=2, main=2)), out=str(tmp_path / "run"),
+                device="cpu", claim=True)
+        assert seen == [("warm", False), ("main", False)]
+        assert gc.isenabled() and train_losses(tmp_path / "run")
+    finally:
+        (gc.enable if was else gc.disable)()

@@ -40,8 +40,8 @@ class Llama(Transformer):
                 document: torch.Tensor | None = None) -> torch.Tensor:
         masks = None
         if self.model_args.attn_type == "flex":
-            masks = (document_block_mask(document) if document is not None
-                     else self.get_attention_masks(tokens, tokenizer=None))
+            # rows without unit numbers are one unit each: the same mask construction either way
+            masks = document_block_mask(document if document is not None else torch.zeros_like(tokens))
         elif document is not None:
             raise ValueError("packed rows need flex attention: build the model with "
                              "attn_type='flex' (procdsl does so for packed phases)")
