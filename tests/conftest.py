@@ -45,3 +45,16 @@ def compile_():
 # never to the user's ~/.cache/procdsl.
 if not os.environ.get("PROCDSL_CACHE"):
     os.environ["PROCDSL_CACHE"] = tempfile.mkdtemp(prefix="procdsl-cache-")
+
+
+@pytest.fixture(autouse=True)
+def _release_runtime_process_state():
+    """Each test starts with no trainer holding the process (gc state, launcher variables): a
+    test that failed or stopped mid-run must not leave its hold to the next test of the worker."""
+    yield
+    import sys
+
+    platform = sys.modules.get("procdsl.runtime.platform")
+    if platform is not None:
+        while platform.PROCESS.holders:
+            platform.PROCESS.release()
