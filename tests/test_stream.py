@@ -14,7 +14,7 @@ from procdsl.compiler import compile_text
 from procdsl.data import in_split
 from procdsl.generators import generate
 from procdsl.stream import EvalStream, PhaseStream, PhaseVocab, Shares
-from procdsl.stream.mixture import Interleave
+from procdsl.stream.interleave import Interleave
 from procdsl.stream.units import Cursor, ProceduralUnits
 
 

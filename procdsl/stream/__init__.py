@@ -7,7 +7,7 @@ vocab         :class:`PhaseVocab`: disjoint global ids of the phase's sources
 progress      ramp progress of procedural examples: a pure function of the plan
 units         per-source readers of units (≤ ``context`` tokens, with targets)
 shares        planned token shares over the phase, and when a source is due
-mixture       :class:`Interleave`: the deterministic unit stream, window by window
+interleave    :class:`Interleave`: the deterministic unit stream, window by window
 pack          a window → one rank's rows, and the global batch's counts
 batch         :class:`Batch` and its shift convention (``inputs``/``labels``)
 stream        :class:`PhaseStream`, :class:`EvalStream`: stateful, sharded
@@ -27,7 +27,7 @@ bench         throughput and memory of the whole pipeline
 """
 
 from procdsl.stream.batch import IGNORE_INDEX, Batch
-from procdsl.stream.mixture import Interleave
+from procdsl.stream.interleave import Interleave
 from procdsl.stream.shares import Shares
 from procdsl.stream.stream import EvalStream, PhaseStream, shard
 from procdsl.stream.units import Cursor, Units

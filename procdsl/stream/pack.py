@@ -30,7 +30,7 @@ from typing import NamedTuple, Optional
 
 import numpy as np
 
-from procdsl.stream.mixture import spans
+from procdsl.stream.interleave import spans
 
 __all__ = ["Layout", "Rows", "fill_rows", "layout_rows"]
 

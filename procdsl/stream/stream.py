@@ -1,7 +1,7 @@
 """The stateful streams the runtime reads: a phase's training batches, and held-out batches.
 
 ``PhaseStream(plan, phase)`` yields the phase's ``steps`` batches (:class:`Batch`): the
-interleave of its mix (:mod:`procdsl.stream.mixture`), laid out into rows of ``context + 1``
+interleave of its mix (:mod:`procdsl.stream.interleave`), laid out into rows of ``context + 1``
 tokens of whole units by the phase's ``layout`` (:mod:`procdsl.stream.pack`;
 :mod:`procdsl.stream.batch` states the shift convention), ``phase.batch`` rows per step
 globally, of which rank ``r`` of ``W`` gets rows ``[r·b, (r + 1)·b)``, ``b = batch / W``.
@@ -56,7 +56,7 @@ from procdsl.data.split import plan_split
 from procdsl.plan.model import Phase, Plan, default_layout
 from procdsl.plan.sources import LossMode
 from procdsl.stream.batch import Batch
-from procdsl.stream.mixture import Interleave, Piece
+from procdsl.stream.interleave import Interleave, Piece
 from procdsl.stream.pack import fill_rows, layout_rows
 from procdsl.stream.progress import expected_real_tokens, final_progress, phase_progress, training_key
 from procdsl.stream.shares import Shares

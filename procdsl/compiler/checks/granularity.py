@@ -1,7 +1,7 @@
 """W404: a mix share the phase cannot deliver within 10%, because the source's units are too coarse.
 
 The stream delivers whole units (an example, or a piece of a document), each due when the
-source's planned tokens reach the unit's middle (:mod:`procdsl.stream.mixture`). Over a phase
+source's planned tokens reach the unit's middle (:mod:`procdsl.stream.interleave`). Over a phase
 holding ``T`` real tokens, source ``k`` with share ``s`` and units of about ``u`` tokens gets
 ``round(s·T / u)`` units, so a share worth a few units comes out visibly off: 0.3% of a phase
 that holds 1.5 units of the source is realised as one unit, 0.2%.
