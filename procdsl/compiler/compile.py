@@ -38,6 +38,7 @@ from procdsl.compiler.settings import (
 from procdsl.compiler.sources import RuleResolver, build_source
 from procdsl.compiler.sweep import expand_sweep
 from procdsl.compiler.values import Reader
+from procdsl.lang import codes
 from procdsl.lang import nodes as n
 from procdsl.lang.diagnostics import CompileError, Diagnostic, Span, errors, sort_key
 from procdsl.plan import MixRamp, Phase, Plan, with_hash
@@ -85,7 +86,7 @@ def compile_plan(path: str, overrides: Sequence[str] = ()) -> Plan:
     """The single plan of a file; raises CompileError with every diagnostic if there is none."""
     result = compile_file(path, overrides)
     if not result.ok or result.plan is None:
-        raise CompileError(errors(result.diagnostics) or [Diagnostic("E205", "the file has no curriculum", Span.point(path))])
+        raise CompileError(errors(result.diagnostics) or [Diagnostic(codes.MISSING_REQUIRED, "the file has no curriculum", Span.point(path))])
     return result.plan
 
 
@@ -99,7 +100,7 @@ def _guarded(file: str, build: Callable[[], CompileResult]) -> CompileResult:
             raise
         what = f"{type(exc).__name__}: {exc}"
         return CompileResult(file, diagnostics=[Diagnostic(
-            "E399", f"internal error: {what[:200]}", Span.point(file),
+            codes.INTERNAL_ERROR, f"internal error: {what[:200]}", Span.point(file),
             help="please report this with the file (PROCDSL_DEBUG=1 shows the traceback)")])
 
 
@@ -116,7 +117,7 @@ def _compile(program: Program, file: str, overrides: Sequence[str]) -> CompileRe
         if problems:
             return _finish(result)
     for extra in root.extra_curricula:
-        result.diagnostics.append(Diagnostic("E306", f"a second curriculum `{extra.name}` in one file", extra.name_span,
+        result.diagnostics.append(Diagnostic(codes.DUPLICATE_NAME, f"a second curriculum `{extra.name}` in one file", extra.name_span,
                                              help="put each curriculum in its own file; share definitions with `import`",
                                              notes=(("the first curriculum", root.curriculum.name_span),)))  # type: ignore[union-attr]
     curriculum = root.curriculum
@@ -190,13 +191,13 @@ def _compile_curriculum(program: Program, curriculum: n.Curriculum, name: str, v
     settings = unique_settings(curriculum.settings, CURRICULUM_KEYS, "curriculum", reader)
     for kind in (n.RuntimeBlock, n.SweepBlock):
         for extra in [b for b in curriculum.body if isinstance(b, kind)][1:]:
-            reader.error("E312", f"a second `{'runtime' if kind is n.RuntimeBlock else 'sweep'}` block in this curriculum",
+            reader.error(codes.GIVEN_TWICE, f"a second `{'runtime' if kind is n.RuntimeBlock else 'sweep'}` block in this curriculum",
                          extra.span, help="merge the two blocks into one")
     for key in ("model", "context", "batch"):
         if key not in settings:
             example = {"model": "model = gpt2(layers=12, heads=12, dim=768)", "context": "context = 1024",
                        "batch": "batch = 32"}[key]
-            reader.error("E205", f"curriculum `{curriculum.name}` has no `{key}`", curriculum.name_span,
+            reader.error(codes.MISSING_REQUIRED, f"curriculum `{curriculum.name}` has no `{key}`", curriculum.name_span,
                          help=f"add `{example}`")
     value = lambda key: settings[key].value if key in settings else None  # noqa: E731
     seed = reader.integer(value("seed"), "seed", minimum=0) if "seed" in settings else 0
@@ -209,14 +210,14 @@ def _compile_curriculum(program: Program, curriculum: n.Curriculum, name: str, v
     runtime = build_runtime(curriculum.runtime, reader)
 
     if not curriculum.phases:
-        reader.error("E205", f"curriculum `{curriculum.name}` has no phases", curriculum.name_span,
+        reader.error(codes.MISSING_REQUIRED, f"curriculum `{curriculum.name}` has no phases", curriculum.name_span,
                      help="add `phase NAME { steps = N  mix = { SOURCE: 100% } }`")
     defaults = {"batch": batch, "context": context, "seed": seed}
     phases: list[ElabPhase] = []
     names: dict[str, n.Phase] = {}
     for node in curriculum.phases:
         if node.name in names:
-            reader.error("E306", f"phase `{node.name}` is defined twice", node.name_span,
+            reader.error(codes.DUPLICATE_NAME, f"phase `{node.name}` is defined twice", node.name_span,
                          help="phase names must be unique", notes=(("first defined", names[node.name].name_span),))
         names.setdefault(node.name, node)
         phases.append(elaborate_phase(node, defaults, set(scope.sources), reader))
@@ -238,7 +239,7 @@ def _compile_curriculum(program: Program, curriculum: n.Curriculum, name: str, v
             total_steps=sum(p.steps for p in phases), total_tokens=sum(p.steps * p.tokens_per_step for p in phases),
             variant=variant)
     except ValidationError as exc:  # the checks above should make this unreachable: say so plainly
-        diagnostics.append(Diagnostic("E399", f"internal error: the plan failed validation: {exc.errors()[0]['msg']}",
+        diagnostics.append(Diagnostic(codes.INTERNAL_ERROR, f"internal error: the plan failed validation: {exc.errors()[0]['msg']}",
                                       curriculum.name_span, help="please report this with the file"))
         return None
     return with_hash(plan)

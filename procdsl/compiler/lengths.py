@@ -16,6 +16,7 @@ from typing import Optional
 
 from procdsl.compiler.phases import ElabPhase
 from procdsl.compiler.values import Reader
+from procdsl.lang import codes
 from procdsl.lang.diagnostics import Span
 
 
@@ -28,7 +29,7 @@ def assign_lengths(phases: list[ElabPhase], budget: Optional[int], budget_span: 
     """Fill ``phase.steps`` for every phase whose length could be read (E302, E303, E304)."""
     rest = [(p, p.length) for p in phases if p.length is not None and p.length.kind == "rest"]
     for extra, length in rest[1:]:
-        reader.error("E302", f"two phases take `length = rest` (`{rest[0][0].name}` and `{extra.name}`)",
+        reader.error(codes.TWO_REST_PHASES, f"two phases take `length = rest` (`{rest[0][0].name}` and `{extra.name}`)",
                      length.span, help="give this phase an explicit length",
                      notes=((f"`{rest[0][0].name}` takes the rest", rest[0][1].span),))
     for phase in phases:
@@ -37,7 +38,7 @@ def assign_lengths(phases: list[ElabPhase], budget: Optional[int], budget_span: 
             continue
         if length.kind in ("share", "rest") and budget is None:
             what = "`share`" if length.kind == "share" else "`length = rest`"
-            reader.error("E303", f"{what} needs a curriculum `budget`", length.span,
+            reader.error(codes.NEEDS_BUDGET, f"{what} needs a curriculum `budget`", length.span,
                          help="add e.g. `budget = 655M tokens` to the curriculum")
         elif length.amount is None or length.kind == "rest":
             continue
@@ -54,7 +55,7 @@ def assign_lengths(phases: list[ElabPhase], budget: Optional[int], budget_span: 
     used = sum(tokens for _, tokens in fixed)
     if used > budget:
         detail = ", ".join(f"{p.name} {tokens:,}" for p, tokens in fixed)
-        reader.error("E304", f"phases take {used:,} tokens, more than the budget of {budget:,}",
+        reader.error(codes.OVER_BUDGET, f"phases take {used:,} tokens, more than the budget of {budget:,}",
                      budget_span or phases[0].node.name_span,
                      help=f"raise the budget or shorten a phase ({detail})")
         return
@@ -63,7 +64,7 @@ def assign_lengths(phases: list[ElabPhase], budget: Optional[int], budget_span: 
         left = budget - used
         steps = left // phase.tokens_per_step
         if steps < 1:
-            reader.error("E304", f"`length = rest` leaves phase `{phase.name}` no step: the budget "
+            reader.error(codes.OVER_BUDGET, f"`length = rest` leaves phase `{phase.name}` no step: the budget "
                          f"of {budget:,} tokens has {left:,} left, less than one step of {phase.tokens_per_step:,}",
                          length.span,
                          help="raise the budget or shorten the other phases")

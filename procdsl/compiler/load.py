@@ -20,6 +20,7 @@ import stat
 from dataclasses import dataclass, field
 from typing import Optional
 
+from procdsl.lang import codes
 from procdsl.lang.diagnostics import Diagnostic, Span
 from procdsl.lang.lower import lower
 from procdsl.lang.nodes import Module
@@ -98,7 +99,7 @@ def load(path: str) -> Program:
     text, reason = read_source(path)
     program = Program(root=None)
     if text is None:
-        program.diagnostics.append(Diagnostic("E004", f"cannot read {path}: {reason}",
+        program.diagnostics.append(Diagnostic(codes.UNREADABLE_FILE, f"cannot read {path}: {reason}",
                                               Span.point(path), help="check the path"))
         return program
     return load_text(text, path, program)
@@ -130,25 +131,25 @@ def _load(program: Program, path: str, text: str, stack: list[str]) -> Optional[
             names = [os.path.basename(p) for p in chain[chain.index(_key(target)):]]
             cycle = " → ".join(names + [os.path.basename(target)])
             program.diagnostics.append(Diagnostic(
-                "E307", f"import cycle: {cycle}", imp.span,
+                codes.IMPORT_CYCLE, f"import cycle: {cycle}", imp.span,
                 help="move the shared definitions into a library file that both import"))
             continue
         if _key(target) in known:
             continue
         if len(chain) >= MAX_IMPORT_DEPTH:
             program.diagnostics.append(Diagnostic(
-                "E314", f"imports nest more than {MAX_IMPORT_DEPTH} files deep", imp.span,
+                codes.IMPORTS_TOO_DEEP, f"imports nest more than {MAX_IMPORT_DEPTH} files deep", imp.span,
                 help="import the libraries you need directly from this file instead of through a chain"))
             continue
         if not target.endswith(".curr"):
             program.diagnostics.append(Diagnostic(
-                "E108", f"cannot import \"{imp.path}\": only .curr files can be imported", imp.span,
+                codes.UNREADABLE_IMPORT, f"cannot import \"{imp.path}\": only .curr files can be imported", imp.span,
                 help="name a library file ending in `.curr`"))
             continue
         imported, reason = read_source(target)
         if imported is None:
             program.diagnostics.append(Diagnostic(
-                "E108", f"cannot import \"{imp.path}\": {reason} ({target})", imp.span,
+                codes.UNREADABLE_IMPORT, f"cannot import \"{imp.path}\": {reason} ({target})", imp.span,
                 help="import paths are relative to the importing file's directory"))
             continue
         _load(program, target, imported, chain)

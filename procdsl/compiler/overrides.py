@@ -26,6 +26,7 @@ from typing import Optional
 from procdsl.compiler.phases import LENGTH_KEYS, PHASE_KEYS
 from procdsl.compiler.settings import CURRICULUM_KEYS, RUNTIME_KEYS
 from procdsl.compiler.suggest import did_you_mean, one_of
+from procdsl.lang import codes
 from procdsl.lang import nodes as n
 from procdsl.lang.diagnostics import Diagnostic, Span
 from procdsl.lang.lower import lower
@@ -52,7 +53,7 @@ class Override:
             path, eq, value = item.partition("=")
             keys = tuple(path.strip().split("."))
             if not eq or not value.strip() or not all(k.isidentifier() for k in keys):
-                problems.append(Diagnostic("E005", f"cannot read override `{item}`", whole,
+                problems.append(Diagnostic(codes.BAD_OVERRIDE, f"cannot read override `{item}`", whole,
                                            help="write `--set path=value`, e.g. `--set phases.warmup.steps=500`"))
                 continue
             try:
@@ -88,7 +89,7 @@ def apply_overrides(curriculum: n.Curriculum, overrides: Sequence[Override],
 
 
 def _nothing(override: Override, why: str, diagnostics: list[Diagnostic], help: Optional[str] = None) -> None:
-    diagnostics.append(Diagnostic("E110", f"`{'.'.join(override.path)}` names nothing: {why}", override.span, help=help))
+    diagnostics.append(Diagnostic(codes.OVERRIDE_NAMES_NOTHING, f"`{'.'.join(override.path)}` names nothing: {why}", override.span, help=help))
 
 
 def _apply(cur: n.Curriculum, ov: Override, diagnostics: list[Diagnostic]) -> Optional[n.Curriculum]:
@@ -114,7 +115,7 @@ def _apply(cur: n.Curriculum, ov: Override, diagnostics: list[Diagnostic]) -> Op
         keys = rest if head == "phases" else ov.path
         if not keys or keys[0] not in phase_names:
             shown = keys[0] if keys else ""
-            diagnostics.append(Diagnostic("E103", f"undefined phase `{shown}`", ov.span,
+            diagnostics.append(Diagnostic(codes.UNDEFINED_PHASE, f"undefined phase `{shown}`", ov.span,
                                           help=did_you_mean(shown, phase_names) or f"phases are {one_of(phase_names)}"))
             return None
         return _patch_phase(cur, keys[0], keys[1:], ov, diagnostics)

@@ -13,6 +13,7 @@ from typing import Any, Literal, Optional
 from procdsl.compiler.settings import unique_settings
 from procdsl.compiler.suggest import did_you_mean, one_of
 from procdsl.compiler.values import Reader, describe
+from procdsl.lang import codes
 from procdsl.lang import nodes as n
 from procdsl.lang.diagnostics import Span
 from procdsl.lang.fmt import format_expr
@@ -109,7 +110,7 @@ def elaborate_phase(phase: n.Phase, defaults: dict[str, int], sources: set[str],
     if "mix" in settings:
         _read_mix(out, settings["mix"], sources, reader)
     else:
-        reader.error("E205", f"phase `{phase.name}` has no `mix`", phase.name_span,
+        reader.error(codes.MISSING_REQUIRED, f"phase `{phase.name}` has no `mix`", phase.name_span,
                      help="say what it trains on, e.g. `mix = { dyck: 100% }`")
     if "loss" in settings:
         out.loss = reader.word(settings["loss"].value, "loss", LOSSES)
@@ -135,11 +136,11 @@ def elaborate_phase(phase: n.Phase, defaults: dict[str, int], sources: set[str],
 def _read_length(out: ElabPhase, settings: dict[str, n.Setting], reader: Reader) -> None:
     given = [settings[k] for k in LENGTH_KEYS if k in settings]
     if not given:
-        reader.error("E309", f"phase `{out.name}` has no length", out.node.name_span,
+        reader.error(codes.LENGTH_NOT_ONCE, f"phase `{out.name}` has no length", out.node.name_span,
                      help="add one of `steps = N`, `tokens = N`, `share = P%` or `length = rest`")
         return
     if len(given) > 1:
-        reader.error("E309", f"phase `{out.name}` gives its length twice (`{given[0].key}` and `{given[1].key}`)",
+        reader.error(codes.LENGTH_NOT_ONCE, f"phase `{out.name}` gives its length twice (`{given[0].key}` and `{given[1].key}`)",
                      given[1].span, help="keep exactly one of steps, tokens, share, length")
         return
     setting = given[0]
@@ -154,7 +155,7 @@ def _read_length(out: ElabPhase, settings: dict[str, n.Setting], reader: Reader)
         elif isinstance(value, n.Percent):
             key = "share"
         else:
-            reader.error("E201", f"`length` expects `rest`, a quantity or a share, found {describe(value)}",
+            reader.error(codes.WRONG_TYPE, f"`length` expects `rest`, a quantity or a share, found {describe(value)}",
                          value.span, help="write `length = rest`, `length = 500 steps` or `length = 10%`")
             return
     if key == "steps":
@@ -164,7 +165,7 @@ def _read_length(out: ElabPhase, settings: dict[str, n.Setting], reader: Reader)
     elif key == "share":
         share = reader.fraction(value, "share")
         if share is not None and share <= 0:
-            reader.error("E202", "`share` must be positive", value.span)
+            reader.error(codes.BELOW_MINIMUM, "`share` must be positive", value.span)
             share = None
         out.length = Length("share", share, setting.span)
 
@@ -172,7 +173,7 @@ def _read_length(out: ElabPhase, settings: dict[str, n.Setting], reader: Reader)
 def _mix_entries(expr: n.Expr, sources: set[str], reader: Reader, mentioned: set[str]) -> Optional[list[MixEntry]]:
     expr = reader.resolve(expr)
     if not isinstance(expr, n.MapExpr):
-        reader.error("E201", f"`mix` expects a map of source shares, found {describe(expr)}", expr.span,
+        reader.error(codes.WRONG_TYPE, f"`mix` expects a map of source shares, found {describe(expr)}", expr.span,
                      help="write e.g. `mix = { dyck: 60%, c4: 40% }`")
         return None
     entries, ok, seen, rest = [], True, set(), []
@@ -183,7 +184,7 @@ def _mix_entries(expr: n.Expr, sources: set[str], reader: Reader, mentioned: set
             ok = False
             continue
         if entry.key in seen:
-            reader.error("E312", f"source `{entry.key}` appears twice in this mix", entry.key_span)
+            reader.error(codes.GIVEN_TWICE, f"source `{entry.key}` appears twice in this mix", entry.key_span)
             ok = False
             continue
         seen.add(entry.key)
@@ -216,13 +217,13 @@ def _fill_rest(entries: list[MixEntry], rest: list[int], reader: Reader) -> bool
         return True
     if len(rest) > 1:
         first, second = entries[rest[0]], entries[rest[1]]
-        reader.error("E301", f"two sources take `rest` in one mix (`{first.source}` and `{second.source}`)",
+        reader.error(codes.MIX_SHARES, f"two sources take `rest` in one mix (`{first.source}` and `{second.source}`)",
                      second.span, help="give all but one of them a share")
         return False
     left = 1 - sum(e.share for i, e in enumerate(entries) if i != rest[0])
     if left <= 1e-12:
         entry = entries[rest[0]]
-        reader.error("E301", f"`{entry.source}: rest` gets nothing: the other shares already sum to "
+        reader.error(codes.MIX_SHARES, f"`{entry.source}: rest` gets nothing: the other shares already sum to "
                      f"{(1 - left) * 100:.6g}%", entry.span,
                      help="lower the other shares, or drop this source from the mix")
         return False
@@ -235,7 +236,7 @@ def _read_mix(out: ElabPhase, setting: n.Setting, sources: set[str], reader: Rea
     out.mix_span = expr.span
     if isinstance(expr, n.Call) and expr.name == "ramp":
         if len(expr.args) != 2 or expr.kwargs:
-            reader.error("E208", "a mix ramp takes two maps: ramp({…}, {…})", expr.span)
+            reader.error(codes.WRONG_ARITY, "a mix ramp takes two maps: ramp({…}, {…})", expr.span)
             return
         start, end = (_mix_entries(a, sources, reader, out.mentioned) for a in expr.args)
         if start is not None and end is not None:
@@ -247,7 +248,7 @@ def _read_mix(out: ElabPhase, setting: n.Setting, sources: set[str], reader: Rea
 def read_transfer(expr: n.Expr, reader: Reader) -> Optional[Transfer]:
     expr = reader.resolve(expr)
     if not isinstance(expr, n.MapExpr):
-        reader.error("E201", f"`transfer` expects a map, found {describe(expr)}", expr.span,
+        reader.error(codes.WRONG_TYPE, f"`transfer` expects a map, found {describe(expr)}", expr.span,
                      help="write e.g. `transfer = { keep: [attn, mlp, norm], reinit: [embed, pos, head] }`")
         return None
     parts: dict[str, Any] = {}
@@ -276,13 +277,13 @@ def read_transfer(expr: n.Expr, reader: Reader) -> Optional[Transfer]:
     if both or neither:
         problem = (f"{', '.join(both)} both kept and re-initialised" if both
                    else f"{', '.join(neither)} neither kept nor re-initialised")
-        reader.error("E311", f"transfer: {problem}", expr.span,
+        reader.error(codes.BAD_TRANSFER, f"transfer: {problem}", expr.span,
                      help="each of embed, pos, attn, mlp, norm, head is either kept or re-initialised")
         return None
     perturb = parts.get("perturb", {})
     not_kept = [c for c in perturb if c not in keep]
     if not_kept:
-        reader.error("E311", f"transfer: {', '.join(not_kept)} perturbed but not kept", expr.span,
+        reader.error(codes.BAD_TRANSFER, f"transfer: {', '.join(not_kept)} perturbed but not kept", expr.span,
                      help="a perturbation changes kept weights; keep the component or drop its perturbation")
         return None
     order = lambda names: tuple(c for c in COMPONENTS if c in names)  # noqa: E731 - canonical order
@@ -305,7 +306,7 @@ def _read_perturb(expr: n.Expr, reader: Reader) -> Optional[dict[str, Perturb]]:
         value = reader.resolve(entry.value)
         call = value if isinstance(value, n.Call) else n.Call(getattr(value, "name", ""), value.span, (), (), value.span)
         if call.name not in PERTURBATIONS:
-            reader.error("E206", f"`{format_expr(value)}` is not a perturbation", value.span,
+            reader.error(codes.INVALID_WORD, f"`{format_expr(value)}` is not a perturbation", value.span,
                          help=did_you_mean(call.name, PERTURBATIONS) or "use shuffle, noise(σ) or scale(f)")
             return None
         built = reader.bind(call, Perturb, call.name, positional=("amount",), extra={"kind": call.name})
@@ -324,7 +325,7 @@ def read_optimizer(expr: n.Expr, reader: Reader) -> Any:
     if isinstance(expr, n.Call) and expr.name == "adamw":
         return reader.bind(expr, AdamW, "adamw")
     name = expr.name if isinstance(expr, (n.Name, n.Call)) else None
-    reader.error("E106", f"unknown optimizer `{name}`" if name else f"`optimizer` expects a call, found {describe(expr)}",
+    reader.error(codes.UNKNOWN_KIND, f"unknown optimizer `{name}`" if name else f"`optimizer` expects a call, found {describe(expr)}",
                  expr.span, help=did_you_mean(name or "", ("adamw", "continue")) or "use `adamw(lr=…)` or `continue`")
     return None
 
@@ -338,7 +339,7 @@ def read_schedule(expr: Optional[n.Expr], steps: int, reader: Reader) -> Any:
         return SCHEDULES[expr.name]()
     if not isinstance(expr, n.Call) or expr.name not in SCHEDULES:
         name = expr.name if isinstance(expr, (n.Name, n.Call)) else ""
-        reader.error("E106", f"unknown schedule `{name}`" if name else f"`schedule` expects a schedule, found {describe(expr)}",
+        reader.error(codes.UNKNOWN_KIND, f"unknown schedule `{name}`" if name else f"`schedule` expects a schedule, found {describe(expr)}",
                      expr.span, help=did_you_mean(name, SCHEDULES) or f"schedules are {one_of(SCHEDULES)}")
         return None
     kwargs = []
@@ -353,7 +354,7 @@ def read_schedule(expr: Optional[n.Expr], steps: int, reader: Reader) -> Any:
     call = n.Call(expr.name, expr.name_span, expr.args, tuple(kwargs), expr.span)
     schedule = reader.bind(call, SCHEDULES[expr.name], expr.name)
     if schedule is not None and schedule.warmup + getattr(schedule, "decay", 0) > steps:
-        reader.error("E203", f"schedule warm-up and decay ({schedule.warmup + getattr(schedule, 'decay', 0)} steps) "
+        reader.error(codes.OUT_OF_RANGE, f"schedule warm-up and decay ({schedule.warmup + getattr(schedule, 'decay', 0)} steps) "
                      f"exceed the phase's {steps} steps", expr.span)
         return None
     return schedule
@@ -366,11 +367,11 @@ def _read_evals(block: n.EvalBlock, sources: set[str], reader: Reader) -> list[t
         if not _known_eval(call, reader):
             continue
         if call.name in END_EVALS:
-            reader.error("E315", f"`{call.name}` runs once, at the phase's end, not every N steps", call.name_span,
+            reader.error(codes.EVAL_WRONG_BLOCK, f"`{call.name}` runs once, at the phase's end, not every N steps", call.name_span,
                          help=f"put it in an eval block without a period: `eval {{ {call.name}(tasks=[\"…\"]) }}`")
             continue
         if not call.args:
-            reader.error("E205", f"`{call.name}` needs a source", call.span, help=f"write `{call.name}(SOURCE, batches=20)`")
+            reader.error(codes.MISSING_REQUIRED, f"`{call.name}` needs a source", call.span, help=f"write `{call.name}(SOURCE, batches=20)`")
             continue
         source = reader.resolve(call.args[0])
         if not isinstance(source, n.Name):
@@ -392,7 +393,7 @@ def _read_evals(block: n.EvalBlock, sources: set[str], reader: Reader) -> list[t
 def _known_eval(call: n.Call, reader: Reader) -> bool:
     if call.name in EVALS:
         return True
-    reader.error("E106", f"unknown evaluation `{call.name}`", call.name_span,
+    reader.error(codes.UNKNOWN_KIND, f"unknown evaluation `{call.name}`", call.name_span,
                  help=did_you_mean(call.name, EVALS) or f"evaluations are {one_of(EVALS)}")
     return False
 
@@ -403,12 +404,12 @@ def _read_end_evals(block: n.EvalBlock, out: ElabPhase, reader: Reader) -> None:
         if not _known_eval(call, reader):
             continue
         if call.name not in END_EVALS:
-            reader.error("E315", f"`{call.name}` needs a period: an eval block without `every` runs "
+            reader.error(codes.EVAL_WRONG_BLOCK, f"`{call.name}` needs a period: an eval block without `every` runs "
                          f"only {one_of(END_EVALS)}", call.name_span,
                          help=f"write `eval every N steps {{ {call.name}(SOURCE) }}` (it also runs at the phase's end)")
             continue
         if out.lm_eval is not None:
-            reader.error("E312", f"a second `lm_eval` in phase `{out.name}`", call.name_span,
+            reader.error(codes.GIVEN_TWICE, f"a second `lm_eval` in phase `{out.name}`", call.name_span,
                          help='list every task in one call: `lm_eval(tasks=["a", "b"])`')
             continue
         out.lm_eval = read_lm_eval(call, reader)
@@ -434,12 +435,12 @@ def read_lm_eval(call: n.Call, reader: Reader) -> Optional[LmEval]:
             reader.expected("tasks", "a list of lm-eval task names", tasks, help='write `tasks=["arc_easy"]`')
             return None
         if not tasks.items:
-            reader.error("E205", "`lm_eval` needs at least one task", tasks.span,
+            reader.error(codes.MISSING_REQUIRED, "`lm_eval` needs at least one task", tasks.span,
                          help='name lm-eval tasks: `tasks=["arc_easy", "hellaswag"]`')
             return None
         for item in (reader.resolve(i) for i in tasks.items):
             if not isinstance(item, n.String):
-                reader.error("E201", f"`lm_eval` tasks are strings (lm-eval task names), found {describe(item)}",
+                reader.error(codes.WRONG_TYPE, f"`lm_eval` tasks are strings (lm-eval task names), found {describe(item)}",
                              item.span, help=f'quote it: `"{format_expr(item)}"`')
                 return None
     for key in ("limit", "batch_size"):
@@ -450,7 +451,7 @@ def read_lm_eval(call: n.Call, reader: Reader) -> Optional[LmEval]:
         return built  # type: ignore[return-value]
     folder = os.path.normpath(os.path.join(os.path.dirname(os.path.abspath(call.span.file)), built.include_path))
     if not os.path.isdir(folder):
-        reader.error("E210", f"`include_path` is not a directory: {folder}", given["include_path"].value.span,
+        reader.error(codes.NOT_A_DIRECTORY, f"`include_path` is not a directory: {folder}", given["include_path"].value.span,
                      help="a folder of lm-eval task YAML files, relative to this .curr file")
         return None
     return built.model_copy(update={"include_path": folder})

@@ -19,6 +19,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 from procdsl.compiler.load import Program
+from procdsl.lang import codes
 from procdsl.lang.diagnostics import Diagnostic
 from procdsl.lang.nodes import Definition
 
@@ -39,7 +40,7 @@ class Scope:
             table[definition.name] = definition
         elif first.span != definition.span:
             diagnostics.append(Diagnostic(
-                "E306", f"{definition.kind} `{definition.name}` is defined twice", definition.name_span,
+                codes.DUPLICATE_NAME, f"{definition.kind} `{definition.name}` is defined twice", definition.name_span,
                 help=f"rename one of them or remove this {definition.kind}",
                 notes=(("first defined", first.name_span),)))
 

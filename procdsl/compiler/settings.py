@@ -28,6 +28,7 @@ from typing import Any, Optional
 
 from procdsl.compiler.suggest import did_you_mean
 from procdsl.compiler.values import Reader, describe, expr_text
+from procdsl.lang import codes
 from procdsl.lang import nodes as n
 from procdsl.plan.model import (
     BpeTokenizer,
@@ -68,7 +69,7 @@ def unique_settings(settings: tuple[n.Setting, ...], allowed: tuple[str, ...], w
         if setting.key not in allowed:
             reader.unknown(f"{where} setting", setting.key, setting.key_span, allowed)
         elif setting.key in out:
-            reader.error("E312", f"`{setting.key}` is set twice in this {where}", setting.key_span,
+            reader.error(codes.GIVEN_TWICE, f"`{setting.key}` is set twice in this {where}", setting.key_span,
                          help="keep one of them", notes=(("first set", out[setting.key].key_span),))
         else:
             out[setting.key] = setting
@@ -82,7 +83,7 @@ def build_model(expr: n.Expr, reader: Reader) -> Optional[Any]:
     if not isinstance(call, n.Call) or call.name not in MODELS:
         shown = call.name if isinstance(call, (n.Call, n.Name)) else None
         hint = did_you_mean(shown, MODELS) if shown else None
-        reader.error("E106" if shown else "E201",
+        reader.error(codes.UNKNOWN_KIND if shown else codes.WRONG_TYPE,
                      f"unknown model `{shown}`" if shown else f"`model` expects a call, found {describe(call)}",
                      call.name_span if isinstance(call, n.Call) else call.span,
                      help=hint or "write e.g. `gpt2(layers=12, heads=12, dim=768)` or `llama(layers=16, heads=16, dim=2048)`")
@@ -107,7 +108,7 @@ def build_tokenizer(expr: n.Expr, reader: Reader, file: str, sources: set[str]) 
         return built
     word = reader.word(expr, "tokenizer", tuple(TOKENIZER_WORDS) + ("bpe",))
     if word == "bpe":
-        reader.error("E205", "`bpe` needs a vocabulary size and a training source", expr.span,
+        reader.error(codes.MISSING_REQUIRED, "`bpe` needs a vocabulary size and a training source", expr.span,
                      help="write `bpe(vocab=8192, train_on=SOURCE)`")
         return None
     return TOKENIZER_WORDS[word]() if word else None
@@ -121,7 +122,7 @@ def build_runtime(block: Optional[n.RuntimeBlock], reader: Reader) -> Optional[R
     for key, setting in settings.items():
         value = setting.value
         if value is None and key not in FLAGS:
-            reader.error("E201", f"`{key}` needs a value", setting.span, help=f"write `{key} = …`")
+            reader.error(codes.WRONG_TYPE, f"`{key}` needs a value", setting.span, help=f"write `{key} = …`")
             values[key] = None
         elif key == "dtype":
             values[key] = DTYPES.get(reader.word(value, "dtype", tuple(DTYPES)) or "")
@@ -177,7 +178,7 @@ def build_parallel(expr: n.Expr, reader: Reader) -> Optional[Fsdp]:
         name = part.name if isinstance(part, (n.Name, n.Call)) else None
         if name not in ("fsdp", "tp") or name in values or (name == "tp" and not isinstance(part, n.Call)):
             twice = name in values
-            reader.error("E206", f"`{name}` is given twice in `parallel`" if twice
+            reader.error(codes.INVALID_WORD, f"`{name}` is given twice in `parallel`" if twice
                          else f"`{expr_text(part)}` is not a parallel layout", part.span,
                          help="write `fsdp`, `fsdp(shard=N)`, `tp(N)` or `[fsdp(shard=N), tp(M)]`")
             return None
@@ -187,7 +188,7 @@ def build_parallel(expr: n.Expr, reader: Reader) -> Optional[Fsdp]:
                 return None
             values[name] = bound.shard
         elif len(part.args) != 1 or part.kwargs:
-            reader.error("E208", "`tp` takes one number: tp(N), the tensor-parallel degree", part.span)
+            reader.error(codes.WRONG_ARITY, "`tp` takes one number: tp(N), the tensor-parallel degree", part.span)
             return None
         else:
             values[name] = reader.integer(part.args[0], "tp", minimum=1)
@@ -207,17 +208,17 @@ def check_runtime(runtime: Runtime, block: Optional[n.RuntimeBlock], model: Any,
     if runtime.microbatch is not None:
         for phase, batch in batches.items():
             if batch % runtime.microbatch:
-                reader.error("E310", f"`microbatch = {runtime.microbatch}` does not divide the batch "
+                reader.error(codes.RUNTIME_REFUTED, f"`microbatch = {runtime.microbatch}` does not divide the batch "
                              f"of {batch} rows of phase `{phase}`", spans["microbatch"],
                              help="the microbatch must divide batch / ranks: pick a divisor of every phase's batch")
                 break
     tp = runtime.parallel.tp
     if tp > 1 and model is not None:
         if model.kind != "llama":
-            reader.error("E310", f"tensor parallelism (`tp({tp})`) is implemented for llama only, "
+            reader.error(codes.RUNTIME_REFUTED, f"tensor parallelism (`tp({tp})`) is implemented for llama only, "
                          f"not {model.kind}", spans["parallel"], help="train GPT-2 with `fsdp`")
         elif model.heads % tp or (model.kv_heads or model.heads) % tp:
             kv = f" and {model.kv_heads} key/value heads" if model.kv_heads else ""
-            reader.error("E310", f"`tp({tp})` does not divide the model's {model.heads} attention "
+            reader.error(codes.RUNTIME_REFUTED, f"`tp({tp})` does not divide the model's {model.heads} attention "
                          f"heads{kv}", spans["parallel"],
                          help="use a tensor-parallel degree that divides the heads")

@@ -19,6 +19,7 @@ from typing import Optional
 from procdsl.compiler.scope import Scope
 from procdsl.compiler.suggest import did_you_mean, one_of
 from procdsl.compiler.values import Reader, describe
+from procdsl.lang import codes
 from procdsl.lang import nodes as n
 from procdsl.plan.sources import OTHER_RULES, RULES, SOURCE_KINDS, UNARY_RULES, SourceBase, TaskSource
 
@@ -47,20 +48,20 @@ class RuleResolver:
             for part_expr, part in zip(expr.parts, parts):
                 if len(part) == 1 and part[0] in OTHER_RULES:  # type: ignore[index]
                     rule = part[0]  # type: ignore[index]
-                    self.reader.error("E207", f"`{rule}` cannot be composed with `>>`: it is {OTHER_RULES[rule]}",
+                    self.reader.error(codes.NOT_COMPOSABLE, f"`{rule}` cannot be composed with `>>`: it is {OTHER_RULES[rule]}",
                                       part_expr.span,
                                       help=f"only unary rules compose ({one_of(UNARY_RULES)}); use `task({rule}, …)` on its own")
                     ok = False
             return tuple(r for p in parts for r in p) if ok else None  # type: ignore[union-attr]
         if not isinstance(expr, n.Name):
-            self.reader.error("E201", f"expected a rule, found {describe(expr)}", expr.span,
+            self.reader.error(codes.WRONG_TYPE, f"expected a rule, found {describe(expr)}", expr.span,
                               help=f"rules are {one_of(RULES)} or a `rule` you define")
             return None
         if expr.name in self.scope.rules:
             return self._user_rule(expr.name)
         if expr.name in RULES:
             return (expr.name,)
-        self.reader.error("E102", f"undefined rule `{expr.name}`", expr.span,
+        self.reader.error(codes.UNDEFINED_RULE, f"undefined rule `{expr.name}`", expr.span,
                           help=did_you_mean(expr.name, self.known()) or f"rules are {one_of(self.known())}")
         return None
 
@@ -69,7 +70,7 @@ class RuleResolver:
             return self._cache[name]
         definition = self.scope.rules[name]
         if name in self._active:
-            self.reader.error("E109", f"rule `{name}` is defined in terms of itself", definition.name_span)
+            self.reader.error(codes.SELF_REFERENCE, f"rule `{name}` is defined in terms of itself", definition.name_span)
             return None
         self._active.append(name)
         try:
@@ -83,13 +84,13 @@ def build_source(definition: n.Definition, rules: RuleResolver, reader: Reader) 
     """The validated model of ``source NAME = CALL``, or None after reporting why not."""
     call = reader.resolve(definition.value)
     if not isinstance(call, n.Call):
-        reader.error("E201", f"source `{definition.name}` must be a call such as `dyck(k=64)`, found {describe(call)}",
+        reader.error(codes.WRONG_TYPE, f"source `{definition.name}` must be a call such as `dyck(k=64)`, found {describe(call)}",
                      call.span)
         return None
     kinds = [k for k in SOURCE_KINDS if k != "task"] + ["task"] + rules.known()
     if call.name == "task":
         if not call.args:
-            reader.error("E205", "`task` needs a rule as its first argument", call.span,
+            reader.error(codes.MISSING_REQUIRED, "`task` needs a rule as its first argument", call.span,
                          help="write e.g. `task(sort, length=64)`")
             return None
         chain = rules.chain(call.args[0])
@@ -104,7 +105,7 @@ def build_source(definition: n.Definition, rules: RuleResolver, reader: Reader) 
         return reader.bind(call, TaskSource, "task", skip=("kind", "rule"), extra={"rule": chain})
     model = SOURCE_KINDS.get(call.name)
     if model is None:
-        reader.error("E106", f"unknown source kind `{call.name}`", call.name_span,
+        reader.error(codes.UNKNOWN_KIND, f"unknown source kind `{call.name}`", call.name_span,
                      help=did_you_mean(call.name, kinds) or f"sources are {one_of(kinds)}")
         return None
     built = reader.bind(call, model, call.name, positional=model.positional)

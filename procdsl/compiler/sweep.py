@@ -24,6 +24,7 @@ import math
 
 from procdsl.compiler.overrides import Override
 from procdsl.compiler.values import describe
+from procdsl.lang import codes
 from procdsl.lang import nodes as n
 from procdsl.lang.diagnostics import Diagnostic
 from procdsl.lang.fmt import format_expr
@@ -36,7 +37,7 @@ def expand_sweep(curriculum: n.Curriculum, diagnostics: list[Diagnostic]) -> lis
     axes = []
     for entry in curriculum.sweep.entries:
         if not isinstance(entry.values, n.ListExpr) or not entry.values.items:
-            diagnostics.append(Diagnostic("E201", f"sweep `{'.'.join(entry.path)}` expects a non-empty list of values, "
+            diagnostics.append(Diagnostic(codes.WRONG_TYPE, f"sweep `{'.'.join(entry.path)}` expects a non-empty list of values, "
                                           f"found {describe(entry.values)}", entry.values.span,
                                           help="write e.g. `seed: [0, 1, 2]`"))
             return []
@@ -44,7 +45,7 @@ def expand_sweep(curriculum: n.Curriculum, diagnostics: list[Diagnostic]) -> lis
     size = math.prod(len(axis) for axis in axes)
     if size > MAX_SWEEP_VARIANTS:
         shape = " × ".join(str(len(axis)) for axis in axes)
-        diagnostics.append(Diagnostic("E313", f"sweep expands to {size:,} variants ({shape}), more than the limit of "
+        diagnostics.append(Diagnostic(codes.SWEEP_TOO_LARGE, f"sweep expands to {size:,} variants ({shape}), more than the limit of "
                                       f"{MAX_SWEEP_VARIANTS:,}", curriculum.sweep.span,
                                       help="sweep fewer values, or split the sweep across files"))
         return []

@@ -21,6 +21,7 @@ from typing import Any, Optional
 from pydantic import BaseModel, ValidationError
 
 from procdsl.compiler.suggest import did_you_mean, one_of
+from procdsl.lang import codes
 from procdsl.lang import nodes as n
 from procdsl.lang.diagnostics import Diagnostic, Span
 from procdsl.limits import field_maximum, maximum_of
@@ -72,7 +73,7 @@ class Reader:
                 expr = self._resolved[expr.name]
                 break
             if expr.name in chain:
-                self.error("E109", f"let `{expr.name}` refers to itself", expr.span,
+                self.error(codes.SELF_REFERENCE, f"let `{expr.name}` refers to itself", expr.span,
                            help="a let must end in a value, not loop back to its own name")
                 return n.String("", expr.span)
             chain[expr.name] = None
@@ -84,16 +85,16 @@ class Reader:
     def unknown(self, what: str, name: str, span: Span, allowed: Iterable[str]) -> None:
         """E104 for a key or word outside ``allowed``, with the closest spelling or the list."""
         allowed = tuple(allowed)
-        self.error("E104", f"unknown {what} `{name}`", span,
+        self.error(codes.UNKNOWN_KEY, f"unknown {what} `{name}`", span,
                    help=did_you_mean(name, allowed) or f"use {one_of(allowed)}")
 
     def undefined_source(self, name: str, span: Span, sources: Iterable[str], where: str) -> None:
         """E101 for a source name that no `source` defines, with the closest spelling."""
-        self.error("E101", f"undefined source `{name}` in {where}", span,
+        self.error(codes.UNDEFINED_SOURCE, f"undefined source `{name}` in {where}", span,
                    help=did_you_mean(name, sources) or "define it with `source NAME = …`")
 
     def expected(self, what: str, wanted: str, expr: n.Expr, help: Optional[str] = None) -> None:
-        self.error("E201", f"`{what}` expects {wanted}, found {describe(expr)}", expr.span, help=help)
+        self.error(codes.WRONG_TYPE, f"`{what}` expects {wanted}, found {describe(expr)}", expr.span, help=help)
 
     # ------------------------------------------------------------------------ scalar kinds
     def number(self, expr: n.Expr, what: str, *, minimum: Optional[float] = None,
@@ -104,16 +105,16 @@ class Reader:
             return None
         value = expr.value
         if positive and value <= 0:
-            self.error("E202", f"`{what}` must be positive, got {expr.text}", expr.span)
+            self.error(codes.BELOW_MINIMUM, f"`{what}` must be positive, got {expr.text}", expr.span)
             return None
         if minimum is not None and value < minimum:
-            self.error("E202", f"`{what}` must be at least {minimum:g}, got {expr.text}", expr.span)
+            self.error(codes.BELOW_MINIMUM, f"`{what}` must be at least {minimum:g}, got {expr.text}", expr.span)
             return None
         if maximum is not None and value > maximum:
-            self.error("E203", f"`{what}` must be at most {_show(maximum)}, got {expr.text}", expr.span)
+            self.error(codes.OUT_OF_RANGE, f"`{what}` must be at most {_show(maximum)}, got {expr.text}", expr.span)
             return None
         if value != value or value in (float("inf"), float("-inf")):
-            self.error("E201", f"`{what}` is not a finite number", expr.span)
+            self.error(codes.WRONG_TYPE, f"`{what}` is not a finite number", expr.span)
             return None
         return value
 
@@ -124,7 +125,7 @@ class Reader:
         if value is None:
             return None
         if float(value) != int(value):
-            self.error("E201", f"`{what}` must be a whole number, got {resolved.text}", resolved.span)  # type: ignore[union-attr]
+            self.error(codes.WRONG_TYPE, f"`{what}` must be a whole number, got {resolved.text}", resolved.span)  # type: ignore[union-attr]
             return None
         return int(value)
 
@@ -133,7 +134,7 @@ class Reader:
         expr = self.resolve(expr)
         if isinstance(expr, n.Quantity):
             if expr.unit != unit:
-                self.error("E201", f"`{what}` is counted in {unit}, not {expr.unit}", expr.span,
+                self.error(codes.WRONG_TYPE, f"`{what}` is counted in {unit}, not {expr.unit}", expr.span,
                            help=f"write `{what} = {expr.text.split()[0]}` or use the `{expr.unit}` key")
                 return None
             expr = n.Number(expr.value, expr.text, expr.span)
@@ -144,7 +145,7 @@ class Reader:
         value = self.number(expr, what, minimum=0)
         if value is not None and value > 1:
             expr = self.resolve(expr)
-            self.error("E203", f"`{what}` must be at most 100%, got {expr.text}", expr.span)  # type: ignore[union-attr]
+            self.error(codes.OUT_OF_RANGE, f"`{what}` must be at most 100%, got {expr.text}", expr.span)  # type: ignore[union-attr]
             return None
         return value
 
@@ -170,7 +171,7 @@ class Reader:
             self.expected(what, one_of(allowed), expr)
             return None
         if expr.name not in allowed:
-            self.error("E206", f"`{expr.name}` is not a valid `{what}`", expr.span,
+            self.error(codes.INVALID_WORD, f"`{expr.name}` is not a valid `{what}`", expr.span,
                        help=did_you_mean(expr.name, allowed) or f"use {one_of(allowed)}")
             return None
         return expr.name
@@ -218,11 +219,11 @@ class Reader:
 
     def ramp(self, call: n.Call) -> Optional[Ramp]:
         if len(call.args) != 2 or call.kwargs:
-            self.error("E208", "`ramp` takes exactly two numbers: ramp(start, end)", call.span)
+            self.error(codes.WRONG_ARITY, "`ramp` takes exactly two numbers: ramp(start, end)", call.span)
             return None
         start, end = (self.resolve(a) for a in call.args)
         if not all(isinstance(x, n.Number) for x in (start, end)):
-            self.error("E201", "`ramp` ends must be numbers", call.span)
+            self.error(codes.WRONG_TYPE, "`ramp` ends must be numbers", call.span)
             return None
         return Ramp(start=start.value, end=end.value)  # type: ignore[union-attr]
 
@@ -243,19 +244,19 @@ class Reader:
         if len(call.args) > len(positional):
             extra_arg = call.args[len(positional)]
             takes = f"takes {len(positional)} positional argument{'s' if len(positional) != 1 else ''}"
-            self.error("E208", f"`{call.name}` {takes}, got {len(call.args)}", extra_arg.span,
+            self.error(codes.WRONG_ARITY, f"`{call.name}` {takes}, got {len(call.args)}", extra_arg.span,
                        help=f"name the parameter: {one_of(fields)}" if fields else f"write `{call.name}()`")
             ok = False
         for name, arg in zip(positional, call.args):
             values[name], spans[name] = self.python(arg), arg
         for kw in call.kwargs:
             if kw.name not in fields:
-                self.error("E105", f"`{call.name}` has no parameter `{kw.name}`", kw.name_span,
+                self.error(codes.UNKNOWN_PARAMETER, f"`{call.name}` has no parameter `{kw.name}`", kw.name_span,
                            help=did_you_mean(kw.name, fields) or (f"its parameters are {one_of(fields)}" if fields else f"`{call.name}` takes no parameters"))
                 ok = False
                 continue
             if kw.name in spans:
-                self.error("E208", f"`{kw.name}` is given twice", kw.name_span)
+                self.error(codes.WRONG_ARITY, f"`{kw.name}` is given twice", kw.name_span)
                 ok = False
                 continue
             values[kw.name], spans[kw.name] = self.python(kw.value), kw.value
@@ -264,7 +265,7 @@ class Reader:
         for name, value in values.items():
             if isinstance(value, (Range, Ramp)) and name in model.model_fields and not is_tunable(model, name):
                 form = "a range" if isinstance(value, Range) else "a ramp"
-                self.error("E204", f"`{name}` of `{call.name}` cannot take {form}", spans[name].span,
+                self.error(codes.CANNOT_RAMP, f"`{name}` of `{call.name}` cannot take {form}", spans[name].span,
                            help=f"give `{name}` one fixed value")
                 ok = False
         if not ok:
@@ -286,7 +287,7 @@ class Reader:
             max(value.start, value.end) if isinstance(value, Ramp) else value)
         if limit is None or not isinstance(largest, (int, float)) or isinstance(largest, bool) or largest <= limit:
             return True
-        self.error("E203", f"`{name}` of `{call.name}` must be at most {_show(limit)}, got {expr_text(self.resolve(arg))}",
+        self.error(codes.OUT_OF_RANGE, f"`{name}` of `{call.name}` must be at most {_show(limit)}, got {expr_text(self.resolve(arg))}",
                    arg.span, help="the stated maximum (README, Limits): no run could take more")
         return False
 
@@ -303,11 +304,11 @@ class Reader:
             kind = err["type"]
             if kind == "missing":
                 missing = loc[0] if loc else "?"
-                self.error("E205", f"`{call.name}` needs `{missing}`", call.span,
+                self.error(codes.MISSING_REQUIRED, f"`{call.name}` needs `{missing}`", call.span,
                            help=f"add `{missing}=…` to the call")
                 continue
-            code = "E203" if kind in ("value_error", "greater_than", "greater_than_equal", "less_than",
-                                      "less_than_equal", "too_short", "too_long") else "E201"
+            code = codes.OUT_OF_RANGE if kind in ("value_error", "greater_than", "greater_than_equal", "less_than",
+                                      "less_than_equal", "too_short", "too_long") else codes.WRONG_TYPE
             name = field or (loc[0] if loc else None)
             where = f"`{name}` for `{call.name}`" if name else f"`{call.name}(…)`"
             self.error(code, f"invalid {where}: {message[0].lower() + message[1:]}", span)

@@ -24,6 +24,7 @@ from typing import Optional
 from lark import Lark, Token, Tree
 from lark.exceptions import UnexpectedCharacters, UnexpectedEOF, UnexpectedInput, UnexpectedToken
 
+from procdsl.lang import codes
 from procdsl.lang.diagnostics import Diagnostic, Span
 from procdsl.lang.lower import read_number
 from procdsl.lang.strings import EscapeError, unquote
@@ -79,7 +80,7 @@ def _check_string(token: Token) -> Token:
     try:
         unquote(str(token))
     except EscapeError as error:
-        raise _BadToken(token, "E006", error.message, error.offset, error.width, error.help) from None
+        raise _BadToken(token, codes.UNKNOWN_ESCAPE, error.message, error.offset, error.width, error.help) from None
     return token
 
 
@@ -94,7 +95,7 @@ def _check_number(token: Token) -> Token:
     text += suffix if suffix in ("K", "M", "B", "T") else ""
     if len(match.group(1)) > 301 or not abs(read_number(text)) <= MAX_LITERAL:  # type: ignore[union-attr]
         shown = text if len(text) <= 24 else text[:20] + "…"
-        raise _BadToken(token, "E008", f"number `{shown}` is out of range", 0, len(text),
+        raise _BadToken(token, codes.NUMBER_OUT_OF_RANGE, f"number `{shown}` is out of range", 0, len(text),
                         help="a number is at most 1e300 in size; every setting has a far smaller maximum")
     return token
 
@@ -123,7 +124,7 @@ def _check_nesting(text: str, file: str) -> None:
                 line = text.count("\n", 0, pos) + 1
                 column = pos - (text.rfind("\n", 0, pos) + 1) + 1
                 raise SyntaxDiagnostic(Diagnostic(
-                    "E007", f"brackets nested more than {MAX_NESTING} deep", Span(file, line, column, line, column + 1),
+                    codes.NESTING_TOO_DEEP, f"brackets nested more than {MAX_NESTING} deep", Span(file, line, column, line, column + 1),
                     help="name the inner value with `let` and refer to it"))
         elif char in ")]}":
             depth = max(0, depth - 1)
@@ -202,17 +203,17 @@ def _describe(exc: UnexpectedInput, text: str, file: str) -> Diagnostic:
         expected = getattr(exc, "expected", None) or getattr(exc, "accepts", None) or set()
         open_braces = text.count("{") - text.count("}")
         help_ = "add the missing `}`" if open_braces > 0 else None
-        return Diagnostic("E003", f"unexpected end of file; expected {_expected_list(expected)}",
+        return Diagnostic(codes.UNEXPECTED_END, f"unexpected end of file; expected {_expected_list(expected)}",
                           Span(file, line, column, line, column + 1), help=help_)
     if isinstance(exc, UnexpectedCharacters):
         char = text[exc.pos_in_stream] if exc.pos_in_stream < len(text) else ""
         if char == '"':
-            return Diagnostic("E002", "unterminated string", Span(file, line, column, line, column + 1),
+            return Diagnostic(codes.UNEXPECTED_CHARACTER, "unterminated string", Span(file, line, column, line, column + 1),
                               help='close the string with `"` on the same line')
         shown = repr(char)[1:-1] if char.isprintable() else f"U+{ord(char):04X}" if char else "?"
         allowed = _expected_list(exc.allowed) if exc.allowed else None
         message = f"unexpected character `{shown}`" + (f"; expected {allowed}" if allowed else "")
-        return Diagnostic("E002", message, Span(file, line, column, line, column + 1),
+        return Diagnostic(codes.UNEXPECTED_CHARACTER, message, Span(file, line, column, line, column + 1),
                           help=_character_help(char))
     assert isinstance(exc, UnexpectedToken)
     token = exc.token
@@ -223,7 +224,7 @@ def _describe(exc: UnexpectedInput, text: str, file: str) -> Diagnostic:
         return special
     after = _context_before(text, line, column)
     where = f" after `{after}`" if after else ""
-    return Diagnostic("E001", f"expected {_expected_list(exc.expected)}{where}, found `{token}`", span,
+    return Diagnostic(codes.UNEXPECTED_TOKEN, f"expected {_expected_list(exc.expected)}{where}, found `{token}`", span,
                       help=None)
 
 
@@ -252,16 +253,16 @@ def _special_case(exc: UnexpectedToken, text: str, file: str, span: Span) -> Opt
     expected = set(exc.expected)
     before = _context_before(text, span.line, span.column)
     if token.type == "PHASE" and "CURRICULUM" in expected:
-        return Diagnostic("E001", "a phase must be inside a `curriculum NAME { … }` block", span,
+        return Diagnostic(codes.UNEXPECTED_TOKEN, "a phase must be inside a `curriculum NAME { … }` block", span,
                           help="wrap the phases and settings in `curriculum NAME { … }`")
     if token.type == "NAME" and "CURRICULUM" in expected and "EQUAL" not in expected:
-        return Diagnostic("E001", f"`{token}` cannot stand at the top level of a file", span,
+        return Diagnostic(codes.UNEXPECTED_TOKEN, f"`{token}` cannot stand at the top level of a file", span,
                           help="top level holds `import`, `let`, `rule`, `source` and `curriculum NAME { … }`")
     if token.type == "COLON" and "EQUAL" in expected:
-        return Diagnostic("E001", f"expected `=` after `{before}`, found `:`", span,
+        return Diagnostic(codes.UNEXPECTED_TOKEN, f"expected `=` after `{before}`, found `:`", span,
                           help="settings are written `key = value`; `key: value` is for maps")
     if token.type == "EQUAL" and "COLON" in expected:
-        return Diagnostic("E001", f"expected `:` after `{before}` in a map, found `=`", span,
+        return Diagnostic(codes.UNEXPECTED_TOKEN, f"expected `:` after `{before}` in a map, found `=`", span,
                           help="map entries are written `key: value`")
     return None
 

@@ -9,6 +9,7 @@ paper's 129-token sequences.
 
 from __future__ import annotations
 
+from procdsl.lang import codes
 from procdsl.lang.diagnostics import Diagnostic
 
 
@@ -26,7 +27,7 @@ def context_holds_an_example(context) -> list[Diagnostic]:
             needed = source.max_tokens(phase.context)
             if needed > phase.context + 1:
                 out.append(Diagnostic(
-                    "E308", f"a row of phase `{phase.name}` (context {phase.context} + 1 tokens) is shorter "
+                    codes.CONTEXT_TOO_SHORT, f"a row of phase `{phase.name}` (context {phase.context} + 1 tokens) is shorter "
                     f"than the longest example of `{name}` ({needed} tokens)", span,
                     help=f"raise `context` to at least {needed - 1} or shorten the source's examples"))
     return out

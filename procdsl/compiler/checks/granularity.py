@@ -23,6 +23,7 @@ from __future__ import annotations
 
 from typing import Optional
 
+from procdsl.lang import codes
 from procdsl.lang.diagnostics import Diagnostic
 from procdsl.plan.model import default_layout
 from procdsl.plan.sources import SourceBase
@@ -85,7 +86,7 @@ def share_is_realised(context) -> list[Diagnostic]:
                 continue
             count = counts[entry.source]
             out.append(Diagnostic(
-                "W404", f"`{entry.source}` gets about {count:,} unit{'s' * (count != 1)} of "
+                codes.SHARE_NOT_REALISED, f"`{entry.source}` gets about {count:,} unit{'s' * (count != 1)} of "
                 f"~{units[entry.source]:,.0f} tokens in phase `{phase.name}`, so its {entry.share * 100:.4g}% "
                 f"comes out near {got[entry.source] * 100:.3g}%", entry.span,
                 help="lengthen the phase, raise the share, or give this source smaller examples"))

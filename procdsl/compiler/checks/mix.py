@@ -9,6 +9,7 @@
 
 from __future__ import annotations
 
+from procdsl.lang import codes
 from procdsl.lang.diagnostics import Diagnostic
 
 
@@ -32,7 +33,7 @@ def mix_sums_to_one(context) -> list[Diagnostic]:
         empty = [which for entries, which in ((phase.mix, " at the start of the ramp"), (phase.mix_end, " at the end of the ramp"))
                  if entries is not None and not entries and (ramp or not phase.mentioned)]
         if phase.mix_span is not None and empty:
-            out += [Diagnostic("E301", f"the mix of phase `{phase.name}` names no source{which if ramp else ''}",
+            out += [Diagnostic(codes.MIX_SHARES, f"the mix of phase `{phase.name}` names no source{which if ramp else ''}",
                                phase.mix_span, help="say what the phase trains on, e.g. `mix = { dyck: 100% }`")
                     for which in empty]
             continue
@@ -44,6 +45,6 @@ def mix_sums_to_one(context) -> list[Diagnostic]:
                 gap = 1 - total
                 fix = (f"add {_percent(gap)} to a source" if gap > 0 else f"remove {_percent(-gap)} from the sources")
                 span = entries[0].span.to(entries[-1].span) if which else phase.mix_span
-                out.append(Diagnostic("E301", f"mix shares sum to {_percent(total)}{which}, not 100%",
+                out.append(Diagnostic(codes.MIX_SHARES, f"mix shares sum to {_percent(total)}{which}, not 100%",
                                       span, help=f"{fix}, or change the shares"))
     return out
