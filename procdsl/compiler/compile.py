@@ -32,7 +32,6 @@ from procdsl.compiler.settings import (
     build_model,
     build_runtime,
     build_tokenizer,
-    check_runtime,
     unique_settings,
 )
 from procdsl.compiler.sources import RuleResolver, build_source
@@ -213,22 +212,14 @@ def _compile_curriculum(program: Program, curriculum: n.Curriculum, name: str, v
         reader.error(codes.MISSING_REQUIRED, f"curriculum `{curriculum.name}` has no phases", curriculum.name_span,
                      help="add `phase NAME { steps = N  mix = { SOURCE: 100% } }`")
     defaults = {"batch": batch, "context": context, "seed": seed}
-    phases: list[ElabPhase] = []
-    names: dict[str, n.Phase] = {}
-    for node in curriculum.phases:
-        if node.name in names:
-            reader.error(codes.DUPLICATE_NAME, f"phase `{node.name}` is defined twice", node.name_span,
-                         help="phase names must be unique", notes=(("first defined", names[node.name].name_span),))
-        names.setdefault(node.name, node)
-        phases.append(elaborate_phase(node, defaults, set(scope.sources), reader))
+    phases = [elaborate_phase(node, defaults, set(scope.sources), reader) for node in curriculum.phases]
     assign_lengths(phases, budget, settings["budget"].span if "budget" in settings else None, reader)
-    if runtime is not None:
-        check_runtime(runtime, curriculum.runtime, model, {p.name: p.batch for p in phases}, reader)
     schedules = [read_schedule(p.schedule_expr, p.steps, reader) if p.steps else None for p in phases]
     bpe_source = getattr(tokenizer, "train_on", None)
     diagnostics += run_checks(Context(phases, dict(sources), dict(scope.sources), bpe_source,
                                       root_file=program.root.file if program.root else None,
-                                      tokenizer_span=settings["tokenizer"].value.span if "tokenizer" in settings else None))
+                                      tokenizer_span=settings["tokenizer"].value.span if "tokenizer" in settings else None,
+                                      budget=budget, runtime=runtime, runtime_block=curriculum.runtime, model=model))
     if errors(diagnostics) or None in (model, context, batch, seed, tokenizer, runtime):
         return None
     try:

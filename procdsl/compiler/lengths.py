@@ -26,21 +26,15 @@ def steps_for_tokens(tokens: int, *, batch: int, context: int) -> int:
 
 def assign_lengths(phases: list[ElabPhase], budget: Optional[int], budget_span: Optional[Span],
                    reader: Reader) -> None:
-    """Fill ``phase.steps`` for every phase whose length could be read (E302, E303, E304)."""
+    """Fill ``phase.steps`` for every phase whose length could be read; E304 if the budget cannot
+    hold them. A second ``rest`` (E302) or a share without a budget (E303) is left without steps
+    here and reported by :mod:`procdsl.compiler.checks.budget`."""
     rest = [(p, p.length) for p in phases if p.length is not None and p.length.kind == "rest"]
-    for extra, length in rest[1:]:
-        reader.error(codes.TWO_REST_PHASES, f"two phases take `length = rest` (`{rest[0][0].name}` and `{extra.name}`)",
-                     length.span, help="give this phase an explicit length",
-                     notes=((f"`{rest[0][0].name}` takes the rest", rest[0][1].span),))
     for phase in phases:
         length = phase.length
-        if length is None:
+        if length is None or (length.kind in ("share", "rest") and budget is None):
             continue
-        if length.kind in ("share", "rest") and budget is None:
-            what = "`share`" if length.kind == "share" else "`length = rest`"
-            reader.error(codes.NEEDS_BUDGET, f"{what} needs a curriculum `budget`", length.span,
-                         help="add e.g. `budget = 655M tokens` to the curriculum")
-        elif length.amount is None or length.kind == "rest":
+        if length.amount is None or length.kind == "rest":
             continue
         elif length.kind == "steps":
             phase.steps = int(length.amount)

@@ -196,29 +196,3 @@ def build_parallel(expr: n.Expr, reader: Reader) -> Optional[Fsdp]:
                 return None
     return Fsdp(shard=values.get("fsdp"), tp=values.get("tp", 1))
 
-
-def check_runtime(runtime: Runtime, block: Optional[n.RuntimeBlock], model: Any,
-                  batches: dict[str, int], reader: Reader) -> None:
-    """What of ``runtime`` the plan alone refutes (E310): a ``microbatch`` that does not divide a
-    phase's batch, ``tp`` on GPT-2, a ``tp`` that does not divide the attention heads. The world
-    size is known only when the run starts; ``procdsl run`` checks the rest before training."""
-    if block is None:
-        return
-    spans = {s.key: s.span for s in block.settings}
-    if runtime.microbatch is not None:
-        for phase, batch in batches.items():
-            if batch % runtime.microbatch:
-                reader.error(codes.RUNTIME_REFUTED, f"`microbatch = {runtime.microbatch}` does not divide the batch "
-                             f"of {batch} rows of phase `{phase}`", spans["microbatch"],
-                             help="the microbatch must divide batch / ranks: pick a divisor of every phase's batch")
-                break
-    tp = runtime.parallel.tp
-    if tp > 1 and model is not None:
-        if model.kind != "llama":
-            reader.error(codes.RUNTIME_REFUTED, f"tensor parallelism (`tp({tp})`) is implemented for llama only, "
-                         f"not {model.kind}", spans["parallel"], help="train GPT-2 with `fsdp`")
-        elif model.heads % tp or (model.kv_heads or model.heads) % tp:
-            kv = f" and {model.kv_heads} key/value heads" if model.kv_heads else ""
-            reader.error(codes.RUNTIME_REFUTED, f"`tp({tp})` does not divide the model's {model.heads} attention "
-                         f"heads{kv}", spans["parallel"],
-                         help="use a tensor-parallel degree that divides the heads")
