@@ -1,7 +1,7 @@
 """Feeding TorchTitan from procdsl's mixture stream: ``PhaseStream`` batches → ``(input_dict, labels)``.
 
 :class:`StreamBatches` is a TorchTitan ``BaseDataLoader`` (the contract is spelled out in
-``procdsl.runtime.dataloader``) over one rank's :class:`procdsl.stream.PhaseStream`. Each
+``procdsl.runtime.synthetic``) over one rank's :class:`procdsl.stream.PhaseStream`. Each
 stream batch (``phase.batch / world`` rows) is one microbatch:
 
 * ``input_dict["input"]``: ``[b, context]`` int64 token ids (``Batch.inputs``);

@@ -18,7 +18,8 @@ Flavors: ``model_args`` is a :class:`FlavorTable`, so ``model.flavor`` may name 
 plan gives it: ``"layers=12,heads=12,dim=768,vocab_size=50257,context=1024"``.
 
 Dataloader: ``procdsl.dataloader`` in the job config names a factory ``"module:function"``
-called as ``factory(dp_world_size=, dp_rank=, job_config=)`` (see ``procdsl.runtime.dataloader``).
+called as ``factory(dp_world_size=, dp_rank=, job_config=)`` (:func:`load_factory`; the synthetic one is
+``procdsl.runtime.synthetic:build_synthetic``).
 
 Every ``parallelize_fn`` is wrapped by :func:`with_platform`, which applies the backend's FSDP
 settings from ``procdsl.runtime.platform`` after the model's own parallelisation.
@@ -34,6 +35,7 @@ from __future__ import annotations
 import copy
 import dataclasses
 import functools
+import importlib
 from collections.abc import Callable, Iterator, Mapping
 from typing import Any
 
@@ -46,7 +48,6 @@ from torchtitan.protocols import train_spec
 from torchtitan.protocols.train_spec import TrainSpec
 
 from . import platform
-from .dataloader import load_factory
 from .metrics import build_metrics_processor
 from .models.gpt2 import GPT2, GPT2ModelArgs
 from .models.llama import Llama
@@ -110,6 +111,14 @@ def with_platform(parallelize_fn: Callable[..., Any]) -> Callable[..., Any]:
         return model
 
     return parallelize
+
+
+def load_factory(path: str) -> Any:
+    """Resolve ``"package.module:function"`` (how configs name a dataloader factory)."""
+    module, sep, attr = path.partition(":")
+    if not sep or not module or not attr:
+        raise ValueError(f"expected 'package.module:function', got {path!r}")
+    return getattr(importlib.import_module(module), attr)
 
 
 def build_dataloader(*, dp_world_size: int, dp_rank: int, tokenizer: Any, job_config: Any,

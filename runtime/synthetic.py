@@ -1,4 +1,6 @@
-"""Feeding TorchTitan: streams of packed rows → ``(input_dict, labels)`` batches, loss mask in labels.
+"""The synthetic dataloader: a learnable stand-in for the plan's stream (tests, dry runs), and the
+TorchTitan dataloader contract it and :mod:`procdsl.runtime.batches` follow: rows →
+``(input_dict, labels)`` batches, loss mask in labels.
 
 Contract with TorchTitan 0.2.2's ``Trainer`` (``train.py``):
 
@@ -30,7 +32,6 @@ itself ``Stateful``; ``loss_mask[j]`` says whether token ``j`` is a training tar
 
 from __future__ import annotations
 
-import importlib
 from collections.abc import Iterator
 from itertools import islice
 from typing import Any
@@ -121,11 +122,3 @@ def build_synthetic(*, dp_world_size: int, dp_rank: int, job_config: Any) -> Tit
                          vocab_size=model_args.vocab_size)
     return TitanBatches(rows, batch_size=training.local_batch_size, seq_len=training.seq_len,
                         dp_rank=dp_rank, dp_world_size=dp_world_size)
-
-
-def load_factory(path: str) -> Any:
-    """Resolve ``"package.module:function"`` (how configs name a dataloader factory)."""
-    module, sep, attr = path.partition(":")
-    if not sep or not module or not attr:
-        raise ValueError(f"expected 'package.module:function', got {path!r}")
-    return getattr(importlib.import_module(module), attr)

@@ -74,7 +74,7 @@ class Procdsl:
     device: str = "auto"
     """auto | cpu | cuda (auto: CUDA when torch sees it)"""
 
-    dataloader: str = "procdsl.runtime.dataloader:build_synthetic"
+    dataloader: str = "procdsl.runtime.synthetic:build_synthetic"
     """factory "module:function" called as factory(dp_world_size=, dp_rank=, job_config=)"""
 
     plan: str = ""

@@ -35,7 +35,7 @@ def job(folder, *, model: str, flavor: str, tp: int = 1, broadcast_above: int = 
         "parallelism": {"tensor_parallel_degree": tp, "disable_loss_parallel": True},
         "metrics": {"log_freq": 1},
         "checkpoint": {"enable": False},
-        "procdsl": {"device": "cpu", "dataloader": "procdsl.runtime.dataloader:build_synthetic",
+        "procdsl": {"device": "cpu", "dataloader": "procdsl.runtime.synthetic:build_synthetic",
                     "broadcast_init_above": broadcast_above},
         "debug": {"seed": 3},
     }

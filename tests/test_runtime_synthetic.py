@@ -1,4 +1,4 @@
-"""procdsl.runtime.dataloader: batches, loss masks as labels, Stateful resume, rank split."""
+"""procdsl.runtime.synthetic: batches, loss masks as labels, Stateful resume, rank split; factory names."""
 
 from __future__ import annotations
 
@@ -7,12 +7,8 @@ import pytest
 torch = pytest.importorskip("torch")
 pytest.importorskip("torchtitan")
 
-from procdsl.runtime.dataloader import (  # noqa: E402
-    PROMPT,
-    SyntheticRows,
-    TitanBatches,
-    load_factory,
-)
+from procdsl.runtime.spec import load_factory  # noqa: E402
+from procdsl.runtime.synthetic import PROMPT, SyntheticRows, TitanBatches  # noqa: E402
 
 IGNORE = -100
 
@@ -69,6 +65,6 @@ def test_row_length_is_checked():
 
 
 def test_load_factory():
-    assert load_factory("procdsl.runtime.dataloader:SyntheticRows") is SyntheticRows
+    assert load_factory("procdsl.runtime.synthetic:SyntheticRows") is SyntheticRows
     with pytest.raises(ValueError):
-        load_factory("procdsl.runtime.dataloader.SyntheticRows")
+        load_factory("procdsl.runtime.synthetic.SyntheticRows")

@@ -41,7 +41,7 @@ def job(folder, *, steps: int, local_batch: int = 8, **sections) -> dict:
         "metrics": {"log_freq": 1},
         "checkpoint": {"enable": True, "folder": "checkpoints", "interval": 3,
                        "last_save_model_only": False},
-        "procdsl": {"device": "cpu", "dataloader": "procdsl.runtime.dataloader:build_synthetic"},
+        "procdsl": {"device": "cpu", "dataloader": "procdsl.runtime.synthetic:build_synthetic"},
         "debug": {"seed": 0},
     }
     for section, values in sections.items():
