@@ -1,14 +1,18 @@
 """Every check of DESIGN.md §1 "Checks": its code, and where it points (line:column).
 
 One row per rule: a snippet that breaks exactly that rule, the code it must raise, and the
-1-based line and column of the span. A second table holds snippets that are fine, so a check
-that fires too eagerly fails too.
+1-based line and column of the span; codes that need more than one file's text (a path, an
+override, a chain of imports, a compiler bug) have a row in ``SETUP_CASES``. Together they hold a
+case for every code of ``procdsl/lang/codes.py`` (tests/test_codes.py keeps them in step). A
+second table holds snippets that are fine, so a check that fires too eagerly fails too.
 """
 
 from __future__ import annotations
 
 import pytest
 from conftest import PHASE, compile_snippet, snippet
+
+from procdsl.lang.codes import CODES
 
 TWO_PHASES = PHASE + "\n  phase q {\n    steps = 10\n    transfer = { reinit: [embed, head] }\n    mix = { a: 100% }\n  }"
 
@@ -18,6 +22,9 @@ CASES = [
     ("E001", "phase p { steps = 1 }\n", 1, 1),
     ("E002", 'curriculum t {\n  x = "abc\n}\n', 2, 7),
     ("E003", "curriculum t {\n  seed = 1\n", 2, 11),
+    ("E006", 'let p = "C:\\data"\n', 1, 12),
+    ("E007", "let x = " + "[" * 101 + "]" * 101 + "\n", 1, 109),
+    ("E008", snippet(phases=PHASE.replace("\n  }", "\n    optimizer = adamw(lr=1e400)\n  }")), 12, 26),
     # E1xx: unknown names, with suggestions
     ("E101", snippet(phases="  phase p {\n    steps = 10\n    mix = { aa: 100% }\n  }"), 11, 13),
     ("E102", snippet(sources="  source c = task(srot, length=4)"), 8, 19),
@@ -40,6 +47,7 @@ CASES = [
     ("E206", snippet(phases="  phase p {\n    steps = 10\n    mix = { a: 50%, b: 50% }\n    loss = fulll\n  }"), 12, 12),
     ("E207", "rule r = union >> sort\n", 1, 10),
     ("E208", snippet(sources="  source c = dyck(3)"), 8, 19),
+    ("E209", snippet(settings="  tokenizer = bpe(vocab=300, train_on=a)"), 5, 15),
     ("E210", snippet(phases=PHASE.replace("\n  }", '\n    eval { lm_eval(tasks=["t"], include_path="missing") }\n  }')), 12, 46),
     # E3xx: structure
     ("E301", snippet(phases="  phase p {\n    steps = 10\n    mix = { a: 60%, b: 30% }\n  }"), 11, 11),
@@ -57,6 +65,8 @@ CASES = [
     ("E310", snippet(settings="  runtime { parallel = [fsdp, tp(2)] }"), 5, 13),
     ("E311", snippet(phases=PHASE + "\n  phase q {\n    steps = 10\n    transfer = { keep: [attn], reinit: [attn] }\n    mix = { a: 100% }\n  }"), 15, 16),
     ("E312", snippet(settings="  batch = 8"), 5, 3),
+    ("E313", snippet(settings="  sweep { seed: [" + ", ".join(map(str, range(40))) + "], context: ["
+                     + ", ".join(map(str, range(64, 104))) + "] }"), 5, 3),
     ("E315", snippet(phases=PHASE.replace("\n  }", '\n    eval every 5 steps { lm_eval(tasks=["t"]) }\n  }')), 12, 26),
     ("E315", snippet(phases=PHASE.replace("\n  }", "\n    eval { perplexity(a) }\n  }")), 12, 12),
     # warnings
@@ -80,12 +90,63 @@ def test_each_check_reports_its_code_at_its_span(code, text, line, column, tmp_p
         assert not result.plans
 
 
-def test_every_documented_check_code_has_a_case():
-    codes = {c for c, *_ in CASES}
-    expected = {"E001", "E002", "E003", "E101", "E102", "E103", "E104", "E105", "E106", "E201", "E202",
-                "E203", "E204", "E205", "E206", "E207", "E301", "E302", "E303", "E304", "E305", "E306",
-                "E307", "E308", "W401", "W402", "W403", "W404"}
-    assert expected <= codes
+def _compile_with(text: str, *overrides: str):
+    def build(tmp_path, monkeypatch):
+        from procdsl.compiler import compile_file
+
+        path = tmp_path / "t.curr"
+        path.write_text(text)
+        return compile_file(str(path), overrides)
+    return build
+
+
+def _unreadable_file(tmp_path, monkeypatch):
+    from procdsl.compiler import compile_file
+
+    return compile_file(str(tmp_path))  # a directory is not a file
+
+
+def _import_chain(tmp_path, monkeypatch):
+    from procdsl.compiler import compile_file
+    from procdsl.limits import MAX_IMPORT_DEPTH
+
+    for i in range(MAX_IMPORT_DEPTH + 1):
+        (tmp_path / f"f{i}.curr").write_text(f'import "f{i + 1}.curr"\n')
+    (tmp_path / f"f{MAX_IMPORT_DEPTH + 1}.curr").write_text("let y = 1\n")
+    return compile_file(str(tmp_path / "f0.curr"))
+
+
+def _compiler_bug(tmp_path, monkeypatch):
+    import procdsl.compiler.compile as compile_module
+
+    def crash(*args):
+        raise RecursionError("maximum recursion depth exceeded")
+
+    monkeypatch.setattr(compile_module, "_compile", crash)
+    return _compile_with(snippet())(tmp_path, monkeypatch)
+
+
+#: codes that need more than the text of one file: (code, build(tmp_path, monkeypatch), line, column)
+SETUP_CASES = [
+    ("E004", _unreadable_file, 1, 1),
+    ("E005", _compile_with(snippet(), "seed"), 1, 1),           # line 1 of the pseudo-file `--set`
+    ("E110", _compile_with(snippet(), "nothing=1"), 1, 1),
+    ("E314", _import_chain, 1, 1),
+    ("E399", _compiler_bug, 1, 1),
+]
+
+
+@pytest.mark.parametrize("code,build,line,column", SETUP_CASES, ids=[c for c, *_ in SETUP_CASES])
+def test_each_code_that_needs_a_setup_reports_it_at_its_span(code, build, line, column, tmp_path, monkeypatch):
+    result = build(tmp_path, monkeypatch)
+    found = [(d.code, d.span.line, d.span.column) for d in result.diagnostics]
+    assert (code, line, column) in found, found
+    assert not result.plans
+
+
+def test_every_code_has_a_case():
+    """Both ways: each code of the registry has a row above, and each row's code is registered."""
+    assert {c for c, *_ in CASES + SETUP_CASES} == set(CODES)
 
 
 VALID = [

@@ -30,6 +30,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Literal
 
+from procdsl.limits import MAX_IMPORT_DEPTH, MAX_NESTING, MAX_SOURCE_BYTES, MAX_SWEEP_VARIANTS
+
 
 @dataclass(frozen=True)
 class Code:
@@ -75,7 +77,7 @@ UNEXPECTED_END = _code(
 UNREADABLE_FILE = _code(
     "E004", "UNREADABLE_FILE", "the file to compile cannot be read",
     "The path does not exist, is not a regular file (a fifo, a device), is not UTF-8 text or is "
-    "larger than the source limit. Check the path.", "compiler/load.py (before parsing)")
+    f"larger than {MAX_SOURCE_BYTES // 2**20} MiB. Check the path.", "compiler/load.py (before parsing)")
 BAD_OVERRIDE = _code(
     "E005", "BAD_OVERRIDE", "a `--set` item that is not `path=value`",
     "An override needs a dotted plan path, `=` and a value, e.g. `--set phases.warmup.steps=500`.",
@@ -86,7 +88,7 @@ UNKNOWN_ESCAPE = _code(
     "than silently changed. Double the backslash.", "lang/parse.py (the lexer)")
 NESTING_TOO_DEEP = _code(
     "E007", "NESTING_TOO_DEEP", "brackets nested deeper than the limit",
-    "Brackets nest more than 100 deep (every later stage recurses). Name the inner value with "
+    f"Brackets nest more than {MAX_NESTING} deep (every later stage recurses). Name the inner value with "
     "`let` and refer to it.", "lang/parse.py (before parsing)")
 NUMBER_OUT_OF_RANGE = _code(
     "E008", "NUMBER_OUT_OF_RANGE", "a number beyond 1e300",
@@ -231,11 +233,11 @@ GIVEN_TWICE = _code(
     "second `lm_eval`. Keep one.", "compiler/settings.py, phases.py, compile.py (indexing the block)")
 SWEEP_TOO_LARGE = _code(
     "E313", "SWEEP_TOO_LARGE", "a sweep expanding to more variants than the limit",
-    "Counted before any variant is built (the limit is 1,024). Sweep fewer values, or split the "
+    f"Counted before any variant is built (the limit is {MAX_SWEEP_VARIANTS:,}). Sweep fewer values, or split the "
     "sweep.", "compiler/sweep.py (before expanding)")
 IMPORTS_TOO_DEEP = _code(
     "E314", "IMPORTS_TOO_DEEP", "imports chained deeper than the limit",
-    "More than 64 files imported through one another. Import the libraries you need directly.",
+    f"More than {MAX_IMPORT_DEPTH} files imported through one another. Import the libraries you need directly.",
     "compiler/load.py (following imports)")
 EVAL_WRONG_BLOCK = _code(
     "E315", "EVAL_WRONG_BLOCK", "an evaluation in the wrong kind of eval block",

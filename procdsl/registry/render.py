@@ -59,8 +59,22 @@ _WORD_SECTIONS = (("rule", "Built-in rules"), ("tokenizer", "Tokenizer words"), 
                   ("component", "Model components (`transfer`)"))
 
 
+def codes_table() -> list[str]:
+    """Every diagnostic code of :mod:`procdsl.lang.codes`, one row each, in code order.
+
+    >>> print("\\n".join(codes_table()[:3]))
+    | code | name | summary | what triggers it, the fix |
+    |---|---|---|---|
+    | E001 | `UNEXPECTED_TOKEN` | a token that cannot stand where it is written | The parser found a word or symbol that the grammar does not allow there (a phase outside `curriculum`, `key: value` where `key = value` belongs); the message lists what may follow. Fix the text at the caret. |
+    """
+    from procdsl.lang.codes import CODES
+
+    rows = ["| code | name | summary | what triggers it, the fix |", "|---|---|---|---|"]
+    return rows + [f"| {c.code} | `{c.name}` | {_cell(c.summary)} | {_cell(c.doc)} |" for c in CODES.values()]
+
+
 def reference_markdown() -> str:
-    """The whole registry as ``docs/reference.md``."""
+    """The whole registry as ``docs/reference.md``, ending with the diagnostic codes."""
     from procdsl.registry.lookup import category
 
     out = ["# procdsl reference", "",
@@ -82,7 +96,10 @@ def reference_markdown() -> str:
         words = tuple(i for i in category(name) if not i.callable)
         out += [f"## {title}", ""] + _word_table(words, "word") + [""]
     others = tuple(i for i in category("length") + category("optimizer") if not i.callable)
-    out += ["## Other words", ""] + _word_table(others, "word")
+    out += ["## Other words", ""] + _word_table(others, "word") + [""]
+    out += ["## Diagnostic codes", "",
+            "Every code `procdsl check` can report (E0xx syntax and input, E1xx unknown names, E2xx types and",
+            "ranges, E3xx structure, W4xx warnings), from `procdsl/lang/codes.py`.", ""] + codes_table()
     return "\n".join(out) + "\n"
 
 
