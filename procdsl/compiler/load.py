@@ -22,9 +22,8 @@ from typing import Optional
 
 from procdsl.lang import codes
 from procdsl.lang.diagnostics import Diagnostic, Span
-from procdsl.lang.lower import lower
 from procdsl.lang.nodes import Module
-from procdsl.lang.parse import BOM, SyntaxDiagnostic, parse_text
+from procdsl.lang.parse import BOM, SyntaxDiagnostic, parse_module
 from procdsl.limits import MAX_IMPORT_DEPTH, MAX_SOURCE_BYTES
 
 
@@ -115,11 +114,10 @@ def _key(path: str) -> str:
 def _load(program: Program, path: str, text: str, stack: list[str]) -> Optional[Module]:
     program.texts[path] = text
     try:
-        tree, _ = parse_text(text, path, comments=False)
+        module, _ = parse_module(text, path, comments=False)
     except SyntaxDiagnostic as exc:
         program.diagnostics.append(exc.diagnostic)
         return None
-    module = lower(tree, path)
     program.modules[path] = module
     program.imports[path] = []
     known = {_key(p): p for p in program.modules}

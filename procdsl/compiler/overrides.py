@@ -29,8 +29,7 @@ from procdsl.compiler.suggest import did_you_mean, one_of
 from procdsl.lang import codes
 from procdsl.lang import nodes as n
 from procdsl.lang.diagnostics import Diagnostic, Span
-from procdsl.lang.lower import lower
-from procdsl.lang.parse import SyntaxDiagnostic, parse_text
+from procdsl.lang.parse import SyntaxDiagnostic, parse_module
 
 OVERRIDE_FILE = "--set"
 #: settings whose default is a call, so `optimizer.lr=…` works when `optimizer` is not written
@@ -70,8 +69,7 @@ def parse_value(text: str, line: int = 1, column: int = 1, file: str = OVERRIDE_
     prefix = "let _="
     pad = max(0, column - 1 - len(prefix))
     source = "\n" * (line - 1) + prefix + " " * pad + text
-    tree, _ = parse_text(source, file)
-    module = lower(tree, file)
+    module, _ = parse_module(source, file, comments=False)
     return module.definitions[0].value
 
 

@@ -26,8 +26,7 @@ from lark import Token
 
 from procdsl.lang import nodes as n
 from procdsl.lang.diagnostics import Span
-from procdsl.lang.lower import lower
-from procdsl.lang.parse import parse_text
+from procdsl.lang.parse import parse_module
 from procdsl.lang.strings import quote
 
 INDENT = "  "
@@ -243,8 +242,7 @@ def _children(node: Statement) -> list[Statement]:
 
 def format_text(text: str, file: str) -> str:
     """Format one file's text. Raises SyntaxDiagnostic if it does not parse."""
-    tree, comments = parse_text(text, file)
-    module = lower(tree, file)
+    module, comments = parse_module(text, file)
     formatter = _Formatter(text, comments)
     formatter.statements(list(module.body), 0)
     return formatter.finish()

@@ -1,4 +1,5 @@
-"""Lark tree → typed AST (:mod:`procdsl.lang.nodes`), with a span on every node.
+"""The typed AST (:mod:`procdsl.lang.nodes`), with a span on every node: built while parsing
+(:class:`Builder`, the compiler's path) or lowered from Lark's tree (:func:`lower`).
 
 Numbers are read here, once: scale suffixes ``K M B T`` multiply by 10³…10¹², a percentage
 becomes a fraction, a quantity keeps its unit.
@@ -14,7 +15,7 @@ Quantity(value=655000000, unit='tokens', text='655M tokens', span=Span(file='x.c
 from __future__ import annotations
 
 import re
-from typing import Union
+from typing import Any, Union
 
 from lark import Token, Tree
 
@@ -187,3 +188,196 @@ class _Lowerer:
 def lower(tree: Tree, file: str) -> n.Module:
     """Lower a parse tree of ``file`` into a :class:`~procdsl.lang.nodes.Module`."""
     return _Lowerer(file).module(tree)
+
+
+# ------------------------------------------------------------------------- built while parsing
+
+
+class _Paren:
+    """``( expr )``: the expression, and the span of its outermost parentheses (the node's own
+    span stays the expression's; the statement around it ends at the `)`)."""
+
+    __slots__ = ("node", "line", "column", "end_line", "end_column")
+
+    def __init__(self, node: Any, first: Token, last: Token):
+        self.node = node.node if isinstance(node, _Paren) else node
+        self.line, self.column = first.line, first.column
+        self.end_line, self.end_column = last.end_line, last.end_column
+
+
+def _start(item: Any) -> tuple[int, int]:
+    """Where a child of a rule starts: a token, a node (its span) or parentheses."""
+    if isinstance(item, (Token, _Paren)):
+        return item.line, item.column
+    return item.span.line, item.span.column
+
+
+def _end(item: Any) -> tuple[int, int]:
+    if isinstance(item, (Token, _Paren)):
+        return item.end_line, item.end_column
+    return item.span.end_line, item.span.end_column
+
+
+def _node(item: Any) -> Any:
+    return item.node if isinstance(item, _Paren) else item
+
+
+class Builder:
+    """Lark's inline transformer for a parser with ``keep_all_tokens``: each rule's children
+    (every token, keywords and brackets included) become an AST node as the rule is reduced.
+
+    A node's span runs from the start of its first child to the end of its last one, which is
+    what Lark's ``propagate_positions`` computes for the tree :func:`lower` reads: the two agree
+    on every node (tests/test_parse_fast.py). ``state.file`` is the file being parsed.
+    """
+
+    def __init__(self, state: Any):
+        self.state = state
+
+    def _span(self, first: Any, last: Any) -> Span:
+        line, column = _start(first)
+        end_line, end_column = _end(last)
+        return Span(self.state.file, line, column, end_line, end_column)
+
+    def _token_span(self, token: Token) -> Span:
+        return Span(self.state.file, token.line, token.column, token.end_line, token.end_column)
+
+    # --------------------------------------------------------------------------- expressions
+    def number(self, c: list) -> n.Number:
+        return n.Number(read_number(c[0].value), c[0].value, self._token_span(c[0]))
+
+    def percent(self, c: list) -> n.Percent:
+        text = c[0].value
+        return n.Percent(read_number(text[:-1]) / 100, text, self._token_span(c[0]))
+
+    def quantity(self, c: list) -> n.Quantity:
+        text = c[0].value
+        number, unit = text.split()
+        return n.Quantity(read_number(number), _UNITS[unit], " ".join((number, unit)), self._token_span(c[0]))
+
+    def string(self, c: list) -> n.String:
+        return n.String(unquote(c[0].value), self._token_span(c[0]))
+
+    def name(self, c: list) -> n.Name:
+        return n.Name(c[0].value, self._token_span(c[0]))
+
+    def range(self, c: list) -> n.RangeExpr:
+        low, _, high = c
+        return n.RangeExpr(self.number([low]), self.number([high]), self._span(low, high))
+
+    def atom(self, c: list) -> _Paren:  # `( expr )`, the one alternative of atom left unaliased
+        return _Paren(c[1], c[0], c[2])
+
+    def compose_chain(self, c: list) -> n.Compose:
+        return n.Compose(tuple(_node(x) for x in c if not isinstance(x, Token)), self._span(c[0], c[-1]))
+
+    def call(self, c: list) -> n.Call:
+        args, kwargs = [], []
+        for child in c[2:-1]:
+            if isinstance(child, n.KwArg):
+                kwargs.append(child)
+            elif not isinstance(child, Token):
+                args.append(_node(child))
+        return n.Call(c[0].value, self._token_span(c[0]), tuple(args), tuple(kwargs), self._span(c[0], c[-1]))
+
+    def kwarg(self, c: list) -> n.KwArg:
+        return n.KwArg(c[0].value, self._token_span(c[0]), _node(c[2]))
+
+    def list(self, c: list) -> n.ListExpr:
+        return n.ListExpr(tuple(_node(x) for x in c if not isinstance(x, Token)), self._span(c[0], c[-1]))
+
+    def tuple(self, c: list) -> n.TupleExpr:
+        return n.TupleExpr(tuple(_node(x) for x in c if not isinstance(x, Token)), self._span(c[0], c[-1]))
+
+    def map(self, c: list) -> n.MapExpr:
+        return n.MapExpr(tuple(x for x in c if not isinstance(x, Token)), self._span(c[0], c[-1]))
+
+    def entry(self, c: list) -> n.Entry:
+        key = c[0]
+        key_text = unquote(key.value) if key.type == "STRING" else key.value
+        return n.Entry(key_text, self._token_span(key), _node(c[2]))
+
+    # ---------------------------------------------------------------------------- statements
+    def _definition(self, kind: str, c: list) -> n.Definition:
+        return n.Definition(kind, c[1].value, self._token_span(c[1]), _node(c[3]), self._span(c[0], c[3]))
+
+    def let_stmt(self, c: list) -> n.Definition:
+        return self._definition("let", c)
+
+    def rule_stmt(self, c: list) -> n.Definition:
+        return self._definition("rule", c)
+
+    def source_stmt(self, c: list) -> n.Definition:
+        return self._definition("source", c)
+
+    def import_stmt(self, c: list) -> n.Import:
+        return n.Import(unquote(c[1].value), self._span(c[0], c[1]))
+
+    def setting(self, c: list) -> n.Setting:
+        return n.Setting(c[0].value, self._token_span(c[0]), _node(c[2]), self._span(c[0], c[2]))
+
+    def flag(self, c: list) -> n.Setting:
+        span = self._token_span(c[0])
+        return n.Setting(c[0].value, span, None, span)
+
+    def eval_every(self, c: list) -> tuple:
+        return ("every", _node(c[1]))
+
+    def eval_block(self, c: list) -> n.EvalBlock:
+        every = next((x[1] for x in c if isinstance(x, tuple)), None)
+        calls = tuple(x for x in c if isinstance(x, n.Call))
+        return n.EvalBlock(every, calls, self._span(c[0], c[-1]))
+
+    def phase(self, c: list) -> n.Phase:
+        settings = tuple(x for x in c[3:-1] if isinstance(x, n.Setting))
+        evals = tuple(x for x in c[3:-1] if isinstance(x, n.EvalBlock))
+        return n.Phase(c[1].value, self._token_span(c[1]), settings, evals, self._span(c[0], c[-1]))
+
+    def runtime_block(self, c: list) -> n.RuntimeBlock:
+        return n.RuntimeBlock(tuple(x for x in c if isinstance(x, n.Setting)), self._span(c[0], c[-1]))
+
+    def path(self, c: list) -> tuple:
+        names = [x for x in c if x.type == "NAME"]
+        return ("path", tuple(x.value for x in names), self._span(names[0], names[-1]))
+
+    def sweep_entry(self, c: list) -> n.SweepEntry:
+        _, names, span = c[0]
+        return n.SweepEntry(names, span, _node(c[2]))
+
+    def sweep_block(self, c: list) -> n.SweepBlock:
+        return n.SweepBlock(tuple(x for x in c if isinstance(x, n.SweepEntry)), self._span(c[0], c[-1]))
+
+    def curriculum(self, c: list) -> n.Curriculum:
+        settings, definitions, phases, body = [], [], [], []
+        runtime = sweep = None
+        for node in c[3:-1]:
+            if isinstance(node, Token):
+                continue
+            if isinstance(node, n.Setting):
+                settings.append(node)
+            elif isinstance(node, n.Definition):
+                definitions.append(node)
+            elif isinstance(node, n.Phase):
+                phases.append(node)
+            elif isinstance(node, n.RuntimeBlock):
+                runtime = runtime or node
+            else:
+                sweep = sweep or node
+            body.append(node)
+        return n.Curriculum(c[1].value, self._token_span(c[1]), tuple(settings), tuple(definitions),
+                            tuple(phases), runtime, sweep, self._span(c[0], c[-1]), tuple(body))
+
+    def start(self, c: list) -> n.Module:
+        imports, definitions, curricula, body = [], [], [], []
+        for node in c:
+            if isinstance(node, Token):
+                continue
+            if isinstance(node, n.Import):
+                imports.append(node)
+            elif isinstance(node, n.Curriculum):
+                curricula.append(node)
+            else:
+                definitions.append(node)
+            body.append(node)
+        return n.Module(self.state.file, tuple(imports), tuple(definitions), curricula[0] if curricula else None,
+                        tuple(body), extra_curricula=tuple(curricula[1:]))

@@ -4,9 +4,18 @@ The grammar ships inside the wheel (``procdsl/grammar/procdsl.lark``) and the pa
 once per process. Lark's terminal names never reach the user: each expected terminal is shown
 as the text a person would type.
 
+Two entry points share the grammar. :func:`parse_module` is the compiler's: one pass of the
+lexer and parser builds the typed AST directly (Lark's inline transformer,
+:class:`procdsl.lang.lower.Builder`), comments collected on the way. :func:`parse_text` returns
+Lark's own tree with Lark's ``propagate_positions``, for tools that want the tree;
+``lower(parse_text(...)[0])`` equals ``parse_module(...)[0]``, spans included (tests/test_parse_fast.py).
+
 >>> tree, comments = parse_text('curriculum c { seed = 1 }  # hi', "c.curr")
 >>> str(tree.data), [c.value for c in comments]
 ('start', ['# hi'])
+>>> module, comments = parse_module('curriculum c { seed = 1 }  # hi', "c.curr")
+>>> module.curriculum.settings[0].span, [c.value for c in comments]
+(Span(file='c.curr', line=1, column=16, end_line=1, end_column=24), ['# hi'])
 >>> parse_text('phase warmup steps = 2', "p.curr")
 Traceback (most recent call last):
   ...
@@ -18,6 +27,7 @@ from __future__ import annotations
 import functools
 import importlib.resources
 import re
+import threading
 from collections.abc import Iterable
 from typing import Optional
 
@@ -25,8 +35,9 @@ from lark import Lark, Token, Tree
 from lark.exceptions import UnexpectedCharacters, UnexpectedEOF, UnexpectedInput, UnexpectedToken
 
 from procdsl.lang import codes
+from procdsl.lang import nodes as n
 from procdsl.lang.diagnostics import Diagnostic, Span
-from procdsl.lang.lower import read_number
+from procdsl.lang.lower import Builder, read_number
 from procdsl.lang.strings import EscapeError, unquote
 from procdsl.limits import MAX_LITERAL, MAX_NESTING
 
@@ -100,12 +111,36 @@ def _check_number(token: Token) -> Token:
     return token
 
 
+# Per-call state of the shared, cached parsers: the comments of the text being parsed (lexed as
+# an ignored terminal, so only a lexer callback sees them) and, for the AST builder, its file.
+_CALL = threading.local()
+
+
+def _keep_comment(token: Token) -> Token:
+    """Lexer callback on the ignored COMMENT terminal: keep it for the formatter."""
+    found = getattr(_CALL, "comments", None)
+    if found is not None:
+        found.append(token)
+    return token
+
+
+def _options() -> dict:
+    callbacks = {"STRING": _check_string, "NUMBER": _check_number, "PERCENT": _check_number,
+                 "QUANTITY": _check_number, "COMMENT": _keep_comment}
+    return {"parser": "lalr", "lexer": "contextual", "maybe_placeholders": False, "lexer_callbacks": callbacks}
+
+
 @functools.lru_cache(maxsize=1)
 def _parser() -> Lark:
-    callbacks = {"STRING": _check_string, "NUMBER": _check_number, "PERCENT": _check_number,
-                 "QUANTITY": _check_number}
-    return Lark(grammar_text(), parser="lalr", lexer="contextual", propagate_positions=True,
-                maybe_placeholders=False, lexer_callbacks=callbacks)
+    """Builds the AST while parsing: every token kept (the spans of nodes start and end at keywords
+    and brackets), no Tree and no propagated positions."""
+    return Lark(grammar_text(), keep_all_tokens=True, transformer=Builder(_CALL), **_options())
+
+
+@functools.lru_cache(maxsize=1)
+def _tree_parser() -> Lark:
+    """Lark's own tree, every node placed by ``propagate_positions``."""
+    return Lark(grammar_text(), propagate_positions=True, **_options())
 
 
 BOM = "\ufeff"
@@ -130,23 +165,36 @@ def _check_nesting(text: str, file: str) -> None:
             depth = max(0, depth - 1)
 
 
-def parse_text(text: str, file: str, comments: bool = True) -> tuple[Tree, list[Token]]:
-    """Parse one file's text; return the tree and, if asked, its comments (for the formatter).
+def parse_module(text: str, file: str, comments: bool = True) -> tuple[n.Module, list[Token]]:
+    """Parse one file's text into its AST and, if asked, its comments (for the formatter).
 
     Raises SyntaxDiagnostic for the first syntax error. A leading UTF-8 byte-order mark is
     skipped (editors on Windows write one).
     """
-    parser = _parser()
+    return _run(_parser(), text, file, comments)  # type: ignore[return-value]
+
+
+def parse_text(text: str, file: str, comments: bool = True) -> tuple[Tree, list[Token]]:
+    """Parse one file's text into Lark's tree (nodes placed by Lark) and, if asked, its comments.
+    The compiler uses :func:`parse_module`; errors are the same."""
+    return _run(_tree_parser(), text, file, comments)  # type: ignore[return-value]
+
+
+def _run(parser: Lark, text: str, file: str, comments: bool) -> tuple[object, list[Token]]:
     text = text[1:] if text.startswith(BOM) else text
     _check_nesting(text, file)
+    found: list[Token] = []
+    outer = getattr(_CALL, "comments", None), getattr(_CALL, "file", None)
+    _CALL.comments, _CALL.file = (found if comments else None), file
     try:
-        tree = parser.parse(text)
-        found = [t for t in parser.lex(text, dont_ignore=True) if t.type == "COMMENT"] if comments else []
+        result = parser.parse(text)
     except UnexpectedInput as exc:
         raise SyntaxDiagnostic(_describe(exc, text, file)) from None
     except _BadToken as bad:
         raise SyntaxDiagnostic(bad.diagnostic(file)) from None
-    return tree, found
+    finally:
+        _CALL.comments, _CALL.file = outer
+    return result, found
 
 
 def _terminal_text(name: str) -> str:

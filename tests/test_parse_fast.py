@@ -1,0 +1,65 @@
+"""The compiler's parse (:func:`parse_module`: the AST built while parsing, spans from tokens)
+equals Lark's tree lowered (:func:`parse_text` with ``propagate_positions``, then :func:`lower`):
+the same nodes with the same spans, the same comments, the same syntax diagnostics — on every
+.curr file of the repository and on the fuzz corpus."""
+
+from __future__ import annotations
+
+import pytest
+from conftest import REPO
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+from test_fuzz import mutated, token_soup
+
+from procdsl.lang.lower import lower
+from procdsl.lang.parse import SyntaxDiagnostic, parse_module, parse_text
+
+FILES = sorted(p for p in REPO.rglob("*.curr") if not {".venv", ".git"} & set(p.relative_to(REPO).parts))
+
+
+def _outcome(parse, post, text: str):
+    try:
+        result, comments = parse(text, "t.curr")
+    except SyntaxDiagnostic as exc:
+        return "error", exc.diagnostic
+    positions = [(c.type, c.value, c.line, c.column, c.end_line, c.end_column) for c in comments]
+    return "ok", post(result), positions
+
+
+def _assert_same(text: str) -> None:
+    built = _outcome(parse_module, lambda module: module, text)
+    lowered = _outcome(parse_text, lambda tree: lower(tree, "t.curr"), text)
+    assert built == lowered
+
+
+def test_the_repository_has_curricula():
+    assert len(FILES) >= 20
+
+
+@pytest.mark.parametrize("path", FILES, ids=lambda p: str(p.relative_to(REPO)))
+def test_every_curr_file_parses_to_the_same_ast(path):
+    _assert_same(path.read_text())
+
+
+SAME = settings(max_examples=400, deadline=None, suppress_health_check=list(HealthCheck), derandomize=True)
+
+
+@SAME
+@given(mutated())
+def test_mutated_curricula_parse_to_the_same_ast_or_diagnostic(text):
+    _assert_same(text)
+
+
+@SAME
+@given(st.one_of(token_soup, st.text(max_size=200)))
+def test_random_text_parses_to_the_same_ast_or_diagnostic(text):
+    _assert_same(text)
+
+
+@pytest.mark.parametrize("text", [
+    "", "# only a comment", ";;", "let a = ((1))  # c", "rule r = (a) >> (b(k=(2), 3),)",
+    'curriculum c { seed = [1, (2,), {a: 1, "b c": 2}] ; runtime { x  y = 1 } sweep { a.b: [1, 2], c: 1..3 }\n'
+    "  phase p { steps = (5 steps) eval every (5 steps) { f(), g(1) } eval {} } }\ncurriculum d {}",
+])
+def test_corner_cases_parse_to_the_same_ast(text):
+    _assert_same(text)
