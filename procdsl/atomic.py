@@ -68,16 +68,18 @@ def atomic_open(path: Union[str, os.PathLike], mode: str = "w", *, encoding: str
         st = None
     if st is not None and stat.S_ISDIR(st.st_mode):
         raise IsADirectoryError(errno.EISDIR, os.strerror(errno.EISDIR), os.fspath(path))
-    kwargs = {} if "b" in mode else {"encoding": encoding, "newline": ""}
+    text = "b" not in mode
+    # binary files take neither an encoding nor a newline policy
+    file_encoding, newline = (encoding, "") if text else (None, None)
     if st is not None and not stat.S_ISREG(st.st_mode):  # a device or fifo: nothing to replace
-        with open(target, mode, **kwargs) as fh:
+        with open(target, mode, encoding=file_encoding, newline=newline) as fh:
             yield fh
         return
     folder = os.path.dirname(target)
     fd, temp = tempfile.mkstemp(dir=folder, prefix=f".{os.path.basename(target)}.", suffix=".tmp")
     try:
         os.chmod(temp, stat.S_IMODE(st.st_mode) if st is not None else 0o666 & ~_umask())
-        with os.fdopen(fd, mode, **kwargs) as fh:
+        with os.fdopen(fd, mode, encoding=file_encoding, newline=newline) as fh:
             yield fh
             fh.flush()
             os.fsync(fh.fileno())

@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable
+from functools import partial
 
 from procdsl.generators import generate
 from procdsl.naive_generators import naive_generate
@@ -30,6 +31,7 @@ from procdsl.plan.sources import (
     ReversedAdditionSource,
     ShuffleDyckSource,
     SortingSource,
+    SourceBase,
     TaskSource,
     WwSource,
 )
@@ -71,14 +73,20 @@ def _rate(run: Callable[[int], int], seconds: float, repeats: int = 3) -> float:
     return tokens / best
 
 
+def _tokens(source: SourceBase, count: int) -> int:
+    return len(generate(source, seed=0, name="bench", start=0, count=count, context=CONTEXT).tokens)
+
+
+def _naive_tokens(source: SourceBase, count: int) -> int:
+    return sum(len(t) for t, _ in naive_generate(source, 0, 0, count, CONTEXT))
+
+
 def run_generator_bench(seconds: float = 0.3, cases=CASES) -> list[dict]:
     """One row per generator: ``generator, tokens_per_s, naive_tokens_per_s, ratio``."""
     rows = []
     for label, source in cases:
-        ours = _rate(lambda n, source=source: len(generate(source, seed=0, name="bench", start=0, count=n,
-                                            context=CONTEXT).tokens), seconds)
-        theirs = _rate(lambda n, source=source: sum(len(t) for t, _ in naive_generate(source, 0, 0, n, CONTEXT)),
-                       seconds / 2, repeats=1)
+        ours = _rate(partial(_tokens, source), seconds)
+        theirs = _rate(partial(_naive_tokens, source), seconds / 2, repeats=1)
         rows.append({"generator": label, "tokens_per_s": ours, "naive_tokens_per_s": theirs,
                      "ratio": ours / theirs})
     return rows

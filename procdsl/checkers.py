@@ -21,10 +21,10 @@ from __future__ import annotations
 
 from collections import Counter
 
-from procdsl.plan.base import Ramp, Range
+from procdsl.plan.base import Number, Ramp, Range
 
 
-def _bounds(value, context: int) -> tuple[int, int]:
+def _bounds(value, context: int) -> tuple[Number, Number]:
     """Smallest and largest value a parameter may take (``None`` = the context)."""
     if value is None:
         return context, context
@@ -35,7 +35,7 @@ def _bounds(value, context: int) -> tuple[int, int]:
     return value, value
 
 
-def _within(what: str, value: int, bounds: tuple[int, int]) -> list[str]:
+def _within(what: str, value: int, bounds: tuple[Number, Number]) -> list[str]:
     lo, hi = bounds
     return [] if lo <= value <= hi else [f"{what} {value} outside {lo}..{hi}"]
 
@@ -50,7 +50,8 @@ def _mask(mask: list[bool], expected: list[bool]) -> list[str]:
 
 
 def _split(tokens: list[int], sep: int) -> list[list[int]]:
-    parts, current = [], []
+    parts: list[list[int]] = []
+    current: list[int] = []
     for t in tokens:
         if t == sep:
             parts.append(current)

@@ -45,9 +45,10 @@ def readable_placeholders() -> None:
         name = name if self.required else f"[{name}]"
         return name + ("..." if self.nargs != 1 else "")
 
-    core._TyperParameter.display_type = display_type
-    core.TyperArgument._usage_display_name = usage_name
-    core._procdsl_placeholders = True
+    # patching typer's methods is the point (module docstring); a checker rejects that on principle
+    core._TyperParameter.display_type = display_type  # type: ignore[method-assign]
+    core.TyperArgument._usage_display_name = usage_name  # type: ignore[method-assign]
+    core._procdsl_placeholders = True  # type: ignore[attr-defined]  # our own marker on typer's module
 
 
 def _print_version(value: bool) -> None:

@@ -43,7 +43,7 @@ def curr_files(paths: Sequence[PathLike]) -> Found:
     """Every ``*.curr`` under ``paths``: files as given, directories walked without entering
     symlinked directories and without taking a symlinked file whose target is outside the tree."""
     found = Found()
-    for given in map(os.fspath, paths):
+    for given in (os.fspath(path) for path in paths):
         if not os.path.isdir(given):
             (found.files if os.path.lexists(given) else found.missing).append(given)
             continue

@@ -23,7 +23,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterator
 from itertools import islice
-from typing import NamedTuple, Optional
+from typing import NamedTuple, Optional, cast
 
 from procdsl.data.dm_math import generate, validate_dm_math
 from procdsl.data.document import Document, ReadStats, SourceInfo
@@ -33,7 +33,7 @@ from procdsl.data.parquet import read_parquet, validate_parquet
 from procdsl.data.python_code import read_python_code, validate_python_code
 from procdsl.data.split import Split, check_split, in_split
 from procdsl.data.text import read_text, validate_text
-from procdsl.plan.sources import SourceBase
+from procdsl.plan.sources import DataSourceBase, DmMathSource, SourceBase
 
 
 class Reader(NamedTuple):
@@ -74,9 +74,9 @@ def iter_documents(source: SourceBase, split: Split = "train", *, seed: int = 0,
     if shard is not None and kind != "hf":
         raise ValueError(f"only hf sources read by shard, not {kind}")
     if kind == "dm_math":
-        return generate(source, split, seed=seed, start=start, stats=stats)  # type: ignore[arg-type]
+        return generate(cast(DmMathSource, source), split, seed=seed, start=start, stats=stats)
     read = READERS[kind].read(source, stats, shard=shard) if shard else READERS[kind].read(source, stats)
-    documents = _select(read, split, source.heldout, stats)
+    documents = _select(read, split, cast(DataSourceBase, source).heldout, stats)
     return islice(documents, start, None) if start else documents
 
 
@@ -88,7 +88,7 @@ def validate(source: SourceBase) -> SourceInfo:
     """
     kind = _kind(source)
     if kind == "dm_math":
-        return validate_dm_math(source)    # type: ignore[arg-type]
+        return validate_dm_math(cast(DmMathSource, source))
     return READERS[kind].validate(source)
 
 
@@ -109,6 +109,8 @@ def _select(documents: Iterator[Document], split: Split, heldout: float,
 
 
 def _kind(source: SourceBase) -> str:
+    """The kind of a data source, else a TypeError; a source of a kind in DATA_KINDS is a
+    DataSourceBase (``dm_math`` a DmMathSource), which the callers' casts rest on."""
     kind = getattr(source, "kind", None)
     if kind not in DATA_KINDS:
         raise TypeError(f"{kind!r} is not a data source (data sources: {', '.join(DATA_KINDS)}); "

@@ -35,6 +35,8 @@ import json
 from typing import Any, Literal
 
 Split = Literal["train", "heldout", "all"]
+#: what a plan reads a source for: a phase's mix (train) or an eval block (heldout)
+Role = Literal["train", "heldout"]
 SPLITS: tuple[str, ...] = ("train", "heldout", "all")
 
 _PERSON = b"procdsl/heldout"   # domain separation: these hashes mean nothing elsewhere
@@ -59,10 +61,10 @@ def check_split(split: str) -> Split:
     """Reject a split name other than train / heldout / all with a clear ValueError."""
     if split not in SPLITS:
         raise ValueError(f"split must be one of {', '.join(SPLITS)}, got {split!r}")
-    return split  # type: ignore[return-value]
+    return split  # type: ignore[return-value]  # membership in SPLITS does not narrow a str
 
 
-def plan_split(plan: Any, name: str, role: Literal["train", "heldout"]) -> Split:
+def plan_split(plan: Any, name: str, role: Role) -> Split:
     """The split of data source ``name`` that ``plan`` reads for training or for its evals.
 
     ``role`` is ``"train"`` (a phase's mix) or ``"heldout"`` (an eval block). The split is that

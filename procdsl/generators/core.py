@@ -30,6 +30,7 @@ from __future__ import annotations
 import hashlib
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
+from functools import partial
 from typing import Optional
 
 import numpy as np
@@ -113,16 +114,16 @@ def segments(n: int, *parts) -> Grid:
     grid is flattened, so a segment of per-example length is a fixed-width block with
     ``keep = column < length``.
     """
-    parts = [[np.asarray(a) for a in part] for part in parts]
-    widths = [max(a.shape[1] if a.ndim == 2 else 1 for a in part) for part in parts]
-    grid = Grid(np.empty((n, sum(widths)), np.int32), np.empty((n, sum(widths)), bool),
-                np.empty((n, sum(widths)), bool))
+    arrays = [[np.asarray(a) for a in part] for part in parts]
+    widths = [max(a.shape[1] if a.ndim == 2 else 1 for a in part) for part in arrays]
+    tokens, loss_mask, keep = (np.empty((n, sum(widths)), np.int32), np.empty((n, sum(widths)), bool),
+                               np.empty((n, sum(widths)), bool))
     column = 0
-    for part, width in zip(parts, widths):
-        for out, a in zip((grid.tokens, grid.loss_mask, grid.keep), part):
+    for part, width in zip(arrays, widths):
+        for out, a in zip((tokens, loss_mask, keep), part):
             out[:, column:column + width] = a[:, None] if a.ndim == 1 else a
         column += width
-    return grid
+    return Grid(tokens, loss_mask, keep)
 
 
 class Block:
@@ -149,7 +150,7 @@ class Block:
         step = 2 if even else 1
         if isinstance(value, Range):
             if integer:
-                lo, hi = value.low // step, value.high // step + 1
+                lo, hi = int(value.low // step), int(value.high // step) + 1
                 drawn = step * self._draw(lambda rng: rng.integers(lo, hi, BLOCK))
             else:
                 drawn = value.low + (value.high - value.low) * self._draw(lambda rng: rng.random(BLOCK))
@@ -178,8 +179,12 @@ class Block:
         """
         for start in range(0, width, CHUNK):
             size = min(CHUNK, width - start)
-            u = self._draw(lambda rng, size=size: rng.random((size, 2, BLOCK)), axis=2)
+            u = self._draw(partial(_uniforms, shape=(size, 2, BLOCK)), axis=2)
             yield start, u[:, 0], u[:, 1]
+
+
+def _uniforms(rng: np.random.Generator, shape: tuple[int, ...]) -> np.ndarray:
+    return rng.random(shape)
 
 
 def default_length(length: Optional[Tunable], context: int) -> Tunable:

@@ -89,7 +89,8 @@ def _operand(b: Block, digits: np.ndarray, width: int) -> np.ndarray:
 
 def _carry(raw: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """Propagate carries in digit sums (least significant first); return digits and their count."""
-    out, carry = np.empty_like(raw), 0
+    out = np.empty_like(raw)
+    carry: np.ndarray | int = 0
     for j in range(raw.shape[1]):
         total = raw[:, j] + carry
         out[:, j], carry = total % 10, total // 10

@@ -46,7 +46,8 @@ class Span:
 
 @dataclass(frozen=True)
 class Diagnostic:
-    """One finding of the compiler. Codes: E0xx syntax, E1xx names, E2xx types, E3xx structure, W warnings."""
+    """One finding of the compiler. Codes: E0xx syntax, E1xx names, E2xx types, E3xx structure, W warnings;
+    each is named in :mod:`procdsl.lang.codes`, which call sites pass (``codes.MIX_SHARES``)."""
 
     code: str
     message: str

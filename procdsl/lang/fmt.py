@@ -20,7 +20,7 @@ curriculum c {
 from __future__ import annotations
 
 import re
-from typing import Optional, Union
+from typing import NamedTuple, Optional, Union
 
 from lark import Token
 
@@ -71,24 +71,35 @@ def _key(key: str) -> str:
     return key if _NAME.fullmatch(key) else quote(key)
 
 
-Statement = Union[n.Import, n.Definition, n.Setting, n.EvalBlock, n.Phase, n.Curriculum, n.RuntimeBlock,
-                  n.SweepBlock, n.SweepEntry]
+Statement = n.Statement
 
 
 def _span(node: Statement) -> Span:
     return node.path_span.to(node.values.span) if isinstance(node, n.SweepEntry) else node.span
 
 
+class _Comment(NamedTuple):
+    line: int
+    column: int
+    text: str
+
+
+def _comment(token: Token) -> _Comment:
+    # the lexer places every token it makes; lark types the position Optional for hand-made ones
+    assert token.line is not None and token.column is not None
+    return _Comment(token.line, token.column, str(token))
+
+
 class _Formatter:
     def __init__(self, text: str, comments: list[Token]):
         self.lines = text.splitlines()
-        self.comments = sorted(comments, key=lambda c: (c.line, c.column))
+        self.comments = sorted(map(_comment, comments), key=lambda c: (c.line, c.column))
         self.out: list[str] = []
         self.trailing: dict[int, str] = {}  # index in out -> its trailing comment, until aligned
         self.last_line = 0  # last source line consumed
 
     # ------------------------------------------------------------------------------ comments
-    def _take(self, before: tuple[int, int]) -> list[Token]:
+    def _take(self, before: tuple[int, int]) -> list[_Comment]:
         taken = []
         while self.comments and (self.comments[0].line, self.comments[0].column) < before:
             taken.append(self.comments.pop(0))
@@ -103,12 +114,12 @@ class _Formatter:
         if self.out and self.last_line and self._blank_between(self.last_line, top) and self.out[-1] != "":
             self.out.append("")
         for comment in comments:
-            self.out.append(INDENT * depth + str(comment).rstrip())
+            self.out.append(INDENT * depth + comment.text.rstrip())
             self.last_line = comment.line
 
     def _trailing(self, line: int) -> Optional[str]:
         if self.comments and self.comments[0].line == line:
-            return str(self.comments.pop(0)).rstrip()
+            return self.comments.pop(0).text.rstrip()
         return None
 
     def _append(self, code: str, comment: Optional[str] = None) -> None:
@@ -184,7 +195,7 @@ class _Formatter:
         rest = self._take((10**9, 0))
         if rest and self.out and self._blank_between(self.last_line, rest[0].line):
             self.out.append("")
-        self.out += [str(c).rstrip() for c in rest]
+        self.out += [c.text.rstrip() for c in rest]
         return "\n".join(self.out).rstrip("\n") + "\n" if self.out else ""
 
 
@@ -210,8 +221,11 @@ def _sep(node: Statement) -> str:
 
 
 def _value(node: Statement) -> str:
-    value = node.values if isinstance(node, n.SweepEntry) else node.value  # type: ignore[union-attr]
-    return format_expr(value)
+    """The text right of ``=``/``:`` of a statement :func:`_head` gives a kind."""
+    if isinstance(node, n.SweepEntry):
+        return format_expr(node.values)
+    assert isinstance(node, (n.Setting, n.Definition)) and node.value is not None
+    return format_expr(node.value)
 
 
 def _block_head(node: Statement) -> str:
@@ -229,7 +243,7 @@ def _block_head(node: Statement) -> str:
 
 def _children(node: Statement) -> list[Statement]:
     if isinstance(node, n.Phase):
-        return list(node.settings) + list(node.evals)
+        return [*node.settings, *node.evals]
     if isinstance(node, n.Curriculum):
         return list(node.body)
     if isinstance(node, n.RuntimeBlock):

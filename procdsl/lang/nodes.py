@@ -212,7 +212,7 @@ class Curriculum:
     sweep: Optional[SweepBlock]
     span: Span
     #: every statement in source order (settings, definitions, phases, blocks), for the formatter
-    body: tuple[object, ...] = ()
+    body: tuple[Statement, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -224,6 +224,11 @@ class Module:
     definitions: tuple[Definition, ...]
     curriculum: Optional[Curriculum]
     #: every top-level statement in source order, for the formatter
-    body: tuple[object, ...] = ()
+    body: tuple[Statement, ...] = ()
     #: curricula after the first: an error (one curriculum per file), kept to point at them
     extra_curricula: tuple[Curriculum, ...] = ()
+
+
+#: any statement of a file or block, as the formatter walks them in source order
+Statement = Union[Import, Definition, Setting, EvalBlock, Phase, Curriculum, RuntimeBlock, SweepBlock,
+                  SweepEntry]

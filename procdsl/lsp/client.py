@@ -19,7 +19,7 @@ import subprocess
 import sys
 import threading
 from collections.abc import Callable
-from typing import Any, Optional
+from typing import IO, Any, Optional
 
 from procdsl.lsp.positions import file_uri
 
@@ -32,6 +32,9 @@ class Client:
     def __init__(self, argv: Optional[list[str]] = None, timeout: float = 30.0):
         self.proc = subprocess.Popen(argv or [sys.executable, "-m", "procdsl.cli", "lsp"],
                                      stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL)
+        assert self.proc.stdin is not None and self.proc.stdout is not None  # both are PIPEs
+        self._stdin: IO[bytes] = self.proc.stdin
+        self._stdout: IO[bytes] = self.proc.stdout
         self.timeout = timeout
         self._next = 0
         self._responses: dict[int, queue.Queue] = {}
@@ -43,15 +46,15 @@ class Client:
     # ---------------------------------------------------------------------------- wire
     def _send(self, message: dict) -> None:
         body = json.dumps(message).encode("utf-8")
-        self.proc.stdin.write(b"Content-Length: %d\r\n\r\n" % len(body) + body)  # type: ignore[union-attr]
-        self.proc.stdin.flush()  # type: ignore[union-attr]
+        self._stdin.write(b"Content-Length: %d\r\n\r\n" % len(body) + body)
+        self._stdin.flush()
 
     def _read(self) -> None:
-        out = self.proc.stdout
+        out = self._stdout
         while True:
-            length = None
+            length = -1    # no Content-Length header: read to the end
             while True:
-                line = out.readline()  # type: ignore[union-attr]
+                line = out.readline()
                 if not line:
                     return
                 if line in (b"\r\n", b"\n"):
@@ -59,7 +62,7 @@ class Client:
                 name, _, value = line.decode("ascii").partition(":")
                 if name.lower() == "content-length":
                     length = int(value)
-            message = json.loads(out.read(length))  # type: ignore[union-attr]
+            message = json.loads(out.read(length))
             if "method" in message and "id" in message:      # a request from the server
                 self._send({"jsonrpc": "2.0", "id": message["id"], "result": None})
             elif "method" in message:

@@ -62,7 +62,8 @@ def cursor_context(before: str) -> Context:
     """The context at the end of ``before`` (the text of the file up to the cursor)."""
     prefix = re.search(r"[A-Za-z_][A-Za-z0-9_]*\Z", before)
     word = prefix.group(0) if prefix else ""
-    tokens = [(m.lastgroup, m.group(0)) for m in _TOKEN.finditer(before[:len(before) - len(word)])]
+    # every alternative of _TOKEN is a named group, so lastgroup is never None
+    tokens = [(m.lastgroup or "other", m.group(0)) for m in _TOKEN.finditer(before[:len(before) - len(word)])]
     if tokens and (tokens[-1][0] == "comment" or (tokens[-1][0] == "string" and not _closed(tokens[-1][1]))):
         return Context("none", prefix=word)
     stack = [_Frame("top")]

@@ -13,7 +13,7 @@ only these classes. ``steps`` and ``tokens`` are exact integers
 from __future__ import annotations
 
 from collections.abc import Iterable
-from typing import Annotated, Literal, Optional, Union
+from typing import Annotated, Literal, Optional, Union, get_args
 
 from pydantic import Field, model_serializer, model_validator
 
@@ -22,8 +22,8 @@ from procdsl.plan.sources import LossMode, Source, SourceBase
 
 PLAN_VERSION = 1
 
-COMPONENTS = ("embed", "pos", "attn", "mlp", "norm", "head")
 Component = Literal["embed", "pos", "attn", "mlp", "norm", "head"]
+COMPONENTS: tuple[Component, ...] = get_args(Component)
 
 
 # ----------------------------------------------------------------------------------- model

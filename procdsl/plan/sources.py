@@ -22,7 +22,7 @@ context of the phase that uses the source" — a source may serve phases of diff
 
 from __future__ import annotations
 
-from typing import Annotated, ClassVar, Literal, Optional, Union
+from typing import TYPE_CHECKING, Annotated, ClassVar, Literal, Optional, Union, get_args
 
 from pydantic import Field, model_validator
 
@@ -41,6 +41,11 @@ LossMode = Literal["full", "output_only", "answer_only"]
 
 class SourceBase(Frozen):
     """Common interface of every source model."""
+
+    if TYPE_CHECKING:
+        # every concrete source declares ``kind`` as a Literal field, first; declared here only for
+        # the type checker, as a pydantic field it would change the models' schema
+        kind: str
 
     #: names of the parameters that may be given positionally, in order
     positional: ClassVar[tuple[str, ...]] = ()
@@ -396,19 +401,20 @@ class DmMathSource(DataSourceBase):
     """``dm_math(modules=[…])``: DeepMind-mathematics-style question/answer pairs, made locally."""
 
     kind: Literal["dm_math"] = "dm_math"
+    # Literal of a tuple constant: pydantic expands it at runtime, a checker cannot
     modules: tuple[Literal[DM_MATH_MODULES], ...] = DM_MATH_MODULES  # type: ignore[valid-type]
 
     default_loss: ClassVar[LossMode] = "answer_only"
 
 
-_MODELS = (
+#: Any source of a plan, told apart by ``kind``.
+Source = Annotated[Union[
     TaskSource, DyckSource, ShuffleDyckSource, EcaSource, WwSource, HaystackSource,
     AdditionSource, ReversedAdditionSource, MultiplicationSource, SortingSource,
     HfSource, JsonlSource, TextSource, ParquetSource, PythonCodeSource, DmMathSource,
-)
+], Field(discriminator="kind")]
 
-#: Any source of a plan, told apart by ``kind``.
-Source = Annotated[Union[_MODELS], Field(discriminator="kind")]
+_MODELS: tuple[type[SourceBase], ...] = get_args(get_args(Source)[0])
 
 #: kind -> model, for every source a ``.curr`` call can build.
 SOURCE_KINDS: dict[str, type[SourceBase]] = {

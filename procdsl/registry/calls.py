@@ -246,7 +246,9 @@ def _value(value: Any) -> str:
 
 def range_text(info: Any) -> str:
     """Allowed values: ``≥ 1``, ``0 … 1``, ``> 0``, ``≥ 2, even`` (empty when unbounded)."""
-    low = high = None
+    # numbers in practice; annotated_types types its bounds as protocols (SupportsGe, …)
+    low: Any = None
+    high: Any = None
     low_open = high_open = even = False
     for meta in list(info.metadata) + [m for a in _flat(info.annotation) for m in getattr(a, "__metadata__", ())]:
         if isinstance(meta, Bounds):

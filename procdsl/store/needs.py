@@ -35,7 +35,7 @@ import math
 from dataclasses import dataclass
 from typing import Any, Optional
 
-from procdsl.data.split import Split, plan_split
+from procdsl.data.split import Role, Split, plan_split
 
 #: source kinds whose documents depend on a seed (generated, not read)
 GENERATED = frozenset({"dm_math"})
@@ -50,7 +50,7 @@ class Need:
     seed: Optional[int]
     tokens: int
     names: tuple[str, ...]
-    role: str
+    role: Role
 
     @property
     def label(self) -> str:
@@ -67,7 +67,7 @@ def plan_needs(plan: Any) -> list[Need]:
     """Every store ``plan`` reads, in the order the plan first reads them."""
     found: dict[tuple, Need] = {}
 
-    def add(name: str, role: str, seed: int, tokens: int, combine) -> None:
+    def add(name: str, role: Role, seed: int, tokens: int, combine) -> None:
         source = plan.sources[name]
         split = plan_split(plan, name, role)
         seed_key = seed if source.kind in GENERATED else None

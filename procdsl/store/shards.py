@@ -35,6 +35,7 @@ from typing import Any, Optional
 from procdsl.data.document import Document
 from procdsl.data.files import expand_paths, is_glob
 from procdsl.data.readers import iter_documents
+from procdsl.data.split import Split
 
 #: bytes of files grouped into one shard of a file source
 SHARD_BYTES = 256 << 20
@@ -64,7 +65,7 @@ def list_shards(source: Any, *, shard_bytes: Optional[int] = None) -> list[dict[
     return groups
 
 
-def shard_documents(source: Any, split: str, seed: Optional[int], shard: dict[str, Any], *,
+def shard_documents(source: Any, split: Split, seed: Optional[int], shard: dict[str, Any], *,
                     start: int = 0) -> Iterator[Document]:
     """The documents of ``split`` in ``shard``, from its ``start``-th on."""
     if "hf" in shard:

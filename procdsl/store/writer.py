@@ -23,7 +23,7 @@ from __future__ import annotations
 
 import errno
 import os
-from typing import Optional
+from typing import BinaryIO, Optional
 
 import numpy as np
 
@@ -46,7 +46,7 @@ class PartWriter:
         self.documents = int(state.get("documents", 0))
         self.tokens = int(state.get("tokens", 0))
         self.exhausted = bool(state.get("exhausted", False))
-        self._handles: dict[str, object] = {}
+        self._handles: dict[str, BinaryIO] = {}
         self._guard(self._cut)
         for name in self._arrays():
             self._handles[name] = open(self.path(name), "ab")
@@ -121,6 +121,6 @@ class PartWriter:
             raise StoreError(self.label, f"cannot write {self.folder}: {err.strerror or err}") from None
 
 
-def _write(handle, data: bytes) -> None:
+def _write(handle: BinaryIO, data: bytes) -> None:
     """One write of an array's bytes (a function of its own, so tests can fill the disk)."""
     handle.write(data)

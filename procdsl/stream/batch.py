@@ -62,8 +62,8 @@ class Batch:
     sources: tuple[str, ...]
     source_tokens: tuple[int, ...]    # tokens per source, global batch
     source_targets: tuple[int, ...]   # target tokens per source, this rank's rows
-    positions: np.ndarray = None      # int32 [b, C + 1]: position within the unit
-    document: np.ndarray = None       # int16 [b, C + 1]: unit number within the row
+    positions: np.ndarray             # int32 [b, C + 1]: position within the unit
+    document: np.ndarray              # int16 [b, C + 1]: unit number within the row
     pad_tokens: int = 0               # padding tokens of the global batch
 
     @property

@@ -38,7 +38,7 @@ True
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from typing import Optional
 
 import numpy as np
@@ -78,7 +78,7 @@ def mean_unit_tokens(phase: Phase, name: str, source: SourceBase) -> float:
                                context=phase.context)
 
 
-def expected_real_tokens(phase: Phase, sources: dict[str, SourceBase]) -> float:
+def expected_real_tokens(phase: Phase, sources: Mapping[str, SourceBase]) -> float:
     """Tokens of real units the phase is expected to hold (module docstring).
 
     With units drawn by token share ``s_k`` and mean length ``m_k``, the mean unit holds
@@ -98,7 +98,7 @@ def expected_real_tokens(phase: Phase, sources: dict[str, SourceBase]) -> float:
 
 
 def expected_examples(phase: Phase, name: str, source: SourceBase,
-                      sources: Optional[dict[str, SourceBase]] = None) -> float:
+                      sources: Optional[Mapping[str, SourceBase]] = None) -> float:
     """How many examples of ``source`` the phase should draw (at least one)."""
     real = expected_real_tokens(phase, sources or {name: source})
     mean = mean_unit_tokens(phase, name, source)
@@ -106,7 +106,7 @@ def expected_examples(phase: Phase, name: str, source: SourceBase,
 
 
 def phase_progress(phase: Phase, name: str, source: SourceBase,
-                   sources: Optional[dict[str, SourceBase]] = None) -> Optional[Progress]:
+                   sources: Optional[Mapping[str, SourceBase]] = None) -> Optional[Progress]:
     """``progress(i)`` for the source in ``phase`` (whose sources are ``sources``); None when
     no parameter ramps."""
     if not has_ramp(source):

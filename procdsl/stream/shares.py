@@ -32,7 +32,7 @@ from procdsl.plan.model import Phase
 class Shares:
     """Share functions of ``K`` sources over a phase of ``total`` tokens (start → end, linear)."""
 
-    def __init__(self, start: Sequence[float], end: Sequence[float], total: int):
+    def __init__(self, start: Sequence[float], end: Sequence[float], total: float):
         self.start = np.asarray(start, np.float64)
         self.end = np.asarray(end, np.float64)
         self.total = float(total)

@@ -52,7 +52,7 @@ from typing import Any, Optional
 import numpy as np
 
 from procdsl.data import Tokenizer
-from procdsl.data.split import plan_split
+from procdsl.data.split import Role, plan_split
 from procdsl.plan.model import Phase, Plan, default_layout
 from procdsl.plan.sources import LossMode
 from procdsl.stream.batch import Batch
@@ -92,7 +92,7 @@ def shard(batch: int, rank: int, world: int) -> int:
 
 
 def unit_reader(plan: Plan, name: str, *, vocab: PhaseVocab, key: str, seed: int, context: int,
-                loss: LossMode, role: str, phase: Optional[str] = None, progress=None,
+                loss: LossMode, role: Role, phase: Optional[str] = None, progress=None,
                 store: Optional[str] = None) -> UnitReader:
     """The reader of source ``name``: procedural (examples named ``key``), or data read for
     ``role`` (``train``/``heldout``: the split :func:`procdsl.data.split.plan_split` gives) —

@@ -42,6 +42,7 @@ from typing import NamedTuple, Optional, Protocol
 import numpy as np
 
 from procdsl.data import Document, Tokenizer, encode_document, iter_documents
+from procdsl.data.split import Split
 from procdsl.generators import BLOCK, generate
 from procdsl.plan.sources import LossMode, SourceBase
 from procdsl.stream.progress import Progress
@@ -118,7 +119,7 @@ class LazyUnits(Units):
     slices its memory map.
     """
 
-    make: Callable[[int, int], tuple[np.ndarray, np.ndarray]] = None
+    make: Callable[[int, int], tuple[np.ndarray, np.ndarray]]
 
     def __getitem__(self, j: int) -> tuple[np.ndarray, np.ndarray]:
         return self.span(j, j + 1)[0]
@@ -240,7 +241,7 @@ class TextUnits:
     document iterator; any other cursor reopens the split and skips to its document.
     """
 
-    def __init__(self, source: SourceBase, tokenizer: Tokenizer, *, split: str, seed: int,
+    def __init__(self, source: SourceBase, tokenizer: Tokenizer, *, split: Split, seed: int,
                  context: int, loss: LossMode, name: str = ""):
         self.source, self.tokenizer, self.split, self.seed = source, tokenizer, split, seed
         self.context, self.full, self.name = context, loss == "full", name or source.kind

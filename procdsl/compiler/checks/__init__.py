@@ -2,6 +2,8 @@
 
 Each check is a function ``(Context) -> list[Diagnostic]``; :data:`CHECKS` is the one place
 they are registered, and the compiler runs them all so every error of a file is reported.
+Codes that need a partly built value (a `rest` share, a transfer map, the budget arithmetic) are
+raised where it is built; ``raised_in`` of :mod:`procdsl.lang.codes` says where each code is.
 """
 
 from __future__ import annotations
