@@ -6,7 +6,7 @@ first eval, costs the steps before it; :func:`check_data` finds both before trai
 raises a ``DataError`` naming the source and its files. Procedural sources need no check: they
 are generated.
 
->>> import tempfile
+>>> import os, tempfile
 >>> from procdsl.compiler import compile_text
 >>> path = os.path.join(tempfile.mkdtemp(), "a.jsonl")
 >>> _ = open(path, "w").write('{"text": "one"}\\n')

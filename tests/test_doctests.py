@@ -18,7 +18,14 @@ RUNTIME = "procdsl.runtime"
 
 
 def _modules() -> list[str]:
-    return sorted(info.name for info in pkgutil.walk_packages(procdsl.__path__, prefix="procdsl."))
+    # procdsl.runtime lives in runtime/ at the repository's top (package-dir in pyproject.toml):
+    # in an editable install it is not under procdsl.__path__, so it is walked from its own spec
+    # (found without importing it, which needs torch).
+    runtime = importlib.util.find_spec(RUNTIME).submodule_search_locations
+    found = {RUNTIME}
+    for path, prefix in ((procdsl.__path__, "procdsl."), (runtime, f"{RUNTIME}.")):
+        found.update(info.name for info in pkgutil.walk_packages(path, prefix=prefix))
+    return sorted(found)
 
 
 def _runtime_missing() -> list[str]:
