@@ -20,7 +20,7 @@ curriculum c {
 from __future__ import annotations
 
 import re
-from typing import NamedTuple, Optional, Union
+from typing import NamedTuple, Optional
 
 from lark import Token
 
