@@ -13,7 +13,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from procdsl.data import DataError, Document, bpe, build_tokenizer, encode_document
-from procdsl.data.tokenizers import CHARSET, ByteTokenizer, CharTokenizer
+from procdsl.data.tokenizer import CHARSET, ByteTokenizer, CharTokenizer
 from procdsl.plan.sources import JsonlSource
 
 HAS_GPT2 = importlib.util.find_spec(bpe.GPT2_PACKAGE) is not None or bool(

@@ -14,7 +14,8 @@ from procdsl.data.document import Document, ReadStats, SourceInfo
 from procdsl.data.errors import DataError
 from procdsl.data.readers import DATA_KINDS, iter_documents, validate
 from procdsl.data.split import in_split, plan_split, stable_unit
-from procdsl.data.tokenizers import ByteTokenizer, CharTokenizer, Tokenizer, build_tokenizer, encode_document
+from procdsl.data.tokenizer import ByteTokenizer, CharTokenizer, Tokenizer, encode_document
+from procdsl.data.tokenizer_spec import build_tokenizer
 
 __all__ = [
     "DATA_KINDS", "ByteTokenizer", "CharTokenizer", "DataError", "Document", "ReadStats",

@@ -36,11 +36,10 @@ from collections.abc import Sequence
 from functools import cache, lru_cache
 from typing import Any, Optional
 
-import numpy as np
-
 from procdsl.atomic import atomic_write
 from procdsl.data.errors import DataError
-from procdsl.data.tokenizers import Tokenizer
+from procdsl.data.tiktoken_gpt2 import EOT, TiktokenGpt2, tiktoken_encoding
+from procdsl.data.tokenizer import HfTokenizer
 
 GPT2_ENV = "PROCDSL_GPT2_DIR"
 #: the package whose data/ folder ships GPT-2's vocabulary files
@@ -49,7 +48,6 @@ GPT2_SHA256 = {
     "encoder.json": "196139668be63f3b5d6574427317ae82f612a97c5d1cdaf36ed2256dbf636783",
     "vocab.bpe": "1ce1664773c50f3e0cc8842619a93edc4624525b728b188a9e0be33b7726adc5",
 }
-EOT = "<|endoftext|>"
 PAD = "<|pad|>"
 #: names tried, in order, for the end-of-text and padding tokens of a tokenizer.json
 EOS_NAMES = (EOT, "</s>", "<eos>", "<|eos|>", "<|end_of_text|>", "[SEP]")
@@ -59,42 +57,6 @@ PAD_NAMES = (PAD, "<pad>", "[PAD]", "<|padding|>")
 SAMPLE_CHARS = 32_000_000
 #: bump when the training recipe changes, so old cache entries are not reused
 _RECIPE = 1
-
-
-class HfTokenizer(Tokenizer):
-    """A ``tokenizers.Tokenizer`` behind procdsl's interface; ``path`` is its JSON file, if any."""
-
-    def __init__(self, tokenizer: Any, name: str, eos_id: int, pad_id: int,
-                 path: Optional[str] = None):
-        tokenizer.encode_special_tokens = True      # "<|endoftext|>" in the data is plain text
-        self._tok = tokenizer
-        self.name = name
-        self.vocab_size = tokenizer.get_vocab_size(with_added_tokens=True)
-        self.eos_id = eos_id
-        self.pad_id = pad_id
-        self.path = path
-
-    @property
-    def special_tokens(self) -> dict[int, str]:
-        marks = {self.pad_id: "<pad>"}
-        marks[self.eos_id] = "<eos>"
-        return marks
-
-    def encode(self, text: str) -> np.ndarray:
-        return np.asarray(self._tok.encode(text, add_special_tokens=False).ids, dtype=np.int32)
-
-    def encode_batch(self, texts: Sequence[str]) -> list[np.ndarray]:
-        # encode_batch_fast (tokenizers >= 0.21) skips the character offsets nobody here reads
-        batch = getattr(self._tok, "encode_batch_fast", None) or self._tok.encode_batch
-        encodings = batch(list(texts), add_special_tokens=False)
-        return [np.asarray(e.ids, dtype=np.int32) for e in encodings]
-
-    def _decode_run(self, ids: list[int]) -> str:
-        return self._tok.decode(ids, skip_special_tokens=False)
-
-    def to_str(self) -> str:
-        """The tokenizer as ``tokenizer.json`` text (to store beside a run)."""
-        return self._tok.to_str()
 
 
 # ------------------------------------------------------------------------------ gpt2
@@ -135,8 +97,6 @@ def _gpt2(encoder: str, merges: str, fast: bool = False) -> HfTokenizer:
     backend.decoder = decoders.ByteLevel()
     eos = backend.token_to_id(EOT)
     if fast:
-        from procdsl.data.tiktoken_gpt2 import TiktokenGpt2, tiktoken_encoding
-
         return TiktokenGpt2(backend, tiktoken_encoding(encoder), eos)
     return HfTokenizer(backend, "gpt2", eos_id=eos, pad_id=eos)
 

@@ -37,7 +37,7 @@ import os
 import shutil
 from typing import Any
 
-from procdsl.data.tokenizers import CHARSET, ByteTokenizer, CharTokenizer
+from procdsl.data.tokenizer import CHARSET, ByteTokenizer, CharTokenizer
 
 #: files ``write_tokenizer`` leaves in the export directory (besides GPT-2's two)
 FILES = ("tokenizer.json", "tokenizer_config.json")

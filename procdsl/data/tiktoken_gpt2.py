@@ -25,7 +25,10 @@ from typing import Any
 
 import numpy as np
 
-from procdsl.data.bpe import EOT, HfTokenizer
+from procdsl.data.tokenizer import HfTokenizer
+
+#: GPT-2's end-of-text token (also the first special token of a trained bpe)
+EOT = "<|endoftext|>"
 
 #: GPT-2's pre-tokenisation (tiktoken's spelling of the regex in GPT-2's ``encoder.py``)
 GPT2_PATTERN = r"""'(?:[sdmt]|ll|ve|re)| ?\p{L}+| ?\p{N}+| ?[^\s\p{L}\p{N}]+|\s+(?!\S)|\s+"""

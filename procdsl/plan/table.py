@@ -33,7 +33,7 @@ def text_vocab(plan: Plan) -> int:
     (a corpus too small for ``N`` ids gives fewer; the run logs the real count)."""
     if plan.tokenizer.kind == "bpe":
         return plan.tokenizer.vocab
-    from procdsl.data.tokenizers import build_tokenizer  # reads files: only when asked
+    from procdsl.data.tokenizer_spec import build_tokenizer  # reads files: only when asked
 
     return build_tokenizer(plan.tokenizer).vocab_size
 

