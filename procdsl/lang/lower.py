@@ -193,11 +193,20 @@ def lower(tree: Tree, file: str) -> n.Module:
 # ------------------------------------------------------------------------- built while parsing
 
 
+_Children = list[Any]  # a rule's children: tokens and what its subrules made
+_Held = tuple[Any, ...]  # an intermediate value (`every N`, a sweep path), not a node
+
+
 class _Paren:
     """``( expr )``: the expression, and the span of its outermost parentheses (the node's own
     span stays the expression's; the statement around it ends at the `)`)."""
 
     __slots__ = ("node", "line", "column", "end_line", "end_column")
+    node: Any
+    line: Any
+    column: Any
+    end_line: Any
+    end_column: Any
 
     def __init__(self, node: Any, first: Token, last: Token):
         self.node = node.node if isinstance(node, _Paren) else node
@@ -205,14 +214,14 @@ class _Paren:
         self.end_line, self.end_column = last.end_line, last.end_column
 
 
-def _start(item: Any) -> tuple[int, int]:
+def _start(item: Any) -> tuple[Any, Any]:
     """Where a child of a rule starts: a token, a node (its span) or parentheses."""
     if isinstance(item, (Token, _Paren)):
         return item.line, item.column
     return item.span.line, item.span.column
 
 
-def _end(item: Any) -> tuple[int, int]:
+def _end(item: Any) -> tuple[Any, Any]:
     if isinstance(item, (Token, _Paren)):
         return item.end_line, item.end_column
     return item.span.end_line, item.span.end_column
@@ -239,39 +248,39 @@ class Builder:
         end_line, end_column = _end(last)
         return Span(self.state.file, line, column, end_line, end_column)
 
-    def _token_span(self, token: Token) -> Span:
+    def _token_span(self, token: Any) -> Span:
         return Span(self.state.file, token.line, token.column, token.end_line, token.end_column)
 
     # --------------------------------------------------------------------------- expressions
-    def number(self, c: list) -> n.Number:
+    def number(self, c: _Children) -> n.Number:
         return n.Number(read_number(c[0].value), c[0].value, self._token_span(c[0]))
 
-    def percent(self, c: list) -> n.Percent:
+    def percent(self, c: _Children) -> n.Percent:
         text = c[0].value
         return n.Percent(read_number(text[:-1]) / 100, text, self._token_span(c[0]))
 
-    def quantity(self, c: list) -> n.Quantity:
+    def quantity(self, c: _Children) -> n.Quantity:
         text = c[0].value
         number, unit = text.split()
         return n.Quantity(read_number(number), _UNITS[unit], " ".join((number, unit)), self._token_span(c[0]))
 
-    def string(self, c: list) -> n.String:
+    def string(self, c: _Children) -> n.String:
         return n.String(unquote(c[0].value), self._token_span(c[0]))
 
-    def name(self, c: list) -> n.Name:
+    def name(self, c: _Children) -> n.Name:
         return n.Name(c[0].value, self._token_span(c[0]))
 
-    def range(self, c: list) -> n.RangeExpr:
+    def range(self, c: _Children) -> n.RangeExpr:
         low, _, high = c
         return n.RangeExpr(self.number([low]), self.number([high]), self._span(low, high))
 
-    def atom(self, c: list) -> _Paren:  # `( expr )`, the one alternative of atom left unaliased
+    def atom(self, c: _Children) -> _Paren:  # `( expr )`, the one alternative of atom left unaliased
         return _Paren(c[1], c[0], c[2])
 
-    def compose_chain(self, c: list) -> n.Compose:
+    def compose_chain(self, c: _Children) -> n.Compose:
         return n.Compose(tuple(_node(x) for x in c if not isinstance(x, Token)), self._span(c[0], c[-1]))
 
-    def call(self, c: list) -> n.Call:
+    def call(self, c: _Children) -> n.Call:
         args, kwargs = [], []
         for child in c[2:-1]:
             if isinstance(child, n.KwArg):
@@ -280,74 +289,74 @@ class Builder:
                 args.append(_node(child))
         return n.Call(c[0].value, self._token_span(c[0]), tuple(args), tuple(kwargs), self._span(c[0], c[-1]))
 
-    def kwarg(self, c: list) -> n.KwArg:
+    def kwarg(self, c: _Children) -> n.KwArg:
         return n.KwArg(c[0].value, self._token_span(c[0]), _node(c[2]))
 
-    def list(self, c: list) -> n.ListExpr:
+    def list(self, c: _Children) -> n.ListExpr:
         return n.ListExpr(tuple(_node(x) for x in c if not isinstance(x, Token)), self._span(c[0], c[-1]))
 
-    def tuple(self, c: list) -> n.TupleExpr:
+    def tuple(self, c: _Children) -> n.TupleExpr:
         return n.TupleExpr(tuple(_node(x) for x in c if not isinstance(x, Token)), self._span(c[0], c[-1]))
 
-    def map(self, c: list) -> n.MapExpr:
+    def map(self, c: _Children) -> n.MapExpr:
         return n.MapExpr(tuple(x for x in c if not isinstance(x, Token)), self._span(c[0], c[-1]))
 
-    def entry(self, c: list) -> n.Entry:
+    def entry(self, c: _Children) -> n.Entry:
         key = c[0]
         key_text = unquote(key.value) if key.type == "STRING" else key.value
         return n.Entry(key_text, self._token_span(key), _node(c[2]))
 
     # ---------------------------------------------------------------------------- statements
-    def _definition(self, kind: str, c: list) -> n.Definition:
+    def _definition(self, kind: str, c: _Children) -> n.Definition:
         return n.Definition(kind, c[1].value, self._token_span(c[1]), _node(c[3]), self._span(c[0], c[3]))
 
-    def let_stmt(self, c: list) -> n.Definition:
+    def let_stmt(self, c: _Children) -> n.Definition:
         return self._definition("let", c)
 
-    def rule_stmt(self, c: list) -> n.Definition:
+    def rule_stmt(self, c: _Children) -> n.Definition:
         return self._definition("rule", c)
 
-    def source_stmt(self, c: list) -> n.Definition:
+    def source_stmt(self, c: _Children) -> n.Definition:
         return self._definition("source", c)
 
-    def import_stmt(self, c: list) -> n.Import:
+    def import_stmt(self, c: _Children) -> n.Import:
         return n.Import(unquote(c[1].value), self._span(c[0], c[1]))
 
-    def setting(self, c: list) -> n.Setting:
+    def setting(self, c: _Children) -> n.Setting:
         return n.Setting(c[0].value, self._token_span(c[0]), _node(c[2]), self._span(c[0], c[2]))
 
-    def flag(self, c: list) -> n.Setting:
+    def flag(self, c: _Children) -> n.Setting:
         span = self._token_span(c[0])
         return n.Setting(c[0].value, span, None, span)
 
-    def eval_every(self, c: list) -> tuple:
+    def eval_every(self, c: _Children) -> _Held:
         return ("every", _node(c[1]))
 
-    def eval_block(self, c: list) -> n.EvalBlock:
+    def eval_block(self, c: _Children) -> n.EvalBlock:
         every = next((x[1] for x in c if isinstance(x, tuple)), None)
         calls = tuple(x for x in c if isinstance(x, n.Call))
         return n.EvalBlock(every, calls, self._span(c[0], c[-1]))
 
-    def phase(self, c: list) -> n.Phase:
+    def phase(self, c: _Children) -> n.Phase:
         settings = tuple(x for x in c[3:-1] if isinstance(x, n.Setting))
         evals = tuple(x for x in c[3:-1] if isinstance(x, n.EvalBlock))
         return n.Phase(c[1].value, self._token_span(c[1]), settings, evals, self._span(c[0], c[-1]))
 
-    def runtime_block(self, c: list) -> n.RuntimeBlock:
+    def runtime_block(self, c: _Children) -> n.RuntimeBlock:
         return n.RuntimeBlock(tuple(x for x in c if isinstance(x, n.Setting)), self._span(c[0], c[-1]))
 
-    def path(self, c: list) -> tuple:
+    def path(self, c: _Children) -> _Held:
         names = [x for x in c if x.type == "NAME"]
         return ("path", tuple(x.value for x in names), self._span(names[0], names[-1]))
 
-    def sweep_entry(self, c: list) -> n.SweepEntry:
+    def sweep_entry(self, c: _Children) -> n.SweepEntry:
         _, names, span = c[0]
         return n.SweepEntry(names, span, _node(c[2]))
 
-    def sweep_block(self, c: list) -> n.SweepBlock:
+    def sweep_block(self, c: _Children) -> n.SweepBlock:
         return n.SweepBlock(tuple(x for x in c if isinstance(x, n.SweepEntry)), self._span(c[0], c[-1]))
 
-    def curriculum(self, c: list) -> n.Curriculum:
+    def curriculum(self, c: _Children) -> n.Curriculum:
         settings, definitions, phases, body = [], [], [], []
         runtime = sweep = None
         for node in c[3:-1]:
@@ -367,7 +376,7 @@ class Builder:
         return n.Curriculum(c[1].value, self._token_span(c[1]), tuple(settings), tuple(definitions),
                             tuple(phases), runtime, sweep, self._span(c[0], c[-1]), tuple(body))
 
-    def start(self, c: list) -> n.Module:
+    def start(self, c: _Children) -> n.Module:
         imports, definitions, curricula, body = [], [], [], []
         for node in c:
             if isinstance(node, Token):

@@ -28,11 +28,13 @@ import functools
 import importlib.resources
 import re
 import threading
-from collections.abc import Iterable
-from typing import Optional
+from collections.abc import Iterable, Iterator
+from typing import Any, Optional
 
+import lark.utils
 from lark import Lark, Token, Tree
 from lark.exceptions import UnexpectedCharacters, UnexpectedEOF, UnexpectedInput, UnexpectedToken
+from lark.lexer import BasicLexer, ContextualLexer, LexerState
 
 from procdsl.lang import codes
 from procdsl.lang import nodes as n
@@ -42,6 +44,8 @@ from procdsl.lang.strings import EscapeError, unquote
 from procdsl.limits import MAX_LITERAL, MAX_NESTING
 
 GRAMMAR_RESOURCE = ("procdsl.grammar", "procdsl.lark")
+#: the text type of lark ≥ 1.2 lexers; before it, Lark's own lexer loop runs (see _ContextualLexer)
+_TEXT_SLICE: Any = getattr(lark.utils, "TextSlice", None)
 
 # How each terminal is named to a person. Keyword and punctuation terminals are shown by their
 # text (`{`); these are the pattern terminals.
@@ -88,6 +92,8 @@ class _BadToken(Exception):
 
 def _check_string(token: Token) -> Token:
     """Lexer callback: a string with an unknown escape is a syntax error (E006) at the escape."""
+    if "\\" not in token:
+        return token  # no escape at all
     try:
         unquote(str(token))
     except EscapeError as error:
@@ -96,10 +102,15 @@ def _check_string(token: Token) -> Token:
 
 
 _NUMBER_PART = re.compile(r"-?([0-9]+)(?:\.([0-9]+))?(?:[eE][-+]?([0-9]+))?")
+# Without an exponent and with at most 280 digits before the point, a number is below 1e292 even
+# scaled by T: in range, whatever follows it (a unit, `%`).
+_SURELY_IN_RANGE = re.compile(r"-?[0-9]{1,280}(?:\.[0-9]+)?[KMBT]?(?![eE0-9.])")
 
 
 def _check_number(token: Token) -> Token:
     """Lexer callback: a number must be one a setting can hold (E008): finite, at most 1e300."""
+    if _SURELY_IN_RANGE.match(token):
+        return token
     match = _NUMBER_PART.match(str(token))
     text = str(token)[:match.end()]  # type: ignore[union-attr]
     suffix = str(token)[len(text):len(text) + 1]
@@ -124,6 +135,62 @@ def _keep_comment(token: Token) -> Token:
     return token
 
 
+class _ContextualLexer(ContextualLexer):
+    """Lark's contextual lexer, its per-token loop written out: the same per-state scanners
+    (Lark's regexes, priorities and keyword callbacks), the same tokens and positions, with none of
+    the method calls per token. At a character no terminal of the state matches, Lark's own
+    loop takes over from that position, so lexical errors are Lark's."""
+
+    def lex(self, lexer_state: LexerState, parser_state: Any) -> Iterator[Token]:
+        text = lexer_state.text
+        if not isinstance(text, _TEXT_SLICE) or text.start != 0:  # pragma: no cover - another lark
+            yield from super().lex(lexer_state, parser_state)
+            return
+        source, end = text.text, text.end
+        counter = lexer_state.line_ctr
+        pos, line, line_start = counter.char_pos, counter.line, counter.line_start_pos
+        stack, states = parser_state.state_stack, {}  # type: tuple[list[int], dict[int, tuple]]
+        lexers: dict[int, BasicLexer] = self.lexers  # type: ignore[assignment]
+        new_token = Token._future_new
+        while pos < end:
+            lexer = lexers[stack[-1]]
+            state = states.get(id(lexer))
+            if state is None:
+                scanner = lexer.scanner  # built on first use, with lexer.callback
+                state = states[id(lexer)] = (scanner._mres, lexer.ignore_types, lexer.newline_types,
+                                             lexer.callback)
+            patterns, ignore, newline_types, callbacks = state
+            for pattern in patterns:
+                match = pattern.match(source, pos, end)
+                if match:
+                    break
+            else:  # Lark reports the character (and, from the root lexer, a token it could start)
+                counter.char_pos, counter.line, counter.line_start_pos = pos, line, line_start
+                counter.column = pos - line_start + 1
+                yield from super().lex(lexer_state, parser_state)
+                return
+            value, kind = match.group(0), match.lastgroup
+            start, column = pos, pos - line_start + 1
+            token_line = line
+            pos = match.end()
+            if kind in newline_types:
+                newlines = value.count("\n")
+                if newlines:
+                    line += newlines
+                    line_start = start + value.rindex("\n") + 1
+            if kind in ignore and kind not in callbacks:
+                continue
+            token = new_token(kind, value, start, token_line, column, line, pos - line_start + 1, pos)
+            if kind in callbacks:
+                token = callbacks[kind](token)
+            if kind in ignore:
+                continue
+            lexer_state.last_token = token
+            counter.char_pos, counter.line, counter.line_start_pos = pos, line, line_start
+            counter.column = pos - line_start + 1
+            yield token
+
+
 def _options() -> dict:
     callbacks = {"STRING": _check_string, "NUMBER": _check_number, "PERCENT": _check_number,
                  "QUANTITY": _check_number, "COMMENT": _keep_comment}
@@ -133,13 +200,14 @@ def _options() -> dict:
 @functools.lru_cache(maxsize=1)
 def _parser() -> Lark:
     """Builds the AST while parsing: every token kept (the spans of nodes start and end at keywords
-    and brackets), no Tree and no propagated positions."""
-    return Lark(grammar_text(), keep_all_tokens=True, transformer=Builder(_CALL), **_options())
+    and brackets), no Tree and no propagated positions; the lexer loop written out."""
+    fast = {"ContextualLexer": _ContextualLexer} if _TEXT_SLICE is not None else {}
+    return Lark(grammar_text(), keep_all_tokens=True, transformer=Builder(_CALL), _plugins=fast, **_options())
 
 
 @functools.lru_cache(maxsize=1)
 def _tree_parser() -> Lark:
-    """Lark's own tree, every node placed by ``propagate_positions``."""
+    """Lark's own tree, every node placed by ``propagate_positions``, lexed by Lark's own loop."""
     return Lark(grammar_text(), propagate_positions=True, **_options())
 
 
