@@ -25,6 +25,7 @@ from typing import Optional
 
 import numpy as np
 
+from procdsl.data.split import Role
 from procdsl.plan import Plan
 from procdsl.plan.model import Phase
 from procdsl.stream import PhaseStream
@@ -54,7 +55,7 @@ class Sample:
                                    for t, m in zip(self.tokens, self.loss_mask))
 
 
-def _phase_for(plan: Plan, source: str) -> tuple[Phase, str]:
+def _phase_for(plan: Plan, source: str) -> tuple[Phase, Role]:
     """The phase a source is sampled in, and its split ("train" or "heldout")."""
     for phase in plan.phases:
         if source in phase.mix:
@@ -139,7 +140,7 @@ def iter_source(plan: Plan, source: str, n: int, *, cache_dir: Optional[str] = N
 def _namer(vocab: PhaseVocab, offset: int, procedural: bool) -> tuple[Callable[[int], str], str]:
     """How to show one id, and what stands between shown ids."""
     if not procedural:
-        return (lambda token: vocab.tokenizer.decode([int(token)], specials=True)), ""
+        return (lambda token: vocab.text_tokenizer.decode([int(token)], specials=True)), ""
     return (lambda token: vocab.describe(int(token) + offset).split(":", 1)[1]), " "
 
 
@@ -231,7 +232,7 @@ def print_rows(stream: PhaseStream, rows: Iterable[dict], console=None) -> None:
                 name = lambda t: vocab.describe(t).split(":", 1)[1]  # noqa: E731
                 line.append_text(rich_text(ids, row["loss_mask"][start:end], name, " "))
             else:
-                decode = lambda t: vocab.tokenizer.decode([t], specials=True)  # noqa: E731
+                decode = lambda t: vocab.text_tokenizer.decode([t], specials=True)  # noqa: E731
                 line.append_text(rich_text(ids, row["loss_mask"][start:end], decode, ""))
         if row["pad"]:
             line.append(f" ⟨{PAD} ×{row['pad']}⟩", style="dim magenta")

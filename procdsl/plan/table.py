@@ -49,13 +49,10 @@ def phase_parameters(plan: Plan, phase, text: int | None = None) -> int:
     >>> f"{phase_parameters(plan, plan.phases[0]):,}"               # Hugging Face gpt2, exactly
     '124,439,808'
     """
-    from types import SimpleNamespace
-
     from procdsl.runtime.flops import count_params  # torch-free: counted from the shape
     from procdsl.stream.vocab import PhaseVocab
 
-    stand_in = SimpleNamespace(vocab_size=text_vocab(plan) if text is None else text)
-    vocab = PhaseVocab.for_phase(plan, phase, tokenizer=stand_in).size
+    vocab = PhaseVocab.sized(plan, phase, text_vocab(plan) if text is None else text).size
     context = max([plan.context] + [p.context for p in plan.phases])
     return count_params(plan.model, vocab=vocab, context=context).params
 
@@ -66,7 +63,7 @@ def _count(count: int) -> str:
 
 
 def phase_rows(plan: Plan) -> list[tuple[str, ...]]:
-    rows = []
+    rows: list[tuple[str, ...]] = []
     text = None
     if any(not plan.sources[s].procedural for p in plan.phases for s in p.sources_read()):
         text = text_vocab(plan)

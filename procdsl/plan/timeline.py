@@ -132,7 +132,7 @@ def draw_timeline(plan: Plan, path: str) -> str:
         colors = {s: f"C{i % 10}" for i, s in enumerate(sources)}
         for index, (phase, peak) in enumerate(zip(plan.phases, peaks)):
             steps = _samples(phase.steps, 200)
-            x = [start + s + 1 for s in steps]
+            x: list[float] = [start + s + 1 for s in steps]
             shares = [shares_at(phase, s / max(phase.steps - 1, 1)) for s in steps]
             if len(x) == 1:   # a one-step phase: a bar one step wide
                 x, shares = [x[0] - 0.5, x[0] + 0.5], shares * 2

@@ -64,8 +64,6 @@ def _steps(phase: dict[str, Any]) -> int:
 
 def flops_per_token(plan: dict[str, Any]) -> list[float]:
     """Training FLOPs per token of each phase's model (its vocabulary, its context)."""
-    from types import SimpleNamespace
-
     from pydantic import ValidationError
 
     from procdsl.plan import Plan
@@ -76,9 +74,9 @@ def flops_per_token(plan: dict[str, Any]) -> list[float]:
     try:
         model = Plan.model_validate(plan)
         reads_text = any(not model.sources[s].procedural for p in model.phases for s in p.mix)
-        stand_in = SimpleNamespace(vocab_size=text_vocab(model) if reads_text else 0)
+        text = text_vocab(model) if reads_text else 0
         context = max([model.context] + [p.context for p in model.phases])
-        return [float(per_token(model.model, vocab=PhaseVocab.for_phase(model, p, tokenizer=stand_in).size,
+        return [float(per_token(model.model, vocab=PhaseVocab.sized(model, p, text).size,
                                 context=context, seq_len=p.context)) for p in model.phases]
     except (ValidationError, KeyError, OSError, ValueError) as exc:
         raise AxisError(f"cannot count the FLOPs of plan {plan.get('name', '?')!r}: "

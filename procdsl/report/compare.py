@@ -17,6 +17,7 @@ one, else its training loss, averaged over seeds at equal token counts.
 from __future__ import annotations
 
 import math
+from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import Any, Optional
 
@@ -140,12 +141,17 @@ def loss_curve(run: Run, *, use_eval: bool, axis: Optional[Axis] = None) -> Curv
     phase = run.plan["phases"][-1]["name"] if run.plan.get("phases") else None
     axis = axis or axis_for(run.plan, "real-tokens")
     if use_eval:
-        points = [(axis.x(phase, r["phase_step"]), float(r["loss"])) for r in run.evals
-                  if r.get("phase") == phase and r.get("loss") is not None and r.get("eval", "perplexity") == "perplexity"]
+        raw = [(axis.x(phase, r["phase_step"]), float(r["loss"])) for r in run.evals
+               if r.get("phase") == phase and r.get("loss") is not None and r.get("eval", "perplexity") == "perplexity"]
     else:
-        points = [(axis.x(phase, step), y) for step, y in smoothed(run.train, "loss", phase)]
-    points.sort()
-    return Curve([p[0] for p in points], [p[1] for p in points])
+        raw = [(axis.x(phase, step), y) for step, y in smoothed(run.train, "loss", phase)]
+    return curve_through(raw)
+
+
+def curve_through(points: Iterable[tuple[Optional[float], float]]) -> Curve:
+    """The curve through ``points``, sorted by x; points off the axis (x None) left out."""
+    kept = sorted((x, y) for x, y in points if x is not None)
+    return Curve([x for x, _ in kept], [y for _, y in kept])
 
 
 def smoothed(records: list[dict[str, Any]], key: str, phase: Optional[str]) -> list[tuple[int, float]]:

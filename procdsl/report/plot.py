@@ -32,7 +32,7 @@ from typing import Any, Optional
 import numpy as np
 
 from procdsl.report.axes import Axis, axis_for
-from procdsl.report.compare import Arm, Curve, loss_curve, mean_curve, reach, smoothed
+from procdsl.report.compare import Arm, Curve, curve_through, loss_curve, mean_curve, reach, smoothed
 from procdsl.report.style import save_all, short_count
 
 MARKS = "abcdefghijklmnopqrstuvwxyz"
@@ -68,9 +68,9 @@ def terminal_plot(curves: dict[str, Curve], width: int = 60, height: int = 12) -
                 grid[row][col] = mark if grid[row][col] in (" ", mark) else "*"
     label = max(len(f"{y1:.3g}"), len(f"{y0:.3g}"))
     lines = []
-    for i, row in enumerate(grid):
+    for i, cells in enumerate(grid):
         tick = f"{y1:.3g}" if i == 0 else f"{y0:.3g}" if i == height - 1 else ""
-        lines.append(f"{tick:>{label + 2}} |" + "".join(row).rstrip())
+        lines.append(f"{tick:>{label + 2}} |" + "".join(cells).rstrip())
     legend = ", ".join(f"{m} = {name}" for m, name in zip(MARKS, curves))
     lines.append(" " * (label + 4) + f" {short_count(x0)} … {short_count(x1)}   {legend}, * = both")
     return "\n".join(lines)
@@ -210,11 +210,10 @@ def _source_curves(arm: Arm, axis: Axis, source: str) -> list[Curve]:
     """Each run's EMA-smoothed ``loss/<source>`` over every phase ``axis`` covers."""
     curves = []
     for run in arm.runs:
-        points = [(axis.x(p["name"], step), y) for p in arm.plan.get("phases", [])
-                  for step, y in smoothed(run.train, f"loss/{source}", p["name"])]
-        points = sorted((x, y) for x, y in points if x is not None)
-        if points:
-            curves.append(Curve([p[0] for p in points], [p[1] for p in points]))
+        curve = curve_through((axis.x(p["name"], step), y) for p in arm.plan.get("phases", [])
+                       for step, y in smoothed(run.train, f"loss/{source}", p["name"]))
+        if curve.x:
+            curves.append(curve)
     return curves
 
 

@@ -49,7 +49,7 @@ class Run:
 
     @property
     def finished(self) -> bool:
-        return bool(self.summary) and self.summary.get("status") == "done"
+        return self.summary is not None and self.summary.get("status") == "done"
 
 
 def discover(paths: Iterable[str]) -> list[str]:

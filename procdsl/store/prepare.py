@@ -113,8 +113,7 @@ class _Preparer:
 
     def run(self) -> Prepared:
         started = time.monotonic()
-        self.content = self._data(lambda: (_validate(self.need.source),
-                                           content_fingerprint(self.need.source))[1])
+        self.content = self._data(self._content)
         with hold(self.folder):
             store = self._complete()
             if store is not None:
@@ -256,8 +255,9 @@ class _Preparer:
                     return
                 ids, lengths, mask = item
                 ends = part.tokens + np.cumsum(lengths)
-                full = limit is not None and len(ends) and ends[-1] > limit
-                if full:       # keep the documents up to the one that crosses the bound
+                full = False
+                if limit is not None and len(ends) and ends[-1] > limit:
+                    full = True    # keep the documents up to the one that crosses the bound
                     keep = int(np.searchsorted(ends, limit, side="right")) + 1
                     cut = int(ends[keep - 1] - part.tokens)
                     ids, lengths = ids[:cut], lengths[:keep]
@@ -272,6 +272,11 @@ class _Preparer:
                     return
         finally:
             part.close()
+
+    def _content(self) -> dict[str, Any]:
+        """What the source reads (:func:`content_fingerprint`), after checking that it reads."""
+        _validate(self.need.source)
+        return content_fingerprint(self.need.source)
 
     def _data(self, action):
         """Run ``action``; a DataError from the data becomes a StoreError naming the source."""

@@ -171,10 +171,10 @@ class TokenStore:
             out.append(array(part)[lo:hi])
         return out[0] if len(out) == 1 else np.concatenate(out)
 
-    def _pieces(self, start: int, stop: int):
+    def _pieces(self, start: int, stop: int) -> list[tuple[_Part, int, int]]:
         """``(part, local start, local stop)`` of every part documents ``[start, stop)`` touch."""
         k = max(bisect.bisect_right(self._firsts, start) - 1, 0)
-        pieces = []
+        pieces: list[tuple[_Part, int, int]] = []
         while k < len(self._parts) and (not pieces or self._parts[k].first < stop):
             part = self._parts[k]
             a, b = max(start - part.first, 0), min(stop - part.first, part.documents)

@@ -109,7 +109,7 @@ def unit_reader(plan: Plan, name: str, *, vocab: PhaseVocab, key: str, seed: int
         opened = TokenStore.open(plan, name, role, phase=phase, cache_dir=store or None,
                                  tokenizer=vocab.tokenizer)
         return StoreUnits(opened, context=context, loss=loss, name=name)
-    return TextUnits(source, vocab.tokenizer, split=plan_split(plan, name, role), seed=seed,
+    return TextUnits(source, vocab.text_tokenizer, split=plan_split(plan, name, role), seed=seed,
                      context=context, loss=loss, name=name)
 
 

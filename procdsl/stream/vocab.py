@@ -31,6 +31,8 @@ The runtime sizes the phase's embedding and output layer from ``size``.
 ["text:'h'", "text:'<eos>'", 's:3', 's:SEP']
 >>> mixed.decode([104, 105, 256, 259, 268, 259])
 'hi<eos>[s: 1 SEP 1]'
+>>> PhaseVocab.sized(plan, "mixed", 1000).size, PhaseVocab.sized(plan, "warm", 1000).size
+(1012, 17)
 """
 
 from __future__ import annotations
@@ -79,14 +81,24 @@ class PhaseVocab:
         (pass ``tokenizer`` to reuse one already built).
         """
         phase = plan.phase(phase) if isinstance(phase, str) else phase
-        data = [n for n in phase.sources_read() if not plan.sources[n].procedural]
-        ranges: list[IdRange] = []
-        if data:
+        if any(not plan.sources[n].procedural for n in phase.sources_read()):
             tokenizer = tokenizer or build_tokenizer(plan.tokenizer, sources=plan.sources,
                                                      cache_dir=cache_dir, seed=plan.seed)
-            ranges.append(IdRange(TEXT, 0, tokenizer.vocab_size))
-        else:
-            tokenizer = None
+            return cls._laid_out(plan, phase, tokenizer.vocab_size, tokenizer)
+        return cls._laid_out(plan, phase, 0, None)
+
+    @classmethod
+    def sized(cls, plan: Plan, phase: Union[str, Phase], text_size: int) -> PhaseVocab:
+        """The ranges of ``phase`` as if the tokenizer had ``text_size`` ids, without building
+        it (parameter and FLOP counts); it decodes no text."""
+        phase = plan.phase(phase) if isinstance(phase, str) else phase
+        return cls._laid_out(plan, phase, text_size, None)
+
+    @classmethod
+    def _laid_out(cls, plan: Plan, phase: Phase, text_size: int, tokenizer: Optional[Tokenizer]) -> PhaseVocab:
+        """The text range (``text_size`` ids) when the phase reads data, then the procedural ones."""
+        data = [n for n in phase.sources_read() if not plan.sources[n].procedural]
+        ranges = [IdRange(TEXT, 0, text_size)] if data else []
         aliases: dict[str, str] = {}
         for name in phase.sources_read():
             source = plan.sources[name]
@@ -97,7 +109,9 @@ class PhaseVocab:
                 aliases[name] = twin
                 continue
             offset = ranges[-1].offset + ranges[-1].size if ranges else 0
-            ranges.append(IdRange(name, offset, source.vocab_size(), source))
+            size = source.vocab_size()
+            assert size is not None     # a procedural source numbers its own tokens
+            ranges.append(IdRange(name, offset, size, source))
         return cls(ranges, tokenizer=tokenizer, data_sources=data, aliases=aliases)
 
     @property
@@ -143,7 +157,7 @@ class PhaseVocab:
         """``"<range>:<token>"``: the source and the token as the source names it."""
         r = self.range_of(token)
         if r.source is None:
-            return f"{TEXT}:{self.tokenizer.decode([token], specials=True)!r}"
+            return f"{TEXT}:{self.text_tokenizer.decode([token], specials=True)!r}"
         return f"{r.name}:{GENERATORS[r.source.kind].token_names(r.source)(int(token) - r.offset)}"
 
     def decode(self, ids: Iterable[int]) -> str:
@@ -153,7 +167,7 @@ class PhaseVocab:
         current: Optional[IdRange] = None
         for token in [int(i) for i in ids] + [None]:
             r = None if token is None else self.range_of(token)
-            if run and r is not current:
+            if current is not None and run and r is not current:
                 parts.append(self._decode_run(current, run))
                 run = []
             current = r
@@ -161,9 +175,17 @@ class PhaseVocab:
                 run.append(token)
         return "".join(parts)
 
+    @property
+    def text_tokenizer(self) -> Tokenizer:
+        """The tokenizer of the text ids; a phase that reads no data source (or a vocabulary
+        built by :meth:`sized`) has none."""
+        if self.tokenizer is None:
+            raise ValueError("this phase vocabulary has no tokenizer (the phase reads no data source)")
+        return self.tokenizer
+
     def _decode_run(self, r: IdRange, run: list[int]) -> str:
         if r.source is None:
-            return self.tokenizer.decode(run, specials=True)
+            return self.text_tokenizer.decode(run, specials=True)
         name = GENERATORS[r.source.kind].token_names(r.source)
         return f"[{r.name}: {' '.join(name(t - r.offset) for t in run)}]"
 
