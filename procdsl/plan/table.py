@@ -10,7 +10,7 @@ and lr, and a second one of what each phase does (layout, loss, transfer, optimi
 
 from __future__ import annotations
 
-from rich.console import Console
+from rich.console import Console, JustifyMethod
 from rich.table import Table
 
 from procdsl.plan.model import COMPONENTS, Plan
@@ -183,10 +183,11 @@ def print_plan(plan: Plan, console: Console | None = None) -> None:
     model = plan.model
     table = Table(title=f"{plan.name}  ·  {model.kind} {model.layers}L/{model.heads}H/{model.dim}d  ·  "
                         f"tokenizer {plan.tokenizer.kind}  ·  seed {plan.seed}", title_justify="left")
-    for column, justify in (("phase", "left"), ("steps", "right"), ("tokens", "right"),
-                            ("of budget", "right"), ("params", "right"), ("mix", "left"),
-                            ("lr schedule", "left")):
-        table.add_column(column, justify=justify)  # type: ignore[arg-type]
+    columns: tuple[tuple[str, JustifyMethod], ...] = (
+        ("phase", "left"), ("steps", "right"), ("tokens", "right"), ("of budget", "right"),
+        ("params", "right"), ("mix", "left"), ("lr schedule", "left"))
+    for column, justify in columns:
+        table.add_column(column, justify=justify)
     for row in phase_rows(plan):
         table.add_row(*row)
     table.add_section()
