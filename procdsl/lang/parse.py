@@ -35,6 +35,10 @@ import lark.utils
 from lark import Lark, Token, Tree
 from lark.exceptions import UnexpectedCharacters, UnexpectedEOF, UnexpectedInput, UnexpectedToken
 from lark.lexer import BasicLexer, ContextualLexer, LexerState
+from lark.parsers.lalr_analysis import Shift
+from lark.parsers.lalr_interactive_parser import InteractiveParser
+from lark.parsers.lalr_parser import LALR_Parser
+from lark.parsers.lalr_parser import _Parser as LarkParser
 
 from procdsl.lang import codes
 from procdsl.lang import nodes as n
@@ -191,6 +195,59 @@ class _ContextualLexer(ContextualLexer):
             yield token
 
 
+class _Parser(LarkParser):
+    """Lark's LALR loop with its per-token step (``ParserState.feed_token``) written out, and each
+    rule's size, callback and left side looked up once. The end of input, and any token the table
+    refuses, go through Lark's own ``feed_token``: Lark raises the error, from the same state."""
+
+    def parse_from_state(self, state: Any, last_token: Optional[Token] = None) -> Any:
+        table, callbacks = state.parse_conf.states, state.parse_conf.callbacks
+        states, values = state.state_stack, state.value_stack
+        rules: dict[int, tuple[int, Any, str]] = {}
+        try:
+            token = last_token
+            for token in state.lexer.lex(state):
+                kind = token.type
+                while True:
+                    action, arg = table[states[-1]].get(kind, _REFUSED)
+                    if action is Shift:
+                        states.append(arg)
+                        values.append(token if kind not in callbacks else callbacks[kind](token))
+                        break
+                    if action is None:
+                        state.feed_token(token)  # raises UnexpectedToken
+                    rule = rules.get(id(arg))
+                    if rule is None:
+                        # the left side as a plain str: Lark's is a Token, whose __eq__ each lookup would call
+                        rule = rules[id(arg)] = (len(arg.expansion), callbacks[arg], str(arg.origin.name))
+                    size, callback, origin = rule
+                    if size:
+                        children = values[-size:]
+                        del states[-size:]
+                        del values[-size:]
+                    else:
+                        children = []
+                    value = callback(children)
+                    states.append(table[states[-1]][origin][1])
+                    values.append(value)
+            end = Token.new_borrow_pos("$END", "", token) if token else Token("$END", "", 0, 1, 1)
+            return state.feed_token(end, True)
+        except UnexpectedInput as exc:  # as Lark's loop: the error can resume or list what fits
+            exc.interactive_parser = InteractiveParser(self, state, state.lexer)
+            raise exc
+
+
+_REFUSED = (None, None)
+
+
+class _LALR(LALR_Parser):
+    """Lark's LALR parser, running :class:`_Parser`."""
+
+    def __init__(self, parser_conf: Any, debug: bool = False, strict: bool = False):
+        super().__init__(parser_conf, debug=debug, strict=strict)
+        self.parser = _Parser(self._parse_table, parser_conf.callbacks, debug)
+
+
 def _options() -> dict:
     callbacks = {"STRING": _check_string, "NUMBER": _check_number, "PERCENT": _check_number,
                  "QUANTITY": _check_number, "COMMENT": _keep_comment}
@@ -200,8 +257,8 @@ def _options() -> dict:
 @functools.lru_cache(maxsize=1)
 def _parser() -> Lark:
     """Builds the AST while parsing: every token kept (the spans of nodes start and end at keywords
-    and brackets), no Tree and no propagated positions; the lexer loop written out."""
-    fast = {"ContextualLexer": _ContextualLexer} if _TEXT_SLICE is not None else {}
+    and brackets), no Tree and no propagated positions; the lexer's and the parser's loops written out."""
+    fast = {"ContextualLexer": _ContextualLexer, "LALR_Parser": _LALR} if _TEXT_SLICE is not None else {}
     return Lark(grammar_text(), keep_all_tokens=True, transformer=Builder(_CALL), _plugins=fast, **_options())
 
 
