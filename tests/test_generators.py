@@ -17,7 +17,8 @@ from hypothesis import strategies as st
 from pydantic import ValidationError
 
 from procdsl.checkers import check_example, check_examples
-from procdsl.generators import BLOCK, GENERATORS, Examples, generate, render, stable_hash
+from procdsl.generators import BLOCK, GENERATORS, Examples, generate, generate_at, render, stable_hash
+from procdsl.generators.core import block_size
 from procdsl.plan.base import Ramp, Range, maximum
 from procdsl.plan.sources import (
     SOURCE_KINDS,
@@ -217,6 +218,43 @@ def test_any_chunking_gives_the_same_examples(source):
         assert np.array_equal(tokens, whole[i - 300][0]) and np.array_equal(mask, whole[i - 300][1])
 
 
+#: sources whose examples exceed SHORT_EXAMPLE tokens: blocks of a few examples, drawn example-major
+LONG = [
+    DyckSource(k=4, length=300),
+    DyckSource(k=64, length=Range(low=258, high=2048)),
+    ShuffleDyckSource(k=3, length=600, max_depth=8),
+    EcaSource(width=40, steps=9),
+]
+
+
+@pytest.mark.parametrize("source", DETERMINISM + LONG, ids=_id)
+def test_any_subset_of_indices_gives_the_same_examples(source):
+    """What a rank asks for (``generate_at``: a few examples scattered over many blocks) are the
+    examples the whole range holds, whichever others are asked with them."""
+    context = max(64, source.max_tokens(64))
+    whole = generate(source, seed=3, name="at", start=0, count=700, context=context)
+    assert check_examples(source, whole, context) == []
+    rng = np.random.default_rng(0)
+    for size in (1, 5, 80, 700):
+        wanted = np.sort(rng.choice(700, size, replace=False))
+        some = generate_at(source, seed=3, name="at", indices=wanted, context=context)
+        assert len(some) == size
+        for j, i in enumerate(wanted):
+            assert np.array_equal(some[j][0], whole[i][0]) and np.array_equal(some[j][1], whole[i][1])
+    with pytest.raises(ValueError, match="sorted"):
+        generate_at(source, seed=3, name="at", indices=np.array([5, 2]), context=context)
+
+
+def test_long_examples_come_in_small_blocks():
+    """Examples over 256 tokens: a block holds at most 8,192 tokens, so the examples of the next
+    block do not depend on this one's (a rank pays for what it uses)."""
+    assert [block_size(n) for n in (1, 256, 257, 1024, 2048, 8192, 9000)] == [512, 512, 16, 8, 4, 1, 1]
+    source = DyckSource(k=4, length=2048)
+    a = generate(source, seed=0, name="b", start=0, count=8, context=2048)
+    b = generate(source, seed=0, name="b", start=4, count=4, context=2048)
+    assert _same(Examples.concat([generate(source, seed=0, name="b", start=0, count=4, context=2048), b]), a)
+
+
 @pytest.mark.parametrize("source", DETERMINISM, ids=_id)
 def test_seed_and_name_change_the_examples(source):
     base = _examples(source, 64)
@@ -240,7 +278,8 @@ def test_stable_hash_is_fixed():
 
 
 #: sha256 of tokens and masks of examples 0..99 (seed 0, name "golden"). They change only when
-#: the data contract changes (a generator's draws or layout, BLOCK, CHUNK, numpy's PCG64 stream):
+#: the data contract changes (a generator's draws or layout, BLOCK, SHORT_EXAMPLE,
+#: LONG_BLOCK_TOKENS, numpy's PCG64 stream):
 #: every trained run's data would change with them, so update them deliberately.
 GOLDEN = {
     "task": (TaskSource(rule=("stack",), vocab=20), "995424797b00f9db"),
@@ -249,6 +288,9 @@ GOLDEN = {
     "eca": (EcaSource(width=8, steps=4), "332d47cd6ae9d3b0"),
     "haystack": (HaystackSource(pairs=5, vocab=30), "d4bbd9f2dd6c9e64"),
     "multiplication": (MultiplicationSource(), "49d079aec8b8e5b1"),
+    # long examples (> 256 tokens): blocks of at most 8,192 tokens, uniforms example-major
+    "dyck_long": (DyckSource(k=8, length=300), "490e647548d3647a"),
+    "shuffle_dyck_long": (ShuffleDyckSource(k=8, length=400, max_depth=6), "8f79af05e48b77f6"),
 }
 
 
@@ -259,7 +301,8 @@ def _digest(ex: Examples) -> str:
 @pytest.mark.parametrize("kind", sorted(GOLDEN))
 def test_golden_examples(kind):
     source, digest = GOLDEN[kind]
-    assert _digest(generate(source, seed=0, name="golden", start=0, count=100, context=64)) == digest
+    context = max(64, source.max_tokens(64))
+    assert _digest(generate(source, seed=0, name="golden", start=0, count=100, context=context)) == digest
 
 
 # -- statistics -----------------------------------------------------------------------------------

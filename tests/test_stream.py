@@ -77,6 +77,40 @@ def test_every_world_size_gives_the_same_global_batches(mixed_plan):
             assert np.sum([p.source_targets for p in parts], axis=0).tolist() == list(whole.source_targets)
 
 
+@pytest.fixture
+def long_plan(tmp_path):
+    """Fixed-length sources a rank makes ahead (long k-Dyck in blocks of a few examples, short
+    SORT in blocks of 512) packed with chunked text: the layout-ahead and prefetch path."""
+    docs = write_docs(tmp_path / "docs.jsonl", 60)
+    return plan_of(f"""
+  source text = jsonl("{docs}")
+  source srt  = sort(length=12, vocab=20)
+  source dy   = dyck(k=5, length=300)
+  phase p {{ steps = 30  mix = {{ text: 40%, srt: 20%, dy: 40% }} }}""", context=320, batch=8)
+
+
+def test_ranks_that_make_their_examples_ahead_give_the_same_global_batches(long_plan):
+    single = take(PhaseStream(long_plan, "p"), 30)
+    for world in (2, 8):
+        shards = [take(PhaseStream(long_plan, "p", rank=r, world=world), 30) for r in range(world)]
+        for step, whole in enumerate(single):
+            joined = np.concatenate([s[step].tokens for s in shards])
+            assert (joined == whole.tokens).all(), (world, step)
+            assert all(s[step].source_tokens == whole.source_tokens for s in shards)
+    rng = np.random.default_rng(1)
+    for stop in rng.integers(1, 27, 3):
+        first = PhaseStream(long_plan, "p", rank=0, world=8)
+        take(first, int(stop))
+        assert first._ahead, "the test must stop a stream with steps laid out ahead"
+        world = int(rng.choice([1, 4, 8]))
+        rank = int(rng.integers(world))
+        resumed = PhaseStream(long_plan, "p", rank=rank, world=world)
+        resumed.load_state_dict(json.loads(json.dumps(first.state_dict())))
+        rows = 8 // world
+        for got, want in zip(resumed, single[int(stop):]):
+            assert (got.tokens == want.tokens[rank * rows:(rank + 1) * rows]).all(), (stop, world, got.step)
+
+
 def test_world_size_must_divide_the_batch(mixed_plan):
     with pytest.raises(ValueError, match="cannot be split over 3 ranks"):
         PhaseStream(mixed_plan, "p", rank=0, world=3)

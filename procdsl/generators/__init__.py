@@ -34,9 +34,18 @@ import numpy as np
 
 from procdsl import checkers
 from procdsl.generators import algorithmic, dyck, eca, probes, ww
-from procdsl.generators.core import BLOCK, GROUP_TOKENS, Examples, MakeBlock, Progress, run, stable_hash
+from procdsl.generators.core import (
+    BLOCK,
+    GROUP_TOKENS,
+    Examples,
+    MakeBlock,
+    Progress,
+    run,
+    run_at,
+    stable_hash,
+)
 
-__all__ = ["BLOCK", "Examples", "GENERATORS", "GeneratorSpec", "generate", "render", "stable_hash"]
+__all__ = ["BLOCK", "Examples", "GENERATORS", "GeneratorSpec", "generate", "generate_at", "render", "stable_hash"]
 
 
 @dataclass(frozen=True)
@@ -53,6 +62,11 @@ class GeneratorSpec:
                  progress: Optional[Progress] = None) -> Examples:
         return run(self.make_block, source, seed=seed, name=name, start=start, count=count,
                    context=context, progress=progress, group_tokens=self.group_tokens)
+
+    def generate_at(self, source, *, seed: int, name: str, indices: np.ndarray, context: int,
+                    progress: Optional[Progress] = None) -> Examples:
+        return run_at(self.make_block, source, seed=seed, name=name, indices=indices, context=context,
+                      progress=progress, group_tokens=self.group_tokens)
 
 
 def _spec(kind, make_block, token_names, **options) -> GeneratorSpec:
@@ -77,11 +91,23 @@ GENERATORS: dict[str, GeneratorSpec] = {spec.kind: spec for spec in (
 def generate(source, *, seed: int, name: str, start: int, count: int, context: int,
              progress: Optional[Progress] = None) -> Examples:
     """Examples ``[start, start + count)`` of the procedural ``source`` named ``name``."""
+    return _spec_of(source).generate(source, seed=seed, name=name, start=start, count=count,
+                                     context=context, progress=progress)
+
+
+def _spec_of(source) -> GeneratorSpec:
     spec = GENERATORS.get(source.kind)
     if spec is None:
         raise ValueError(f"{source.kind!r} is not a procedural source")
-    return spec.generate(source, seed=seed, name=name, start=start, count=count, context=context,
-                         progress=progress)
+    return spec
+
+
+def generate_at(source, *, seed: int, name: str, indices: np.ndarray, context: int,
+                progress: Optional[Progress] = None) -> Examples:
+    """Examples ``indices`` (sorted, distinct) of ``source``: the same as :func:`generate` gives
+    them, each computed with just the examples of its block that are asked for."""
+    return _spec_of(source).generate_at(source, seed=seed, name=name, indices=indices, context=context,
+                                        progress=progress)
 
 
 def render(source, tokens: np.ndarray, loss_mask: np.ndarray) -> str:

@@ -1,11 +1,15 @@
 """The engine every procedural generator shares: deterministic blocks of examples, flattened.
 
 Contract (DESIGN.md §4). Example ``i`` of the source named ``name`` under ``seed`` is a pure
-function of ``(seed, name, i)`` and of ``progress(i)``: it comes from block ``i // BLOCK``,
-whose randomness is ``numpy.random.default_rng([seed, stable_hash(name), i // BLOCK])``. A
-family's block function draws the *whole* block's randomness with shapes fixed by the source's
-parameters (their maxima), never by which rows were asked for, then computes only the rows
-asked for. Hence any chunking of ``[start, start + count)`` yields the same examples.
+function of ``(seed, name, i)`` and of ``progress(i)``: it comes from block ``i // size``,
+whose randomness is ``numpy.random.default_rng([seed, stable_hash(name), i // size])``, where
+``size`` (:func:`block_size`) is ``BLOCK`` = 512 examples for sources whose examples take at
+most 256 tokens and, for longer ones, as many as fit 8,192 tokens (a power of two, at least
+one): a rank that needs one 2,048-token example of a k-Dyck source then draws the randomness
+of four, not of 512. A family's block function draws the *whole* block's randomness with shapes
+fixed by the source's parameters (their maxima), never by which rows were asked for, then
+computes only the rows asked for. Hence any chunking of ``[start, start + count)``, or any
+subset of indices (:func:`run_at`), yields the same examples.
 
 Inside a block the draws come in a fixed order: first one value per example for each tunable
 parameter given as a ``Range`` (in the order the family asks for them), then the family's own
@@ -37,17 +41,43 @@ import numpy as np
 
 from procdsl.plan.base import Ramp, Range, Tunable, maximum
 
-#: Examples per random block. Part of the determinism contract: changing it changes every example.
+#: Examples per random block of short examples. Part of the determinism contract (with
+#: ``SHORT_EXAMPLE`` and ``LONG_BLOCK_TOKENS``): changing it changes every example.
 BLOCK = 512
+
+#: Examples of at most this many tokens (the source's maximum) come in blocks of ``BLOCK``.
+SHORT_EXAMPLE = 256
+
+#: Longer examples come in blocks of at most this many tokens (see :func:`block_size`).
+LONG_BLOCK_TOKENS = 8192
 
 #: Tokens one vectorised call aims at when several blocks are asked for (speed only: small
 #: enough for the caches, large enough to amortise numpy's per-call overhead).
 GROUP_TOKENS = 1 << 18
 
-#: Positions drawn per call in :meth:`Block.random_chunks` (also part of the contract).
+#: Positions a position loop gets per step of :meth:`Block.random_chunks` (speed only: the
+#: stream of uniforms is the same for any chunking).
 CHUNK = 64
 
+#: Uniforms :meth:`Block.random_chunks` draws per call at most, over all blocks (memory only).
+DRAW_VALUES = 1 << 21
+
 Progress = Callable[[np.ndarray], np.ndarray]
+
+
+def block_size(max_tokens: int) -> int:
+    """Examples per random block of a source whose examples take at most ``max_tokens`` tokens.
+
+    Short examples share blocks of ``BLOCK`` (numpy's per-call cost is spread over many); long
+    ones get blocks of at most ``LONG_BLOCK_TOKENS`` tokens, a power of two examples, so that
+    an example costs what it holds, not what its block holds, whichever examples a rank needs.
+
+    >>> block_size(129), block_size(256), block_size(257), block_size(2048), block_size(5000)
+    (512, 512, 16, 4, 1)
+    """
+    if max_tokens <= SHORT_EXAMPLE:
+        return BLOCK
+    return 1 << max(0, (LONG_BLOCK_TOKENS // max_tokens).bit_length() - 1)
 
 
 def stable_hash(name: str) -> int:
@@ -126,17 +156,21 @@ def segments(n: int, *parts) -> Grid:
     return Grid(tokens, loss_mask, keep)
 
 
+Rows = slice | np.ndarray    # the examples asked of one block: a range, or sorted indices
+
+
 class Block:
     """The randomness and per-example parameters of some RNG blocks, cut to the rows asked for.
 
     Each part is one RNG block ``(rng, rows, progress)``. Every draw has the full block's shape
-    (``BLOCK`` examples) and is then cut to the part's rows, so an example never depends on
-    which other examples were requested; parts are stacked so that a family's numpy code runs
-    once over all of them.
+    (``size`` examples, :func:`block_size`) and is then cut to the part's rows, so an example
+    never depends on which other examples were requested; parts are stacked so that a family's
+    numpy code runs once over all of them.
     """
 
-    def __init__(self, parts: list[tuple[np.random.Generator, slice, np.ndarray]], context: int):
-        self.parts, self.context = parts, context
+    def __init__(self, parts: list[tuple[np.random.Generator, Rows, np.ndarray]], context: int,
+                 size: int = BLOCK):
+        self.parts, self.context, self.size = parts, context, size
         self.progress = np.concatenate([progress[rows] for _, rows, progress in parts])
         self.n = len(self.progress)
 
@@ -151,9 +185,9 @@ class Block:
         if isinstance(value, Range):
             if integer:
                 lo, hi = int(value.low // step), int(value.high // step) + 1
-                drawn = step * self._draw(lambda rng: rng.integers(lo, hi, BLOCK))
+                drawn = step * self._draw(lambda rng: rng.integers(lo, hi, self.size))
             else:
-                drawn = value.low + (value.high - value.low) * self._draw(lambda rng: rng.random(BLOCK))
+                drawn = value.low + (value.high - value.low) * self._draw(lambda rng: rng.random(self.size))
         elif isinstance(value, Ramp):
             drawn = value.start + (value.end - value.start) * np.clip(self.progress, 0.0, 1.0)
             if integer:
@@ -164,23 +198,57 @@ class Block:
 
     def integers(self, low, high, *tail: int, dtype=np.int32) -> np.ndarray:
         """Uniform integers in ``[low, high)`` of shape ``(rows, *tail)`` (drawn for whole blocks)."""
-        return self._draw(lambda rng: rng.integers(low, high, (BLOCK, *tail), dtype=dtype))
+        return self._draw(lambda rng: rng.integers(low, high, (self.size, *tail), dtype=dtype))
 
     def random(self, *tail: int) -> np.ndarray:
         """Uniform floats in ``[0, 1)`` of shape ``(rows, *tail)`` (drawn for whole blocks)."""
-        return self._draw(lambda rng: rng.random((BLOCK, *tail)))
+        return self._draw(lambda rng: rng.random((self.size, *tail)))
 
     def random_chunks(self, width: int):
         """Two uniforms per example and position, ``CHUNK`` positions at a time, for position loops.
 
-        Yields ``(start, coin, which)``, each of the two of shape ``(positions, rows)``; drawn
-        as ``(positions, 2, BLOCK)`` per chunk, so the stream depends on ``width`` alone and
-        memory stays small for long sequences.
+        Yields ``(start, coin, which)``, each of the two of shape ``(positions, rows)``. A block
+        of ``BLOCK`` short examples draws ``(width, 2, BLOCK)`` uniforms, position-major (in spans
+        of positions, a multiple of ``CHUNK`` and at most ``DRAW_VALUES`` values over all parts:
+        any span gives the same stream); a block of long examples draws ``(size, width, 2)``,
+        example-major, so an example's uniforms are one contiguous run and the few examples a
+        rank asks for are cut from its blocks without a transposing copy. Either way the stream
+        depends on ``width`` alone; a family draws nothing else while it iterates.
         """
-        for start in range(0, width, CHUNK):
-            size = min(CHUNK, width - start)
-            u = self._draw(partial(_uniforms, shape=(size, 2, BLOCK)), axis=2)
-            yield start, u[:, 0], u[:, 1]
+        if self.size < BLOCK:
+            u = self._example_major(width)
+            out = np.empty((CHUNK, 2, self.n))
+            for start in range(0, width, CHUNK):
+                chunk = u[:, start:start + CHUNK]
+                size = chunk.shape[1]
+                np.copyto(out[:size], chunk.transpose(1, 2, 0))   # one cache-friendly transpose
+                yield start, out[:size, 0], out[:size, 1]
+            return
+        span = max(CHUNK, DRAW_VALUES // (2 * self.size * len(self.parts)) // CHUNK * CHUNK)
+        for first in range(0, width, span):
+            u = self._draw(partial(_uniforms, shape=(min(span, width - first), 2, self.size)), axis=2)
+            for start in range(0, len(u), CHUNK):
+                chunk = u[start:start + CHUNK]
+                yield first + start, chunk[:, 0], chunk[:, 1]
+
+    def _example_major(self, width: int) -> np.ndarray:
+        """``(rows, width, 2)`` uniforms of blocks of long examples, each block's stream drawn
+        straight into its rows when they are the whole block (no temporary, no copy)."""
+        u = np.empty((self.n, width, 2))
+        row = 0
+        for rng, rows, _ in self.parts:
+            count = _count(rows, self.size)
+            if count == self.size:
+                rng.random(out=u[row:row + count])
+            else:
+                u[row:row + count] = rng.random((self.size, width, 2))[rows]
+            row += count
+        return u
+
+
+def _count(rows: Rows, size: int) -> int:
+    """How many of a block's ``size`` examples ``rows`` asks for."""
+    return len(range(size)[rows]) if isinstance(rows, slice) else len(rows)
 
 
 def _uniforms(rng: np.random.Generator, shape: tuple[int, ...]) -> np.ndarray:
@@ -205,26 +273,72 @@ def run(make_block: MakeBlock, source, *, seed: int, name: str, start: int, coun
     """Examples ``[start, start + count)`` of ``source``: the blocks that hold them, cut to size.
 
     Blocks are computed together, as many as keep one call near ``group_tokens`` tokens (sized
-    from the first block), so short examples are vectorised over many blocks. The grouping
+    from the source's longest example, then from the last group), so short examples are
+    vectorised over many blocks. The grouping
     never changes an example: each is cut from its own block's draws.
     """
     if seed < 0 or start < 0 or count < 0:
         raise ValueError(f"seed, start and count must be non-negative, got {seed}, {start}, {count}")
+    size = block_size(source.max_tokens(context))
+    wanted = []
+    for block in range(start // size, -(-(start + count) // size)):
+        first = block * size
+        wanted.append((block, slice(max(start, first) - first, min(start + count, first + size) - first)))
+    return _generate(make_block, source, wanted, size, seed=seed, name=name, context=context,
+                     progress=progress, group_tokens=group_tokens)
+
+
+def run_at(make_block: MakeBlock, source, *, seed: int, name: str, indices: np.ndarray, context: int,
+           progress: Optional[Progress] = None, group_tokens: int = GROUP_TOKENS) -> Examples:
+    """Examples ``indices`` (sorted, distinct) of ``source``, in that order: the same examples as
+    :func:`run` gives, each block asked for just its indices — what one rank of many needs.
+
+    >>> from procdsl.plan.sources import DyckSource
+    >>> from procdsl.generators.dyck import make_dyck_block
+    >>> src = DyckSource(k=2, length=300)            # long examples: blocks of 16
+    >>> some = run_at(make_dyck_block, src, seed=0, name="d", indices=np.array([3, 8, 30]), context=300)
+    >>> every = run(make_dyck_block, src, seed=0, name="d", start=0, count=31, context=300)
+    >>> all((some[j][0] == every[i][0]).all() for j, i in enumerate([3, 8, 30]))
+    True
+    """
+    indices = np.asarray(indices, np.int64)
+    if len(indices) and (indices[0] < 0 or (np.diff(indices) <= 0).any()):
+        raise ValueError("indices must be sorted, distinct and non-negative")
+    size = block_size(source.max_tokens(context))
+    blocks = indices // size
+    cuts = np.flatnonzero(np.diff(blocks)) + 1
+    wanted = [(int(part[0] // size), _as_rows(part % size)) for part in np.split(indices, cuts) if len(part)]
+    return _generate(make_block, source, wanted, size, seed=seed, name=name, context=context,
+                     progress=progress, group_tokens=group_tokens)
+
+
+def _as_rows(rows: np.ndarray) -> Rows:
+    """Consecutive rows as a slice (a view of each draw, not a copy)."""
+    return slice(int(rows[0]), int(rows[-1]) + 1) if rows[-1] - rows[0] == len(rows) - 1 else rows
+
+
+def _generate(make_block: MakeBlock, source, wanted: list[tuple[int, Rows]], size: int, *, seed: int,
+              name: str, context: int, progress: Optional[Progress], group_tokens: int) -> Examples:
+    """The rows ``wanted`` (``(block, rows)`` in order) of blocks of ``size`` examples."""
+    if seed < 0:
+        raise ValueError(f"seed must be non-negative, got {seed}")
     key = stable_hash(name)
     parts = []
-    for block in range(start // BLOCK, -(-(start + count) // BLOCK)):
-        first = block * BLOCK
-        rows = slice(max(start, first) - first, min(start + count, first + BLOCK) - first)
-        prog = 0.0 if progress is None else progress(np.arange(first, first + BLOCK))
-        prog = np.broadcast_to(np.asarray(prog, np.float64), (BLOCK,))
+    for block, rows in wanted:
+        first = block * size
+        prog = 0.0 if progress is None else progress(np.arange(first, first + size))
+        prog = np.broadcast_to(np.asarray(prog, np.float64), (size,))
         parts.append((np.random.default_rng([seed, key, block]), rows, prog))
-    done, group = [], 1
+    asked = sum(_count(rows, size) for _, rows, _ in parts)
+    per_example = max(1, source.max_tokens(context))     # (until the first group says)
+    done, group = [], max(1, group_tokens * len(parts) // max(1, asked * per_example))
     while parts:
-        examples = make_block(source, Block(parts[:group], context)).examples()
+        block = Block(parts[:group], context, size)
+        examples = make_block(source, block).examples()
         done.append(examples)
         parts = parts[group:]
         per_example = max(1, examples.offsets[-1] // max(1, len(examples)))
-        group = max(1, group_tokens // (BLOCK * per_example))
+        group = max(1, group_tokens * len(block.parts) // max(1, block.n * per_example))
     if not done:
         return Examples(np.zeros(0, np.int32), np.zeros(0, bool), np.zeros(1, np.int64))
     return Examples.concat(done)

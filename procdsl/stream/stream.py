@@ -46,6 +46,7 @@ instead of reading and tokenizing files as the stream goes.
 
 from __future__ import annotations
 
+from collections import deque
 from collections.abc import Iterator
 from typing import Any, Optional
 
@@ -57,7 +58,7 @@ from procdsl.plan.model import Phase, Plan, default_layout
 from procdsl.plan.sources import LossMode
 from procdsl.stream.batch import Batch
 from procdsl.stream.interleave import Interleave, Piece
-from procdsl.stream.pack import fill_rows, layout_rows
+from procdsl.stream.pack import Layout, fill_rows, layout_rows
 from procdsl.stream.progress import expected_real_tokens, final_progress, phase_progress, training_key
 from procdsl.stream.shares import Shares
 from procdsl.stream.units import Cursor, ProceduralUnits, StoreUnits, TextUnits, UnitReader, Units, row_length
@@ -68,6 +69,13 @@ STATE_VERSION = 2   # 2: rows of whole units (layouts)
 #: tokens of units pulled from the interleave at a time (at least a step's rows): one merge and
 #: one queue update serve several steps; what is pulled but not laid out is rewound in the state
 PULL_TOKENS = 1 << 19
+
+#: rows of its own a rank lays out ahead, at most (and global tokens, at most): the layout is
+#: cheap, and the procedural examples of all those rows are then made in one vectorised call
+#: (:meth:`Packed._lay_out_ahead`), so a rank with one row a step pays per row what a rank
+#: with a wide batch pays
+AHEAD_ROWS = 512
+AHEAD_TOKENS = 1 << 24
 
 
 def shard(batch: int, rank: int, world: int) -> int:
@@ -209,22 +217,18 @@ class Packed:
         self.row_len = row_length(context)
         self.step = 0
         self._queue = _Queue()
+        self._ahead: deque[Layout] = deque()     # layouts of the next steps, from the queue's head
 
     def next_batch(self) -> Batch:
         """The next global batch, this rank's rows of it."""
-        queue, packed = self._queue, self.layout == "packed"
-        # enough units that the layout settles at once: more tokens than the rows hold (packed),
-        # a unit a row (padded)
-        while (queue.pending_tokens() <= self.batch * self.row_len if packed
-               else len(queue.length) - queue.head < self.batch):
-            queue.extend(self.interleave.pull(self._pull_size()))
-        while (layout := layout_rows(queue.length, start=queue.head, rows=self.batch,
-                                     row_len=self.row_len, packed=packed)) is None:
-            queue.extend(self.interleave.pull(self._pull_size()))
+        queue = self._queue
+        if not self._ahead:
+            self._lay_out_ahead()
+        layout = self._ahead.popleft()
         head, stop = queue.head, queue.head + layout.used
-        first_row = self.rank * self.rows
-        mine = np.flatnonzero((layout.row >= first_row) & (layout.row < first_row + self.rows))
+        mine = self._mine(layout)
         arrays = queue.unit_arrays(head + int(mine[0]), head + int(mine[-1]) + 1) if len(mine) else []
+        first_row = self.rank * self.rows
         units = [(int(queue.source[head + i]), tokens, targets, int(layout.row[i]) - first_row,
                   int(layout.col[i])) for i, (tokens, targets) in zip(mine, arrays)]
         rows = fill_rows(units, rows=self.rows, row_len=self.row_len, pad_id=self.pad_id)
@@ -239,11 +243,61 @@ class Packed:
         self.step += 1
         return batch
 
-    def _pull_size(self) -> int:
-        """Tokens to pull: a step's rows at least, up to ``PULL_TOKENS`` but never past what the
-        remaining steps can hold (a token store holds what the plan can read, plus a step)."""
+    def _mine(self, layout: Layout) -> np.ndarray:
+        """Indices (from the layout's first unit) of the units in this rank's rows."""
+        first_row = self.rank * self.rows
+        return np.flatnonzero((layout.row >= first_row) & (layout.row < first_row + self.rows))
+
+    def _lay_out_ahead(self) -> None:
+        """Lay out the next steps — as many as give this rank ``AHEAD_ROWS`` rows, within
+        ``AHEAD_TOKENS`` and the steps left — and have each procedural source make this rank's
+        examples of all of them at once. A layout depends only on the queued units' lengths,
+        so laying out ahead changes no batch, and the state (units not yet in a delivered
+        batch) is the same as without it."""
+        queue, packed = self._queue, self.layout == "packed"
         step_tokens = self.batch * self.row_len
-        remaining = (self.steps - self.step) * step_tokens if self.steps is not None else PULL_TOKENS
+        left = self.steps - self.step if self.steps is not None else 1
+        steps = max(1, min(AHEAD_ROWS // self.rows, AHEAD_TOKENS // step_tokens, left))
+        start = queue.head
+        while len(self._ahead) < steps:
+            # enough units that the layout settles at once: more tokens than the rows hold
+            # (packed), a unit a row (padded)
+            enough = (int(queue.length[start:].sum()) > step_tokens if packed
+                      else len(queue.length) - start >= self.batch)
+            layout = layout_rows(queue.length, start=start, rows=self.batch, row_len=self.row_len,
+                                 packed=packed) if enough else None
+            if layout is None:
+                ahead = start - queue.head
+                queue.extend(self.interleave.pull(self._pull_size(len(self._ahead))))
+                start = queue.head + ahead       # (extending renumbers the queue)
+                continue
+            self._ahead.append(layout)
+            start += layout.used
+        self._prefetch()
+
+    def _prefetch(self) -> None:
+        """This rank's units in the steps laid out ahead, made per source in one call."""
+        queue, start = self._queue, self._queue.head
+        wanted: dict[int, tuple[object, list[np.ndarray]]] = {}
+        for layout in self._ahead:
+            mine = start + self._mine(layout)
+            for block in np.unique(queue.block[mine]):
+                units = queue.blocks[int(block)]
+                reader = getattr(units, "reader", None)
+                if reader is not None:
+                    items = units.items[queue.unit[mine[queue.block[mine] == block]]]
+                    wanted.setdefault(id(reader), (reader, []))[1].append(items)
+            start += layout.used
+        for reader, items in wanted.values():
+            reader.prefetch(np.concatenate(items))
+
+    def _pull_size(self, ahead: int = 0) -> int:
+        """Tokens to pull: a step's rows at least, up to ``PULL_TOKENS`` but never past what the
+        remaining steps (after ``ahead`` laid out already) can hold (a token store holds what
+        the plan can read, plus a step)."""
+        step_tokens = self.batch * self.row_len
+        remaining = ((self.steps - self.step - ahead) * step_tokens if self.steps is not None
+                     else PULL_TOKENS)
         return max(step_tokens, min(PULL_TOKENS, remaining))
 
     def interleave_state(self) -> dict[str, Any]:
@@ -253,6 +307,7 @@ class Packed:
     def load_interleave_state(self, state: dict[str, Any]) -> None:
         self.interleave.load_state_dict(state)
         self._queue = _Queue()
+        self._ahead.clear()
 
 
 class PhaseStream(Packed):

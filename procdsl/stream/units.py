@@ -43,7 +43,7 @@ import numpy as np
 
 from procdsl.data import Document, Tokenizer, encode_document, iter_documents
 from procdsl.data.split import Split
-from procdsl.generators import BLOCK, generate
+from procdsl.generators import BLOCK, generate, generate_at
 from procdsl.plan.sources import LossMode, SourceBase
 from procdsl.stream.progress import Progress
 
@@ -114,12 +114,13 @@ class LazyUnits(Units):
     """Units whose lengths are known before their tokens: ``tokens``/``targets`` are empty and
     :meth:`span` asks ``make(first, stop)`` for the tokens and targets of units ``first …
     stop - 1`` only (the layout of a global batch needs every unit's length; a rank needs only
-    the tokens of its own rows). A procedural block makes its tokens once and keeps them (a
-    generator draws a whole RNG block's randomness whichever rows are asked for); a token store
-    slices its memory map.
+    the tokens of its own rows). A procedural source makes just those examples (or hands over
+    the ones its ``reader`` made ahead, :meth:`ProceduralUnits.prefetch`); a token store slices
+    its memory map.
     """
 
     make: Callable[[int, int], tuple[np.ndarray, np.ndarray]]
+    reader: Optional[ProceduralUnits] = None    # who can make units ahead (``prefetch``)
 
     def __getitem__(self, j: int) -> tuple[np.ndarray, np.ndarray]:
         return self.span(j, j + 1)[0]
@@ -188,6 +189,7 @@ class ProceduralUnits:
                  loss: LossMode, progress: Optional[Progress] = None):
         self.source, self.seed, self.key, self.context = source, seed, key, context
         self.offset, self.full, self.progress = offset, loss == "full", progress
+        self._made: dict[int, tuple[np.ndarray, np.ndarray]] = {}   # made ahead, not read yet
 
     def read(self, cursor: Cursor) -> Units:
         start = cursor.item
@@ -213,24 +215,39 @@ class ProceduralUnits:
         low, high = self.source.min_tokens(self.context), self.source.max_tokens(self.context)
         return low if low == high and low <= row_length(self.context) else None
 
-    def _lazy(self, start: int, count: int, length: int) -> LazyUnits:
-        made: list[np.ndarray] = []
+    def prefetch(self, items: np.ndarray) -> None:
+        """Make examples ``items`` (indices, any order) in one vectorised call and keep each
+        until it is read: a rank that lays out many steps ahead asks here for its own examples
+        of all of them at once (:class:`procdsl.stream.stream.Packed`), so a few rows a step
+        still cost what a wide batch costs per row. Only sources of fixed-length examples."""
+        length = self._fixed_length()
+        if length is None:
+            return
+        missing = np.setdiff1d(np.asarray(items, np.int64), np.fromiter(self._made, np.int64, len(self._made)))
+        if not len(missing):
+            return
+        ex = generate_at(self.source, seed=self.seed, name=self.key, indices=missing, context=self.context,
+                         progress=self.progress)
+        if len(ex.tokens) != len(missing) * length:      # the parameters' bounds said otherwise
+            raise ValueError(f"examples of {self.key!r} are not {length} tokens long")
+        tokens = ex.tokens + np.int32(self.offset)
+        targets = np.ones(len(ex.tokens), bool) if self.full else ex.loss_mask.copy()
+        targets[ex.offsets[:-1]] = False
+        for j, item in enumerate(missing.tolist()):
+            self._made[item] = (tokens[j * length:(j + 1) * length], targets[j * length:(j + 1) * length])
 
+    def _lazy(self, start: int, count: int, length: int) -> LazyUnits:
         def make(first: int, stop: int) -> tuple[np.ndarray, np.ndarray]:
-            if not made:
-                ex = generate(self.source, seed=self.seed, name=self.key, start=start, count=count,
-                              context=self.context, progress=self.progress)
-                if len(ex.tokens) != count * length:      # the parameters' bounds said otherwise
-                    raise ValueError(f"examples of {self.key!r} are not {length} tokens long")
-                targets = np.ones(len(ex.tokens), bool) if self.full else ex.loss_mask.copy()
-                targets[ex.offsets[:-1]] = False
-                made.extend([ex.tokens + np.int32(self.offset), targets])
-            return made[0][first * length:stop * length], made[1][first * length:stop * length]
+            items = range(start + first, start + stop)
+            self.prefetch(np.array([i for i in items if i not in self._made], np.int64))
+            made = [self._made.pop(i) for i in items]          # each unit is read once
+            return (np.concatenate([t for t, _ in made]) if made else np.zeros(0, np.int32),
+                    np.concatenate([m for _, m in made]) if made else np.zeros(0, bool))
 
         return LazyUnits(np.zeros(0, np.int32), np.zeros(0, bool),
                          np.arange(count + 1, dtype=np.int64) * length,
                          np.arange(start, start + count, dtype=np.int64), np.zeros(count, np.int64),
-                         0, Cursor(0, start + count, 0), make=make)
+                         0, Cursor(0, start + count, 0), make=make, reader=self)
 
 
 class TextUnits:
