@@ -29,7 +29,7 @@ import importlib.resources
 import re
 import threading
 from collections.abc import Iterable, Iterator
-from typing import Any, Optional
+from typing import Any, Optional, cast
 
 import lark.utils
 from lark import Lark, Token, Tree
@@ -294,9 +294,31 @@ def parse_module(text: str, file: str, comments: bool = True) -> tuple[n.Module,
     """Parse one file's text into its AST and, if asked, its comments (for the formatter).
 
     Raises SyntaxDiagnostic for the first syntax error. A leading UTF-8 byte-order mark is
-    skipped (editors on Windows write one).
+    skipped (editors on Windows write one). The last few results are kept (the AST is immutable):
+    the language server formats, and every analysis reloads the imports, from a parse it just made.
     """
-    return _run(_parser(), text, file, comments)  # type: ignore[return-value]
+    key = (text, file)
+    hit: Optional[tuple[n.Module, list[Token]]]
+    with _RECENT_LOCK:
+        hit = _RECENT.pop(key, None)
+        if hit is not None:
+            _RECENT[key] = hit
+    if hit is None:
+        result, collected = _run(_parser(), text, file, True)
+        hit = (cast(n.Module, result), collected)
+        if len(text) <= _RECENT_TEXT:
+            with _RECENT_LOCK:
+                _RECENT[key] = hit
+                while len(_RECENT) > _RECENT_SIZE:
+                    del _RECENT[next(iter(_RECENT))]
+    module, found = hit
+    return module, list(found) if comments else []
+
+
+# (text, file) -> (module, comments) of the latest parses, oldest first
+_RECENT: dict[tuple[str, str], tuple[n.Module, list[Token]]] = {}
+_RECENT_LOCK = threading.Lock()
+_RECENT_SIZE, _RECENT_TEXT = 8, 1_000_000
 
 
 def parse_text(text: str, file: str, comments: bool = True) -> tuple[Tree, list[Token]]:
