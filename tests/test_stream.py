@@ -437,3 +437,13 @@ def test_answer_only_data_targets_the_answer():
         first = int(np.argmax(mask))
         assert mask[first:].all() and not mask[:first].any()   # the answer is a suffix
         assert 0 < first and unit[first - 1] == ord("\n")
+
+
+def test_rows_are_filled_from_column_zero_without_gaps():
+    from procdsl.stream.pack import fill_rows
+
+    unit = (0, np.array([4, 5], np.int32), np.array([False, True]), 0)
+    rows = fill_rows([(*unit, 0), (*unit, 2)], rows=1, row_len=5, pad_id=9)
+    assert rows.tokens.tolist() == [[4, 5, 4, 5, 9]] and rows.document.tolist() == [[0, 0, 1, 1, 2]]
+    with pytest.raises(ValueError, match="back to back"):
+        fill_rows([(*unit, 1)], rows=1, row_len=5, pad_id=9)

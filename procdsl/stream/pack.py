@@ -30,8 +30,6 @@ from typing import NamedTuple, Optional
 
 import numpy as np
 
-from procdsl.stream.interleave import spans
-
 __all__ = ["Layout", "Rows", "fill_rows", "layout_rows"]
 
 
@@ -103,34 +101,32 @@ def fill_rows(units: list[tuple[int, np.ndarray, np.ndarray, int, int]], *, rows
     >>> out.targets.astype(int).tolist(), out.starts.astype(int).tolist()
     ([[0, 1, 1, 0, 1, 0]], [[1, 0, 0, 1, 0, 0]])
     """
-    size = rows * row_len
-    tokens = np.full(size, pad_id, np.int32)
-    targets = np.zeros(size, bool)
-    source = np.zeros(size, np.int8)
-    starts = np.zeros(size, bool)
-    row_start = np.arange(rows, dtype=np.int64) * row_len
-    pad_start = row_start.copy()                # where each row's padding begins
-    pad_number = np.zeros(rows, np.int64)       # the padding's unit number: units in the row
-    if units:
-        lengths = np.array([len(u[1]) for u in units], np.int64)
-        row = np.array([u[3] for u in units], np.int64)
-        where = row * row_len + np.array([u[4] for u in units], np.int64)
-        flat = spans(where, lengths)
-        tokens[flat] = np.concatenate([u[1] for u in units])
-        targets[flat] = np.concatenate([u[2] for u in units])
-        source[flat] = np.repeat(np.array([u[0] for u in units], np.int8), lengths)
-        starts[where] = True
-        pad_number = np.bincount(row, minlength=rows)
-        np.maximum.at(pad_start, row, where + lengths)
-    # padding first (the number after its row's last unit, positions from its start), then units
-    row_of = np.repeat(np.arange(rows), row_len)
-    document = pad_number[row_of].astype(np.int16)
-    positions = (np.arange(size) - pad_start[row_of]).astype(np.int32)
-    if units:
-        # a unit's number in its row: its index minus the index of its row's first unit
-        number = np.arange(len(units)) - np.searchsorted(row, row)
-        document[flat] = np.repeat(number, lengths)
-        positions[flat] = flat - np.repeat(where, lengths)
     shape = (rows, row_len)
-    return Rows(tokens.reshape(shape), targets.reshape(shape), source.reshape(shape),
-                starts.reshape(shape), positions.reshape(shape), document.reshape(shape))
+    tokens = np.full(shape, pad_id, np.int32)
+    targets = np.zeros(shape, bool)
+    source = np.zeros(shape, np.int8)
+    starts = np.zeros(shape, bool)
+    column = np.arange(row_len)
+    if not units:
+        positions = np.broadcast_to(column, shape).astype(np.int32)
+        return Rows(tokens, targets, source, starts, positions, np.zeros(shape, np.int16))
+    count = len(units)
+    lengths = np.fromiter((len(u[1]) for u in units), np.int64, count)
+    row = np.fromiter((u[3] for u in units), np.int64, count)
+    col = np.fromiter((u[4] for u in units), np.int64, count)
+    filled = np.bincount(row, weights=lengths, minlength=rows).astype(np.int64)
+    unit_start = np.cumsum(lengths) - lengths          # in the units' concatenation
+    if not np.array_equal(col, unit_start - (np.cumsum(filled) - filled)[row]):
+        raise ValueError("units must fill each row from column 0, back to back, in stream order")
+    # so the cells a row's units cover are its first `filled` ones, in the units' order
+    used = column < filled[:, None]
+    tokens[used] = np.concatenate([u[1] for u in units])
+    targets[used] = np.concatenate([u[2] for u in units])
+    source[used] = np.repeat(np.fromiter((u[0] for u in units), np.int8, count), lengths)
+    starts[row, col] = True
+    # padding: numbered after its row's units, positions counted from its start
+    document = np.repeat(np.bincount(row, minlength=rows).astype(np.int16)[:, None], row_len, axis=1)
+    positions = (column - filled[:, None]).astype(np.int32)
+    document[used] = np.repeat(np.arange(count) - np.searchsorted(row, row), lengths)
+    positions[used] = np.arange(int(lengths.sum())) - np.repeat(unit_start, lengths)
+    return Rows(tokens, targets, source, starts, positions, document)
