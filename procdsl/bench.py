@@ -92,6 +92,22 @@ def run_generator_bench(seconds: float = 0.3, cases=CASES) -> list[dict]:
     return rows
 
 
+def run_benches(quick: bool = False) -> dict[str, list[dict]]:
+    """``procdsl bench``: the generators' rows and the data pipeline's
+    (:mod:`procdsl.stream.bench`); ``quick``: shorter measurements, noisier."""
+    from procdsl.stream.bench import run_pipeline_bench
+
+    return {"generators": run_generator_bench(seconds=0.1 if quick else 0.3),
+            "pipeline": run_pipeline_bench(batches=100 if quick else 1000)}
+
+
+def format_benches(result: dict[str, list[dict]]) -> str:
+    """:func:`run_benches`' result as two plain-text tables."""
+    from procdsl.stream.bench import format_table as format_pipeline
+
+    return format_table(result["generators"]) + "\n\n" + format_pipeline(result["pipeline"])
+
+
 def format_table(rows: list[dict]) -> str:
     """The bench rows as a plain-text table, flagging rows below the targets."""
     lines = [f"{'generator':48s} {'tokens/s':>10s} {'naive':>10s} {'ratio':>8s}"]

@@ -1,21 +1,26 @@
 """The ``procdsl`` command line (typer + rich). Exit codes: 0 ok, 1 errors, 2 usage.
 
+Each command parses its arguments, calls the module that owns the work, and prints; the
+modules refuse with :class:`procdsl.errors.UsageError` (exit 2) or
+:class:`procdsl.errors.CommandError` (exit 1), which :func:`refusals` turns into ``error: …``.
 Commands import what they need when they run, so ``procdsl check`` stays light (no torch, no
 numpy-heavy generators): a test asserts it.
 """
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import sys
+from collections.abc import Iterator
 from enum import Enum
 from pathlib import Path
 from typing import Optional
 
 import typer
 
-from procdsl.lang.diagnostics import Diagnostic, errors, render_github, render_json, render_text, visible
+from procdsl.lang.diagnostics import Diagnostic, errors, render_github, render_json, render_text
 
 app = typer.Typer(add_completion=True, no_args_is_help=True, rich_markup_mode=None,
                   help="procdsl: curricula for procedural pretraining, as files.")
@@ -30,6 +35,25 @@ class Format(str, Enum):
 def _usage(message: str) -> typer.Exit:
     typer.echo(f"error: {message}", err=True)
     return typer.Exit(2)
+
+
+def _fail(message: object) -> typer.Exit:
+    typer.echo(f"error: {message}", err=True)
+    return typer.Exit(1)
+
+
+@contextlib.contextmanager
+def refusals() -> Iterator[None]:
+    """A command's refusals as exit codes: UsageError → 2, CommandError and DataError → 1."""
+    from procdsl.data.errors import DataError
+    from procdsl.errors import CommandError, UsageError
+
+    try:
+        yield
+    except UsageError as exc:
+        raise _usage(str(exc)) from None
+    except (CommandError, DataError) as exc:
+        raise _fail(exc) from None
 
 
 def _curr_files(paths: list[Path]) -> list[str]:
@@ -90,56 +114,29 @@ def plan(file: Path = typer.Argument(..., help="the .curr file"),
          output: Optional[Path] = typer.Option(None, "-o", "--output", help="also write the plan JSON here"),
          plot: Optional[str] = typer.Option(None, "--plot", metavar="FILE|-", help="draw the timeline (phases × mixture × lr) to FILE (.png, .svg, .pdf), or - for the terminal")) -> None:
     """Compile FILE and show its plan (or every sweep variant's)."""
-    from procdsl.plan import to_json
+    from procdsl.files import write_output
+    from procdsl.plan import plans_json
 
-    result = _compile_or_exit(file, set_)
-    plans = result.plans
-    text = to_json(plans[0]) if len(plans) == 1 else "[\n" + ",\n".join(to_json(p) for p in plans) + "\n]"
+    plans = _compile_or_exit(file, set_).plans
+    text = plans_json(plans)
     if output is not None:
-        from procdsl.atomic import atomic_write
-        from procdsl.files import output_file_problem
-
-        if problem := output_file_problem(str(output)):
-            raise _usage(problem)
-        try:
-            output.parent.mkdir(parents=True, exist_ok=True)
-            atomic_write(output, text + "\n")
-        except OSError as exc:
-            typer.echo(f"error: cannot write {output}: {exc.strerror or exc}", err=True)
-            raise typer.Exit(1) from None
+        with refusals():
+            write_output(output, text + "\n")
     if json_:
         typer.echo(text)
         return
     from procdsl.plan.table import print_plan
+    from procdsl.plan.timeline import save_timeline, terminal_timeline
 
     for p in plans:
         print_plan(p)
     if output is not None:
         typer.echo(f"wrote {output}", err=True)
     if plot is not None:
-        _plot_timeline(plans[0], plot)
-
-
-def _plot_timeline(plan, where: str) -> None:
-    """``plan --plot``: the timeline in characters (``-``) or as a figure file."""
-    from procdsl.plan.timeline import draw_timeline, terminal_timeline
-
-    typer.echo(terminal_timeline(plan))
-    if where == "-":
-        return
-    if os.path.splitext(where)[1].lower() not in (".png", ".svg", ".pdf"):
-        raise _usage(f"--plot {where}: name a .png, .svg or .pdf file, or - for the terminal")
-    try:
-        import matplotlib  # noqa: F401
-    except ImportError:
-        typer.echo("error: --plot FILE needs matplotlib: pip install 'procdsl[report]' (or - for the terminal)", err=True)
-        raise typer.Exit(1) from None
-    try:
-        os.makedirs(os.path.dirname(os.path.abspath(where)), exist_ok=True)
-        typer.echo(f"wrote {draw_timeline(plan, where)}", err=True)
-    except OSError as exc:
-        typer.echo(f"error: cannot write {where}: {exc.strerror or exc}", err=True)
-        raise typer.Exit(1) from None
+        typer.echo(terminal_timeline(plans[0]))
+        if plot != "-":
+            with refusals():
+                typer.echo(f"wrote {save_timeline(plans[0], plot)}", err=True)
 
 
 def _compile_or_exit(file: Path, overrides: list[str]):
@@ -234,105 +231,22 @@ def run(file: Path = typer.Argument(..., help="the .curr file"),
     if out is not None and (problem := out_dir_problem(out)):
         raise _usage(problem)
     result = _compile_or_exit(file, set_)
-    plans = result.plans
-    if variant is not None:
-        plans = [p for p in plans if variant in (p.name, p.name.split("/", 1)[-1], variant_dir(p))]
-        if not plans:
-            names = "\n  ".join(p.name for p in result.plans)
-            raise _usage(f"no variant {variant!r}; the variants are:\n  {names}")
-    sweep = any(p.variant for p in result.plans)  # even a sweep of one: its name holds .curr values
-    base = out if out is not None else rundir.default_out(result.plans[0].name.split("/", 1)[0])
-    if stream:   # the ranks a launcher starts inherit it (procdsl.runtime.datastore)
-        os.environ["PROCDSL_DATA"] = "stream"
-    if emit_slurm:
-        from procdsl.runtime.slurm import sbatch_script
+    with refusals():
+        targets = rundir.targets(result.plans, variant=variant, out=out)
+        if stream:   # the ranks a launcher starts inherit it (procdsl.store.runs)
+            os.environ["PROCDSL_DATA"] = "stream"
+        if emit_slurm:
+            from procdsl.runtime.slurm import targets_script
 
-        name = plans[0].name if len(plans) == 1 else plans[0].name.split("/", 1)[0]
-        extra = ["--variant", variant] if variant else []
-        extra += ["--stream"] if stream else []
-        typer.echo(sbatch_script(str(file.resolve()), nodes=nodes, gpus_per_node=gpus_per_node,
-                                 out=os.path.abspath(base), job_name=name.replace("/", "_"),
-                                 overrides=set_, python=sys.executable, time=time_limit,
-                                 partition=partition, extra_args=extra,
-                                 cpus_per_task=cpus_per_task, mem=mem), nl=False)
-        raise typer.Exit(0)
-    status = 0
-    for plan in plans:  # a sweep runs its variants one after another, each in DIR/<variant>/
-        run_dir = os.path.join(base, variant_dir(plan)) if sweep else base
-        if sweep:
-            typer.echo(visible(f"== {plan.name} → {run_dir}"), err=True)
-        status = _run_one(plan, run_dir, nproc=nproc, device=device, dry_run=dry_run, force_replan=force_replan)
-        if status:
-            break
+            typer.echo(targets_script(targets, str(file), overrides=set_, variant=variant, stream=stream,
+                                      nodes=nodes, gpus_per_node=gpus_per_node, time=time_limit,
+                                      partition=partition, cpus_per_task=cpus_per_task, mem=mem), nl=False)
+            raise typer.Exit(0)
+        from procdsl.runtime.launch import run_targets
+
+        status = run_targets(targets, nproc=nproc, device=device.value, dry_run=dry_run,
+                             force_replan=force_replan, say=lambda line: typer.echo(line, err=True))
     raise typer.Exit(status)
-
-
-def variant_dir(plan) -> str:
-    """A sweep variant's directory name: its ``key=value`` part as one safe name (no separator,
-    never ``..``: :func:`procdsl.files.safe_name`).
-
-    >>> from types import SimpleNamespace
-    >>> variant_dir(SimpleNamespace(name="c/seed=0,warm.mix={ a: 100% }"))
-    'seed=0,warm.mix=a-100%'
-    >>> variant_dir(SimpleNamespace(name='c/sources.d.path="/../../etc"'))
-    'sources.d.path=_.._.._etc'
-    """
-    from procdsl.files import safe_name
-
-    return safe_name(plan.name.split("/", 1)[-1])
-
-
-def _run_one(plan, run_dir: str, *, nproc: int, device, dry_run: bool, force_replan: bool) -> int:
-    """Train (or describe) one plan in ``run_dir``; the exit status."""
-    from procdsl.runtime import launch, ownership
-
-    mode = launch.launch_mode(os.environ, nproc=nproc)
-    try:
-        import torch
-
-        from procdsl.runtime.platform import missing_packages, resolve_device
-    except ImportError:
-        typer.echo("error: `procdsl run` needs the runtime extra: pip install 'procdsl[runtime]' torch", err=True)
-        return 1
-    if missing := missing_packages():
-        typer.echo(f"error: `procdsl run` needs {', '.join(missing)}: pip install 'procdsl[runtime]'", err=True)
-        return 1
-    try:
-        resolved = resolve_device(device.value, cuda_available=torch.cuda.is_available())
-    except ValueError as exc:
-        typer.echo(f"error: {exc}", err=True)
-        return 1
-    world = int(os.environ["WORLD_SIZE"]) if mode == "joined" else nproc
-    if dry_run:
-        from procdsl.runtime.jobconfig import ConfigError
-        from procdsl.runtime.run import dry_run as describe
-
-        try:
-            typer.echo(describe(plan, out=run_dir, world=world, device=resolved))
-        except (ConfigError, ValueError) as exc:
-            typer.echo(f"error: {exc}", err=True)
-            return 1
-        return 0
-    from procdsl.plan import to_json
-    from procdsl.runtime.run import run_and_report
-
-    if mode == "joined":
-        return run_and_report(plan, out=run_dir, device=resolved, force_replan=force_replan, claim=True)
-    try:
-        with ownership.locked(run_dir):       # held while this process or its ranks train
-            try:
-                diff = ownership.claim(run_dir, to_json(plan), plan.hash, force=force_replan)
-            except ownership.PlanMismatch as mismatch:
-                typer.echo(f"error: {mismatch}", err=True)
-                return 1
-            if diff:
-                typer.echo(f"--force-replan: {run_dir} continues under a changed plan:\n{diff}", err=True)
-            if mode == "single":
-                return run_and_report(plan, out=run_dir, device=resolved, force_replan=force_replan)
-            return launch.spawn(nproc, launch.worker_args(run_dir, device=resolved, force_replan=force_replan))
-    except (ownership.RunLocked, OSError) as busy:
-        typer.echo(f"error: {busy}", err=True)
-        return 1
 
 
 @app.command()
@@ -352,24 +266,12 @@ def sample(file: Path = typer.Argument(..., help="the .curr file"),
     ramp(8, 64) shows the lengths it has reached by then; with --packed, that step's rows.
     """
     from procdsl import sample as sampling
-    from procdsl.data import DataError
 
     plan = _compile_or_exit(file, set_).plans[0]
-    if at is not None and step is not None:
-        raise _usage("give --at or --step, not both")
-    try:
-        fraction = sampling.parse_at(at) if at is not None else None
-    except ValueError as exc:
-        raise _usage(str(exc)) from None
-    try:
+    with refusals():
+        fraction = sampling.position(at, step)
         if packed:
-            name = phase or plan.phases[0].name
-            if name not in [p.name for p in plan.phases]:
-                raise _usage(f"no phase {name!r}; phases are {', '.join(p.name for p in plan.phases)}")
-            steps = plan.phase(name).steps
-            if step is not None and step > steps:
-                raise _usage(f"--step {step}: phase {name!r} has {steps:,} steps")
-            skip = step - 1 if step is not None else min(int((fraction or 0.0) * steps), steps - 1)
+            name, skip = sampling.packed_start(plan, phase, fraction, step)
             stream, rows = sampling.open_rows(plan, name, n, skip=skip)  # streamed: `-n 100000000 | head` is instant
             if json_:
                 for row in rows:
@@ -377,63 +279,20 @@ def sample(file: Path = typer.Argument(..., help="the .curr file"),
             else:
                 sampling.print_rows(stream, rows)
             return
-        names = source or [s for s in plan.sources if any(s in p.sources_read() for p in plan.phases)]
-        unknown = [s for s in names if s not in plan.sources]
-        if unknown:
-            raise _usage(f"no source {unknown[0]!r}; sources are {', '.join(plan.sources)}")
-        where = {name: _sample_at(plan, name, fraction, step) for name in names}
-        from procdsl.checkers import check_example
-
-        shown, checked, problems = [0], [0], []
-
-        def produced():  # each example is printed (and verified) as soon as it exists
-            for name in names:
-                try:
-                    for x in sampling.iter_source(plan, name, n, at=where[name]):
-                        shown[0] += 1
-                        if verify and plan.sources[name].procedural:
-                            checked[0] += 1
-                            problems.extend((name, p) for p in check_example(plan.sources[name], x.tokens, x.loss_mask,
-                                                                             _context_of(plan, name)))
-                        yield x
-                except DataError as exc:
-                    if source:  # asked for by name: its failure is the answer
-                        raise
-                    typer.echo(f"skipped {name}: {exc}", err=True)
-
+        drawn = sampling.Drawing(plan, sampling.sources_shown(plan, source), n, at=fraction, step=step,
+                                 verify=verify, strict=bool(source), skipped=lambda line: typer.echo(line, err=True))
         if json_:
-            for x in produced():
+            for x in drawn:
                 typer.echo(json.dumps(x.to_json()))
         else:
-            sampling.print_samples(produced())
-        if not shown[0]:
-            typer.echo("error: no source could be sampled", err=True)
-            raise typer.Exit(1)
-    except DataError as exc:
-        typer.echo(f"error: {exc}", err=True)
-        raise typer.Exit(1) from None
+            sampling.print_samples(drawn)
+        if not drawn.shown:
+            raise _fail("no source could be sampled")
     if verify:
-        for name, problem in problems:
-            typer.echo(f"{name}: {problem}", err=True)
-        typer.echo(f"verified {checked[0]} procedural examples: {len(problems)} problems", err=True)
-        if problems:
+        for line in drawn.verdict():
+            typer.echo(line, err=True)
+        if drawn.problems:
             raise typer.Exit(1)
-
-
-def _sample_at(plan, source: str, fraction: Optional[float], step: Optional[int]) -> float:
-    """How far through its phase ``source`` is sampled: ``--at``, or ``--step`` of that phase."""
-    if step is None:
-        return fraction or 0.0
-    phase = next((p for p in plan.phases if source in p.mix), None)
-    if phase is None:
-        raise _usage(f"--step: source {source!r} is not trained on in any phase")
-    if step > phase.steps:
-        raise _usage(f"--step {step}: phase {phase.name!r}, which trains on {source!r}, has {phase.steps:,} steps")
-    return (step - 1) / phase.steps
-
-
-def _context_of(plan, source: str) -> int:
-    return next((p.context for p in plan.phases if source in p.mix), plan.context)
 
 
 @app.command()
@@ -442,21 +301,13 @@ def prepare(file: Path = typer.Argument(..., help="the .curr file"),
             workers: int = typer.Option(1, "--workers", min=1, help="tokenizing processes"),
             cache_dir: Optional[Path] = typer.Option(None, "--cache-dir", help="where stores live (default $PROCDSL_CACHE, else $HF_HOME/procdsl, else ~/.cache/procdsl)")) -> None:
     """Tokenize every data source FILE's plan reads into token stores; a re-run is a no-op."""
-    from procdsl.data import DataError
-    from procdsl.store import prepare_plan
+    from procdsl.store.prepare import prepare_plans
 
     plans = _compile_or_exit(file, set_).plans
-    hint = " ".join(["procdsl prepare", str(file), *(f"--set {o}" for o in set_)])
-    try:
-        for plan in plans:
-            done = prepare_plan(plan, cache_dir=str(cache_dir) if cache_dir else None, workers=workers, hint=hint)
-            for store in done:
-                typer.echo(store.describe())
-            if not done:
-                typer.echo(f"{plan.name}: reads no data source; nothing to prepare")
-    except DataError as exc:
-        typer.echo(f"error: {exc}", err=True)
-        raise typer.Exit(1) from None
+    hint = " ".join(["procdsl prepare", str(file), *(f"--set {o}" for o in set_)])  # how to rerun it
+    with refusals():
+        for line in prepare_plans(plans, cache_dir=str(cache_dir) if cache_dir else None, workers=workers, hint=hint):
+            typer.echo(line)
 
 
 @app.command()
@@ -477,40 +328,18 @@ def bench(json_: bool = typer.Option(False, "--json", help="print the measuremen
     group), as one JSON object (``step_ms``, ``rank_tokens_per_s``, ``resume_ms``, …); data
     comes from the token store (prepared first) as in ``procdsl run``, or ``--stream``."""
     if pipeline_file is not None:
-        from procdsl.data import DataError
-        from procdsl.store.runs import data_store, prepare_stores
-        from procdsl.stream.rank_bench import rank_pipeline_bench
+        from procdsl.stream.rank_bench import bench_rank, format_record
 
         plan = _compile_or_exit(pipeline_file, set_).plans[0]
-        name = phase or plan.phases[0].name
-        if name not in {p.name for p in plan.phases}:
-            raise _usage(f"no phase {name!r} in {pipeline_file} (phases: {', '.join(p.name for p in plan.phases)})")
-        store = None if stream else data_store(os.environ)   # as `procdsl run` reads it
-        try:
-            if store is not None:
-                prepare_stores(plan, store, announce=False)
-            record = rank_pipeline_bench(plan, name, world=world, rank=rank, start_step=start_step,
-                                         steps=steps, store=store)
-        except DataError as exc:
-            typer.echo(f"error: {exc}", err=True)
-            raise typer.Exit(1) from None
-        except ValueError as exc:
-            raise _usage(str(exc)) from None
-        typer.echo(json.dumps(record) if json_ else
-                   "  ".join(f"{k} {v:,.2f}" if isinstance(v, float) else f"{k} {v}" for k, v in record.items()))
+        with refusals():
+            record = bench_rank(plan, phase, world=world, rank=rank, start_step=start_step, steps=steps,
+                                stream=stream, file=str(pipeline_file))
+        typer.echo(json.dumps(record) if json_ else format_record(record))
         return
-    from procdsl.bench import format_table, run_generator_bench
-    from procdsl.stream.bench import format_table as format_pipeline
-    from procdsl.stream.bench import run_pipeline_bench
+    from procdsl.bench import format_benches, run_benches
 
-    generators = run_generator_bench(seconds=0.1 if quick else 0.3)
-    pipeline = run_pipeline_bench(batches=100 if quick else 1000)
-    if json_:
-        typer.echo(json.dumps({"generators": generators, "pipeline": pipeline}, indent=2))
-        return
-    typer.echo(format_table(generators))
-    typer.echo()
-    typer.echo(format_pipeline(pipeline))
+    result = run_benches(quick=quick)
+    typer.echo(json.dumps(result, indent=2) if json_ else format_benches(result))
 
 
 @app.command()
@@ -525,55 +354,14 @@ def report(paths: list[Path] = typer.Argument(..., help="run directories, or dir
 
     Figures (PNG, SVG and PDF): loss, accuracy with its chance line, loss per source.
     """
-    import platform as host
+    from procdsl.report.build import print_report, report_json, write_report
 
-    from rich.console import Console
-    from rich.table import Table
-
-    from procdsl.report.axes import AXES, AxisError
-    from procdsl.report.build import build_report, curves, efficiency_rows, markdown, table_rows
-    from procdsl.report.plot import save_figures, terminal_plot
-    from procdsl.report.runs import ReportError
-
-    if x not in AXES:
-        raise _usage(f"--x {x}: choose {', '.join(AXES)}")
-    try:
-        result = build_report([str(p) for p in paths], baseline, include_unfinished=all_)
-        folder = str(out or (paths[0] / "report"))
-        result.files = save_figures(result, folder, x)
-        plotted = curves(result, x)
-    except (ReportError, AxisError) as exc:
-        typer.echo(f"error: {exc}", err=True)
-        raise typer.Exit(1) from None
-    hardware = f"{host.machine()}, {os.cpu_count()} cores, {host.python_implementation()} {host.python_version()}"
-    os.makedirs(folder, exist_ok=True)
-    Path(folder, "report.md").write_text(markdown(result, hardware), encoding="utf-8")
+    with refusals():
+        result, folder, plotted = write_report(paths, out=out, baseline=baseline, include_unfinished=all_, x=x)
     if json_:
-        typer.echo(json.dumps({"finals": result.finals, "efficiency": result.efficiency,
-                               "mixtures": result.mixtures}, indent=2, default=str))
+        typer.echo(report_json(result))
         return
-    console = Console()
-    if not result.files:
-        console.print("no figures: matplotlib is not installed (pip install 'procdsl[report]'); "
-                      "report.md has the tables", style="yellow", highlight=False)
-    for path in result.skipped:
-        console.print(f"skipped unfinished run {path} (--all includes it)", style="yellow", highlight=False)
-    header, rows = table_rows(result)
-    table = Table(title="final metrics (mean ± std over seeds)", title_justify="left")
-    for column in header:
-        table.add_column(column)
-    for row in rows:
-        table.add_row(*row)
-    console.print(table)
-    if result.efficiency:
-        eff = Table(title="data efficiency: real tokens to reach the baseline's final loss", title_justify="left")
-        for column in ("arm", "baseline", "compared", "baseline final", "tokens needed"):
-            eff.add_column(column)
-        for row in efficiency_rows(result):
-            eff.add_row(*row)
-        console.print(eff)
-    console.print(terminal_plot(plotted), highlight=False)
-    console.print(f"wrote {folder}/report.md" + "".join(f", {f}" for f in result.files), style="dim")
+    print_report(result, plotted, folder)
 
 
 @app.command()

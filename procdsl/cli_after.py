@@ -70,7 +70,7 @@ def evaluate(run_dir: Path = typer.Argument(..., metavar="RUN_DIR", help="a run 
         raise _fail(f"`procdsl eval` needs {', '.join(missing)}: pip install 'procdsl[eval]'")
     from procdsl.data import DataError
     from procdsl.runtime.export import ExportError
-    from procdsl.runtime.harness import run_tasks
+    from procdsl.runtime.harness import result_lines, run_tasks
 
     names = _split(tasks)
     if not names:
@@ -84,10 +84,8 @@ def evaluate(run_dir: Path = typer.Argument(..., metavar="RUN_DIR", help="a run 
     if json_:
         typer.echo(json.dumps(record, indent=2))
         return
-    for task, metrics in record["results"].items():
-        shown = ", ".join(f"{k.split(',')[0]} {v:.4f}" for k, v in metrics.items()
-                          if isinstance(v, float) and "stderr" not in k)
-        typer.echo(f"{task}: {shown}")
+    for line in result_lines(record):
+        typer.echo(line)
     typer.echo(f"wrote {record['file']}", err=True)
 
 

@@ -91,6 +91,21 @@ def out_dir_problem(out: str) -> Optional[str]:
     return None
 
 
+def write_output(path: Union[str, os.PathLike[str]], text: str) -> None:
+    """Write an output file the user named (``-o``) whole or not at all, creating its folder;
+    UsageError when it cannot be a file, CommandError when the write fails."""
+    from procdsl.atomic import atomic_write
+    from procdsl.errors import CommandError, UsageError
+
+    if problem := output_file_problem(str(path)):
+        raise UsageError(problem)
+    try:
+        os.makedirs(os.path.dirname(os.path.abspath(path)), exist_ok=True)
+        atomic_write(path, text)
+    except OSError as exc:
+        raise CommandError(f"cannot write {path}: {exc.strerror or exc}") from None
+
+
 def output_file_problem(path: str) -> Optional[str]:
     """Why ``path`` cannot be written as an output file, or None."""
     if not path.strip():
@@ -100,4 +115,5 @@ def output_file_problem(path: str) -> Optional[str]:
     return None
 
 
-__all__ = ["Found", "MAX_NAME_BYTES", "curr_files", "out_dir_problem", "output_file_problem", "safe_name"]
+__all__ = ["Found", "MAX_NAME_BYTES", "curr_files", "out_dir_problem", "output_file_problem", "safe_name",
+           "write_output"]

@@ -37,9 +37,12 @@ from __future__ import annotations
 
 import json
 import os
-from typing import Any
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Any, Optional
 
 from procdsl.atomic import atomic_write
+from procdsl.errors import UsageError
 
 PLAN_FILE = "plan.json"
 METRICS_FILE = "metrics.jsonl"
@@ -74,6 +77,61 @@ def default_out(plan_name: str) -> str:
     'runs/quickstart'
     """
     return os.path.join("runs", *plan_name.split("/"))
+
+
+def variant_dir(plan: Any) -> str:
+    """A sweep variant's directory name: its ``key=value`` part as one safe name (no separator,
+    never ``..``: :func:`procdsl.files.safe_name`).
+
+    >>> from types import SimpleNamespace
+    >>> variant_dir(SimpleNamespace(name="c/seed=0,warm.mix={ a: 100% }"))
+    'seed=0,warm.mix=a-100%'
+    >>> variant_dir(SimpleNamespace(name='c/sources.d.path="/../../etc"'))
+    'sources.d.path=_.._.._etc'
+    """
+    from procdsl.files import safe_name
+
+    return safe_name(plan.name.split("/", 1)[-1])
+
+
+@dataclass(frozen=True)
+class Targets:
+    """The plans ``procdsl run`` trains and where: ``base`` is the run directory, or for a sweep
+    the folder of its variants' directories (each ``base/<variant_dir>``)."""
+
+    plans: list[Any]
+    base: str
+    sweep: bool
+
+    def dir_of(self, plan: Any) -> str:
+        return os.path.join(self.base, variant_dir(plan)) if self.sweep else self.base
+
+    @property
+    def name(self) -> str:
+        """What a job running them is called: the plan's name, or the sweep's."""
+        return self.plans[0].name if len(self.plans) == 1 else self.plans[0].name.split("/", 1)[0]
+
+
+def targets(plans: Sequence[Any], *, variant: Optional[str] = None, out: Optional[str] = None) -> Targets:
+    """Which of a compiled file's plans to run (``--variant``: a variant's name, its
+    ``key=value`` part or its directory name), under ``out`` (default :func:`default_out`).
+    A file with a sweep puts each variant in its own directory, even a sweep of one (its name
+    holds .curr values); UsageError names the variants when ``variant`` matches none.
+
+    >>> from types import SimpleNamespace as P
+    >>> sweep = [P(name="c/lr=0.1", variant={"lr": 0.1}), P(name="c/lr=0.2", variant={"lr": 0.2})]
+    >>> chosen = targets(sweep, variant="lr=0.2")
+    >>> [p.name for p in chosen.plans], chosen.dir_of(chosen.plans[0]), chosen.name
+    (['c/lr=0.2'], 'runs/c/lr=0.2', 'c/lr=0.2')
+    """
+    chosen = list(plans)
+    if variant is not None:
+        chosen = [p for p in plans if variant in (p.name, p.name.split("/", 1)[-1], variant_dir(p))]
+        if not chosen:
+            names = "\n  ".join(p.name for p in plans)
+            raise UsageError(f"no variant {variant!r}; the variants are:\n  {names}")
+    base = out if out is not None else default_out(plans[0].name.split("/", 1)[0])
+    return Targets(chosen, base, sweep=any(p.variant for p in plans))
 
 
 def read_records(path: str) -> tuple[list[dict[str, Any]], list[int]]:

@@ -19,13 +19,16 @@ the tokenizer's), as DESIGN.md §4 promises for ``--json``.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable, Iterator
+import sys
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from typing import Optional
 
 import numpy as np
 
+from procdsl.data.errors import DataError
 from procdsl.data.split import Role
+from procdsl.errors import UsageError
 from procdsl.plan import Plan
 from procdsl.plan.model import Phase
 from procdsl.stream import PhaseStream
@@ -84,6 +87,95 @@ def parse_at(text: str) -> float:
     if not 0 <= value <= 1:
         raise ValueError(f"--at {text}: must lie between 0% and 100%")
     return value
+
+
+def position(at: Optional[str], step: Optional[int]) -> Optional[float]:
+    """``--at`` as a fraction (:func:`parse_at`), None without it; UsageError for a bad one, or
+    for ``--at`` beside ``--step`` (which :func:`start_of` and :func:`packed_start` read)."""
+    if at is not None and step is not None:
+        raise UsageError("give --at or --step, not both")
+    try:
+        return parse_at(at) if at is not None else None
+    except ValueError as exc:
+        raise UsageError(str(exc)) from None
+
+
+def packed_start(plan: Plan, phase: Optional[str], at: Optional[float], step: Optional[int]) -> tuple[str, int]:
+    """``sample --packed``: the phase shown (default: the first) and how many of its steps
+    come before the rows shown (``--step N``: N - 1; ``--at``: that fraction of the steps)."""
+    name = phase or plan.phases[0].name
+    if name not in [p.name for p in plan.phases]:
+        raise UsageError(f"no phase {name!r}; phases are {', '.join(p.name for p in plan.phases)}")
+    steps = plan.phase(name).steps
+    if step is not None and step > steps:
+        raise UsageError(f"--step {step}: phase {name!r} has {steps:,} steps")
+    return name, step - 1 if step is not None else min(int((at or 0.0) * steps), steps - 1)
+
+
+def sources_shown(plan: Plan, asked: Sequence[str]) -> list[str]:
+    """The sources ``sample`` shows: those asked for, else every source a phase reads."""
+    names = list(asked) or [s for s in plan.sources if any(s in p.sources_read() for p in plan.phases)]
+    unknown = [s for s in names if s not in plan.sources]
+    if unknown:
+        raise UsageError(f"no source {unknown[0]!r}; sources are {', '.join(plan.sources)}")
+    return names
+
+
+def start_of(plan: Plan, source: str, at: Optional[float], step: Optional[int]) -> float:
+    """How far through its phase ``source`` is sampled: ``--at``, or ``--step`` of the phase
+    that trains on it."""
+    if step is None:
+        return at or 0.0
+    phase = next((p for p in plan.phases if source in p.mix), None)
+    if phase is None:
+        raise UsageError(f"--step: source {source!r} is not trained on in any phase")
+    if step > phase.steps:
+        raise UsageError(f"--step {step}: phase {phase.name!r}, which trains on {source!r}, has {phase.steps:,} steps")
+    return (step - 1) / phase.steps
+
+
+def context_of(plan: Plan, source: str) -> int:
+    """The context of the first phase that trains on ``source`` (the plan's, if none does)."""
+    return next((p.context for p in plan.phases if source in p.mix), plan.context)
+
+
+class Drawing:
+    """``sample``'s examples: ``n`` of each source in turn, each yielded (and, with ``verify``,
+    checked by the independent checkers) as soon as it exists. A source that cannot be read is
+    skipped, with a word to ``skipped``, unless ``strict`` (the sources were asked for by name:
+    their failure is the answer). ``shown``, ``checked`` and ``problems`` count as it goes."""
+
+    def __init__(self, plan: Plan, names: Sequence[str], n: int, *, at: Optional[float] = None,
+                 step: Optional[int] = None, verify: bool = False, strict: bool = False,
+                 skipped: Optional[Callable[[str], None]] = None):
+        self.plan, self.names, self.n = plan, list(names), n
+        self.where = {name: start_of(plan, name, at, step) for name in self.names}
+        self.verify, self.strict = verify, strict
+        self.skipped = skipped or (lambda message: print(message, file=sys.stderr))
+        self.shown = self.checked = 0
+        self.problems: list[tuple[str, str]] = []
+
+    def __iter__(self) -> Iterator[Sample]:
+        from procdsl.checkers import check_example
+
+        for name in self.names:
+            try:
+                for x in iter_source(self.plan, name, self.n, at=self.where[name]):
+                    self.shown += 1
+                    if self.verify and self.plan.sources[name].procedural:
+                        self.checked += 1
+                        self.problems.extend((name, p) for p in check_example(
+                            self.plan.sources[name], x.tokens, x.loss_mask, context_of(self.plan, name)))
+                    yield x
+            except DataError as exc:
+                if self.strict:
+                    raise
+                self.skipped(f"skipped {name}: {exc}")
+
+    def verdict(self) -> list[str]:
+        """What ``--verify`` says at the end: each problem, then the count."""
+        return [f"{name}: {problem}" for name, problem in self.problems] + [
+            f"verified {self.checked} procedural examples: {len(self.problems)} problems"]
 
 
 def first_example(plan: Plan, source: str, at: float) -> int:
@@ -148,16 +240,11 @@ def _namer(vocab: PhaseVocab, offset: int, procedural: bool) -> tuple[Callable[[
 PAD = "<pad>"
 
 
-def packed_rows(plan: Plan, phase: str, n: int, *, cache_dir: Optional[str] = None) -> tuple[PhaseStream, list[dict]]:
-    """The first ``n`` rows of a phase's packed stream: tokens (global ids), targets, sources."""
-    stream, rows = open_rows(plan, phase, n, cache_dir=cache_dir)
-    return stream, list(rows)
-
-
 def open_rows(plan: Plan, phase: str, n: int, *, cache_dir: Optional[str] = None,
               skip: int = 0) -> tuple[PhaseStream, Iterator[dict]]:
-    """:func:`packed_rows` as they are produced, a batch at a time, from step ``skip + 1`` on
-    (the stream is run through the steps before: each costs what training's data does)."""
+    """The first ``n`` rows of a phase's packed stream — tokens (global ids), targets, sources —
+    as they are produced, a batch at a time, from step ``skip + 1`` on (the stream is run
+    through the steps before: each costs what training's data does)."""
     stream = PhaseStream(plan, phase, cache_dir=cache_dir)
 
     def rows() -> Iterator[dict]:

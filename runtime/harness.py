@@ -119,6 +119,17 @@ def exported_model(run_dir: str, step: Optional[int]) -> Exported | str:
     return export_run(run_dir, folder, step)
 
 
+def result_lines(record: Mapping[str, Any]) -> list[str]:
+    """``procdsl eval``'s lines: each task's metrics to four places, standard errors left out.
+
+    >>> result_lines({"results": {"arc": {"acc,none": 0.25, "acc_stderr,none": 0.01, "alias": "arc"}}})
+    ['arc: acc 0.2500']
+    """
+    return [f"{task}: " + ", ".join(f"{k.split(',')[0]} {v:.4f}" for k, v in metrics.items()
+                                    if isinstance(v, float) and "stderr" not in k)
+            for task, metrics in record["results"].items()]
+
+
 def run_tasks(run_dir: str, tasks: Sequence[str], *, step: Optional[int] = None,
               include_path: Optional[str] = None, limit: Optional[int] = None,
               batch_size: int = 8, device: str = "cpu") -> dict[str, Any]:

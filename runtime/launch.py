@@ -30,7 +30,10 @@ from __future__ import annotations
 import os
 import sys
 import uuid
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
+from typing import Any
+
+from procdsl.errors import CommandError
 
 JOINED_VARS = ("RANK", "WORLD_SIZE", "MASTER_ADDR")
 #: seconds the parent of spawned ranks waits for them after a signal (they finish a step and save)
@@ -85,6 +88,81 @@ def spawn(nproc: int, args: list[str]) -> int:
         if threads is None:
             os.environ.pop("OMP_NUM_THREADS", None)
     return 0
+
+
+def _stderr(message: str) -> None:
+    print(message, file=sys.stderr, flush=True)
+
+
+def run_targets(targets: Any, *, nproc: int, device: str, dry_run: bool, force_replan: bool,
+                say: Callable[[str], None] = _stderr) -> int:
+    """``procdsl run``: train (or with ``dry_run`` describe) each of ``targets``' plans
+    (:func:`procdsl.rundir.targets`) in its directory, a sweep's one after another, stopping at
+    the first that does not succeed; its exit status. CommandError when one cannot start."""
+    from procdsl.lang.diagnostics import visible
+
+    status = 0
+    for plan in targets.plans:
+        run_dir = targets.dir_of(plan)
+        if targets.sweep:
+            say(visible(f"== {plan.name} → {run_dir}"))
+        status = run_one(plan, run_dir, nproc=nproc, device=device, dry_run=dry_run,
+                         force_replan=force_replan, say=say)
+        if status:
+            break
+    return status
+
+
+def run_one(plan: Any, run_dir: str, *, nproc: int, device: str, dry_run: bool, force_replan: bool,
+            say: Callable[[str], None] = _stderr) -> int:
+    """Train (or describe) one plan in ``run_dir``, in this process, as one rank of a launcher's
+    job or on ``nproc`` spawned ranks (:func:`launch_mode`); the exit status. CommandError when it
+    cannot start: the runtime extra missing, no such device, a locked run directory or one that
+    holds another plan (unless ``force_replan``; then ``say`` shows the plan's diff)."""
+    from . import ownership
+
+    mode = launch_mode(os.environ, nproc=nproc)
+    try:
+        import torch
+
+        from .platform import missing_packages, resolve_device
+    except ImportError:
+        raise CommandError("`procdsl run` needs the runtime extra: pip install 'procdsl[runtime]' torch") from None
+    if missing := missing_packages():
+        raise CommandError(f"`procdsl run` needs {', '.join(missing)}: pip install 'procdsl[runtime]'")
+    try:
+        resolved = resolve_device(device, cuda_available=torch.cuda.is_available())
+    except ValueError as exc:
+        raise CommandError(str(exc)) from None
+    world = int(os.environ["WORLD_SIZE"]) if mode == "joined" else nproc
+    if dry_run:
+        from .jobconfig import ConfigError
+        from .run import dry_run as describe
+
+        try:
+            print(describe(plan, out=run_dir, world=world, device=resolved), flush=True)
+        except (ConfigError, ValueError) as exc:
+            raise CommandError(str(exc)) from None
+        return 0
+    from procdsl.plan import to_json
+
+    from .run import run_and_report
+
+    if mode == "joined":
+        return run_and_report(plan, out=run_dir, device=resolved, force_replan=force_replan, claim=True)
+    try:
+        with ownership.locked(run_dir):       # held while this process or its ranks train
+            try:
+                diff = ownership.claim(run_dir, to_json(plan), plan.hash, force=force_replan)
+            except ownership.PlanMismatch as mismatch:
+                raise CommandError(str(mismatch)) from None
+            if diff:
+                say(f"--force-replan: {run_dir} continues under a changed plan:\n{diff}")
+            if mode == "single":
+                return run_and_report(plan, out=run_dir, device=resolved, force_replan=force_replan)
+            return spawn(nproc, worker_args(run_dir, device=resolved, force_replan=force_replan))
+    except (ownership.RunLocked, OSError) as busy:
+        raise CommandError(str(busy)) from None
 
 
 def threads_per_rank(cpus: int, nproc: int) -> int:

@@ -54,9 +54,12 @@ exit $status
 
 from __future__ import annotations
 
+import os
 import shlex
+import sys
 from collections.abc import Sequence
-from typing import Optional
+from pathlib import Path
+from typing import Any, Optional
 
 #: seconds between SLURM's SIGUSR1 and its time limit (``--signal=USR1@…``)
 SIGNAL_LEAD = 120
@@ -114,3 +117,16 @@ def sbatch_script(curr_file: str, *, nodes: int, gpus_per_node: int, out: str, j
              "fi",
              "exit $status"]
     return "\n".join(lines) + "\n"
+
+
+def targets_script(targets: Any, curr_file: str, *, overrides: Sequence[str] = (),
+                   variant: Optional[str] = None, stream: bool = False, **cluster: Any) -> str:
+    """The sbatch script of ``procdsl run FILE … --emit-slurm``: :func:`sbatch_script` for the
+    run's :class:`procdsl.rundir.Targets`, named after them, with this Python and absolute paths;
+    ``--variant`` and ``--stream`` passed on. ``cluster``: nodes, gpus_per_node, time, partition,
+    cpus_per_task, mem."""
+    extra = ["--variant", variant] if variant else []
+    extra += ["--stream"] if stream else []
+    return sbatch_script(str(Path(curr_file).resolve()), out=os.path.abspath(targets.base),
+                         job_name=targets.name.replace("/", "_"), overrides=overrides,
+                         python=sys.executable, extra_args=extra, **cluster)

@@ -41,7 +41,7 @@ def with_phase(*lines: str) -> str:
 
 # ------------------------------------------------------------------ item 2: where files are written
 def test_item2_a_sweep_of_one_string_cannot_climb_out_of_the_run_directory(tmp_path, monkeypatch):
-    import procdsl.cli as cli_module
+    from procdsl.runtime import launch
 
     text = snippet(sources='  source j = jsonl("x.jsonl", field="text")',
                    phases='  phase p {\n    steps = 10\n    mix = { a: 50%, b: 50% }\n  }\n'
@@ -50,7 +50,7 @@ def test_item2_a_sweep_of_one_string_cannot_climb_out_of_the_run_directory(tmp_p
     path.write_text(text)
     monkeypatch.chdir(tmp_path)
     chosen = []
-    monkeypatch.setattr(cli_module, "_run_one", lambda plan, run_dir, **kw: chosen.append(run_dir) or 0)
+    monkeypatch.setattr(launch, "run_one", lambda plan, run_dir, **kw: chosen.append(run_dir) or 0)
     assert cli("run", path).exit_code == 0
     (run_dir,) = chosen
     runs = os.path.realpath(tmp_path / "runs" / "t")
@@ -60,7 +60,7 @@ def test_item2_a_sweep_of_one_string_cannot_climb_out_of_the_run_directory(tmp_p
 def test_item2_variant_directory_names_have_no_separator_or_dotdot():
     from types import SimpleNamespace
 
-    from procdsl.cli import variant_dir
+    from procdsl.rundir import variant_dir
 
     for hostile in ('x="/../../etc"', "..", ".", "a/b", "../x", "\x00\n", "é" * 300):
         name = variant_dir(SimpleNamespace(name="c/" + hostile))

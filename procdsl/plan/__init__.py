@@ -45,6 +45,13 @@ def to_json(plan: Plan, indent: int = 2) -> str:
     return json.dumps(plan.model_dump(mode="json"), indent=indent, ensure_ascii=False)
 
 
+def plans_json(plans: list[Plan]) -> str:
+    """A file's plans as ``procdsl plan --json`` prints them: the plan, or a sweep's list."""
+    if len(plans) == 1:
+        return to_json(plans[0])
+    return "[\n" + ",\n".join(to_json(p) for p in plans) + "\n]"
+
+
 def load_plan(path: str | Path) -> Plan:
     """Read a plan.json back, checking that its hash still matches its content.
 
@@ -68,5 +75,5 @@ __all__ = [
     "COMPONENTS", "SOURCE_KINDS", "AdamW", "BpeTokenizer", "BytesTokenizer", "CharTokenizer",
     "Constant", "ContinueOptimizer", "Cosine", "Eval", "FileTokenizer", "Fsdp", "Gpt2Model",
     "Gpt2Tokenizer", "Linear", "LlamaModel", "LmEval", "MixRamp", "Phase", "Plan", "Runtime", "Transfer",
-    "Wsd", "canonical_json", "load_plan", "plan_hash", "to_json", "with_hash",
+    "Wsd", "canonical_json", "load_plan", "plan_hash", "plans_json", "to_json", "with_hash",
 ]

@@ -161,3 +161,24 @@ def draw_timeline(plan: Plan, path: str) -> str:
         fig.savefig(path, dpi=150)
         plt.close(fig)
     return path
+
+
+def save_timeline(plan: Plan, path: str) -> str:
+    """``plan --plot FILE``: :func:`draw_timeline` to a ``.png``, ``.svg`` or ``.pdf`` file,
+    creating its folder; the path written. UsageError for another extension, CommandError
+    without matplotlib or when the file cannot be written."""
+    import os
+
+    from procdsl.errors import CommandError, UsageError
+
+    if os.path.splitext(path)[1].lower() not in (".png", ".svg", ".pdf"):
+        raise UsageError(f"--plot {path}: name a .png, .svg or .pdf file, or - for the terminal")
+    try:
+        import matplotlib  # noqa: F401
+    except ImportError:
+        raise CommandError("--plot FILE needs matplotlib: pip install 'procdsl[report]' (or - for the terminal)") from None
+    try:
+        os.makedirs(os.path.dirname(os.path.abspath(path)), exist_ok=True)
+        return draw_timeline(plan, path)
+    except OSError as exc:
+        raise CommandError(f"cannot write {path}: {exc.strerror or exc}") from None

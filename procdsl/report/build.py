@@ -1,4 +1,5 @@
-"""Assemble a report: tables (rich on the terminal, Markdown on disk), curves and the ratio.
+"""Assemble a report: tables (rich on the terminal, Markdown on disk), curves and the ratio;
+:func:`write_report` and :func:`print_report` are ``procdsl report``.
 
 >>> import os, json, tempfile
 >>> root = tempfile.mkdtemp()
@@ -16,12 +17,16 @@
 
 from __future__ import annotations
 
+import json
 import math
 import os
+import platform
 from dataclasses import dataclass, field
-from typing import Any, Optional
+from pathlib import Path
+from typing import Any, Optional, Union
 
-from procdsl.report.axes import axis_for
+from procdsl.errors import CommandError, UsageError
+from procdsl.report.axes import AXES, AxisError, axis_for
 from procdsl.report.compare import (
     Arm,
     achieved_mixture,
@@ -32,7 +37,7 @@ from procdsl.report.compare import (
     group_arms,
     has_eval_loss,
 )
-from procdsl.report.plot import CAPTION
+from procdsl.report.plot import CAPTION, save_figures, terminal_plot
 from procdsl.report.runs import ReportError, discover, load_run
 
 
@@ -126,3 +131,61 @@ def curves(report: Report, x: str = "real-tokens") -> dict[str, Any]:
     """Each arm's mean loss curve on the x-axis ``x`` (:mod:`procdsl.report.axes`)."""
     return {f"{arm.label} (n={len(arm.runs)})": arm_curve(arm, use_eval=report.use_eval, axis=axis_for(arm.plan, x))
             for arm in report.arms}
+
+
+def write_report(paths: list[Union[str, Path]], *, out: Optional[Union[str, Path]] = None,
+                 baseline: Optional[str] = None, include_unfinished: bool = False,
+                 x: str = "real-tokens") -> tuple[Report, str, dict[str, Any]]:
+    """``procdsl report``'s files: the report of the runs under ``paths``, its figures and
+    ``report.md`` in ``out`` (default ``FIRST/report``); returns the report, that folder and the
+    curves on the x-axis ``x``. UsageError for an unknown axis, CommandError when there is
+    nothing to compare."""
+    if x not in AXES:
+        raise UsageError(f"--x {x}: choose {', '.join(AXES)}")
+    try:
+        report = build_report([str(p) for p in paths], baseline, include_unfinished=include_unfinished)
+        folder = str(Path(out) if out is not None else Path(paths[0]) / "report")
+        report.files = save_figures(report, folder, x)
+        plotted = curves(report, x)
+    except (ReportError, AxisError) as exc:
+        raise CommandError(str(exc)) from None
+    hardware = (f"{platform.machine()}, {os.cpu_count()} cores, "
+                f"{platform.python_implementation()} {platform.python_version()}")
+    os.makedirs(folder, exist_ok=True)
+    Path(folder, "report.md").write_text(markdown(report, hardware), encoding="utf-8")
+    return report, folder, plotted
+
+
+def report_json(report: Report) -> str:
+    """``procdsl report --json``: the final metrics, the data efficiency and the mixtures."""
+    return json.dumps({"finals": report.finals, "efficiency": report.efficiency,
+                       "mixtures": report.mixtures}, indent=2, default=str)
+
+
+def print_report(report: Report, plotted: dict[str, Any], folder: str, console: Any = None) -> None:
+    """``procdsl report`` on the terminal: what was left out, the tables, the curves, the files."""
+    from rich.console import Console
+    from rich.table import Table
+
+    console = console or Console()
+    if not report.files:
+        console.print("no figures: matplotlib is not installed (pip install 'procdsl[report]'); "
+                      "report.md has the tables", style="yellow", highlight=False)
+    for path in report.skipped:
+        console.print(f"skipped unfinished run {path} (--all includes it)", style="yellow", highlight=False)
+    header, rows = table_rows(report)
+    table = Table(title="final metrics (mean ± std over seeds)", title_justify="left")
+    for column in header:
+        table.add_column(column)
+    for row in rows:
+        table.add_row(*row)
+    console.print(table)
+    if report.efficiency:
+        eff = Table(title="data efficiency: real tokens to reach the baseline's final loss", title_justify="left")
+        for column in ("arm", "baseline", "compared", "baseline final", "tokens needed"):
+            eff.add_column(column)
+        for row in efficiency_rows(report):
+            eff.add_row(*row)
+        console.print(eff)
+    console.print(terminal_plot(plotted), highlight=False)
+    console.print(f"wrote {folder}/report.md" + "".join(f", {f}" for f in report.files), style="dim")

@@ -26,7 +26,7 @@ import os
 import shutil
 import sys
 import time
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, Optional, TextIO
 
@@ -83,6 +83,18 @@ def prepare_plan(plan: Any, *, cache_dir: Optional[str] = None, workers: int = 1
     with Encoder(tokenizer, workers=workers) as encoder:
         return [_Preparer(need, tokenizer, root, encoder, node, nodes, hint,
                           stream if progress else None).run() for need in needs]
+
+
+def prepare_plans(plans: Sequence[Any], *, cache_dir: Optional[str] = None, workers: int = 1,
+                  hint: str = PREPARE_HINT) -> Iterator[str]:
+    """``procdsl prepare``: :func:`prepare_plan` for each of a file's plans (a sweep's variants),
+    yielding a line per store prepared or found complete, or that a plan reads no data."""
+    for plan in plans:
+        done = prepare_plan(plan, cache_dir=cache_dir, workers=workers, hint=hint)
+        for store in done:
+            yield store.describe()
+        if not done:
+            yield f"{plan.name}: reads no data source; nothing to prepare"
 
 
 def node_rank(environ: Mapping[str, str]) -> tuple[int, int]:

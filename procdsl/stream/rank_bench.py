@@ -26,9 +26,11 @@ data sources were read from the token store or streamed.
 
 from __future__ import annotations
 
+import os
 import time
 from typing import Any, Optional
 
+from procdsl.errors import UsageError
 from procdsl.plan.model import Plan
 from procdsl.stream.stream import PhaseStream
 
@@ -69,3 +71,33 @@ def rank_pipeline_bench(plan: Plan, phase: str, *, world: int, rank: int, start_
             "start_step": start_step, "steps": steps, "resume_ms": resume * 1e3,
             "step_ms": elapsed / steps * 1e3, "rank_tokens_per_s": own / elapsed,
             "global_tokens_per_s": total / elapsed}
+
+
+def bench_rank(plan: Plan, phase: Optional[str], *, world: int, rank: int, start_step: int = 0,
+               steps: int = 20, stream: bool = False, file: str = "the file") -> dict[str, Any]:
+    """``procdsl bench --pipeline FILE``: :func:`rank_pipeline_bench` of ``phase`` (default: the
+    first), its data read as ``procdsl run`` reads it — from the token store, prepared first —
+    or, with ``stream``, from the files as it goes. UsageError for an unknown phase or a rank
+    outside the world; DataError when the data cannot be read."""
+    from procdsl.store.runs import data_store, prepare_stores
+
+    name = phase or plan.phases[0].name
+    if name not in {p.name for p in plan.phases}:
+        raise UsageError(f"no phase {name!r} in {file} (phases: {', '.join(p.name for p in plan.phases)})")
+    store = None if stream else data_store(os.environ)   # as `procdsl run` reads it
+    try:
+        if store is not None:
+            prepare_stores(plan, store, announce=False)
+        return rank_pipeline_bench(plan, name, world=world, rank=rank, start_step=start_step,
+                                   steps=steps, store=store)
+    except ValueError as exc:
+        raise UsageError(str(exc)) from None
+
+
+def format_record(record: dict[str, Any]) -> str:
+    """A record on one line: ``key value`` pairs, floats with two decimals.
+
+    >>> format_record({"phase": "p", "step_ms": 1234.5})
+    'phase p  step_ms 1,234.50'
+    """
+    return "  ".join(f"{k} {v:,.2f}" if isinstance(v, float) else f"{k} {v}" for k, v in record.items())
