@@ -25,6 +25,7 @@ from procdsl.lang.strings import unquote
 
 _SCALE = {"K": 10**3, "M": 10**6, "B": 10**9, "T": 10**12}
 _UNITS = {"step": "steps", "steps": "steps", "token": "tokens", "tokens": "tokens"}
+_INTEGER = re.compile(r"-?[0-9]+")
 
 
 def read_number(text: str) -> Union[int, float]:
@@ -32,7 +33,7 @@ def read_number(text: str) -> Union[int, float]:
     scale = 1
     if text[-1] in _SCALE:
         text, scale = text[:-1], _SCALE[text[-1]]
-    if re.fullmatch(r"-?[0-9]+", text):
+    if _INTEGER.fullmatch(text):
         return int(text) * scale
     value = float(text) * scale
     if value.is_integer() and scale > 1:

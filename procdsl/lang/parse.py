@@ -1,4 +1,4 @@
-"""Text → Lark tree, with syntax errors rewritten into plain-language diagnostics (E0xx).
+"""Text → AST (or Lark's tree), with syntax errors rewritten into plain-language diagnostics (E0xx).
 
 The grammar ships inside the wheel (``procdsl/grammar/procdsl.lark``) and the parser is built
 once per process. Lark's terminal names never reach the user: each expected terminal is shown
@@ -6,9 +6,10 @@ as the text a person would type.
 
 Two entry points share the grammar. :func:`parse_module` is the compiler's: one pass of the
 lexer and parser builds the typed AST directly (Lark's inline transformer,
-:class:`procdsl.lang.lower.Builder`), comments collected on the way. :func:`parse_text` returns
-Lark's own tree with Lark's ``propagate_positions``, for tools that want the tree;
-``lower(parse_text(...)[0])`` equals ``parse_module(...)[0]``, spans included (tests/test_parse_fast.py).
+:class:`procdsl.lang.lower.Builder`), comments collected on the way, Lark's lexer and parser
+loops inlined (:mod:`procdsl.lang.lark_loops`). :func:`parse_text` returns Lark's own tree,
+positioned by Lark's ``propagate_positions``, for tools that want the tree; ``lower`` of it
+equals what ``parse_module`` builds, spans included (tests/test_parse_fast.py).
 
 >>> tree, comments = parse_text('curriculum c { seed = 1 }  # hi', "c.curr")
 >>> str(tree.data), [c.value for c in comments]
@@ -28,28 +29,21 @@ import functools
 import importlib.resources
 import re
 import threading
-from collections.abc import Iterable, Iterator
-from typing import Any, Optional, cast
+from collections.abc import Iterable
+from typing import Optional, cast
 
-import lark.utils
 from lark import Lark, Token, Tree
 from lark.exceptions import UnexpectedCharacters, UnexpectedEOF, UnexpectedInput, UnexpectedToken
-from lark.lexer import BasicLexer, ContextualLexer, LexerState
-from lark.parsers.lalr_analysis import Shift
-from lark.parsers.lalr_interactive_parser import InteractiveParser
-from lark.parsers.lalr_parser import LALR_Parser
-from lark.parsers.lalr_parser import _Parser as LarkParser
 
 from procdsl.lang import codes
 from procdsl.lang import nodes as n
 from procdsl.lang.diagnostics import Diagnostic, Span
+from procdsl.lang.lark_loops import PLUGINS
 from procdsl.lang.lower import Builder, read_number
 from procdsl.lang.strings import EscapeError, unquote
 from procdsl.limits import MAX_LITERAL, MAX_NESTING
 
 GRAMMAR_RESOURCE = ("procdsl.grammar", "procdsl.lark")
-#: the text type of lark ≥ 1.2 lexers; before it, Lark's own lexer loop runs (see _ContextualLexer)
-_TEXT_SLICE: Any = getattr(lark.utils, "TextSlice", None)
 
 # How each terminal is named to a person. Keyword and punctuation terminals are shown by their
 # text (`{`); these are the pattern terminals.
@@ -139,115 +133,6 @@ def _keep_comment(token: Token) -> Token:
     return token
 
 
-class _ContextualLexer(ContextualLexer):
-    """Lark's contextual lexer, its per-token loop written out: the same per-state scanners
-    (Lark's regexes, priorities and keyword callbacks), the same tokens and positions, with none of
-    the method calls per token. At a character no terminal of the state matches, Lark's own
-    loop takes over from that position, so lexical errors are Lark's."""
-
-    def lex(self, lexer_state: LexerState, parser_state: Any) -> Iterator[Token]:
-        text = lexer_state.text
-        if not isinstance(text, _TEXT_SLICE) or text.start != 0:  # pragma: no cover - another lark
-            yield from super().lex(lexer_state, parser_state)
-            return
-        source, end = text.text, text.end
-        counter = lexer_state.line_ctr
-        pos, line, line_start = counter.char_pos, counter.line, counter.line_start_pos
-        stack, states = parser_state.state_stack, {}  # type: tuple[list[int], dict[int, tuple]]
-        lexers: dict[int, BasicLexer] = self.lexers  # type: ignore[assignment]
-        new_token = Token._future_new
-        while pos < end:
-            lexer = lexers[stack[-1]]
-            state = states.get(id(lexer))
-            if state is None:
-                scanner = lexer.scanner  # built on first use, with lexer.callback
-                state = states[id(lexer)] = (scanner._mres, lexer.ignore_types, lexer.newline_types,
-                                             lexer.callback)
-            patterns, ignore, newline_types, callbacks = state
-            for pattern in patterns:
-                match = pattern.match(source, pos, end)
-                if match:
-                    break
-            else:  # Lark reports the character (and, from the root lexer, a token it could start)
-                counter.char_pos, counter.line, counter.line_start_pos = pos, line, line_start
-                counter.column = pos - line_start + 1
-                yield from super().lex(lexer_state, parser_state)
-                return
-            value, kind = match.group(0), match.lastgroup
-            start, column = pos, pos - line_start + 1
-            token_line = line
-            pos = match.end()
-            if kind in newline_types:
-                newlines = value.count("\n")
-                if newlines:
-                    line += newlines
-                    line_start = start + value.rindex("\n") + 1
-            if kind in ignore and kind not in callbacks:
-                continue
-            token = new_token(kind, value, start, token_line, column, line, pos - line_start + 1, pos)
-            if kind in callbacks:
-                token = callbacks[kind](token)
-            if kind in ignore:
-                continue
-            lexer_state.last_token = token
-            counter.char_pos, counter.line, counter.line_start_pos = pos, line, line_start
-            counter.column = pos - line_start + 1
-            yield token
-
-
-class _Parser(LarkParser):
-    """Lark's LALR loop with its per-token step (``ParserState.feed_token``) written out, and each
-    rule's size, callback and left side looked up once. The end of input, and any token the table
-    refuses, go through Lark's own ``feed_token``: Lark raises the error, from the same state."""
-
-    def parse_from_state(self, state: Any, last_token: Optional[Token] = None) -> Any:
-        table, callbacks = state.parse_conf.states, state.parse_conf.callbacks
-        states, values = state.state_stack, state.value_stack
-        rules: dict[int, tuple[int, Any, str]] = {}
-        try:
-            token = last_token
-            for token in state.lexer.lex(state):
-                kind = token.type
-                while True:
-                    action, arg = table[states[-1]].get(kind, _REFUSED)
-                    if action is Shift:
-                        states.append(arg)
-                        values.append(token if kind not in callbacks else callbacks[kind](token))
-                        break
-                    if action is None:
-                        state.feed_token(token)  # raises UnexpectedToken
-                    rule = rules.get(id(arg))
-                    if rule is None:
-                        # the left side as a plain str: Lark's is a Token, whose __eq__ each lookup would call
-                        rule = rules[id(arg)] = (len(arg.expansion), callbacks[arg], str(arg.origin.name))
-                    size, callback, origin = rule
-                    if size:
-                        children = values[-size:]
-                        del states[-size:]
-                        del values[-size:]
-                    else:
-                        children = []
-                    value = callback(children)
-                    states.append(table[states[-1]][origin][1])
-                    values.append(value)
-            end = Token.new_borrow_pos("$END", "", token) if token else Token("$END", "", 0, 1, 1)
-            return state.feed_token(end, True)
-        except UnexpectedInput as exc:  # as Lark's loop: the error can resume or list what fits
-            exc.interactive_parser = InteractiveParser(self, state, state.lexer)
-            raise exc
-
-
-_REFUSED = (None, None)
-
-
-class _LALR(LALR_Parser):
-    """Lark's LALR parser, running :class:`_Parser`."""
-
-    def __init__(self, parser_conf: Any, debug: bool = False, strict: bool = False):
-        super().__init__(parser_conf, debug=debug, strict=strict)
-        self.parser = _Parser(self._parse_table, parser_conf.callbacks, debug)
-
-
 def _options() -> dict:
     callbacks = {"STRING": _check_string, "NUMBER": _check_number, "PERCENT": _check_number,
                  "QUANTITY": _check_number, "COMMENT": _keep_comment}
@@ -258,8 +143,7 @@ def _options() -> dict:
 def _parser() -> Lark:
     """Builds the AST while parsing: every token kept (the spans of nodes start and end at keywords
     and brackets), no Tree and no propagated positions; the lexer's and the parser's loops written out."""
-    fast = {"ContextualLexer": _ContextualLexer, "LALR_Parser": _LALR} if _TEXT_SLICE is not None else {}
-    return Lark(grammar_text(), keep_all_tokens=True, transformer=Builder(_CALL), _plugins=fast, **_options())
+    return Lark(grammar_text(), keep_all_tokens=True, transformer=Builder(_CALL), _plugins=PLUGINS, **_options())
 
 
 @functools.lru_cache(maxsize=1)
