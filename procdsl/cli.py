@@ -159,37 +159,10 @@ def _compile_or_exit(file: Path, overrides: list[str]):
 def fmt(paths: list[Path] = typer.Argument(..., help="files or directories (searched for *.curr)"),
         check_only: bool = typer.Option(False, "--check", help="change nothing; exit 1 if a file would change")) -> None:
     """Rewrite .curr files in the canonical layout (comments kept)."""
-    from procdsl.compiler.load import read_source
-    from procdsl.lang.fmt import format_text
-    from procdsl.lang.parse import SyntaxDiagnostic
+    from procdsl.files import format_files
 
-    changed = failed = 0
-    for file in _curr_files(paths):
-        text, reason = read_source(file)
-        if text is None:
-            typer.echo(f"{file}: cannot read: {reason}", err=True)
-            failed += 1
-            continue
-        try:
-            formatted = format_text(text, file)
-        except SyntaxDiagnostic as exc:
-            typer.echo(render_text(exc.diagnostic, text), err=True)
-            failed += 1
-            continue
-        if formatted != text:
-            changed += 1
-            if check_only:
-                typer.echo(f"would reformat {file}")
-            else:
-                from procdsl.atomic import atomic_write
-
-                try:
-                    atomic_write(file, formatted)  # a full disk leaves the file as it was
-                except OSError as exc:
-                    typer.echo(f"{file}: cannot write: {exc.strerror or exc}", err=True)
-                    failed += 1
-                    continue
-                typer.echo(f"reformatted {file}")
+    changed, failed = format_files(_curr_files(paths), check_only=check_only, say=typer.echo,
+                                   warn=lambda line: typer.echo(line, err=True))
     verb = "would be reformatted" if check_only else "reformatted"
     typer.echo(f"{changed} file{'s' if changed != 1 else ''} {verb}.", err=True)
     raise typer.Exit(1 if failed or (check_only and changed) else 0)

@@ -21,7 +21,7 @@ from __future__ import annotations
 import hashlib
 import os
 import re
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Optional, Union
 
@@ -91,6 +91,47 @@ def out_dir_problem(out: str) -> Optional[str]:
     return None
 
 
+def format_files(files: Sequence[str], *, check_only: bool, say: Callable[[str], None],
+                 warn: Callable[[str], None]) -> tuple[int, int]:
+    """``procdsl fmt``: each file in the canonical layout (:mod:`procdsl.lang.fmt`), rewritten
+    whole or not at all — or with ``check_only`` left as it is; ``say`` names each file that
+    changed (or would), ``warn`` each that cannot be read, parsed or written. Returns
+    ``(changed, failed)``."""
+    from procdsl.atomic import atomic_write
+    from procdsl.compiler.load import read_source
+    from procdsl.lang.diagnostics import render_text
+    from procdsl.lang.fmt import format_text
+    from procdsl.lang.parse import SyntaxDiagnostic
+
+    changed = failed = 0
+    for file in files:
+        text, reason = read_source(file)
+        if text is None:
+            warn(f"{file}: cannot read: {reason}")
+            failed += 1
+            continue
+        try:
+            formatted = format_text(text, file)
+        except SyntaxDiagnostic as exc:
+            warn(render_text(exc.diagnostic, text))
+            failed += 1
+            continue
+        if formatted == text:
+            continue
+        changed += 1
+        if check_only:
+            say(f"would reformat {file}")
+            continue
+        try:
+            atomic_write(file, formatted)  # a full disk leaves the file as it was
+        except OSError as exc:
+            warn(f"{file}: cannot write: {exc.strerror or exc}")
+            failed += 1
+            continue
+        say(f"reformatted {file}")
+    return changed, failed
+
+
 def write_output(path: Union[str, os.PathLike[str]], text: str) -> None:
     """Write an output file the user named (``-o``) whole or not at all, creating its folder;
     UsageError when it cannot be a file, CommandError when the write fails."""
@@ -115,5 +156,5 @@ def output_file_problem(path: str) -> Optional[str]:
     return None
 
 
-__all__ = ["Found", "MAX_NAME_BYTES", "curr_files", "out_dir_problem", "output_file_problem", "safe_name",
-           "write_output"]
+__all__ = ["Found", "MAX_NAME_BYTES", "curr_files", "format_files", "out_dir_problem", "output_file_problem",
+           "safe_name", "write_output"]
