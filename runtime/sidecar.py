@@ -102,14 +102,6 @@ def write(path: str, record: dict[str, Any]) -> dict[str, Any]:
     return full
 
 
-def discard(path: str) -> None:
-    """Remove ``path``'s sidecar (before DCP writes into the directory again)."""
-    try:
-        os.unlink(os.path.join(path, SIDECAR))
-    except FileNotFoundError:
-        pass
-
-
 _verified: dict[tuple, dict[str, Any]] = {}
 
 

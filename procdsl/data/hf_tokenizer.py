@@ -39,9 +39,6 @@ from typing import Any
 
 from procdsl.data.tokenizer import CHARSET, ByteTokenizer, CharTokenizer
 
-#: files ``write_tokenizer`` leaves in the export directory (besides GPT-2's two)
-FILES = ("tokenizer.json", "tokenizer_config.json")
-
 
 def procedural_token(source: str, name: str) -> str:
     """The added token of a procedural id: ``<|sort:SEP|>``."""

@@ -4,7 +4,7 @@ share of the budget.
 
 >>> from procdsl.lsp.analysis import analyse
 >>> a = analyse('source d = dyck(k=4)', "/tmp/lib.curr")
->>> print(hover_text(a, 1, 17))
+>>> print(hover_at(a, 1, 17)[0])
 **k** — parameter of `dyck`
 <BLANKLINE>
 `int` · default: 64 · range: ≥ 1
@@ -37,11 +37,6 @@ def hover_at(analysis: Analysis, line: int, column: int) -> Optional[tuple[str, 
         return None
     text = _describe(analysis, hit)
     return (text, hit.span) if text else None
-
-
-def hover_text(analysis: Analysis, line: int, column: int) -> Optional[str]:
-    found = hover_at(analysis, line, column)
-    return found[0] if found else None
 
 
 def registry_item(hit: Hit) -> Optional[Item]:
