@@ -30,6 +30,7 @@ import lark.utils
 from lark import Token
 from lark.exceptions import UnexpectedInput
 from lark.lexer import ContextualLexer, LexerState
+from lark.parse_tree_builder import ExpandSingleChild
 from lark.parsers.lalr_analysis import Shift
 from lark.parsers.lalr_interactive_parser import InteractiveParser
 from lark.parsers.lalr_parser import LALR_Parser
@@ -109,7 +110,7 @@ class FastContextualLexer(ContextualLexer):
 
 class FastParser(LarkParser):
     """Lark's LALR loop with its per-token step (``ParserState.feed_token``) written out, and each
-    rule's size, callback and left side looked up once. The end of input, and any token the table
+    rule's size, callback and left side looked up once (:func:`_rule`). The end of input, and any token the table
     refuses, go through Lark's own ``feed_token``: Lark raises the error, from the same state."""
 
     def parse_from_state(self, state: Any, last_token: Optional[Token] = None) -> Any:
@@ -130,9 +131,12 @@ class FastParser(LarkParser):
                         state.feed_token(token)  # raises UnexpectedToken
                     rule = rules.get(id(arg))
                     if rule is None:
-                        # the left side as a plain str: Lark's is a Token, whose __eq__ each lookup would call
-                        rule = rules[id(arg)] = (len(arg.expansion), callbacks[arg], str(arg.origin.name))
+                        rule = rules[id(arg)] = _rule(arg, callbacks[arg])
                     size, callback, origin = rule
+                    if callback is None:  # `?rule: one_symbol`: the child stands for the rule
+                        del states[-1]
+                        states.append(table[states[-1]][origin][1])
+                        continue
                     if size:
                         children = values[-size:]
                         del states[-size:]
@@ -150,6 +154,16 @@ class FastParser(LarkParser):
 
 
 _REFUSED = (None, None)
+
+
+def _rule(rule: Any, callback: Any) -> tuple[int, Any, str]:
+    """What a reduction by ``rule`` needs: its size, its callback (None when the callback is
+    Lark's ExpandSingleChild over one symbol, which returns that child), and its left side as a
+    plain str (Lark's is a Token, whose Python ``__eq__`` each table lookup would call)."""
+    size = len(rule.expansion)
+    if size == 1 and type(callback) is ExpandSingleChild:
+        callback = None
+    return size, callback, str(rule.origin.name)
 
 
 class FastLALR(LALR_Parser):
