@@ -21,6 +21,7 @@ import json
 import math
 import os
 import platform
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Optional, Union
@@ -133,7 +134,7 @@ def curves(report: Report, x: str = "real-tokens") -> dict[str, Any]:
             for arm in report.arms}
 
 
-def write_report(paths: list[Union[str, Path]], *, out: Optional[Union[str, Path]] = None,
+def write_report(paths: Sequence[Union[str, Path]], *, out: Optional[Union[str, Path]] = None,
                  baseline: Optional[str] = None, include_unfinished: bool = False,
                  x: str = "real-tokens") -> tuple[Report, str, dict[str, Any]]:
     """``procdsl report``'s files: the report of the runs under ``paths``, its figures and
