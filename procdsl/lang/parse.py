@@ -202,7 +202,7 @@ def parse_module(text: str, file: str, comments: bool = True) -> tuple[n.Module,
 # (text, file) -> (module, comments) of the latest parses, oldest first
 _RECENT: dict[tuple[str, str], tuple[n.Module, list[Token]]] = {}
 _RECENT_LOCK = threading.Lock()
-_RECENT_SIZE, _RECENT_TEXT = 8, 1_000_000
+_RECENT_SIZE, _RECENT_TEXT = 8, 100_000  # an editor's files; a big AST kept alive slows every GC pass
 
 
 def parse_text(text: str, file: str, comments: bool = True) -> tuple[Tree, list[Token]]:
