@@ -63,3 +63,27 @@ def test_random_text_parses_to_the_same_ast_or_diagnostic(text):
 ])
 def test_corner_cases_parse_to_the_same_ast(text):
     _assert_same(text)
+
+
+def test_a_repeated_parse_is_served_again_with_its_own_comment_list():
+    text = "let a = 1  # one\nlet b = 2  # two\n"
+    first, comments = parse_module(text, "r.curr")
+    comments.append("not theirs")
+    again, comments_again = parse_module(text, "r.curr")
+    assert again is first and [c.value for c in comments_again] == ["# one", "# two"]
+    assert parse_module(text, "r.curr", comments=False)[1] == []
+    elsewhere = parse_module(text, "other.curr")[0]  # spans name the file: another file, another parse
+    assert elsewhere.definitions[0].span.file == "other.curr"
+
+
+def test_parses_in_threads_keep_their_own_file_and_comments():
+    from concurrent.futures import ThreadPoolExecutor
+
+    def parse(i: int):
+        text = "".join(f"let a{k} = {k}  # c{i}\n" for k in range(200 + i))
+        module, comments = parse_module(text, f"t{i}.curr")
+        return i, {d.span.file for d in module.definitions}, {c.value for c in comments}
+
+    with ThreadPoolExecutor(4) as pool:
+        for i, files, comments in pool.map(parse, range(16)):
+            assert files == {f"t{i}.curr"} and comments == {f"# c{i}"}
