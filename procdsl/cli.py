@@ -43,16 +43,17 @@ def _fail(message: object) -> typer.Exit:
 
 
 @contextlib.contextmanager
-def refusals() -> Iterator[None]:
-    """A command's refusals as exit codes: UsageError → 2, CommandError and DataError → 1."""
-    from procdsl.data.errors import DataError
+def refusals(*failures: type[Exception]) -> Iterator[None]:
+    """A command's refusals as exit codes: UsageError → 2; CommandError, and the ``failures``
+    the command expects (a DataError where it reads data), → 1."""
     from procdsl.errors import CommandError, UsageError
 
+    failed: tuple[type[Exception], ...] = (CommandError, *failures)
     try:
         yield
     except UsageError as exc:
         raise _usage(str(exc)) from None
-    except (CommandError, DataError) as exc:
+    except failed as exc:
         raise _fail(exc) from None
 
 
@@ -239,9 +240,10 @@ def sample(file: Path = typer.Argument(..., help="the .curr file"),
     ramp(8, 64) shows the lengths it has reached by then; with --packed, that step's rows.
     """
     from procdsl import sample as sampling
+    from procdsl.data import DataError
 
     plan = _compile_or_exit(file, set_).plans[0]
-    with refusals():
+    with refusals(DataError):
         fraction = sampling.position(at, step)
         if packed:
             name, skip = sampling.packed_start(plan, phase, fraction, step)
@@ -274,11 +276,12 @@ def prepare(file: Path = typer.Argument(..., help="the .curr file"),
             workers: int = typer.Option(1, "--workers", min=1, help="tokenizing processes"),
             cache_dir: Optional[Path] = typer.Option(None, "--cache-dir", help="where stores live (default $PROCDSL_CACHE, else $HF_HOME/procdsl, else ~/.cache/procdsl)")) -> None:
     """Tokenize every data source FILE's plan reads into token stores; a re-run is a no-op."""
+    from procdsl.data import DataError
     from procdsl.store.prepare import prepare_plans
 
     plans = _compile_or_exit(file, set_).plans
     hint = " ".join(["procdsl prepare", str(file), *(f"--set {o}" for o in set_)])  # how to rerun it
-    with refusals():
+    with refusals(DataError):
         for line in prepare_plans(plans, cache_dir=str(cache_dir) if cache_dir else None, workers=workers, hint=hint):
             typer.echo(line)
 
@@ -301,10 +304,11 @@ def bench(json_: bool = typer.Option(False, "--json", help="print the measuremen
     group), as one JSON object (``step_ms``, ``rank_tokens_per_s``, ``resume_ms``, …); data
     comes from the token store (prepared first) as in ``procdsl run``, or ``--stream``."""
     if pipeline_file is not None:
+        from procdsl.data import DataError
         from procdsl.stream.rank_bench import bench_rank, format_record
 
         plan = _compile_or_exit(pipeline_file, set_).plans[0]
-        with refusals():
+        with refusals(DataError):
             record = bench_rank(plan, phase, world=world, rank=rank, start_step=start_step, steps=steps,
                                 stream=stream, file=str(pipeline_file))
         typer.echo(json.dumps(record) if json_ else format_record(record))
