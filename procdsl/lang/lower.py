@@ -215,17 +215,8 @@ class _Paren:
         self.end_line, self.end_column = last.end_line, last.end_column
 
 
-def _start(item: Any) -> tuple[Any, Any]:
-    """Where a child of a rule starts: a token, a node (its span) or parentheses."""
-    if isinstance(item, (Token, _Paren)):
-        return item.line, item.column
-    return item.span.line, item.span.column
-
-
-def _end(item: Any) -> tuple[Any, Any]:
-    if isinstance(item, (Token, _Paren)):
-        return item.end_line, item.end_column
-    return item.span.end_line, item.span.end_column
+#: children placed by their own line/column/end_line/end_column; a node is placed by its span
+_PLACED = frozenset({Token, _Paren})
 
 
 def _node(item: Any) -> Any:
@@ -245,9 +236,10 @@ class Builder:
         self.state = state
 
     def _span(self, first: Any, last: Any) -> Span:
-        line, column = _start(first)
-        end_line, end_column = _end(last)
-        return Span(self.state.file, line, column, end_line, end_column)
+        """From the start of ``first`` to the end of ``last``: tokens, nodes or parentheses."""
+        start = first if type(first) in _PLACED else first.span
+        end = last if type(last) in _PLACED else last.span
+        return Span(self.state.file, start.line, start.column, end.end_line, end.end_column)
 
     def _token_span(self, token: Any) -> Span:
         return Span(self.state.file, token.line, token.column, token.end_line, token.end_column)
