@@ -87,3 +87,13 @@ def test_parses_in_threads_keep_their_own_file_and_comments():
     with ThreadPoolExecutor(4) as pool:
         for i, files, comments in pool.map(parse, range(16)):
             assert files == {f"t{i}.curr"} and comments == {f"# c{i}"}
+
+
+def test_first_characters_of_terminals_are_read_conservatively():
+    from procdsl.lang.lark_loops import _first_chars
+
+    assert _first_chars(r"-?[0-9]+(\.[0-9]+)?[KMBT]?(?![A-Za-z])") == frozenset("-0123456789")
+    assert _first_chars(r"[ \t\r\n]+") == frozenset(" \t\r\n")
+    assert _first_chars(r"a|b?c") == frozenset("abc") and _first_chars(r"(ab)*c") == frozenset("ac")
+    # what it cannot enumerate, it does not guess: the loop then leaves blanks to the state's regex
+    assert _first_chars(r"\s+") is None and _first_chars(r"[^#]+") is None and _first_chars("(?i:let)") is None

@@ -23,6 +23,8 @@ c 1 7 ['SEMICOLON']
 
 from __future__ import annotations
 
+import functools
+import re
 from collections.abc import Iterator
 from typing import Any, Optional
 
@@ -35,6 +37,11 @@ from lark.parsers.lalr_analysis import Shift
 from lark.parsers.lalr_interactive_parser import InteractiveParser
 from lark.parsers.lalr_parser import LALR_Parser
 from lark.parsers.lalr_parser import _Parser as LarkParser
+
+try:
+    from re import _parser as sre_parse  # type: ignore[attr-defined]
+except ImportError:  # pragma: no cover - Python 3.10
+    import sre_parse
 
 #: the text type of lark ≥ 1.2 lexers; before it, Lark's own loops run (PLUGINS is empty)
 _TEXT_SLICE: Any = getattr(lark.utils, "TextSlice", None)
@@ -55,8 +62,10 @@ class FastContextualLexer(ContextualLexer):
         scanner = lexer.scanner  # built on first use, and with it lexer.callback
         patterns = scanner._mres
         skipped = frozenset(lexer.ignore_types) - set(lexer.callback)  # ignored, no callback to see it
+        blank, blank_chars = _blank(lexer, skipped)
         found = self.by_state[state] = (patterns[0] if len(patterns) == 1 else None, patterns, skipped,
-                                        lexer.ignore_types, lexer.newline_types, lexer.callback)
+                                        lexer.ignore_types, lexer.newline_types, lexer.callback,
+                                        blank, blank_chars)
         return found
 
     def lex(self, lexer_state: LexerState, parser_state: Any) -> Iterator[Token]:
@@ -73,7 +82,15 @@ class FastContextualLexer(ContextualLexer):
         try:  # the counter and last token are written back when the loop stops (or is dropped)
             while pos < end:
                 state = by_state.get(stack[-1]) or self._state(stack[-1])
-                pattern, patterns, skipped, ignore, newline_types, callbacks = state
+                pattern, patterns, skipped, ignore, newline_types, callbacks, blank, blank_chars = state
+                if blank is not None and source[pos] in blank_chars:  # the blank Lark would skip, at once
+                    start, pos = pos, blank.match(source, pos, end).end()
+                    newlines = source.count("\n", start, pos)
+                    if newlines:
+                        line += newlines
+                        line_start = source.rindex("\n", start, pos) + 1
+                    if pos == end:
+                        break
                 if pattern is not None:
                     match = pattern.match(source, pos, end)
                 else:  # pragma: no cover - over 100 terminals in a state: Lark splits its regex
@@ -106,6 +123,68 @@ class FastContextualLexer(ContextualLexer):
             lexer_state.last_token = last
         if refused:  # Lark reports the character (and, from the root lexer, a token it could start)
             yield from super().lex(lexer_state, parser_state)
+
+
+def _blank(lexer: Any, skipped: frozenset) -> tuple[Any, frozenset]:
+    """The whitespace terminal of a state, when the loop may skip it without the state's regex:
+    it is the one terminal the state ignores unseen, and no other terminal of the state can start
+    with a character it starts with (so at such a character Lark's regex matches it, and only it).
+    Else (None, ∅): every blank goes through the state's regex, as in Lark."""
+    if len(skipped) != 1 or lexer.g_regex_flags:
+        return None, frozenset()
+    blank = lexer.terminals_by_name[next(iter(skipped))]
+    chars = _first_chars(blank.pattern.to_regexp())
+    if not chars:
+        return None, frozenset()
+    for terminal in lexer.terminals:
+        first = _first_chars(terminal.pattern.to_regexp())
+        if terminal is not blank and (first is None or not first.isdisjoint(chars)):
+            return None, frozenset()
+    return re.compile(blank.pattern.to_regexp()), chars
+
+
+@functools.cache
+def _first_chars(regex: str) -> Optional[frozenset]:
+    """The characters a match of ``regex`` can start with, or None when this cannot tell
+    (a negated or very wide class, a category such as ``\\s``, a flag, an unknown construct)."""
+    try:
+        found = _first(list(sre_parse.parse(regex)))
+    except Exception:  # pragma: no cover - not a regex this reads
+        return None
+    return None if found is None else frozenset(found)
+
+
+def _first(items: list) -> Optional[set]:
+    if not items:
+        return set()
+    (op, arg), rest = items[0], items[1:]
+    if op is sre_parse.LITERAL:
+        return {chr(arg)}
+    if op is sre_parse.IN:
+        chars: set = set()
+        for kind, value in arg:
+            if kind is sre_parse.LITERAL:
+                chars.add(chr(value))
+            elif kind is sre_parse.RANGE and value[1] - value[0] < 4096:
+                chars.update(map(chr, range(value[0], value[1] + 1)))
+            else:
+                return None
+        return chars
+    if op in (sre_parse.MAX_REPEAT, sre_parse.MIN_REPEAT):
+        low, _, body = arg
+        first = _first(list(body) + rest)
+        if low == 0 and first is not None:
+            after = _first(rest)
+            return None if after is None else first | after
+        return first
+    if op is sre_parse.SUBPATTERN and not arg[1] and not arg[2]:  # a group without flags
+        return _first(list(arg[-1]) + rest)
+    if op is sre_parse.BRANCH:
+        branches = [_first(list(branch) + rest) for branch in arg[1]]
+        return None if None in branches else set().union(*branches)  # type: ignore[arg-type]
+    if op in (sre_parse.ASSERT, sre_parse.ASSERT_NOT, sre_parse.AT):  # zero-width: a wider answer
+        return _first(rest)
+    return None
 
 
 class FastParser(LarkParser):
