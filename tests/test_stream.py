@@ -101,7 +101,7 @@ def test_ranks_that_make_their_examples_ahead_give_the_same_global_batches(long_
     for stop in rng.integers(1, 27, 3):
         first = PhaseStream(long_plan, "p", rank=0, world=8)
         take(first, int(stop))
-        assert first._ahead, "the test must stop a stream with steps laid out ahead"
+        assert first._ready, "the test must stop a stream with steps laid out ahead"
         world = int(rng.choice([1, 4, 8]))
         rank = int(rng.integers(world))
         resumed = PhaseStream(long_plan, "p", rank=rank, world=world)
@@ -439,11 +439,42 @@ def test_answer_only_data_targets_the_answer():
         assert 0 < first and unit[first - 1] == ord("\n")
 
 
-def test_rows_are_filled_from_column_zero_without_gaps():
+def test_row_bounds_are_next_fit_over_several_batches():
+    """Against the rule stated plainly: a packed row takes units while they fit, a padded row one
+    unit; a batch is returned only once the units after it are known to start a new row."""
+    from procdsl.stream.pack import row_bounds
+
+    rng = np.random.default_rng(0)
+    for _ in range(300):
+        row_len, rows = int(rng.integers(4, 30)), int(rng.integers(1, 5))
+        lengths = rng.integers(1, row_len + 1, int(rng.integers(0, 60)))
+        start = int(rng.integers(0, 3))
+        for packed in (True, False):
+            got = row_bounds(lengths, start=start, rows=rows, row_len=row_len, packed=packed, steps=4)
+            want, first = [], start
+            while len(want) < 4:
+                bounds = [first]
+                for _ in range(rows):
+                    stop, fill = first, 0
+                    while stop < len(lengths) and (fill + lengths[stop] <= row_len if packed else stop == first):
+                        fill, stop = fill + lengths[stop], stop + 1
+                    if stop == first or (packed and stop == len(lengths)) or (not packed and stop > len(lengths)):
+                        break
+                    first = stop
+                    bounds.append(first)
+                if len(bounds) < rows + 1:
+                    break
+                want.append(bounds)
+            assert got.tolist() == want, (lengths.tolist(), start, rows, row_len, packed)
+
+
+def test_rows_are_filled_in_row_order():
     from procdsl.stream.pack import fill_rows
 
-    unit = (0, np.array([4, 5], np.int32), np.array([False, True]), 0)
-    rows = fill_rows([(*unit, 0), (*unit, 2)], rows=1, row_len=5, pad_id=9)
-    assert rows.tokens.tolist() == [[4, 5, 4, 5, 9]] and rows.document.tolist() == [[0, 0, 1, 1, 2]]
-    with pytest.raises(ValueError, match="back to back"):
-        fill_rows([(*unit, 1)], rows=1, row_len=5, pad_id=9)
+    rows = fill_rows(np.array([4, 5, 6, 7]), np.array([0, 1, 0, 1]) > 0, source=np.array([0, 1]),
+                     lengths=np.array([2, 2]), row=np.array([0, 0]), rows=2, row_len=5, pad_id=9)
+    assert rows.tokens.tolist() == [[4, 5, 6, 7, 9], [9] * 5] and rows.document.tolist() == [[0, 0, 1, 1, 2], [0] * 5]
+    assert rows.positions.tolist() == [[0, 1, 0, 1, 0], [0, 1, 2, 3, 4]] and rows.source.tolist()[0] == [0, 0, 1, 1, 0]
+    with pytest.raises(ValueError, match="row order"):
+        fill_rows(np.array([4, 5, 6, 7]), np.ones(4, bool), source=np.array([0, 1]),
+                  lengths=np.array([2, 2]), row=np.array([1, 0]), rows=2, row_len=5, pad_id=9)

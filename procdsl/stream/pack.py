@@ -10,66 +10,59 @@ only a label; :mod:`procdsl.stream.batch`). Units come in stream order and are n
 Each unit attends only to itself and its positions restart at 0 (``document``/``positions``
 of :class:`Rows`); padding is never a target and never attended by a real token.
 
-Layout and content are two steps. :func:`layout_rows` needs only unit *lengths* — it is cheap
-and every rank computes it for the whole global batch — and :func:`fill_rows` copies the tokens
-of the units that land in a rank's own rows.
+Layout and content are two steps. :func:`row_bounds` needs only unit *lengths* — it is cheap
+and every rank computes it for the whole global batch, for several batches at once — and
+:func:`fill_rows` copies the tokens of the units that land in a rank's own rows.
 
->>> layout_rows(np.array([5, 4, 3, 6, 2]), start=0, rows=2, row_len=10, packed=True)
-Layout(row=array([0, 0, 1, 1]), col=array([0, 5, 0, 3]), used=4)
->>> layout_rows(np.array([5, 4, 3]), start=1, rows=2, row_len=10, packed=False)
-Layout(row=array([0, 1]), col=array([0, 0]), used=2)
->>> layout_rows(np.array([5, 4]), start=0, rows=1, row_len=10, packed=True) is None   # may take more
-True
+>>> row_bounds(np.array([5, 4, 3, 6, 2, 9, 1]), start=0, rows=2, row_len=10, packed=True, steps=2)
+array([[0, 2, 4]])
+>>> row_bounds(np.array([5, 4, 3]), start=1, rows=2, row_len=10, packed=False, steps=3)
+array([[1, 2, 3]])
+>>> row_bounds(np.array([5, 4]), start=0, rows=1, row_len=10, packed=True, steps=1)   # may take more
+array([], shape=(0, 2), dtype=int64)
 """
 
 from __future__ import annotations
 
-import bisect
 from dataclasses import dataclass
-from typing import NamedTuple, Optional
 
 import numpy as np
 
-__all__ = ["Layout", "Rows", "fill_rows", "layout_rows"]
+__all__ = ["Rows", "fill_rows", "row_bounds"]
 
 
-class Layout(NamedTuple):
-    """Where units ``start … start + used - 1`` go: ``row[i]`` and column ``col[i]``."""
+def row_bounds(lengths: np.ndarray, *, start: int, rows: int, row_len: int, packed: bool,
+               steps: int) -> np.ndarray:
+    """Lay out up to ``steps`` global batches of ``rows`` rows from unit ``start`` of ``lengths``
+    (each ``≤ row_len``): ``bounds[s, r]`` is the first unit of row ``r`` of batch ``s`` and
+    ``bounds[s, rows]`` the first unit after the batch, so batch ``s + 1`` starts there.
 
-    row: np.ndarray
-    col: np.ndarray
-    used: int
-
-
-def layout_rows(lengths: np.ndarray, *, start: int, rows: int, row_len: int,
-                packed: bool) -> Optional[Layout]:
-    """Lay out ``rows`` rows from unit ``start`` of ``lengths`` (each ``≤ row_len``).
-
-    None when ``lengths`` ends before the layout is settled: the last row could still take
-    the next unit (packed) or a row has no unit yet — pull more units and ask again.
+    Only batches the units settle are returned: a packed row whose units end with the queue
+    could still take the next unit, a padded row needs its unit — pull more units and ask again
+    for the rest. One ``searchsorted`` gives, for every unit, where a row starting at it ends
+    (next-fit); then rows follow one another in a loop over plain ints.
     """
     available = len(lengths) - start
     if not packed:
-        if available < rows:
-            return None
-        return Layout(np.arange(rows), np.zeros(rows, np.int64), rows)
-    ends = np.cumsum(lengths[start:])
-    # the rows hold at most rows × row_len tokens: the units past that are not needed here
-    needed = min(int(ends.searchsorted(rows * row_len, side="right")) + 1, len(ends))
-    cumulative = ends[:needed].tolist()    # bisect on a list: no numpy call per row
-    firsts, first, base = [], 0, 0
-    for _ in range(rows):
-        # units first … stop-1 fit: their cumulative end stays within base + row_len
-        stop = bisect.bisect_right(cumulative, base + row_len, first)
-        if stop >= available:
-            return None                    # the next unit might still fit: unknown yet
-        firsts.append(first)
-        base, first = cumulative[stop - 1], stop
-    counts = np.diff(np.append(firsts, first))
-    row = np.repeat(np.arange(rows), counts)
-    starts = ends[:first] - lengths[start:start + first]
-    row_base = np.concatenate([[0], ends[np.array(firsts[1:], np.int64) - 1]]) if rows > 1 else np.zeros(1, np.int64)
-    return Layout(row, starts - row_base[row], first)
+        count = max(0, min(steps, available // rows))
+        return start + np.arange(count)[:, None] * rows + np.arange(rows + 1)[None, :]
+    ends = np.cumsum(lengths[start:start + available])
+    nxt = ends.searchsorted(ends - lengths[start:start + available] + row_len, side="right").tolist()
+    out: list[list[int]] = []
+    first = 0
+    while len(out) < steps:
+        bounds = [first]
+        for _ in range(rows):
+            if first >= available or nxt[first] >= available:
+                return _bounds_array(out, start, rows)       # the row might take more: unknown
+            first = nxt[first]
+            bounds.append(first)
+        out.append(bounds)
+    return _bounds_array(out, start, rows)
+
+
+def _bounds_array(bounds: list[list[int]], start: int, rows: int) -> np.ndarray:
+    return np.array(bounds, np.int64).reshape(len(bounds), rows + 1) + start
 
 
 @dataclass(frozen=True)
@@ -88,45 +81,39 @@ class Rows:
     document: np.ndarray    # int16
 
 
-def fill_rows(units: list[tuple[int, np.ndarray, np.ndarray, int, int]], *, rows: int,
-              row_len: int, pad_id: int) -> Rows:
-    """Materialise rows from ``units``: ``(source, tokens, targets, row, col)`` for every unit
-    that lands in them (``row`` counted from this rank's first row), in stream order.
+def fill_rows(tokens: np.ndarray, targets: np.ndarray, *, source: np.ndarray, lengths: np.ndarray,
+              row: np.ndarray, rows: int, row_len: int, pad_id: int) -> Rows:
+    """Materialise ``rows`` rows from units given in stream order: ``tokens``/``targets`` the
+    units concatenated, per unit its ``source`` id, ``lengths`` and ``row`` (non-decreasing).
+    A row's units fill it from column 0, back to back; the rest of the row is padding.
 
-    >>> out = fill_rows([(0, np.array([7, 8, 9]), np.array([False, True, True]), 0, 0),
-    ...                  (1, np.array([5, 6]), np.array([False, True]), 0, 3)],
-    ...                 rows=1, row_len=6, pad_id=0)
+    >>> out = fill_rows(np.array([7, 8, 9, 5, 6]), np.array([0, 1, 1, 0, 1]) > 0, source=np.array([0, 1]),
+    ...                 lengths=np.array([3, 2]), row=np.array([0, 0]), rows=1, row_len=6, pad_id=0)
     >>> out.tokens.tolist(), out.positions.tolist(), out.document.tolist()
     ([[7, 8, 9, 5, 6, 0]], [[0, 1, 2, 0, 1, 0]], [[0, 0, 0, 1, 1, 2]])
     >>> out.targets.astype(int).tolist(), out.starts.astype(int).tolist()
     ([[0, 1, 1, 0, 1, 0]], [[1, 0, 0, 1, 0, 0]])
     """
     shape = (rows, row_len)
-    tokens = np.full(shape, pad_id, np.int32)
-    targets = np.zeros(shape, bool)
-    source = np.zeros(shape, np.int8)
-    starts = np.zeros(shape, bool)
     column = np.arange(row_len)
-    if not units:
-        positions = np.broadcast_to(column, shape).astype(np.int32)
-        return Rows(tokens, targets, source, starts, positions, np.zeros(shape, np.int16))
-    count = len(units)
-    lengths = np.fromiter((len(u[1]) for u in units), np.int64, count)
-    row = np.fromiter((u[3] for u in units), np.int64, count)
-    col = np.fromiter((u[4] for u in units), np.int64, count)
     filled = np.bincount(row, weights=lengths, minlength=rows).astype(np.int64)
-    unit_start = np.cumsum(lengths) - lengths          # in the units' concatenation
-    if not np.array_equal(col, unit_start - (np.cumsum(filled) - filled)[row]):
-        raise ValueError("units must fill each row from column 0, back to back, in stream order")
-    # so the cells a row's units cover are its first `filled` ones, in the units' order
+    if len(row) and ((np.diff(row) < 0).any() or row[-1] >= rows or filled.max() > row_len):
+        raise ValueError("units must come in row order and fit their rows")
+    # the cells a row's units cover are its first `filled` ones, in the units' order
     used = column < filled[:, None]
-    tokens[used] = np.concatenate([u[1] for u in units])
-    targets[used] = np.concatenate([u[2] for u in units])
-    source[used] = np.repeat(np.fromiter((u[0] for u in units), np.int8, count), lengths)
+    out_tokens = np.full(shape, pad_id, np.int32)
+    out_tokens[used] = tokens
+    out_targets = np.zeros(shape, bool)
+    out_targets[used] = targets
+    out_source = np.zeros(shape, np.int8)
+    out_source[used] = np.repeat(np.asarray(source, np.int8), lengths)
+    unit_start = np.cumsum(lengths) - lengths          # in the concatenation
+    col = unit_start - (np.cumsum(filled) - filled)[row]
+    starts = np.zeros(shape, bool)
     starts[row, col] = True
     # padding: numbered after its row's units, positions counted from its start
     document = np.repeat(np.bincount(row, minlength=rows).astype(np.int16)[:, None], row_len, axis=1)
+    document[used] = np.repeat(np.arange(len(row)) - np.searchsorted(row, row), lengths)
     positions = (column - filled[:, None]).astype(np.int32)
-    document[used] = np.repeat(np.arange(count) - np.searchsorted(row, row), lengths)
     positions[used] = np.arange(int(lengths.sum())) - np.repeat(unit_start, lengths)
-    return Rows(tokens, targets, source, starts, positions, document)
+    return Rows(out_tokens, out_targets, out_source, starts, positions, document)

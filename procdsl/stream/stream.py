@@ -48,6 +48,7 @@ from __future__ import annotations
 
 from collections import deque
 from collections.abc import Iterator
+from dataclasses import fields
 from typing import Any, Optional
 
 import numpy as np
@@ -57,8 +58,8 @@ from procdsl.data.split import Role, plan_split
 from procdsl.plan.model import Phase, Plan, default_layout
 from procdsl.plan.sources import LossMode
 from procdsl.stream.batch import Batch
-from procdsl.stream.interleave import Interleave, Piece
-from procdsl.stream.pack import Layout, fill_rows, layout_rows
+from procdsl.stream.interleave import Interleave, Piece, spans
+from procdsl.stream.pack import Rows, fill_rows, row_bounds
 from procdsl.stream.progress import expected_real_tokens, final_progress, phase_progress, training_key
 from procdsl.stream.shares import Shares
 from procdsl.stream.units import Cursor, ProceduralUnits, StoreUnits, TextUnits, UnitReader, Units, row_length
@@ -184,19 +185,19 @@ class _Queue:
             firsts[int(k)] = self.blocks[int(self.block[i])].cursor(int(self.unit[i]))
         return firsts, tokens
 
-    def unit_arrays(self, first: int, stop: int) -> list[tuple[np.ndarray, np.ndarray]]:
-        """Tokens and targets of queued units ``first … stop - 1``, asked of each block in
-        runs of consecutive units (a lazy block makes just those)."""
-        out: list[tuple[np.ndarray, np.ndarray]] = []
-        blocks, units = self.block[first:stop], self.unit[first:stop]
-        i = 0
-        while i < len(blocks):
-            j = i + 1
-            while j < len(blocks) and blocks[j] == blocks[i] and units[j] == units[j - 1] + 1:
-                j += 1
-            out += self.blocks[int(blocks[i])].span(int(units[i]), int(units[j - 1]) + 1)
-            i = j
-        return out
+    def contents(self, index: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """Tokens and targets of queued units ``index`` (increasing) concatenated, asked of
+        each block in runs of consecutive units (a lazy block makes or slices just those)."""
+        if not len(index):
+            return np.zeros(0, np.int32), np.zeros(0, bool)
+        blocks, units = self.block[index], self.unit[index]
+        breaks = np.flatnonzero((np.diff(blocks) != 0) | (np.diff(units) != 1)) + 1
+        firsts = np.concatenate([[0], breaks]).tolist()
+        lasts = np.concatenate([breaks - 1, [len(index) - 1]]).tolist()
+        runs = [self.blocks[int(blocks[a])].run(int(units[a]), int(units[b]) + 1) for a, b in zip(firsts, lasts)]
+        if len(runs) == 1:
+            return runs[0]
+        return np.concatenate([t for t, _ in runs]), np.concatenate([m for _, m in runs])
 
 
 class Packed:
@@ -217,88 +218,91 @@ class Packed:
         self.row_len = row_length(context)
         self.step = 0
         self._queue = _Queue()
-        self._ahead: deque[Layout] = deque()     # layouts of the next steps, from the queue's head
+        # the next steps, laid out and materialised: (units used, tokens per source, own rows)
+        self._ready: deque[tuple[int, list[int], Rows]] = deque()
 
     def next_batch(self) -> Batch:
         """The next global batch, this rank's rows of it."""
-        queue = self._queue
-        if not self._ahead:
+        if not self._ready:
             self._lay_out_ahead()
-        layout = self._ahead.popleft()
-        head, stop = queue.head, queue.head + layout.used
-        mine = self._mine(layout)
-        arrays = queue.unit_arrays(head + int(mine[0]), head + int(mine[-1]) + 1) if len(mine) else []
-        first_row = self.rank * self.rows
-        units = [(int(queue.source[head + i]), tokens, targets, int(layout.row[i]) - first_row,
-                  int(layout.col[i])) for i, (tokens, targets) in zip(mine, arrays)]
-        rows = fill_rows(units, rows=self.rows, row_len=self.row_len, pad_id=self.pad_id)
-        count = len(self.sources)
-        tokens = np.bincount(queue.source[head:stop], weights=queue.length[head:stop], minlength=count)
-        targets = np.bincount(rows.source[rows.targets], minlength=count)     # this rank's rows
-        queue.head = stop
+        used, tokens, rows = self._ready.popleft()
+        self._queue.head += used
+        targets = np.bincount(rows.source[rows.targets], minlength=len(self.sources))   # this rank's rows
         batch = Batch(self.step, rows.tokens, rows.targets, rows.source, rows.starts,
-                      self.sources, tuple(int(t) for t in tokens), tuple(int(t) for t in targets),
+                      self.sources, tuple(tokens), tuple(int(t) for t in targets),
                       positions=rows.positions, document=rows.document,
-                      pad_tokens=self.batch * self.row_len - int(tokens.sum()))
+                      pad_tokens=self.batch * self.row_len - sum(tokens))
         self.step += 1
         return batch
 
-    def _mine(self, layout: Layout) -> np.ndarray:
-        """Indices (from the layout's first unit) of the units in this rank's rows."""
-        first_row = self.rank * self.rows
-        return np.flatnonzero((layout.row >= first_row) & (layout.row < first_row + self.rows))
-
     def _lay_out_ahead(self) -> None:
         """Lay out the next steps — as many as give this rank ``AHEAD_ROWS`` rows, within
-        ``AHEAD_TOKENS`` and the steps left — and have each procedural source make this rank's
-        examples of all of them at once. A layout depends only on the queued units' lengths,
-        so laying out ahead changes no batch, and the state (units not yet in a delivered
-        batch) is the same as without it."""
+        ``AHEAD_TOKENS`` and the steps left — and materialise this rank's rows of all of them
+        at once: each procedural source makes its examples in one vectorised call, and the
+        rows are filled in one pass. A layout depends only on the queued units' lengths and
+        the queue's head moves one batch per delivered step, so laying out ahead changes no
+        batch and no state (the units not yet in a delivered batch)."""
         queue, packed = self._queue, self.layout == "packed"
         step_tokens = self.batch * self.row_len
         left = self.steps - self.step if self.steps is not None else 1
         steps = max(1, min(AHEAD_ROWS // self.rows, AHEAD_TOKENS // step_tokens, left))
-        start = queue.head
-        while len(self._ahead) < steps:
-            # enough units that the layout settles at once: more tokens than the rows hold
-            # (packed), a unit a row (padded)
-            enough = (int(queue.length[start:].sum()) > step_tokens if packed
-                      else len(queue.length) - start >= self.batch)
-            layout = layout_rows(queue.length, start=start, rows=self.batch, row_len=self.row_len,
-                                 packed=packed) if enough else None
-            if layout is None:
-                ahead = start - queue.head
-                queue.extend(self.interleave.pull(self._pull_size(len(self._ahead))))
-                start = queue.head + ahead       # (extending renumbers the queue)
-                continue
-            self._ahead.append(layout)
-            start += layout.used
-        self._prefetch()
+        # enough units that the layouts settle at once: more tokens than the rows hold
+        # (packed), a unit a row (padded); pulled in a few large pieces, laid out once
+        tokens_needed = steps * step_tokens + 1 if packed else 0
+        units_needed = 0 if packed else steps * self.batch
+        while True:
+            self._fill_queue(tokens_needed, units_needed)
+            bounds = row_bounds(queue.length, start=queue.head, rows=self.batch, row_len=self.row_len,
+                                packed=packed, steps=steps)
+            if len(bounds) == steps:
+                break
+            tokens_needed += step_tokens      # next-fit left more room unused than guessed
+        # this rank's rows [r0, r1) of every step: their units, in stream order
+        r0, r1 = self.rank * self.rows, (self.rank + 1) * self.rows
+        firsts, stops = bounds[:, r0], bounds[:, r1]
+        index = spans(firsts, stops - firsts)
+        row_starts = bounds[:, r0:r1 + 1]
+        per_row = np.diff(row_starts, axis=1).ravel()                    # units in each own row
+        row = np.repeat(np.arange(steps * self.rows), per_row)
+        self._prefetch(index)
+        tokens, targets = queue.contents(index)
+        rows = fill_rows(tokens, targets, source=queue.source[index], lengths=queue.length[index], row=row,
+                         rows=steps * self.rows, row_len=self.row_len, pad_id=self.pad_id)
+        # every step's global tokens per source, in one bincount
+        count = len(self.sources)
+        used = bounds[:, -1] - bounds[:, 0]
+        every = np.arange(bounds[0, 0], bounds[-1, -1])
+        step_of = np.repeat(np.arange(steps), used)
+        totals = np.bincount(step_of * count + queue.source[every], weights=queue.length[every],
+                             minlength=steps * count).reshape(steps, count).astype(np.int64)
+        for s in range(steps):
+            mine = slice(s * self.rows, (s + 1) * self.rows)
+            self._ready.append((int(used[s]), [int(t) for t in totals[s]],
+                                Rows(*(getattr(rows, f.name)[mine] for f in fields(Rows)))))
 
-    def _prefetch(self) -> None:
-        """This rank's units in the steps laid out ahead, made per source in one call."""
-        queue, start = self._queue, self._queue.head
+    def _fill_queue(self, tokens: int, units: int) -> None:
+        """Pull until the queue holds ``tokens`` tokens and ``units`` units not laid out."""
+        queue = self._queue
+        pending, count = queue.pending_tokens(), len(queue.length) - queue.head
+        while pending < tokens or count < units:
+            pieces = self.interleave.pull(min(PULL_TOKENS, max(tokens - pending, (units - count) * self.row_len)))
+            queue.extend(pieces)
+            pending += sum(int(p.lengths.sum()) for p in pieces)
+            count += sum(len(p.index) for p in pieces)
+
+    def _prefetch(self, index: np.ndarray) -> None:
+        """Queued units ``index`` of procedural sources, made per source in one call."""
+        queue = self._queue
         wanted: dict[int, tuple[object, list[np.ndarray]]] = {}
-        for layout in self._ahead:
-            mine = start + self._mine(layout)
-            for block in np.unique(queue.block[mine]):
-                units = queue.blocks[int(block)]
-                reader = getattr(units, "reader", None)
-                if reader is not None:
-                    items = units.items[queue.unit[mine[queue.block[mine] == block]]]
-                    wanted.setdefault(id(reader), (reader, []))[1].append(items)
-            start += layout.used
+        blocks = queue.block[index]
+        for block in np.unique(blocks):
+            units = queue.blocks[int(block)]
+            reader = getattr(units, "reader", None)
+            if reader is not None:
+                items = units.items[queue.unit[index[blocks == block]]]
+                wanted.setdefault(id(reader), (reader, []))[1].append(items)
         for reader, items in wanted.values():
             reader.prefetch(np.concatenate(items))
-
-    def _pull_size(self, ahead: int = 0) -> int:
-        """Tokens to pull: a step's rows at least, up to ``PULL_TOKENS`` but never past what the
-        remaining steps (after ``ahead`` laid out already) can hold (a token store holds what
-        the plan can read, plus a step)."""
-        step_tokens = self.batch * self.row_len
-        remaining = ((self.steps - self.step - ahead) * step_tokens if self.steps is not None
-                     else PULL_TOKENS)
-        return max(step_tokens, min(PULL_TOKENS, remaining))
 
     def interleave_state(self) -> dict[str, Any]:
         """The interleave's state at the first unit not yet in a batch."""
@@ -307,7 +311,7 @@ class Packed:
     def load_interleave_state(self, state: dict[str, Any]) -> None:
         self.interleave.load_state_dict(state)
         self._queue = _Queue()
-        self._ahead.clear()
+        self._ready.clear()
 
 
 class PhaseStream(Packed):

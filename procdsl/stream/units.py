@@ -98,8 +98,13 @@ class Units:
         return np.diff(self.offsets)
 
     def span(self, first: int, stop: int) -> list[tuple[np.ndarray, np.ndarray]]:
-        """``(tokens, targets)`` of units ``first … stop - 1`` (what a rank's rows copy)."""
+        """``(tokens, targets)`` of units ``first … stop - 1``, one pair per unit."""
         return [self[j] for j in range(first, stop)]
+
+    def run(self, first: int, stop: int) -> tuple[np.ndarray, np.ndarray]:
+        """``(tokens, targets)`` of units ``first … stop - 1`` concatenated (what a rank's rows copy)."""
+        a, b = self.offsets[first], self.offsets[stop]
+        return self.tokens[a:b], self.targets[a:b]
 
     @cached_property
     def target_prefix(self) -> np.ndarray:
@@ -124,6 +129,9 @@ class LazyUnits(Units):
 
     def __getitem__(self, j: int) -> tuple[np.ndarray, np.ndarray]:
         return self.span(j, j + 1)[0]
+
+    def run(self, first: int, stop: int) -> tuple[np.ndarray, np.ndarray]:
+        return self.make(first, stop)
 
     def span(self, first: int, stop: int) -> list[tuple[np.ndarray, np.ndarray]]:
         tokens, targets = self.make(first, stop)
