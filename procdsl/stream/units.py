@@ -97,27 +97,16 @@ class Units:
     def lengths(self) -> np.ndarray:
         return np.diff(self.offsets)
 
-    def span(self, first: int, stop: int) -> list[tuple[np.ndarray, np.ndarray]]:
-        """``(tokens, targets)`` of units ``first … stop - 1``, one pair per unit."""
-        return [self[j] for j in range(first, stop)]
-
     def run(self, first: int, stop: int) -> tuple[np.ndarray, np.ndarray]:
         """``(tokens, targets)`` of units ``first … stop - 1`` concatenated (what a rank's rows copy)."""
         a, b = self.offsets[first], self.offsets[stop]
         return self.tokens[a:b], self.targets[a:b]
 
-    @cached_property
-    def target_prefix(self) -> np.ndarray:
-        """``target_prefix[t]`` = targets among tokens ``[0, t)`` (counts in O(1) per slice)."""
-        prefix = np.zeros(len(self.tokens) + 1, np.int64)
-        np.cumsum(self.targets, out=prefix[1:])
-        return prefix
-
 
 @dataclass(frozen=True, eq=False)
 class LazyUnits(Units):
     """Units whose lengths are known before their tokens: ``tokens``/``targets`` are empty and
-    :meth:`span` asks ``make(first, stop)`` for the tokens and targets of units ``first …
+    :meth:`run` asks ``make(first, stop)`` for the tokens and targets of units ``first …
     stop - 1`` only (the layout of a global batch needs every unit's length; a rank needs only
     the tokens of its own rows). A procedural source makes just those examples (or hands over
     the ones its ``reader`` made ahead, :meth:`ProceduralUnits.prefetch`); a token store slices
@@ -128,19 +117,10 @@ class LazyUnits(Units):
     reader: Optional[ProceduralUnits] = None    # who can make units ahead (``prefetch``)
 
     def __getitem__(self, j: int) -> tuple[np.ndarray, np.ndarray]:
-        return self.span(j, j + 1)[0]
+        return self.make(j, j + 1)
 
     def run(self, first: int, stop: int) -> tuple[np.ndarray, np.ndarray]:
         return self.make(first, stop)
-
-    def span(self, first: int, stop: int) -> list[tuple[np.ndarray, np.ndarray]]:
-        tokens, targets = self.make(first, stop)
-        bounds = self.offsets[first:stop + 1] - self.offsets[first]
-        return [(tokens[a:b], targets[a:b]) for a, b in zip(bounds[:-1], bounds[1:])]
-
-    @property
-    def target_prefix(self) -> np.ndarray:
-        raise TypeError("lazy units have no tokens: count targets on materialised rows")
 
 
 class UnitReader(Protocol):
