@@ -97,3 +97,12 @@ def test_first_characters_of_terminals_are_read_conservatively():
     assert _first_chars(r"a|b?c") == frozenset("abc") and _first_chars(r"(ab)*c") == frozenset("ac")
     # what it cannot enumerate, it does not guess: the loop then leaves blanks to the state's regex
     assert _first_chars(r"\s+") is None and _first_chars(r"[^#]+") is None and _first_chars("(?i:let)") is None
+
+
+def test_a_repeated_syntax_error_is_the_same_diagnostic():
+    raised = []
+    for _ in range(2):
+        with pytest.raises(SyntaxDiagnostic) as error:
+            parse_module("curriculum c { phase p { steps = } }", "bad.curr")
+        raised.append(error.value.diagnostic)
+    assert raised[0] == raised[1] and raised[0].code == "E001"

@@ -30,7 +30,7 @@ import importlib.resources
 import re
 import threading
 from collections.abc import Iterable
-from typing import Optional, cast
+from typing import Optional, Union, cast
 
 from lark import Lark, Token, Tree
 from lark.exceptions import UnexpectedCharacters, UnexpectedEOF, UnexpectedInput, UnexpectedToken
@@ -178,29 +178,34 @@ def parse_module(text: str, file: str, comments: bool = True) -> tuple[n.Module,
     """Parse one file's text into its AST and, if asked, its comments (for the formatter).
 
     Raises SyntaxDiagnostic for the first syntax error. A leading UTF-8 byte-order mark is
-    skipped (editors on Windows write one). The last few results are kept (the AST is immutable):
-    the language server formats, and every analysis reloads the imports, from a parse it just made.
+    skipped (editors on Windows write one). The last few results are kept (the AST and the
+    diagnostic are immutable): the language server formats, and every analysis reloads the
+    imports, from a parse it just made.
     """
     key = (text, file)
-    hit: Optional[tuple[n.Module, list[Token]]]
     with _RECENT_LOCK:
         hit = _RECENT.pop(key, None)
         if hit is not None:
             _RECENT[key] = hit
     if hit is None:
-        result, collected = _run(_parser(), text, file, True)
-        hit = (cast(n.Module, result), collected)
+        try:
+            result, collected = _run(_parser(), text, file, True)
+            hit = (cast(n.Module, result), collected)
+        except SyntaxDiagnostic as exc:
+            hit = exc.diagnostic
         if len(text) <= _RECENT_TEXT:
             with _RECENT_LOCK:
                 _RECENT[key] = hit
                 while len(_RECENT) > _RECENT_SIZE:
                     del _RECENT[next(iter(_RECENT))]
+    if isinstance(hit, Diagnostic):
+        raise SyntaxDiagnostic(hit)
     module, found = hit
     return module, list(found) if comments else []
 
 
-# (text, file) -> (module, comments) of the latest parses, oldest first
-_RECENT: dict[tuple[str, str], tuple[n.Module, list[Token]]] = {}
+# (text, file) -> the module and comments, or the syntax error, of the latest parses, oldest first
+_RECENT: dict[tuple[str, str], Union[tuple[n.Module, list[Token]], Diagnostic]] = {}
 _RECENT_LOCK = threading.Lock()
 _RECENT_SIZE, _RECENT_TEXT = 8, 100_000  # an editor's files; a big AST kept alive slows every GC pass
 
