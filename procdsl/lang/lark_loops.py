@@ -50,8 +50,9 @@ _TEXT_SLICE: Any = getattr(lark.utils, "TextSlice", None)
 class FastContextualLexer(ContextualLexer):
     """Lark's contextual lexer, its per-token loop written out: the same per-state scanners
     (Lark's regexes, priorities and keyword callbacks), the same tokens and positions, with none of
-    the method calls per token. At a character no terminal of the state matches, Lark's own
-    loop takes over from that position, so lexical errors are Lark's."""
+    the method calls per token, and blanks skipped in the step of the token after them where that
+    is sure to be what Lark's regex does (:func:`_blank`). At a character no terminal of the state
+    matches, Lark's own loop takes over from that position, so lexical errors are Lark's."""
 
     def __init__(self, *args: Any, **kwargs: Any):
         super().__init__(*args, **kwargs)
