@@ -41,6 +41,17 @@ def test_every_curr_file_parses_to_the_same_ast(path):
     _assert_same(path.read_text())
 
 
+BLANKS = {"crlf": lambda t: t.replace("\n", "\r\n"), "tabs": lambda t: t.replace("  ", "\t"),
+          "mixed": lambda t: t.replace("\n", " \r\n\t "), "bom": lambda t: "\ufeff" + t,
+          "trailing": lambda t: t + "\n\n  \t", "split": lambda t: t.replace(" = ", "=\n")}
+
+
+@pytest.mark.parametrize("blanks", BLANKS)
+def test_every_curr_file_with_other_blanks_parses_to_the_same_ast(blanks):
+    for path in FILES:
+        _assert_same(BLANKS[blanks](path.read_text()))
+
+
 SAME = settings(max_examples=400, deadline=None, suppress_health_check=list(HealthCheck), derandomize=True)
 
 
