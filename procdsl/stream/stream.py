@@ -67,10 +67,6 @@ from procdsl.stream.vocab import PhaseVocab
 
 STATE_VERSION = 2   # 2: rows of whole units (layouts)
 
-#: tokens of units pulled from the interleave at a time (at least a step's rows): one merge and
-#: one queue update serve several steps; what is pulled but not laid out is rewound in the state
-PULL_TOKENS = 1 << 19
-
 #: rows of its own a rank lays out ahead, at most (and global tokens, at most): the layout is
 #: cheap, and the procedural examples of all those rows are then made in one vectorised call
 #: (:meth:`Packed._lay_out_ahead`), so a rank with one row a step pays per row what a rank
@@ -285,7 +281,9 @@ class Packed:
         queue = self._queue
         pending, count = queue.pending_tokens(), len(queue.length) - queue.head
         while pending < tokens or count < units:
-            pieces = self.interleave.pull(min(PULL_TOKENS, max(tokens - pending, (units - count) * self.row_len)))
+            # one pull (one queue update) for the whole window; what is pulled but not laid out
+            # is rewound in the state
+            pieces = self.interleave.pull(max(tokens - pending, (units - count) * self.row_len))
             queue.extend(pieces)
             pending += sum(int(p.lengths.sum()) for p in pieces)
             count += sum(len(p.index) for p in pieces)
