@@ -96,6 +96,8 @@ def _gpt2(encoder: str, merges: str, fast: bool = False) -> HfTokenizer:
     backend.pre_tokenizer = pre_tokenizers.ByteLevel(add_prefix_space=False)
     backend.decoder = decoders.ByteLevel()
     eos = backend.token_to_id(EOT)
+    if eos is None:
+        raise ValueError(f"{encoder} is not GPT-2's encoder: it has no {EOT} token")
     if fast:
         return TiktokenGpt2(backend, tiktoken_encoding(encoder), eos)
     return HfTokenizer(backend, "gpt2", eos_id=eos, pad_id=eos)
