@@ -137,8 +137,6 @@ def _delete(length, max_length, vocab, b: Block) -> Grid:
 
 
 def _stack(length, max_length, vocab, b: Block) -> Grid:
-    if length.size and length.min() < 3:
-        raise ValueError("stack needs length >= 3 (its output must fit the 2L layout)")
     n, symbols = b.n, vocab - 1
     u_op, u_symbol = b.random(max_length), b.random(max_length)
     # Per example a flat row perm[base : base + symbols]: the stack bottom→top, then the free
@@ -177,9 +175,29 @@ def check_rule(rule: tuple[str, ...]) -> None:
         raise ValueError(f"cannot compose {rule}: only unary rules chain")
 
 
-def make_block(source: TaskSource, b: Block) -> Grid:
+#: tokens of an example of input length ``L`` by the rule (the first of a chain): ``a·L + c``
+#: (the layouts of the module docstring; every output is padded, so content never changes them)
+_LAYOUT = {"union": (2, 2), "delete": (2, 3), "stack": (2, 0)}
+_UNARY_LAYOUT = (2, 1)
+
+
+def _input_lengths(source: TaskSource, b: Block) -> np.ndarray:
+    """Per example its input length ``L`` (the block's first draw), once the rule is checked."""
     check_rule(source.rule)
-    length, max_length = b.param(source.length), int(maximum(source.length))
+    length = b.param(source.length)
+    if source.rule[0] == "stack" and length.size and length.min() < 3:
+        raise ValueError("stack needs length >= 3 (its output must fit the 2L layout)")
+    return length
+
+
+def lengths(source: TaskSource, b: Block) -> np.ndarray:
+    """Tokens of each example, from its input length alone."""
+    per, extra = _LAYOUT.get(source.rule[0], _UNARY_LAYOUT)
+    return per * _input_lengths(source, b) + extra
+
+
+def make_block(source: TaskSource, b: Block) -> Grid:
+    length, max_length = _input_lengths(source, b), int(maximum(source.length))
     build = {"union": _union, "delete": _delete, "stack": _stack}.get(source.rule[0])
     if build is None:
         return unary_grid(source.rule, length, max_length, source.vocab, b)

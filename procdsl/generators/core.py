@@ -267,6 +267,11 @@ def top(value: Optional[Tunable], context: int) -> int:
 
 MakeBlock = Callable[[object, Block], Grid]
 
+#: ``(source, Block) -> tokens of each example`` from the block's parameter draws alone (the
+#: family's ``make_block`` draws them first, in the same order), or None when the tokens depend
+#: on the examples' content
+MakeLengths = Callable[[object, Block], Optional[np.ndarray]]
+
 
 def run(make_block: MakeBlock, source, *, seed: int, name: str, start: int, count: int,
         context: int, progress: Optional[Progress] = None, group_tokens: int = GROUP_TOKENS) -> Examples:
@@ -277,15 +282,44 @@ def run(make_block: MakeBlock, source, *, seed: int, name: str, start: int, coun
     vectorised over many blocks. The grouping
     never changes an example: each is cut from its own block's draws.
     """
+    size, wanted = _range(source, seed=seed, start=start, count=count, context=context)
+    return _generate(make_block, source, wanted, size, seed=seed, name=name, context=context,
+                     progress=progress, group_tokens=group_tokens)
+
+
+def run_lengths(lengths: MakeLengths, source, *, seed: int, name: str, start: int, count: int,
+                context: int, progress: Optional[Progress] = None) -> Optional[np.ndarray]:
+    """Tokens of examples ``[start, start + count)`` of ``source`` (int64), from the parameter
+    draws of the blocks :func:`run` makes them from, or None when ``lengths`` cannot tell them
+    without making the examples. The blocks are the same, so are the draws: one :class:`Block`
+    over all of them, each a handful of values per example (no per-position randomness).
+
+    >>> from procdsl.plan.base import Range
+    >>> from procdsl.plan.sources import DyckSource
+    >>> from procdsl.generators.dyck import dyck_lengths, make_dyck_block
+    >>> src = DyckSource(k=2, length=Range(low=258, high=300))    # long examples: blocks of 16
+    >>> ex = run(make_dyck_block, src, seed=0, name="d", start=10, count=30, context=300)
+    >>> tokens = run_lengths(dyck_lengths, src, seed=0, name="d", start=10, count=30, context=300)
+    >>> bool((tokens == np.diff(ex.offsets)).all()), tokens[:4].tolist()
+    (True, [268, 294, 270, 286])
+    """
+    size, wanted = _range(source, seed=seed, start=start, count=count, context=context)
+    # (no rows: still one empty block, so that a source without a lengths path says None)
+    parts = _parts(wanted or [(start // size, slice(0, 0))], size, seed=seed, name=name, progress=progress)
+    tokens = lengths(source, Block(parts, context, size))
+    return None if tokens is None else np.asarray(tokens, np.int64)
+
+
+def _range(source, *, seed: int, start: int, count: int, context: int) -> tuple[int, list[tuple[int, Rows]]]:
+    """The block size of ``source`` and the ``(block, rows)`` that hold ``[start, start + count)``."""
     if seed < 0 or start < 0 or count < 0:
         raise ValueError(f"seed, start and count must be non-negative, got {seed}, {start}, {count}")
     size = block_size(source.max_tokens(context))
     wanted = []
-    for block in range(start // size, -(-(start + count) // size)):
+    for block in range(start // size, -(-(start + count) // size) if count else 0):   # (none: no block)
         first = block * size
         wanted.append((block, slice(max(start, first) - first, min(start + count, first + size) - first)))
-    return _generate(make_block, source, wanted, size, seed=seed, name=name, context=context,
-                     progress=progress, group_tokens=group_tokens)
+    return size, wanted
 
 
 def run_at(make_block: MakeBlock, source, *, seed: int, name: str, indices: np.ndarray, context: int,
@@ -317,9 +351,9 @@ def _as_rows(rows: np.ndarray) -> Rows:
     return slice(int(rows[0]), int(rows[-1]) + 1) if rows[-1] - rows[0] == len(rows) - 1 else rows
 
 
-def _generate(make_block: MakeBlock, source, wanted: list[tuple[int, Rows]], size: int, *, seed: int,
-              name: str, context: int, progress: Optional[Progress], group_tokens: int) -> Examples:
-    """The rows ``wanted`` (``(block, rows)`` in order) of blocks of ``size`` examples."""
+def _parts(wanted: list[tuple[int, Rows]], size: int, *, seed: int, name: str,
+           progress: Optional[Progress]) -> list[tuple[np.random.Generator, Rows, np.ndarray]]:
+    """The :class:`Block` parts of the rows ``wanted``: each block's generator and progress."""
     if seed < 0:
         raise ValueError(f"seed must be non-negative, got {seed}")
     key = stable_hash(name)
@@ -329,6 +363,13 @@ def _generate(make_block: MakeBlock, source, wanted: list[tuple[int, Rows]], siz
         prog = 0.0 if progress is None else progress(np.arange(first, first + size))
         prog = np.broadcast_to(np.asarray(prog, np.float64), (size,))
         parts.append((np.random.default_rng([seed, key, block]), rows, prog))
+    return parts
+
+
+def _generate(make_block: MakeBlock, source, wanted: list[tuple[int, Rows]], size: int, *, seed: int,
+              name: str, context: int, progress: Optional[Progress], group_tokens: int) -> Examples:
+    """The rows ``wanted`` (``(block, rows)`` in order) of blocks of ``size`` examples."""
+    parts = _parts(wanted, size, seed=seed, name=name, progress=progress)
     asked = sum(_count(rows, size) for _, rows, _ in parts)
     per_example = max(1, source.max_tokens(context))     # (until the first group says)
     done, group = [], max(1, group_tokens * len(parts) // max(1, asked * per_example))

@@ -157,9 +157,14 @@ def _match(walked: np.ndarray, k: int, rows: int = 32) -> np.ndarray:
     return out
 
 
+def dyck_lengths(source: DyckSource, b: Block) -> np.ndarray:
+    """Tokens of each example: its ``length`` (the block's first draw)."""
+    return b.param(default_length(source.length, b.context), even=True)
+
+
 def make_dyck_block(source: DyckSource, b: Block) -> Grid:
     k = source.k
-    length = b.param(default_length(source.length, b.context), even=True)
+    length = dyck_lengths(source, b)
     width = top(source.length, b.context)
     return _grid(_match(_dyck_walk(source, b, length, width, k), k), length)
 
@@ -229,9 +234,14 @@ class _OpenTypes:
         return out
 
 
+def shuffle_lengths(source: ShuffleDyckSource, b: Block) -> np.ndarray:
+    """Tokens of each example: its ``length`` (the block's first draw; the string is cut there)."""
+    return b.param(default_length(source.length, b.context))
+
+
 def make_shuffle_block(source: ShuffleDyckSource, b: Block) -> Grid:
     k, n, cap = source.k, b.n, source.max_depth
-    length = b.param(default_length(source.length, b.context))
+    length = shuffle_lengths(source, b)
     width = top(source.length, b.context)
     p_open = _shared(b.param(source.p_open, integer=False))
     count = np.int16 if width < 2 ** 14 else np.int32

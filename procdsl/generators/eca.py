@@ -26,16 +26,26 @@ from procdsl.plan.sources import EcaSource
 SEP, PAD = 2, 3
 
 
-def make_block(source: EcaSource, b: Block) -> Grid:
+def _shape(source: EcaSource, b: Block) -> tuple[np.ndarray, np.ndarray, int, int]:
+    """Per example its width and steps (the block's first draws), and their largest values."""
     width, max_width = b.param(source.width), int(maximum(source.width))
     if source.steps is not None:
-        steps, max_steps = b.param(source.steps), int(maximum(source.steps))
-    else:
-        length = b.param(default_length(source.length, b.context))
-        steps = length // (width + 1) - 1
-        max_steps = top(source.length, b.context) // (int(minimum(source.width)) + 1) - 1
-        if steps.size and steps.min() < 1:
-            raise ValueError("eca: the length must hold at least two rows of width + 1 tokens")
+        return width, b.param(source.steps), max_width, int(maximum(source.steps))
+    length = b.param(default_length(source.length, b.context))
+    steps = length // (width + 1) - 1
+    if steps.size and steps.min() < 1:
+        raise ValueError("eca: the length must hold at least two rows of width + 1 tokens")
+    return width, steps, max_width, top(source.length, b.context) // (int(minimum(source.width)) + 1) - 1
+
+
+def lengths(source: EcaSource, b: Block) -> np.ndarray:
+    """Tokens of each example: ``steps + 1`` rows of ``width + 1``."""
+    width, steps = _shape(source, b)[:2]
+    return (steps + 1) * (width + 1)
+
+
+def make_block(source: EcaSource, b: Block) -> Grid:
+    width, steps, max_width, max_steps = _shape(source, b)
     rows = np.empty((b.n, max_steps + 1, max_width), np.int8)
     rows[:, 0] = b.integers(0, 2, max_width, dtype=np.int8)
     j = np.arange(max_width)[None, :]

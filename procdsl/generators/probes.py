@@ -64,6 +64,11 @@ OP, EQUALS, PAD, ANSWER, STOP = 10, 11, 12, 20, 30
 HAYSTACK_PAD = 0
 
 
+def haystack_lengths(source: HaystackSource, b: Block) -> np.ndarray:
+    """Tokens of each example: always ``2M + 3`` (every example padded to the longest)."""
+    return np.full(b.n, 2 * int(maximum(source.pairs)) + 3, np.int64)
+
+
 def make_haystack_block(source: HaystackSource, b: Block) -> Grid:
     half, most = source.vocab // 2, int(maximum(source.pairs))
     pairs = b.param(source.pairs)
@@ -106,6 +111,16 @@ def _written(d: np.ndarray, count: np.ndarray, msd_first: bool) -> np.ndarray:
     return np.take_along_axis(d, np.maximum(count[:, None] - 1 - j, 0), axis=1)
 
 
+def arithmetic_lengths(source, b: Block) -> np.ndarray:
+    """Tokens of each example: always ``per_digit·D + 4`` — the padding takes up whatever the
+    operands and the answer (its carries) leave, so content never changes the length."""
+    return np.full(b.n, _arithmetic_tokens(source), np.int64)
+
+
+def _arithmetic_tokens(source) -> int:
+    return source.per_digit * int(maximum(source.digits)) + 4
+
+
 def _arithmetic(source, b: Block, multiply: bool, msd_first: bool) -> Grid:
     width = int(maximum(source.digits))
     da, db = b.param(source.digits), b.param(source.digits)     # each operand its own length
@@ -119,7 +134,7 @@ def _arithmetic(source, b: Block, multiply: bool, msd_first: bool) -> Grid:
         raw[:, :width] = left + right
     answer, count = _carry(raw)
     j, k = np.arange(width)[None, :], np.arange(raw.shape[1])[None, :]
-    total = source.per_digit * width + 4
+    total = _arithmetic_tokens(source)
     pads = total - (da + db + count + 3)
     p = np.arange(total - 5)[None, :]
     return segments(b.n, (_written(left, da, msd_first), False, j < da[:, None]), (OP, False, True),
@@ -138,6 +153,11 @@ def make_reversed_addition_block(source: ReversedAdditionSource, b: Block) -> Gr
 
 def make_multiplication_block(source: MultiplicationSource, b: Block) -> Grid:
     return _arithmetic(source, b, multiply=True, msd_first=True)
+
+
+def sorting_lengths(source: SortingSource, b: Block) -> np.ndarray:
+    """Tokens of each example: ``x SEP sorted(x)``, ``2L + 1``."""
+    return 2 * b.param(source.length) + 1
 
 
 def make_sorting_block(source: SortingSource, b: Block) -> Grid:

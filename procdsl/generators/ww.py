@@ -21,6 +21,11 @@ from procdsl.plan.base import maximum
 from procdsl.plan.sources import WwSource
 
 
+def lengths(source: WwSource, b: Block) -> np.ndarray:
+    """Tokens of each example: ``w`` twice."""
+    return 2 * b.param(source.length)
+
+
 def make_block(source: WwSource, b: Block) -> Grid:
     length, width = b.param(source.length), int(maximum(source.length))
     w = b.integers(1, source.vocab, width)

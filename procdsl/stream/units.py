@@ -43,7 +43,7 @@ import numpy as np
 
 from procdsl.data import Document, Tokenizer, encode_document, iter_documents
 from procdsl.data.split import Split
-from procdsl.generators import BLOCK, generate, generate_at
+from procdsl.generators import BLOCK, generate, generate_at, generate_lengths
 from procdsl.plan.sources import LossMode, SourceBase
 from procdsl.stream.progress import Progress
 
@@ -178,62 +178,84 @@ class ProceduralUnits:
         self.source, self.seed, self.key, self.context = source, seed, key, context
         self.offset, self.full, self.progress = offset, loss == "full", progress
         self._made: dict[int, tuple[np.ndarray, np.ndarray]] = {}   # made ahead, not read yet
+        self._lazy_reads = False    # whether read gives LazyUnits (lengths known before examples)
 
     def read(self, cursor: Cursor) -> Units:
         start = cursor.item
         count = BLOCK - start % BLOCK          # up to the end of the generator's block
-        length = self._fixed_length()
-        if length is not None and cursor.chunk == 0:
-            return self._lazy(start, count, length)
+        lengths = self._lengths(start, count) if cursor.chunk == 0 else None
+        if lengths is not None:
+            self._fits(int(lengths.max(initial=0)))
+            self._lazy_reads = True
+            return self._lazy(start, lengths)
         ex = generate(self.source, seed=self.seed, name=self.key, start=start, count=count,
                       context=self.context, progress=self.progress)
         tokens = ex.tokens + np.int32(self.offset)
         targets = np.ones(len(tokens), bool) if self.full else ex.loss_mask
-        longest = int(np.diff(ex.offsets).max(initial=0))
+        self._fits(int(np.diff(ex.offsets).max(initial=0)))
+        return cut_units(tokens, targets, ex.offsets, context=row_length(self.context), first_item=start,
+                         epoch=0, end=Cursor(0, start + count, 0), skip=cursor.chunk)
+
+    def _fits(self, longest: int) -> None:
+        """A clear error when an example does not fit a row (check E308 says so before a run)."""
         if longest > row_length(self.context):
             raise ValueError(f"an example of {self.key!r} has {longest} tokens, more than a row of "
                              f"context {self.context} holds ({row_length(self.context)}): raise the "
                              f"context to {longest - 1} or shorten the examples")
-        return cut_units(tokens, targets, ex.offsets, context=row_length(self.context), first_item=start,
-                         epoch=0, end=Cursor(0, start + count, 0), skip=cursor.chunk)
 
-    def _fixed_length(self) -> Optional[int]:
-        """Every example's length, when the parameters fix it (then no example is generated
-        to learn its length); None when it varies."""
+    def _lengths(self, start: int, count: int) -> Optional[np.ndarray]:
+        """Tokens of examples ``[start, start + count)`` without making them: every example's
+        when the parameters fix it, else the generator's lengths path (the parameters each
+        example draws); None when the family has none (then the examples are made to learn them)."""
         low, high = self.source.min_tokens(self.context), self.source.max_tokens(self.context)
-        return low if low == high and low <= row_length(self.context) else None
+        if low == high:
+            return np.full(count, low, np.int64)
+        return generate_lengths(self.source, seed=self.seed, name=self.key, start=start, count=count,
+                                context=self.context, progress=self.progress)
 
     def prefetch(self, items: np.ndarray) -> None:
         """Make examples ``items`` (indices, any order) in one vectorised call and keep each
         until it is read: a rank that lays out many steps ahead asks here for its own examples
         of all of them at once (:class:`procdsl.stream.stream.Packed`), so a few rows a step
-        still cost what a wide batch costs per row. Only sources of fixed-length examples."""
-        length = self._fixed_length()
-        if length is None:
+        still cost what a wide batch costs per row. Only sources whose lengths are known before
+        their examples are made (:meth:`read` gives :class:`LazyUnits`)."""
+        if not self._lazy_reads:
             return
         missing = np.setdiff1d(np.asarray(items, np.int64), np.fromiter(self._made, np.int64, len(self._made)))
         if not len(missing):
             return
         ex = generate_at(self.source, seed=self.seed, name=self.key, indices=missing, context=self.context,
                          progress=self.progress)
-        if len(ex.tokens) != len(missing) * length:      # the parameters' bounds said otherwise
-            raise ValueError(f"examples of {self.key!r} are not {length} tokens long")
         tokens = ex.tokens + np.int32(self.offset)
         targets = np.ones(len(ex.tokens), bool) if self.full else ex.loss_mask.copy()
         targets[ex.offsets[:-1]] = False
+        bounds = ex.offsets.tolist()
         for j, item in enumerate(missing.tolist()):
-            self._made[item] = (tokens[j * length:(j + 1) * length], targets[j * length:(j + 1) * length])
+            a, b = bounds[j], bounds[j + 1]
+            self._made[item] = (tokens[a:b], targets[a:b])
 
-    def _lazy(self, start: int, count: int, length: int) -> LazyUnits:
+    def _lazy(self, start: int, lengths: np.ndarray) -> LazyUnits:
+        """Units ``start …`` of the given lengths, each example made when it is read (or
+        handed over from :meth:`prefetch`), and checked to have the length promised."""
+        count = len(lengths)
+
         def make(first: int, stop: int) -> tuple[np.ndarray, np.ndarray]:
             items = range(start + first, start + stop)
             self.prefetch(np.array([i for i in items if i not in self._made], np.int64))
             made = [self._made.pop(i) for i in items]          # each unit is read once
+            got = np.array([len(t) for t, _ in made], np.int64)
+            wrong = np.flatnonzero(got != lengths[first:stop])
+            if len(wrong):
+                j = int(wrong[0])
+                raise ValueError(f"example {start + first + j} of {self.key!r} has {got[j]} tokens, not "
+                                 f"the {lengths[first + j]} its parameters promised (the generator's "
+                                 f"lengths path disagrees with its examples)")
             return (np.concatenate([t for t, _ in made]) if made else np.zeros(0, np.int32),
                     np.concatenate([m for _, m in made]) if made else np.zeros(0, bool))
 
-        return LazyUnits(np.zeros(0, np.int32), np.zeros(0, bool),
-                         np.arange(count + 1, dtype=np.int64) * length,
+        offsets = np.zeros(count + 1, np.int64)
+        np.cumsum(lengths, out=offsets[1:])
+        return LazyUnits(np.zeros(0, np.int32), np.zeros(0, bool), offsets,
                          np.arange(start, start + count, dtype=np.int64), np.zeros(count, np.int64),
                          0, Cursor(0, start + count, 0), make=make, reader=self)
 
