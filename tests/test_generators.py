@@ -17,8 +17,18 @@ from hypothesis import strategies as st
 from pydantic import ValidationError
 
 from procdsl.checkers import check_example, check_examples
-from procdsl.generators import BLOCK, GENERATORS, Examples, generate, generate_at, render, stable_hash
-from procdsl.generators.core import block_size
+from procdsl.generators import (
+    BLOCK,
+    GENERATORS,
+    Examples,
+    GeneratorSpec,
+    generate,
+    generate_at,
+    generate_lengths,
+    render,
+    stable_hash,
+)
+from procdsl.generators.core import Block, block_size
 from procdsl.plan.base import Ramp, Range, maximum
 from procdsl.plan.sources import (
     SOURCE_KINDS,
@@ -253,6 +263,94 @@ def test_long_examples_come_in_small_blocks():
     a = generate(source, seed=0, name="b", start=0, count=8, context=2048)
     b = generate(source, seed=0, name="b", start=4, count=4, context=2048)
     assert _same(Examples.concat([generate(source, seed=0, name="b", start=0, count=4, context=2048), b]), a)
+
+
+# -- lengths path --------------------------------------------------------------------------------
+
+#: Kinds whose example length depends on the examples' content, so they have no lengths path.
+#: None today, each checked: ``set``/``union``/``delete`` pad their output to ``L`` and ``stack``
+#: to ``L - 1`` (2L+1, 2L+2, 2L+3, 2L tokens whatever the symbols), the arithmetic probes pad
+#: every example to ``per_digit·D + 4`` whatever the carries, haystack to ``2M + 3``; dyck,
+#: shuffle_dyck, ww, sorting and eca are sized by their parameters. The tests below hold the
+#: lengths path to the examples themselves, over any parameters.
+CONTENT_DEPENDENT: set[str] = set()
+
+PROGRESSES = [None, lambda i: (i % 37) / 36, lambda i: np.clip(i / 1500, 0, 1), lambda i: np.full(len(i), 0.5)]
+
+
+@st.composite
+def long_sources(draw):
+    """Sources whose longest example exceeds 256 tokens (blocks of a few examples)."""
+    kind = draw(st.sampled_from(["dyck", "shuffle_dyck", "ww", "sorting", "task", "eca"]))
+    if kind == "dyck":
+        return DyckSource(k=draw(st.integers(1, 64)), length=_tunable(draw, 258, 700, even=True),
+                          max_depth=draw(st.one_of(st.none(), st.integers(1, 40))))
+    if kind == "shuffle_dyck":
+        return ShuffleDyckSource(k=draw(st.integers(1, 8)), length=_tunable(draw, 257, 700))
+    if kind == "ww":
+        return WwSource(length=_tunable(draw, 129, 350), vocab=draw(st.integers(3, 50)))
+    if kind == "sorting":
+        return SortingSource(length=_tunable(draw, 128, 350), vocab=draw(st.integers(3, 50)))
+    if kind == "task":
+        rule = draw(st.sampled_from([("set", "sort"), ("reverse",), ("union",), ("delete",), ("stack",)]))
+        return TaskSource(rule=rule, length=_tunable(draw, 129, 300), vocab=draw(st.integers(3, 50)))
+    width = _tunable(draw, 3, 30)
+    return EcaSource(width=width, length=_tunable(draw, 300, 700))    # whole rows: over 256 tokens
+
+
+def _lengths_match(source, seed, start, count, progress, context):
+    context = max(context, source.max_tokens(context))
+    lengths = generate_lengths(source, seed=seed, name="len", start=start, count=count, context=context,
+                               progress=progress)
+    ex = generate(source, seed=seed, name="len", start=start, count=count, context=context, progress=progress)
+    assert lengths is not None and lengths.dtype == np.int64
+    assert lengths.tolist() == np.diff(ex.offsets).tolist()
+
+
+@settings(max_examples=200, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(source=sources(), seed=st.integers(0, 2**32), start=st.integers(0, 3 * BLOCK),
+       count=st.integers(0, 700), progress=st.sampled_from(PROGRESSES), context=st.integers(120, 300))
+def test_lengths_path_gives_the_lengths_of_the_examples(source, seed, start, count, progress, context):
+    _lengths_match(source, seed, start, count, progress, context)
+
+
+@settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(source=long_sources(), seed=st.integers(0, 2**32), start=st.integers(0, 200),
+       count=st.integers(0, 60), progress=st.sampled_from(PROGRESSES))
+def test_lengths_path_of_long_examples_crosses_small_blocks(source, seed, start, count, progress):
+    assert block_size(source.max_tokens(CONTEXT)) < BLOCK
+    _lengths_match(source, seed, start, count, progress, CONTEXT)
+
+
+@pytest.mark.parametrize("source", SOURCES + DETERMINISM + LONG, ids=_id)
+def test_lengths_path_of_every_listed_source(source):
+    for start, count in ((0, 1), (BLOCK - 30, 60), (3 * BLOCK + 5, 0)):
+        _lengths_match(source, 7, start, count, _progress, CONTEXT)
+
+
+def test_only_content_dependent_kinds_lack_a_lengths_path():
+    assert {kind for kind, spec in GENERATORS.items() if spec.lengths is None} == CONTENT_DEPENDENT
+    for source in SOURCES + DETERMINISM + LONG:
+        context = max(CONTEXT, source.max_tokens(CONTEXT))
+        assert generate_lengths(source, seed=0, name="t", start=0, count=3, context=context) is not None
+    without = GeneratorSpec("dyck", GENERATORS["dyck"].make_block, GENERATORS["dyck"].check,
+                            GENERATORS["dyck"].token_names)
+    assert without.generate_lengths(DyckSource(k=2, length=Range(low=2, high=8)), seed=0, name="t",
+                                    start=0, count=3, context=8) is None
+
+
+def test_lengths_path_draws_only_the_parameters(monkeypatch):
+    """Cheap: no family's per-position or per-symbol randomness is drawn for lengths."""
+    def refuse(*args, **kwargs):
+        raise AssertionError("the lengths path drew an example's content")
+
+    for method in ("integers", "random", "random_chunks", "_example_major"):
+        monkeypatch.setattr(Block, method, refuse)
+    for source in SOURCES + DETERMINISM + LONG:
+        context = max(CONTEXT, source.max_tokens(CONTEXT))
+        lengths = generate_lengths(source, seed=0, name="t", start=500, count=40, context=context,
+                                   progress=_progress)
+        assert len(lengths) == 40
 
 
 @pytest.mark.parametrize("source", DETERMINISM, ids=_id)

@@ -357,12 +357,16 @@ def _parts(wanted: list[tuple[int, Rows]], size: int, *, seed: int, name: str,
     if seed < 0:
         raise ValueError(f"seed must be non-negative, got {seed}")
     key = stable_hash(name)
+    none = np.zeros(size)
     parts = []
     for block, rows in wanted:
-        first = block * size
-        prog = 0.0 if progress is None else progress(np.arange(first, first + size))
-        prog = np.broadcast_to(np.asarray(prog, np.float64), (size,))
-        parts.append((np.random.default_rng([seed, key, block]), rows, prog))
+        prog = none
+        if progress is not None:
+            prog = np.asarray(progress(np.arange(block * size, (block + 1) * size)), np.float64)
+            prog = prog if prog.shape == (size,) else np.broadcast_to(prog, (size,))
+        # = default_rng([seed, key, block]), without its checks: this runs for every block a
+        # rank lays out (the lengths path), a few tens of microseconds each
+        parts.append((np.random.Generator(np.random.PCG64([seed, key, block])), rows, prog))
     return parts
 
 
