@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import re
 
@@ -12,10 +13,12 @@ from hypothesis import strategies as st
 
 from procdsl.compiler import compile_text
 from procdsl.data import in_split
-from procdsl.generators import generate
+from procdsl.generators import GENERATORS, generate
+from procdsl.plan.base import Range
+from procdsl.plan.sources import DyckSource
 from procdsl.stream import EvalStream, PhaseStream, PhaseVocab, Shares
 from procdsl.stream.interleave import Interleave
-from procdsl.stream.units import Cursor, ProceduralUnits
+from procdsl.stream.units import Cursor, LazyUnits, ProceduralUnits
 
 
 def plan_of(body: str, *, context: int, batch: int, seed: int = 0):
@@ -109,6 +112,99 @@ def test_ranks_that_make_their_examples_ahead_give_the_same_global_batches(long_
         rows = 8 // world
         for got, want in zip(resumed, single[int(stop):]):
             assert (got.tokens == want.tokens[rank * rows:(rank + 1) * rows]).all(), (stop, world, got.step)
+
+
+@pytest.fixture
+def variable_plan(tmp_path):
+    """Variable-length procedural sources (long k-Dyck over 256 tokens in blocks of a few
+    examples, short ranged SORT, a ramped ww) packed with chunked text: the lengths path."""
+    docs = write_docs(tmp_path / "docs.jsonl", 60)
+    return plan_of(f"""
+  source text = jsonl("{docs}")
+  source srt  = sort(length=4..30, vocab=20)
+  source dy   = dyck(k=5, length=258..400)
+  source w    = ww(length=ramp(10, 150), vocab=20)
+  phase p {{ steps = 30  layout = packed  mix = {{ text: 30%, srt: 20%, dy: 30%, w: 20% }} }}""",
+                   context=400, batch=8)
+
+
+def test_ranks_lay_out_variable_length_examples_from_their_lengths_alone(variable_plan):
+    reader = PhaseStream(variable_plan, "p").interleave.readers[2]
+    assert isinstance(reader.read(Cursor(0, 0, 0)), LazyUnits)
+    single = take(PhaseStream(variable_plan, "p"), 30)
+    for world in (2, 8):
+        shards = [take(PhaseStream(variable_plan, "p", rank=r, world=world), 30) for r in range(world)]
+        for step, whole in enumerate(single):
+            for field in ("tokens", "targets", "source", "starts"):
+                joined = np.concatenate([getattr(s[step], field) for s in shards])
+                assert (joined == getattr(whole, field)).all(), (world, step, field)
+            assert all(s[step].source_tokens == whole.source_tokens for s in shards)
+    rng = np.random.default_rng(2)
+    for stop in rng.integers(1, 27, 3):
+        first = PhaseStream(variable_plan, "p", rank=int(rng.integers(8)), world=8)
+        take(first, int(stop))
+        world = int(rng.choice([1, 2, 4]))
+        rank = int(rng.integers(world))
+        resumed = PhaseStream(variable_plan, "p", rank=rank, world=world)
+        resumed.load_state_dict(json.loads(json.dumps(first.state_dict())))
+        rows = 8 // world
+        for got, want in zip(resumed, single[int(stop):]):
+            assert (got.tokens == want.tokens[rank * rows:(rank + 1) * rows]).all(), (stop, world, got.step)
+            assert (got.targets == want.targets[rank * rows:(rank + 1) * rows]).all(), (stop, world, got.step)
+
+
+def test_a_rank_of_many_makes_only_its_own_variable_length_examples(variable_plan, monkeypatch):
+    import procdsl.stream.units as units_module
+
+    made: dict[str, int] = {}
+
+    def counting(real, count_of):
+        def wrapper(source, **kwargs):
+            made[kwargs["name"]] = made.get(kwargs["name"], 0) + count_of(kwargs)
+            return real(source, **kwargs)
+        return wrapper
+
+    monkeypatch.setattr(units_module, "generate", counting(units_module.generate, lambda kw: kw["count"]))
+    monkeypatch.setattr(units_module, "generate_at",
+                        counting(units_module.generate_at, lambda kw: len(kw["indices"])))
+    whole = take(PhaseStream(variable_plan, "p"), 30)
+    made.clear()
+    rank0 = take(PhaseStream(variable_plan, "p", rank=0, world=8), 30)
+    sources = whole[0].sources
+    for name in ("srt", "dy", "w"):
+        k = sources.index(name)
+        in_window = sum(int((b.starts & (b.source == k)).sum()) for b in whole)
+        own = sum(int((b.starts & (b.source == k)).sum()) for b in rank0)
+        assert in_window > 40, name
+        # what its own rows hold (all 30 steps are laid out at once), not the window
+        assert made[f"{name}/p"] == own < in_window / 3, (name, made, own, in_window)
+
+
+def test_lazy_examples_are_held_to_their_promised_lengths(monkeypatch):
+    import procdsl.stream.units as units_module
+
+    source = DyckSource(k=2, length=Range(low=2, high=40))
+    reader = ProceduralUnits(source, seed=0, key="d", context=64, offset=0, loss="full")
+    units = reader.read(Cursor(0, 0, 0))
+    want = generate(source, seed=0, name="d", start=0, count=len(units), context=64)
+    assert (units.offsets == want.offsets).all()
+    assert (units.run(3, 9)[0] == want.tokens[want.offsets[3]:want.offsets[9]]).all()
+    with pytest.raises(ValueError, match="more than a row of context 20"):
+        ProceduralUnits(source, seed=0, key="d", context=20, offset=0, loss="full").read(Cursor(0, 0, 0))
+    real = units_module.generate_lengths
+    monkeypatch.setattr(units_module, "generate_lengths", lambda *a, **kw: real(*a, **kw) + 2)
+    wrong = ProceduralUnits(source, seed=0, key="d", context=64, offset=0, loss="full").read(Cursor(0, 0, 0))
+    with pytest.raises(ValueError, match=r"example 0 of 'd' has \d+ tokens, not the \d+ its parameters promised"):
+        wrong.run(0, 2)
+
+
+def test_a_family_without_a_lengths_path_is_generated_whole(variable_plan, monkeypatch):
+    want = take(PhaseStream(variable_plan, "p", rank=1, world=2), 6)
+    monkeypatch.setitem(GENERATORS, "dyck", dataclasses.replace(GENERATORS["dyck"], lengths=None))
+    stream = PhaseStream(variable_plan, "p", rank=1, world=2)
+    assert not isinstance(stream.interleave.readers[2].read(Cursor(0, 0, 0)), LazyUnits)
+    for got, expected in zip(take(stream, 6), want):
+        assert (got.tokens == expected.tokens).all() and (got.targets == expected.targets).all()
 
 
 def test_world_size_must_divide_the_batch(mixed_plan):
