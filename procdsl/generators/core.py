@@ -13,7 +13,10 @@ subset of indices (:func:`run_at`), yields the same examples.
 
 Inside a block the draws come in a fixed order: first one value per example for each tunable
 parameter given as a ``Range`` (in the order the family asks for them), then the family's own
-draws. A ``Ramp`` draws nothing: its value is ``start + (end - start) * progress(i)``.
+draws. A ``Ramp`` draws nothing: its value is ``start + (end - start) * progress(i)``. So the
+tokens of each example, a function of its parameters in every family, come from those first
+draws alone (:func:`run_lengths`): a rank learns the lengths of a whole global batch without
+making its examples.
 
 A block function returns a :class:`Grid`: one row per example, ``keep`` marking the cells that
 belong to it. Flattening the kept cells row by row concatenates the examples:
@@ -315,7 +318,7 @@ def _range(source, *, seed: int, start: int, count: int, context: int) -> tuple[
     if seed < 0 or start < 0 or count < 0:
         raise ValueError(f"seed, start and count must be non-negative, got {seed}, {start}, {count}")
     size = block_size(source.max_tokens(context))
-    wanted = []
+    wanted: list[tuple[int, Rows]] = []
     for block in range(start // size, -(-(start + count) // size) if count else 0):   # (none: no block)
         first = block * size
         wanted.append((block, slice(max(start, first) - first, min(start + count, first + size) - first)))

@@ -171,6 +171,9 @@ class ProceduralUnits:
 
     ``key`` names the examples (``f"{source}/{phase}"`` for training, ``f"{source}/heldout"``
     for evaluation), so two phases, or training and evaluation, never share examples.
+    ``read`` gives :class:`LazyUnits` whenever the examples' lengths are known without making
+    them (fixed by the parameters, or the generator's lengths path): only the examples a rank's
+    rows hold are made. A family without a lengths path is made whole to learn its lengths.
     """
 
     def __init__(self, source: SourceBase, *, seed: int, key: str, context: int, offset: int,
