@@ -43,7 +43,7 @@ from typing import Optional
 
 import numpy as np
 
-from procdsl.generators import BLOCK, generate
+from procdsl.generators import BLOCK, generate, generate_lengths
 from procdsl.plan.base import Ramp
 from procdsl.plan.model import Phase
 from procdsl.plan.sources import SourceBase
@@ -58,10 +58,15 @@ def has_ramp(source: SourceBase) -> bool:
 
 
 def mean_example_tokens(source: SourceBase, *, seed: int, name: str, context: int) -> float:
-    """Mean tokens per example over the probe block (progress evenly spread over [0, 1])."""
-    probe = generate(source, seed=seed, name=name, start=0, count=BLOCK, context=context,
-                     progress=lambda index: index / (BLOCK - 1))
-    return float(probe.offsets[-1]) / BLOCK
+    """Mean tokens per example over the probe block (progress evenly spread over [0, 1]): from
+    the examples' lengths alone where the generator has a lengths path, else by making them."""
+    spread = lambda index: index / (BLOCK - 1)  # noqa: E731
+    lengths = generate_lengths(source, seed=seed, name=name, start=0, count=BLOCK, context=context,
+                               progress=spread)
+    if lengths is None:
+        lengths = np.diff(generate(source, seed=seed, name=name, start=0, count=BLOCK, context=context,
+                                   progress=spread).offsets)
+    return float(lengths.sum()) / BLOCK
 
 
 def training_key(name: str, phase: Phase) -> str:
