@@ -111,7 +111,11 @@ class Interleave:
     def _merge(self, filled: int, goal: int, pieces: list[Piece]) -> int:
         """Place the next units (up to ``LOOKAHEAD`` per source) in deadline order, stopping
         at the first that reaches ``goal``; returns the position after the last placed."""
-        keys, sources, rank, lengths, blocks = [], [], [], [], {}
+        key_parts: list[np.ndarray] = []
+        source_parts: list[np.ndarray] = []
+        rank_parts: list[np.ndarray] = []
+        length_parts: list[np.ndarray] = []
+        blocks: dict[int, tuple[Units, int]] = {}
         for k in range(len(self.readers)):
             if not self.shares.active(k):
                 continue
@@ -121,17 +125,17 @@ class Interleave:
             due = self.shares.deadline(k, self.delivered[k] + np.cumsum(length) - length + length * 0.5)
             if not np.isfinite(due[0]):      # its share has run out for good
                 continue
-            keys.append(due)
-            sources.append(np.full(width, k))
-            rank.append(np.arange(width))
-            lengths.append(length)
+            key_parts.append(due)
+            source_parts.append(np.full(width, k))
+            rank_parts.append(np.arange(width))
+            length_parts.append(length)
             blocks[k] = (units, j)
-        if not keys:
+        if not key_parts:
             raise RuntimeError("no source has a positive share left")
         # safe to place: every unit ordered before the earliest last-computed unit of a source
-        bound = min((float(due[-1]), int(src[0])) for due, src in zip(keys, sources))
-        keys, sources = np.concatenate(keys), np.concatenate(sources)
-        rank, lengths = np.concatenate(rank), np.concatenate(lengths)
+        bound = min((float(due[-1]), int(src[0])) for due, src in zip(key_parts, source_parts))
+        keys, sources = np.concatenate(key_parts), np.concatenate(source_parts)
+        rank, lengths = np.concatenate(rank_parts), np.concatenate(length_parts)
         order = np.lexsort((rank, sources, keys))
         safe = int(np.count_nonzero((keys < bound[0]) | ((keys == bound[0]) & (sources <= bound[1]))))
         order = order[:safe]
@@ -156,8 +160,9 @@ class Interleave:
         units = self._blocks[k]
         if units is None or self._next[k] == len(units):
             cursor = self._cursors[k] if units is None else units.end
-            self._blocks[k], self._next[k] = self.readers[k].read(cursor), 0
-        return self._blocks[k], self._next[k]
+            units = self.readers[k].read(cursor)
+            self._blocks[k], self._next[k] = units, 0
+        return units, self._next[k]
 
     # ------------------------------------------------------------------------------- state
 

@@ -62,7 +62,16 @@ from procdsl.stream.interleave import Interleave, Piece, spans
 from procdsl.stream.pack import Rows, fill_rows, row_bounds
 from procdsl.stream.progress import expected_real_tokens, final_progress, phase_progress, training_key
 from procdsl.stream.shares import Shares
-from procdsl.stream.units import Cursor, ProceduralUnits, StoreUnits, TextUnits, UnitReader, Units, row_length
+from procdsl.stream.units import (
+    Cursor,
+    LazyUnits,
+    ProceduralUnits,
+    StoreUnits,
+    TextUnits,
+    UnitReader,
+    Units,
+    row_length,
+)
 from procdsl.stream.vocab import PhaseVocab
 
 STATE_VERSION = 2   # 2: rows of whole units (layouts)
@@ -170,16 +179,16 @@ class _Queue:
         """Tokens of the units not laid out yet."""
         return int(self.length[self.head:].sum())
 
-    def unread(self, sources: int) -> tuple[dict[int, Cursor], np.ndarray]:
+    def unread(self, sources: int) -> tuple[dict[int, Cursor], list[int]]:
         """Per source, the cursor of its first unit not laid out yet (sources that have one),
         and the tokens of all of them (for a rewound state): O(pending) in numpy."""
         source = self.source[self.head:]
-        tokens = np.bincount(source, weights=self.length[self.head:], minlength=sources).astype(np.int64)
+        tokens = np.bincount(source, weights=self.length[self.head:], minlength=sources)
         firsts = {}
         for k in np.unique(source):
             i = self.head + int(np.argmax(source == k))
             firsts[int(k)] = self.blocks[int(self.block[i])].cursor(int(self.unit[i]))
-        return firsts, tokens
+        return firsts, [int(t) for t in tokens]
 
     def contents(self, index: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         """Tokens and targets of queued units ``index`` (increasing) concatenated, asked of
@@ -291,11 +300,11 @@ class Packed:
     def _prefetch(self, index: np.ndarray) -> None:
         """Queued units ``index`` of procedural sources, made per source in one call."""
         queue = self._queue
-        wanted: dict[int, tuple[object, list[np.ndarray]]] = {}
+        wanted: dict[int, tuple[ProceduralUnits, list[np.ndarray]]] = {}
         blocks = queue.block[index]
         for block in np.unique(blocks):
             units = queue.blocks[int(block)]
-            reader = getattr(units, "reader", None)
+            reader = units.reader if isinstance(units, LazyUnits) else None
             if reader is not None:
                 items = units.items[queue.unit[index[blocks == block]]]
                 wanted.setdefault(id(reader), (reader, []))[1].append(items)
