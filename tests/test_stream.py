@@ -92,26 +92,37 @@ def long_plan(tmp_path):
   phase p {{ steps = 30  mix = {{ text: 40%, srt: 20%, dy: 40% }} }}""", context=320, batch=8)
 
 
-def test_ranks_that_make_their_examples_ahead_give_the_same_global_batches(long_plan):
-    single = take(PhaseStream(long_plan, "p"), 30)
-    for world in (2, 8):
-        shards = [take(PhaseStream(long_plan, "p", rank=r, world=world), 30) for r in range(world)]
+def assert_every_world_and_resume_agree(plan, *, steps: int, worlds, seed: int, ahead: bool = False):
+    """The global batches of phase ``p`` are the same on every world size (ranks' rows joined),
+    and a state taken at random steps on 8 ranks resumes them on another world size."""
+    fields = ("tokens", "targets", "source", "starts")
+    single = take(PhaseStream(plan, "p"), steps)
+    for world in worlds:
+        shards = [take(PhaseStream(plan, "p", rank=r, world=world), steps) for r in range(world)]
         for step, whole in enumerate(single):
-            joined = np.concatenate([s[step].tokens for s in shards])
-            assert (joined == whole.tokens).all(), (world, step)
+            for field in fields:
+                joined = np.concatenate([getattr(s[step], field) for s in shards])
+                assert (joined == getattr(whole, field)).all(), (world, step, field)
             assert all(s[step].source_tokens == whole.source_tokens for s in shards)
-    rng = np.random.default_rng(1)
-    for stop in rng.integers(1, 27, 3):
-        first = PhaseStream(long_plan, "p", rank=0, world=8)
+    rng = np.random.default_rng(seed)
+    for stop in rng.integers(1, steps - 3, 3):
+        first = PhaseStream(plan, "p", rank=int(rng.integers(8)), world=8)
         take(first, int(stop))
-        assert first._ready, "the test must stop a stream with steps laid out ahead"
-        world = int(rng.choice([1, 4, 8]))
+        if ahead:
+            assert first._ready, "the test must stop a stream with steps laid out ahead"
+        world = int(rng.choice([1, 2, 4, 8]))
         rank = int(rng.integers(world))
-        resumed = PhaseStream(long_plan, "p", rank=rank, world=world)
+        resumed = PhaseStream(plan, "p", rank=rank, world=world)
         resumed.load_state_dict(json.loads(json.dumps(first.state_dict())))
         rows = 8 // world
         for got, want in zip(resumed, single[int(stop):]):
-            assert (got.tokens == want.tokens[rank * rows:(rank + 1) * rows]).all(), (stop, world, got.step)
+            for field in fields:
+                mine = getattr(want, field)[rank * rows:(rank + 1) * rows]
+                assert (getattr(got, field) == mine).all(), (stop, world, got.step, field)
+
+
+def test_ranks_that_make_their_examples_ahead_give_the_same_global_batches(long_plan):
+    assert_every_world_and_resume_agree(long_plan, steps=30, worlds=(2, 8), seed=1, ahead=True)
 
 
 @pytest.fixture
@@ -131,26 +142,7 @@ def variable_plan(tmp_path):
 def test_ranks_lay_out_variable_length_examples_from_their_lengths_alone(variable_plan):
     reader = PhaseStream(variable_plan, "p").interleave.readers[2]
     assert isinstance(reader.read(Cursor(0, 0, 0)), LazyUnits)
-    single = take(PhaseStream(variable_plan, "p"), 30)
-    for world in (2, 8):
-        shards = [take(PhaseStream(variable_plan, "p", rank=r, world=world), 30) for r in range(world)]
-        for step, whole in enumerate(single):
-            for field in ("tokens", "targets", "source", "starts"):
-                joined = np.concatenate([getattr(s[step], field) for s in shards])
-                assert (joined == getattr(whole, field)).all(), (world, step, field)
-            assert all(s[step].source_tokens == whole.source_tokens for s in shards)
-    rng = np.random.default_rng(2)
-    for stop in rng.integers(1, 27, 3):
-        first = PhaseStream(variable_plan, "p", rank=int(rng.integers(8)), world=8)
-        take(first, int(stop))
-        world = int(rng.choice([1, 2, 4]))
-        rank = int(rng.integers(world))
-        resumed = PhaseStream(variable_plan, "p", rank=rank, world=world)
-        resumed.load_state_dict(json.loads(json.dumps(first.state_dict())))
-        rows = 8 // world
-        for got, want in zip(resumed, single[int(stop):]):
-            assert (got.tokens == want.tokens[rank * rows:(rank + 1) * rows]).all(), (stop, world, got.step)
-            assert (got.targets == want.targets[rank * rows:(rank + 1) * rows]).all(), (stop, world, got.step)
+    assert_every_world_and_resume_agree(variable_plan, steps=30, worlds=(2, 8), seed=2)
 
 
 def test_a_rank_of_many_makes_only_its_own_variable_length_examples(variable_plan, monkeypatch):
