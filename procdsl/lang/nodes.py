@@ -156,6 +156,13 @@ class Setting:
     value: Optional[Expr]
     span: Span
 
+    @property
+    def expr(self) -> Expr:
+        """The value of ``key = value``: outside runtime blocks the grammar has no flags."""
+        if self.value is None:
+            raise ValueError(f"`{self.key}` is a flag, not a `key = value` setting")
+        return self.value
+
 
 @dataclass(frozen=True)
 class EvalBlock:

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import hashlib
 import json
-from typing import Any
+from typing import Any, TypeVar
 
 from pydantic import BaseModel
 
@@ -31,6 +31,9 @@ def plan_hash(plan: BaseModel) -> str:
     return hashlib.sha256(canonical_json(content(plan)).encode("utf-8")).hexdigest()
 
 
-def with_hash(plan: BaseModel) -> BaseModel:
+P = TypeVar("P", bound=BaseModel)
+
+
+def with_hash(plan: P) -> P:
     """The same plan with ``hash`` filled in."""
     return plan.model_copy(update={"hash": plan_hash(plan)})
