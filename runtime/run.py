@@ -274,8 +274,9 @@ def dry_run(plan: Plan, *, out: str, world: int, device: str) -> str:
         per_token = flops.flops_per_token(plan.model, vocab=vocab.size, context=max_context(plan),
                                           seq_len=phase.context)
         shard = _shard_degree(plan, world)
+        # activations live for one microbatch at a time (gradient accumulation frees them)
         memory = flops.memory_estimate(plan.model, vocab=vocab.size, context=max_context(plan),
-                                       seq_len=phase.context, local_batch=phase.batch // world,
+                                       seq_len=phase.context, local_batch=job["training"]["local_batch_size"],
                                        shard=shard, activation_bytes=2 if plan.runtime.dtype == "bf16" else 4,
                                        activation_checkpoint=plan.runtime.activation_checkpoint)
         per_step = per_token * phase.batch * phase.context

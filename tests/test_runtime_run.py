@@ -11,6 +11,7 @@ import json
 import math
 import os
 import random
+import re
 import shutil
 import signal
 import subprocess
@@ -270,6 +271,22 @@ def test_dry_run_and_slurm(tmp_path):
                                       "--gpus-per-node", "4"])
     assert result.exit_code == 0 and result.output.startswith("#!/bin/bash")
     assert "--nproc-per-node=4" in result.output and str(path.resolve()) in result.output
+
+
+def test_dry_run_counts_activations_of_one_microbatch(tmp_path):
+    units = {"B": 1, "KiB": 2**10, "MiB": 2**20, "GiB": 2**30}
+
+    def activations(runtime: str) -> float:
+        path = curriculum(tmp_path, runtime=runtime, name=f"m{len(runtime)}.curr")
+        result = CliRunner().invoke(app, ["run", str(path), "--dry-run", "--nproc", "2", "--out",
+                                          str(tmp_path / "run")])
+        assert result.exit_code == 0, result.output
+        line = next(line for line in result.output.splitlines() if "memory per rank" in line)
+        number, unit = re.search(r"activations ([0-9.]+) (\w+),", line).groups()
+        return float(number) * units[unit]
+
+    # 8 rows over 2 ranks: 4 rows' activations at once, or one microbatch of 1 row at a time
+    assert activations("microbatch = 1") == pytest.approx(activations("") / 4, rel=0.05)
 
 
 def test_user_errors_without_traceback(tmp_path):
