@@ -115,21 +115,21 @@ def _compile(program: Program, file: str, overrides: Sequence[str]) -> CompileRe
         result.diagnostics += problems
         if problems:
             return _finish(result)
-    for extra in root.extra_curricula:
-        result.diagnostics.append(Diagnostic(codes.DUPLICATE_NAME, f"a second curriculum `{extra.name}` in one file", extra.name_span,
-                                             help="put each curriculum in its own file; share definitions with `import`",
-                                             notes=(("the first curriculum", root.curriculum.name_span),)))  # type: ignore[union-attr]
     curriculum = root.curriculum
-    if curriculum is None:
+    if curriculum is None:      # a library (it has no extra curricula either)
         result.is_library = True
         diagnostics: list[Diagnostic] = []
         result.sources = _definitions(program, diagnostics)[1]
         result.diagnostics += diagnostics
         return _finish(result)
+    for extra in root.extra_curricula:
+        result.diagnostics.append(Diagnostic(codes.DUPLICATE_NAME, f"a second curriculum `{extra.name}` in one file", extra.name_span,
+                                             help="put each curriculum in its own file; share definitions with `import`",
+                                             notes=(("the first curriculum", curriculum.name_span),)))
     variants = expand_sweep(curriculum, result.diagnostics) if curriculum.sweep else [(curriculum.name, {}, [])]
     found: list[list[Diagnostic]] = []
     for name, variant, sweep_overrides in variants:
-        diagnostics: list[Diagnostic] = []
+        diagnostics = []
         patched = apply_overrides(curriculum, list(sweep_overrides) + parsed, diagnostics)
         if patched is not None:
             plan = _compile_curriculum(program, patched, name, variant, diagnostics, result)
@@ -198,7 +198,7 @@ def _compile_curriculum(program: Program, curriculum: n.Curriculum, name: str, v
                        "batch": "batch = 32"}[key]
             reader.error(codes.MISSING_REQUIRED, f"curriculum `{curriculum.name}` has no `{key}`", curriculum.name_span,
                          help=f"add `{example}`")
-    value = lambda key: settings[key].value if key in settings else None  # noqa: E731
+    value = lambda key: settings[key].expr  # noqa: E731
     seed = reader.integer(value("seed"), "seed", minimum=0) if "seed" in settings else 0
     model = build_model(value("model"), reader) if "model" in settings else None
     context = reader.integer(value("context"), "context", minimum=1) if "context" in settings else None
@@ -218,7 +218,7 @@ def _compile_curriculum(program: Program, curriculum: n.Curriculum, name: str, v
     bpe_source = getattr(tokenizer, "train_on", None)
     diagnostics += run_checks(Context(phases, dict(sources), dict(scope.sources), bpe_source,
                                       root_file=program.root.file if program.root else None,
-                                      tokenizer_span=settings["tokenizer"].value.span if "tokenizer" in settings else None,
+                                      tokenizer_span=settings["tokenizer"].expr.span if "tokenizer" in settings else None,
                                       budget=budget, runtime=runtime, runtime_block=curriculum.runtime, model=model))
     if errors(diagnostics) or None in (model, context, batch, seed, tokenizer, runtime):
         return None
@@ -227,7 +227,8 @@ def _compile_curriculum(program: Program, curriculum: n.Curriculum, name: str, v
             name=name, seed=seed, model=model, tokenizer=tokenizer, context=context, batch=batch,
             budget=budget, runtime=runtime, sources=sources,
             phases=tuple(_phase(p, s, sources) for p, s in zip(phases, schedules)),
-            total_steps=sum(p.steps for p in phases), total_tokens=sum(p.steps * p.tokens_per_step for p in phases),
+            total_steps=sum(p.settled_steps for p in phases),
+            total_tokens=sum(p.settled_steps * p.tokens_per_step for p in phases),
             variant=variant)
     except ValidationError as exc:  # the checks above should make this unreachable: say so plainly
         diagnostics.append(Diagnostic(codes.INTERNAL_ERROR, f"internal error: the plan failed validation: {exc.errors()[0]['msg']}",
@@ -244,7 +245,7 @@ def _phase(p: ElabPhase, schedule: Any, sources: dict) -> Phase:
         ramp = MixRamp(start=mix, end=end)
         mix = {s: (mix.get(s, 0.0) + end.get(s, 0.0)) / 2 for s in list(mix) + [s for s in end if s not in mix]}
     layout = p.layout or default_layout(sources[s] for s in mix)
-    return Phase(name=p.name, steps=p.steps, tokens=p.steps * p.tokens_per_step, batch=p.batch, context=p.context,
+    return Phase(name=p.name, steps=p.settled_steps, tokens=p.settled_steps * p.tokens_per_step, batch=p.batch, context=p.context,
                  seed=p.seed, mix=mix, mix_ramp=ramp, loss=p.loss, layout=layout, transfer=p.transfer,
                  optimizer=p.optimizer,
                  schedule=schedule, eval=tuple(e for e, _ in p.evals), lm_eval=p.lm_eval)

@@ -19,9 +19,9 @@ Setting one of a phase's length keys replaces whichever length it had.
 from __future__ import annotations
 
 import dataclasses
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from typing import Optional
+from typing import Optional, TypeVar
 
 from procdsl.compiler.phases import LENGTH_KEYS, PHASE_KEYS
 from procdsl.compiler.settings import CURRICULUM_KEYS, RUNTIME_KEYS
@@ -184,26 +184,36 @@ def _patch_expr(expr: n.Expr, keys: tuple[str, ...], ov: Override, diagnostics: 
     """``expr`` with the value at ``keys`` (call keyword arguments, map entries) replaced."""
     if not keys:
         return ov.value
-    key, rest = keys[0], keys[1:]
+    key = keys[0]
     if isinstance(expr, n.Name):  # `schedule = cosine` → `cosine(key=…)`
         expr = n.Call(expr.name, expr.span, (), (), expr.span)
     if isinstance(expr, n.Call):
-        items, name_of, field = expr.kwargs, (lambda kw: kw.name), "kwargs"
-        new = lambda: n.KwArg(key, ov.span, ov.value)  # noqa: E731
-    elif isinstance(expr, n.MapExpr):
-        items, name_of, field = expr.entries, (lambda entry: entry.key), "entries"
-        new = lambda: n.Entry(key, ov.span, ov.value)  # noqa: E731
-    else:
-        _nothing(ov, f"the value there has no field `{key}`", diagnostics)
-        return None
+        kwargs = _patch_items(expr.kwargs, lambda kw: kw.name, lambda: n.KwArg(key, ov.span, ov.value),
+                              keys, ov, diagnostics)
+        return None if kwargs is None else dataclasses.replace(expr, kwargs=kwargs)
+    if isinstance(expr, n.MapExpr):
+        entries = _patch_items(expr.entries, lambda entry: entry.key, lambda: n.Entry(key, ov.span, ov.value),
+                               keys, ov, diagnostics)
+        return None if entries is None else dataclasses.replace(expr, entries=entries)
+    _nothing(ov, f"the value there has no field `{key}`", diagnostics)
+    return None
+
+
+Item = TypeVar("Item", n.KwArg, n.Entry)
+
+
+def _patch_items(items: tuple[Item, ...], name_of: Callable[[Item], str], new: Callable[[], Item],
+                 keys: tuple[str, ...], ov: Override, diagnostics: list[Diagnostic]) -> Optional[tuple[Item, ...]]:
+    """``items`` (a call's keyword arguments or a map's entries) with the one named ``keys[0]``
+    patched below, or a new one appended when it is the last key."""
+    key, rest = keys[0], keys[1:]
     for i, item in enumerate(items):
         if name_of(item) == key:
             value = _patch_expr(item.value, rest, ov, diagnostics)
             if value is None:
                 return None
-            patched = items[:i] + (dataclasses.replace(item, value=value),) + items[i + 1:]
-            return dataclasses.replace(expr, **{field: patched})
+            return items[:i] + (dataclasses.replace(item, value=value),) + items[i + 1:]
     if rest:
         _nothing(ov, f"there is no `{key}` to descend into", diagnostics)
         return None
-    return dataclasses.replace(expr, **{field: items + (new(),)})
+    return items + (new(),)

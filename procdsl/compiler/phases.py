@@ -7,8 +7,9 @@ all the others first); structural checks then read the elaborated phases.
 from __future__ import annotations
 
 import os
+from collections.abc import Mapping
 from dataclasses import dataclass, field
-from typing import Any, Literal, Optional
+from typing import Any, Literal, Optional, Union
 
 from procdsl.compiler.settings import unique_settings
 from procdsl.compiler.suggest import did_you_mean, one_of
@@ -39,7 +40,8 @@ LAYOUTS = ("padded", "packed")
 EVALS = ("perplexity", "accuracy", "attention_entropy", "lm_eval")
 #: the evaluations of ``eval { … }`` without a period: run once, at the phase's end
 END_EVALS = ("lm_eval",)
-SCHEDULES = {"constant": Constant, "cosine": Cosine, "linear": Linear, "wsd": Wsd}
+SCHEDULES: dict[str, type[Union[Constant, Cosine, Linear, Wsd]]] = {
+    "constant": Constant, "cosine": Cosine, "linear": Linear, "wsd": Wsd}
 TRANSFER_KEYS = ("keep", "reinit", "freeze", "embed_init", "perturb")
 PERTURBATIONS = ("shuffle", "noise", "scale")
 
@@ -90,18 +92,27 @@ class ElabPhase:
     def tokens_per_step(self) -> int:
         return self.batch * self.context
 
+    @property
+    def settled_steps(self) -> int:
+        """``steps`` once :func:`~procdsl.compiler.lengths.assign_lengths` settled them: a plan
+        is built only when every phase's were (a ValueError otherwise, a compiler bug)."""
+        if self.steps is None:
+            raise ValueError(f"phase `{self.name}` has no settled length")
+        return self.steps
+
     def sources_used(self) -> set[str]:
         return {e.source for e in self.mix + (self.mix_end or [])} | self.mentioned
 
 
-def elaborate_phase(phase: n.Phase, defaults: dict[str, int], sources: set[str], reader: Reader) -> ElabPhase:
+def elaborate_phase(phase: n.Phase, defaults: Mapping[str, Optional[int]], sources: set[str],
+                    reader: Reader) -> ElabPhase:
     """Read one phase; ``defaults`` holds the curriculum's ``batch``, ``context`` and ``seed``."""
     before = len(reader.diagnostics)
     settings = unique_settings(phase.settings, PHASE_KEYS, "phase", reader)
     inherited = {}
     for key, minimum in (("batch", 1), ("context", 1), ("seed", None)):
         if key in settings:
-            inherited[key] = reader.integer(settings[key].value, key, minimum=minimum)
+            inherited[key] = reader.integer(settings[key].expr, key, minimum=minimum)
         else:
             inherited[key] = defaults.get(key)
     out = ElabPhase(phase, phase.name, inherited["batch"] or 1, inherited["context"] or 1,
@@ -113,22 +124,22 @@ def elaborate_phase(phase: n.Phase, defaults: dict[str, int], sources: set[str],
         reader.error(codes.MISSING_REQUIRED, f"phase `{phase.name}` has no `mix`", phase.name_span,
                      help="say what it trains on, e.g. `mix = { dyck: 100% }`")
     if "loss" in settings:
-        out.loss = reader.word(settings["loss"].value, "loss", LOSSES)
+        out.loss = reader.word(settings["loss"].expr, "loss", LOSSES)
     if "layout" in settings:
-        out.layout = reader.word(settings["layout"].value, "layout", LAYOUTS)
+        out.layout = reader.word(settings["layout"].expr, "layout", LAYOUTS)
     if "transfer" in settings:
         out.transfer_span = settings["transfer"].span
-        out.transfer = read_transfer(settings["transfer"].value, reader)
+        out.transfer = read_transfer(settings["transfer"].expr, reader)
     out.optimizer, out.optimizer_span = AdamW(), phase.name_span
     if "optimizer" in settings:
         out.optimizer_span = settings["optimizer"].span
-        out.optimizer = read_optimizer(settings["optimizer"].value, reader)
-    out.schedule_expr = settings["schedule"].value if "schedule" in settings else None
+        out.optimizer = read_optimizer(settings["optimizer"].expr, reader)
+    out.schedule_expr = settings["schedule"].expr if "schedule" in settings else None
     for block in phase.evals:
         if block.every is None:
             _read_end_evals(block, out, reader)
         else:
-            out.evals += _read_evals(block, sources, reader)
+            out.evals += _read_evals(block, block.every, sources, reader)
     out.ok = len(reader.diagnostics) == before and all(v is not None for v in inherited.values())
     return out
 
@@ -144,7 +155,7 @@ def _read_length(out: ElabPhase, settings: dict[str, n.Setting], reader: Reader)
                      given[1].span, help="keep exactly one of steps, tokens, share, length")
         return
     setting = given[0]
-    value = reader.resolve(setting.value)
+    value = reader.resolve(setting.expr)
     key = setting.key
     if key == "length":
         if isinstance(value, n.Name) and value.name == "rest":
@@ -176,7 +187,8 @@ def _mix_entries(expr: n.Expr, sources: set[str], reader: Reader, mentioned: set
         reader.error(codes.WRONG_TYPE, f"`mix` expects a map of source shares, found {describe(expr)}", expr.span,
                      help="write e.g. `mix = { dyck: 60%, c4: 40% }`")
         return None
-    entries, ok, seen, rest = [], True, set(), []
+    entries: list[MixEntry] = []
+    ok, seen, rest = True, set(), []
     for entry in expr.entries:
         mentioned.add(entry.key)
         if entry.key not in sources:
@@ -232,7 +244,7 @@ def _fill_rest(entries: list[MixEntry], rest: list[int], reader: Reader) -> bool
 
 
 def _read_mix(out: ElabPhase, setting: n.Setting, sources: set[str], reader: Reader) -> None:
-    expr = reader.resolve(setting.value)
+    expr = reader.resolve(setting.expr)
     out.mix_span = expr.span
     if isinstance(expr, n.Call) and expr.name == "ramp":
         if len(expr.args) != 2 or expr.kwargs:
@@ -266,10 +278,8 @@ def read_transfer(expr: n.Expr, reader: Reader) -> Optional[Transfer]:
     if any(v is None for v in parts.values()):
         return None
     keep, reinit = parts.get("keep"), parts.get("reinit")
-    if keep is None and reinit is None:
-        keep = COMPONENTS
     if keep is None:
-        keep = tuple(c for c in COMPONENTS if c not in reinit)  # type: ignore[operator]
+        keep = COMPONENTS if reinit is None else tuple(c for c in COMPONENTS if c not in reinit)
     if reinit is None:
         reinit = tuple(c for c in COMPONENTS if c not in keep)
     both = sorted(set(keep) & set(reinit))
@@ -360,8 +370,9 @@ def read_schedule(expr: Optional[n.Expr], steps: int, reader: Reader) -> Any:
     return schedule
 
 
-def _read_evals(block: n.EvalBlock, sources: set[str], reader: Reader) -> list[tuple[Eval, Span]]:
-    every = reader.count(block.every, "eval every", "steps")
+def _read_evals(block: n.EvalBlock, period: n.Expr, sources: set[str], reader: Reader) -> list[tuple[Eval, Span]]:
+    """``eval every PERIOD { … }``: the evaluations run every ``period`` steps."""
+    every = reader.count(period, "eval every", "steps")
     out = []
     for call in block.calls:
         if not _known_eval(call, reader):
@@ -448,7 +459,7 @@ def read_lm_eval(call: n.Call, reader: Reader) -> Optional[LmEval]:
             return None
     built = reader.bind(call, LmEval, "lm_eval", skip=())
     if built is None or built.include_path is None:
-        return built  # type: ignore[return-value]
+        return built
     folder = os.path.normpath(os.path.join(os.path.dirname(os.path.abspath(call.span.file)), built.include_path))
     if not os.path.isdir(folder):
         reader.error(codes.NOT_A_DIRECTORY, f"`include_path` is not a directory: {folder}", given["include_path"].value.span,

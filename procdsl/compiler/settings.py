@@ -24,7 +24,7 @@ A GPT-2 preset is the plain model at that shape, the paper's defaults included:
 from __future__ import annotations
 
 import os
-from typing import Any, Optional
+from typing import Any, Optional, Union
 
 from procdsl.compiler.suggest import did_you_mean
 from procdsl.compiler.values import Reader, describe, expr_text
@@ -55,7 +55,8 @@ GPT2_PRESETS = {"gpt2_124m": {"layers": 12, "heads": 12, "dim": 768},
                 "gpt2_1_3b": {"layers": 24, "heads": 16, "dim": 2048}}
 #: what a preset fixes: the shape cannot be passed to it
 PRESET_FIXED = ("layers", "heads", "dim", "mlp_ratio")
-MODELS = {"gpt2": Gpt2Model, "llama": LlamaModel, **{name: Gpt2Model for name in GPT2_PRESETS}}
+MODELS: dict[str, type[Union[Gpt2Model, LlamaModel]]] = {
+    "gpt2": Gpt2Model, "llama": LlamaModel, **{name: Gpt2Model for name in GPT2_PRESETS}}
 TOKENIZER_WORDS = {"bytes": BytesTokenizer, "char": CharTokenizer, "gpt2": Gpt2Tokenizer}
 FLAGS = ("compile", "activation_checkpoint", "async_checkpoint")  # may stand alone, meaning true
 DTYPES = {"bf16": "bf16", "bfloat16": "bf16", "fp32": "float32", "float32": "float32"}
@@ -121,21 +122,24 @@ def build_runtime(block: Optional[n.RuntimeBlock], reader: Reader) -> Optional[R
     values: dict[str, Any] = {}
     for key, setting in settings.items():
         value = setting.value
-        if value is None and key not in FLAGS:
-            reader.error(codes.WRONG_TYPE, f"`{key}` needs a value", setting.span, help=f"write `{key} = …`")
-            values[key] = None
-        elif key == "dtype":
-            values[key] = DTYPES.get(reader.word(value, "dtype", tuple(DTYPES)) or "")
-        elif key == "compile":
+        # a flag (FLAGS) may stand alone; every other key needs its value
+        if key == "compile":
             values[key] = reader.boolean(value, "compile")
-        elif key == "checkpoint_every":
-            values[key] = reader.count(value, "checkpoint_every", "steps")
+        elif key == "async_checkpoint":
+            values[key] = reader.boolean(value, "async_checkpoint")
         elif key == "activation_checkpoint":
             if value is None:
                 values[key] = "full"
             else:
                 word = reader.word(value, "activation_checkpoint", ("true", "false", "none", "full", "selective"))
                 values[key] = {"true": "full", "false": "none"}.get(word or "", word)
+        elif value is None:
+            reader.error(codes.WRONG_TYPE, f"`{key}` needs a value", setting.span, help=f"write `{key} = …`")
+            values[key] = None
+        elif key == "dtype":
+            values[key] = DTYPES.get(reader.word(value, "dtype", tuple(DTYPES)) or "")
+        elif key == "checkpoint_every":
+            values[key] = reader.count(value, "checkpoint_every", "steps")
         elif key == "microbatch":
             values[key] = reader.integer(value, "microbatch", minimum=1)
         elif key == "log_every":
@@ -146,8 +150,6 @@ def build_runtime(block: Optional[n.RuntimeBlock], reader: Reader) -> Optional[R
             values[key] = reader.number(value, "checkpoint_minutes", positive=True)
         elif key in ("keep", "comm_timeout"):
             values[key] = reader.integer(value, key, minimum=1)
-        elif key == "async_checkpoint":
-            values[key] = reader.boolean(value, "async_checkpoint")
         elif key == "parallel":
             values[key] = build_parallel(value, reader)
     if any(v is None for v in values.values()):
@@ -187,7 +189,7 @@ def build_parallel(expr: n.Expr, reader: Reader) -> Optional[Fsdp]:
             if bound is None:
                 return None
             values[name] = bound.shard
-        elif len(part.args) != 1 or part.kwargs:
+        elif not isinstance(part, n.Call) or len(part.args) != 1 or part.kwargs:   # (a tp is a call)
             reader.error(codes.WRONG_ARITY, "`tp` takes one number: tp(N), the tensor-parallel degree", part.span)
             return None
         else:

@@ -21,7 +21,15 @@ from procdsl.compiler.suggest import did_you_mean, one_of
 from procdsl.compiler.values import Reader, describe
 from procdsl.lang import codes
 from procdsl.lang import nodes as n
-from procdsl.plan.sources import OTHER_RULES, RULES, SOURCE_KINDS, UNARY_RULES, SourceBase, TaskSource
+from procdsl.plan.sources import (
+    OTHER_RULES,
+    RULES,
+    SOURCE_KINDS,
+    UNARY_RULES,
+    HfSource,
+    SourceBase,
+    TaskSource,
+)
 
 #: source parameters that are file paths, resolved against the .curr file's directory
 PATH_FIELDS = {"jsonl": "path", "text": "path", "parquet": "path"}
@@ -42,17 +50,18 @@ class RuleResolver:
         expr = self.reader.resolve(expr)
         if isinstance(expr, n.Compose):
             parts = [self.chain(p) for p in expr.parts]
-            if any(p is None for p in parts):
+            chains = [p for p in parts if p is not None]
+            if len(chains) < len(parts):
                 return None
             ok = True
-            for part_expr, part in zip(expr.parts, parts):
-                if len(part) == 1 and part[0] in OTHER_RULES:  # type: ignore[index]
-                    rule = part[0]  # type: ignore[index]
+            for part_expr, part in zip(expr.parts, chains):
+                if len(part) == 1 and part[0] in OTHER_RULES:
+                    rule = part[0]
                     self.reader.error(codes.NOT_COMPOSABLE, f"`{rule}` cannot be composed with `>>`: it is {OTHER_RULES[rule]}",
                                       part_expr.span,
                                       help=f"only unary rules compose ({one_of(UNARY_RULES)}); use `task({rule}, …)` on its own")
                     ok = False
-            return tuple(r for p in parts for r in p) if ok else None  # type: ignore[union-attr]
+            return tuple(r for p in chains for r in p) if ok else None
         if not isinstance(expr, n.Name):
             self.reader.error(codes.WRONG_TYPE, f"expected a rule, found {describe(expr)}", expr.span,
                               help=f"rules are {one_of(RULES)} or a `rule` you define")
@@ -116,6 +125,6 @@ def build_source(definition: n.Definition, rules: RuleResolver, reader: Reader) 
     if call.name in PATH_FIELDS:
         field = PATH_FIELDS[call.name]
         built = built.model_copy(update={field: resolve(getattr(built, field))})
-    if call.name == "hf" and built.data_files:  # local files behind `hf("json", data_files=[…])`
+    if isinstance(built, HfSource) and built.data_files:  # local files behind `hf("json", data_files=[…])`
         built = built.model_copy(update={"data_files": tuple(resolve(p) for p in built.data_files)})
     return built

@@ -16,7 +16,7 @@ errors of a file are reported together.
 from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
-from typing import Any, Optional
+from typing import Any, Optional, TypeVar
 
 from pydantic import BaseModel, ValidationError
 
@@ -50,6 +50,9 @@ def expr_text(expr: n.Expr) -> str:
     """A short source-like rendering of an expression, for messages."""
     from procdsl.lang.fmt import format_expr  # the formatter owns the canonical spelling
     return format_expr(expr)
+
+
+M = TypeVar("M", bound=BaseModel)
 
 
 class Reader:
@@ -124,8 +127,9 @@ class Reader:
         value = self.number(resolved, what, minimum=minimum, maximum=maximum_of(what))
         if value is None:
             return None
+        assert isinstance(resolved, (n.Number, n.Percent))   # what number() reads
         if float(value) != int(value):
-            self.error(codes.WRONG_TYPE, f"`{what}` must be a whole number, got {resolved.text}", resolved.span)  # type: ignore[union-attr]
+            self.error(codes.WRONG_TYPE, f"`{what}` must be a whole number, got {resolved.text}", resolved.span)
             return None
         return int(value)
 
@@ -145,7 +149,8 @@ class Reader:
         value = self.number(expr, what, minimum=0)
         if value is not None and value > 1:
             expr = self.resolve(expr)
-            self.error(codes.OUT_OF_RANGE, f"`{what}` must be at most 100%, got {expr.text}", expr.span)  # type: ignore[union-attr]
+            assert isinstance(expr, (n.Number, n.Percent))   # what number() reads
+            self.error(codes.OUT_OF_RANGE, f"`{what}` must be at most 100%, got {expr.text}", expr.span)
             return None
         return value
 
@@ -222,15 +227,15 @@ class Reader:
             self.error(codes.WRONG_ARITY, "`ramp` takes exactly two numbers: ramp(start, end)", call.span)
             return None
         start, end = (self.resolve(a) for a in call.args)
-        if not all(isinstance(x, n.Number) for x in (start, end)):
+        if not (isinstance(start, n.Number) and isinstance(end, n.Number)):
             self.error(codes.WRONG_TYPE, "`ramp` ends must be numbers", call.span)
             return None
-        return Ramp(start=start.value, end=end.value)  # type: ignore[union-attr]
+        return Ramp(start=start.value, end=end.value)
 
     # ------------------------------------------------------------------------------ calls
-    def bind(self, call: n.Call, model: type[BaseModel], what: str,
+    def bind(self, call: n.Call, model: type[M], what: str,
              positional: Sequence[str] = (), skip: Sequence[str] = ("kind",),
-             extra: Optional[dict[str, Any]] = None, defaults: Optional[dict[str, Any]] = None) -> Optional[BaseModel]:
+             extra: Optional[dict[str, Any]] = None, defaults: Optional[dict[str, Any]] = None) -> Optional[M]:
         """Build ``model`` from a call's arguments; every mistake becomes a spanned diagnostic.
 
         ``positional`` names the fields positional arguments fill, ``extra`` adds values the

@@ -15,7 +15,7 @@ Quantity(value=655000000, unit='tokens', text='655M tokens', span=Span(file='x.c
 from __future__ import annotations
 
 import re
-from typing import Any, Union
+from typing import Any, Optional, Union
 
 from lark import Token, Tree
 
@@ -41,9 +41,17 @@ def read_number(text: str) -> Union[int, float]:
     return value
 
 
+def _lexed_span(file: str, token: Token) -> Span:
+    """Where a lexed token is: the lexer places every token it makes (lark types the positions
+    Optional, for tokens made by hand)."""
+    if token.line is None or token.column is None or token.end_line is None or token.end_column is None:
+        raise ValueError(f"token {token!r} has no position")
+    return Span(file, token.line, token.column, token.end_line, token.end_column)
+
+
 def _span(file: str, item: Union[Tree, Token]) -> Span:
     if isinstance(item, Token):
-        return Span(file, item.line, item.column, item.end_line, item.end_column)
+        return _lexed_span(file, item)
     meta = item.meta
     if getattr(meta, "empty", True):
         return Span.point(file)
@@ -145,8 +153,13 @@ class _Lowerer:
 
     def curriculum(self, item: Tree) -> n.Curriculum:
         name, *body = item.children
-        settings, definitions, phases, lowered = [], [], [], []
-        runtime = sweep = None
+        settings: list[n.Setting] = []
+        definitions: list[n.Definition] = []
+        phases: list[n.Phase] = []
+        lowered: list[n.Statement] = []
+        runtime: Optional[n.RuntimeBlock] = None
+        sweep: Optional[n.SweepBlock] = None
+        node: n.Statement
         for child in body:
             if child.data == "setting":
                 node = self.setting(child)
@@ -168,8 +181,11 @@ class _Lowerer:
                             tuple(phases), runtime, sweep, self.span(item), tuple(lowered))
 
     def module(self, tree: Tree) -> n.Module:
-        imports, definitions, body = [], [], []
+        imports: list[n.Import] = []
+        definitions: list[n.Definition] = []
+        body: list[n.Statement] = []
         curricula: list[n.Curriculum] = []
+        node: n.Statement
         for child in tree.children:
             if child.data == "import_stmt":
                 node = n.Import(unquote(str(child.children[0])), self.span(child))

@@ -83,6 +83,8 @@ class _BadToken(Exception):
 
     def diagnostic(self, file: str) -> Diagnostic:
         t = self.token
+        if t.line is None or t.column is None:   # the lexer places every token it makes
+            raise ValueError(f"token {t!r} has no position")
         column = t.column + self.offset
         return Diagnostic(self.code, self.message, Span(file, t.line, column, t.line, column + self.width),
                           help=self.help)
@@ -290,7 +292,8 @@ def _describe(exc: UnexpectedInput, text: str, file: str) -> Diagnostic:
         return Diagnostic(codes.UNEXPECTED_END, f"unexpected end of file; expected {_expected_list(expected)}",
                           Span(file, line, column, line, column + 1), help=help_)
     if isinstance(exc, UnexpectedCharacters):
-        char = text[exc.pos_in_stream] if exc.pos_in_stream < len(text) else ""
+        pos = exc.pos_in_stream
+        char = text[pos] if pos is not None and pos < len(text) else ""
         if char == '"':
             return Diagnostic(codes.UNEXPECTED_CHARACTER, "unterminated string", Span(file, line, column, line, column + 1),
                               help='close the string with `"` on the same line')

@@ -43,7 +43,7 @@ def unit_tokens(source: SourceBase, context: int) -> float:
     """
     if source.procedural:
         return (source.min_tokens(context) + source.max_tokens(context)) / 2
-    if source.kind == "dm_math":   # type: ignore[attr-defined]
+    if source.kind == "dm_math":
         return min(DM_MATH_TOKENS, context + 1.0)
     return context + 1.0
 
@@ -71,13 +71,14 @@ def estimate_shares(shares: dict[str, float], units: dict[str, float], *, rows: 
 def share_is_realised(context) -> list[Diagnostic]:
     out = []
     for phase in context.phases:
-        sources: dict[str, Optional[SourceBase]] = {e.source: context.sources.get(e.source) for e in phase.mix}
+        found: dict[str, Optional[SourceBase]] = {e.source: context.sources.get(e.source) for e in phase.mix}
+        sources = {name: source for name, source in found.items() if source is not None}
         if (phase.steps is None or phase.mix_end is not None or not phase.mix
-                or any(s is None for s in sources.values())
+                or len(sources) < len(found)
                 or abs(sum(e.share for e in phase.mix) - 1) > 1e-9):   # E301's to report
             continue
-        layout = phase.layout or default_layout(sources.values())  # type: ignore[arg-type]
-        units = {name: unit_tokens(source, phase.context) for name, source in sources.items()}  # type: ignore[arg-type]
+        layout = phase.layout or default_layout(sources.values())
+        units = {name: unit_tokens(source, phase.context) for name, source in sources.items()}
         shape = {"rows": phase.steps * phase.batch, "row_len": phase.context + 1, "padded": layout == "padded"}
         asked = {e.source: e.share for e in phase.mix}
         counts, got = estimate_units(asked, units, **shape), estimate_shares(asked, units, **shape)
