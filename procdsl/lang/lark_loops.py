@@ -39,6 +39,7 @@ from lark.parsers.lalr_parser import LALR_Parser
 from lark.parsers.lalr_parser import _Parser as LarkParser
 
 try:
+    # re's private parser module (3.11+): the stubs do not list it
     from re import _parser as sre_parse  # type: ignore[attr-defined]
 except ImportError:  # pragma: no cover - Python 3.10
     import sre_parse
@@ -182,7 +183,8 @@ def _first(items: list) -> Optional[set]:
         return _first(list(arg[-1]) + rest)
     if op is sre_parse.BRANCH:
         branches = [_first(list(branch) + rest) for branch in arg[1]]
-        return None if None in branches else set().union(*branches)  # type: ignore[arg-type]
+        known = [b for b in branches if b is not None]
+        return None if len(known) < len(branches) else set().union(*known)
     if op in (sre_parse.ASSERT, sre_parse.ASSERT_NOT, sre_parse.AT):  # zero-width: a wider answer
         return _first(rest)
     return None

@@ -112,10 +112,11 @@ def _check_number(token: Token) -> Token:
     if _SURELY_IN_RANGE.match(token):
         return token
     match = _NUMBER_PART.match(str(token))
-    text = str(token)[:match.end()]  # type: ignore[union-attr]
+    assert match is not None   # a NUMBER token starts with one
+    text = str(token)[:match.end()]
     suffix = str(token)[len(text):len(text) + 1]
     text += suffix if suffix in ("K", "M", "B", "T") else ""
-    if len(match.group(1)) > 301 or not abs(read_number(text)) <= MAX_LITERAL:  # type: ignore[union-attr]
+    if len(match.group(1)) > 301 or not abs(read_number(text)) <= MAX_LITERAL:
         shown = text if len(text) <= 24 else text[:20] + "…"
         raise _BadToken(token, codes.NUMBER_OUT_OF_RANGE, f"number `{shown}` is out of range", 0, len(text),
                         help="a number is at most 1e300 in size; every setting has a far smaller maximum")
@@ -215,7 +216,8 @@ _RECENT_SIZE, _RECENT_TEXT = 8, 100_000  # an editor's files; a big AST kept ali
 def parse_text(text: str, file: str, comments: bool = True) -> tuple[Tree, list[Token]]:
     """Parse one file's text into Lark's tree (nodes placed by Lark) and, if asked, its comments.
     The compiler uses :func:`parse_module`; errors are the same."""
-    return _run(_tree_parser(), text, file, comments)  # type: ignore[return-value]
+    tree, found = _run(_tree_parser(), text, file, comments)
+    return cast(Tree, tree), found   # the tree parser builds Lark's tree
 
 
 def _run(parser: Lark, text: str, file: str, comments: bool) -> tuple[object, list[Token]]:
