@@ -18,8 +18,11 @@ CURRICULA = Path(__file__).resolve().parent.parent / "curricula"
 
 def corpus(n: int = 200) -> list[tuple[str, str]]:
     texts = [(p.name, p.read_text()) for p in sorted(CURRICULA.glob("*.curr"))]
-    return [(f"{i}-{name}", text.replace("seed      = 0", f"seed      = {i}")) for i in range(n)
-            for name, text in [texts[i % len(texts)]]]
+    return [
+        (f"{i}-{name}", text.replace("seed      = 0", f"seed      = {i}"))
+        for i in range(n)
+        for name, text in [texts[i % len(texts)]]
+    ]
 
 
 def rate(fn, files) -> float:

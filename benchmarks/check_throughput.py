@@ -55,7 +55,7 @@ def _rename(block: str, i: str) -> str:
     for line in block.splitlines():
         for kind in ("let ", "source ", "rule "):
             if line.startswith(kind):
-                name, rest = line[len(kind):].split("=", 1)
+                name, rest = line[len(kind) :].split("=", 1)
                 line = f"{kind}{name.strip()}_{i} ={rest}"
         out.append(line)
     return "\n".join(out) + "\n"
@@ -88,11 +88,15 @@ def main(argv: list[str]) -> int:
     scale = 1 if quick else 4
     compile_text("let x = 1", "warm.curr")  # build the parsers once, as a CLI run does
     parse_text("let x = 1", "warm.curr")
-    inputs = [("curricula", curricula_text(100_000 * scale), curricula_text(200_000 * scale)),
-              ("lets", lets_text(5_000 * scale), lets_text(10_000 * scale)),
-              ("chain", chain_text(5_000 * scale), chain_text(10_000 * scale))]
-    print(f"{'input':<10} {'bytes':>9} {'check s':>8} {'check MB/s':>11} {'parse MB/s':>11} "
-          f"{'lark tree MB/s':>15} {'time ×2 size':>13}")
+    inputs = [
+        ("curricula", curricula_text(100_000 * scale), curricula_text(200_000 * scale)),
+        ("lets", lets_text(5_000 * scale), lets_text(10_000 * scale)),
+        ("chain", chain_text(5_000 * scale), chain_text(10_000 * scale)),
+    ]
+    print(
+        f"{'input':<10} {'bytes':>9} {'check s':>8} {'check MB/s':>11} {'parse MB/s':>11} "
+        f"{'lark tree MB/s':>15} {'time ×2 size':>13}"
+    )
     for name, small, large in inputs:
         t_small = seconds(compile_text, small)
         t_large = seconds(compile_text, large)
@@ -101,9 +105,11 @@ def main(argv: list[str]) -> int:
         for text, t in ((small, t_small), (large, t_large)):
             last = text is large
             growth = f"{t_large / t_small:.2f}×" if last else ""
-            print(f"{name:<10} {len(text):>9,} {t:>8.3f} {len(text) / t / 1e6:>11.3f} "
-                  f"{(len(large) / parse / 1e6) if last else float('nan'):>11.3f} "
-                  f"{(len(large) / tree / 1e6) if last else float('nan'):>15.3f} {growth:>13}")
+            print(
+                f"{name:<10} {len(text):>9,} {t:>8.3f} {len(text) / t / 1e6:>11.3f} "
+                f"{(len(large) / parse / 1e6) if last else float('nan'):>11.3f} "
+                f"{(len(large) / tree / 1e6) if last else float('nan'):>15.3f} {growth:>13}"
+            )
     return 0
 
 

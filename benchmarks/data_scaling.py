@@ -26,21 +26,44 @@ from pathlib import Path
 CASES = {
     "a: k-Dyck k=64": "source d = dyck(k=64)\n  phase p { steps = 9000  mix = { d: 100% } }",
     "b: gpt2 text": "source c = python_code()\n  phase p { steps = 9000  mix = { c: 100% } }",
-    "c: 50/50 mix": ("source d = dyck(k=64)\n  source c = python_code()\n"
-                     "  phase p { steps = 9000  mix = { d: 50%, c: 50% } }"),
+    "c: 50/50 mix": (
+        "source d = dyck(k=64)\n  source c = python_code()\n"
+        "  phase p { steps = 9000  mix = { d: 50%, c: 50% } }"
+    ),
 }
 
 
 def curriculum(body: str) -> str:
-    return (f"curriculum scaling {{\n  model = gpt2_124m\n  tokenizer = gpt2\n  context = 2048\n"
-            f"  batch = 64\n  {body}\n}}\n")
+    return (
+        f"curriculum scaling {{\n  model = gpt2_124m\n  tokenizer = gpt2\n  context = 2048\n"
+        f"  batch = 64\n  {body}\n}}\n"
+    )
 
 
 def bench(path: Path, *, world: int, start: int = 0, steps: int, cache: str) -> dict:
-    out = subprocess.run([sys.executable, "-m", "procdsl.cli", "bench", "--pipeline", str(path),
-                          "--world", str(world), "--rank", "0", "--start-step", str(start),
-                          "--steps", str(steps), "--json"], capture_output=True, text=True,
-                         check=True, env={**os.environ, "PROCDSL_CACHE": cache})
+    out = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "procdsl.cli",
+            "bench",
+            "--pipeline",
+            str(path),
+            "--world",
+            str(world),
+            "--rank",
+            "0",
+            "--start-step",
+            str(start),
+            "--steps",
+            str(steps),
+            "--json",
+        ],
+        capture_output=True,
+        text=True,
+        check=True,
+        env={**os.environ, "PROCDSL_CACHE": cache},
+    )
     return json.loads(out.stdout)
 
 
@@ -56,17 +79,22 @@ def main() -> None:
             path.write_text(curriculum(body))
             base = None
             cache = str(Path(tmp) / "cache")
-            bench(path, world=64, steps=1, cache=cache)      # prepares the store, untimed
+            bench(path, world=64, steps=1, cache=cache)  # prepares the store, untimed
             for world in (1, 8, 64):
                 r = bench(path, world=world, steps=args.steps, cache=cache)
                 base = base or r["step_ms"]
-                print(f"{name:18} {world:3d} {r['step_ms']:9.2f} {r['rank_tokens_per_s'] / 1e6:10.2f}M "
-                      f"{r['step_ms'] / base:11.3f}×", flush=True)
+                print(
+                    f"{name:18} {world:3d} {r['step_ms']:9.2f} {r['rank_tokens_per_s'] / 1e6:10.2f}M "
+                    f"{r['step_ms'] / base:11.3f}×",
+                    flush=True,
+                )
             fresh = bench(path, world=8, steps=1, cache=cache)
             later = bench(path, world=8, start=args.resume_step, steps=1, cache=cache)
-            print(f"{name:18} resume at step {args.resume_step}: {later['resume_ms']:.1f} ms vs "
-                  f"{fresh['resume_ms']:.1f} ms at step 0 ({later['resume_ms'] / fresh['resume_ms']:.2f}×)",
-                  flush=True)
+            print(
+                f"{name:18} resume at step {args.resume_step}: {later['resume_ms']:.1f} ms vs "
+                f"{fresh['resume_ms']:.1f} ms at step 0 ({later['resume_ms'] / fresh['resume_ms']:.2f}×)",
+                flush=True,
+            )
 
 
 if __name__ == "__main__":

@@ -62,7 +62,7 @@ CURRICULUM = """curriculum overhead {
 SHAPE = {"layers": 4, "heads": 4, "dim": 128, "context": 256, "batch": 8}
 #: configuration name -> the ``runtime { }`` settings both runs share (via phase 1's job config)
 CONFIGS = {"plain": "", "accumulation": "microbatch = 2", "bf16+compile": "dtype = bf16  compile = true"}
-SKIP = 5   # first steps of a run left out of the steady state (allocator, caches warm up)
+SKIP = 5  # first steps of a run left out of the steady state (allocator, caches warm up)
 
 
 # --------------------------------------------------------------------------- the bare worker
@@ -121,8 +121,9 @@ def bare_worker(job_path: str, result_path: str) -> int:
             self.waited = 0.0
             start = time.perf_counter()
             super().train_step(data_iterator)
-            TimedTrainer.steps.append({"step_time_s": time.perf_counter() - start,
-                                       "data_wait_s": self.waited, "time": time.time()})
+            TimedTrainer.steps.append(
+                {"step_time_s": time.perf_counter() - start, "data_wait_s": self.waited, "time": time.time()}
+            )
 
     with open(job_path, encoding="utf-8") as f:
         job = job_config_from_dict(json.load(f))
@@ -145,16 +146,38 @@ def bare_worker(job_path: str, result_path: str) -> int:
 
 
 def launcher_env(threads: int) -> dict[str, str]:
-    env = {k: v for k, v in os.environ.items()
-           if k not in ("RANK", "LOCAL_RANK", "WORLD_SIZE", "LOCAL_WORLD_SIZE", "GROUP_RANK",
-                        "MASTER_ADDR", "MASTER_PORT")}
-    env["OMP_NUM_THREADS"] = str(threads)   # alike for both runs
+    env = {
+        k: v
+        for k, v in os.environ.items()
+        if k
+        not in (
+            "RANK",
+            "LOCAL_RANK",
+            "WORLD_SIZE",
+            "LOCAL_WORLD_SIZE",
+            "GROUP_RANK",
+            "MASTER_ADDR",
+            "MASTER_PORT",
+        )
+    }
+    env["OMP_NUM_THREADS"] = str(threads)  # alike for both runs
     return env
 
 
 def run_procdsl(curr: Path, out: Path, nproc: int, threads: int) -> list[dict[str, Any]]:
-    cmd = [sys.executable, "-m", "procdsl.cli", "run", str(curr), "--out", str(out),
-           "--nproc", str(nproc), "--device", "cpu"]
+    cmd = [
+        sys.executable,
+        "-m",
+        "procdsl.cli",
+        "run",
+        str(curr),
+        "--out",
+        str(out),
+        "--nproc",
+        str(nproc),
+        "--device",
+        "cpu",
+    ]
     done = subprocess.run(cmd, env=launcher_env(threads), capture_output=True, text=True)
     if done.returncode:
         sys.exit(f"procdsl run failed:\n{done.stderr[-3000:]}")
@@ -170,8 +193,15 @@ def run_bare(job: dict[str, Any], folder: Path, nproc: int, threads: int) -> lis
     if nproc == 1:
         cmd = [sys.executable, *me]
     else:
-        cmd = [sys.executable, "-m", "torch.distributed.run", "--standalone",
-               "--nproc-per-node", str(nproc), *me]
+        cmd = [
+            sys.executable,
+            "-m",
+            "torch.distributed.run",
+            "--standalone",
+            "--nproc-per-node",
+            str(nproc),
+            *me,
+        ]
     done = subprocess.run(cmd, env=launcher_env(threads), capture_output=True, text=True)
     if done.returncode:
         sys.exit(f"bare TorchTitan run failed:\n{done.stderr[-3000:]}")
@@ -232,8 +262,13 @@ def switch_parts(out: Path, records: list[dict[str, Any]]) -> tuple[float, float
     return built - last["time"], start["time"] - start["step_time_s"] - built
 
 
-def summarize(name: str, ours: list[list[dict[str, Any]]], bare: list[list[dict[str, Any]]],
-              parts: list[tuple[float, float] | None], tokens_per_step: int) -> float:
+def summarize(
+    name: str,
+    ours: list[list[dict[str, Any]]],
+    bare: list[list[dict[str, Any]]],
+    parts: list[tuple[float, float] | None],
+    tokens_per_step: int,
+) -> float:
     """Print one configuration's comparison; returns the ratio procdsl / bare (medians)."""
     phase1 = [steady([r for r in run if r["phase"] == "warm"]) for run in ours]
     bare_steady = [steady(run) for run in bare]
@@ -246,31 +281,48 @@ def summarize(name: str, ours: list[list[dict[str, Any]]], bare: list[list[dict[
     # run is the least disturbed estimate of what a step costs
     ours_fast = percentile([p for run in phase1 for p in periods(run)], 0.1)
     bare_fast = percentile([p for run in bare_steady for p in periods(run)], 0.1)
-    wait = sum(r["data_wait_s"] for run in phase1 for r in run) / sum(r["step_time_s"] for run in phase1 for r in run)
-    bare_wait = (sum(r["data_wait_s"] for run in bare_steady for r in run)
-                 / sum(r["step_time_s"] for run in bare_steady for r in run))
+    wait = sum(r["data_wait_s"] for run in phase1 for r in run) / sum(
+        r["step_time_s"] for run in phase1 for r in run
+    )
+    bare_wait = sum(r["data_wait_s"] for run in bare_steady for r in run) / sum(
+        r["step_time_s"] for run in bare_steady for r in run
+    )
     switches = [switch_time(run) for run in ours]
     flag = lambda ok: "ok" if ok else "BELOW TARGET"  # noqa: E731
 
     print(f"\n[{name}]")
-    print(f"bare TorchTitan  {tokens_per_step / bare_period:10,.0f} tokens/s  (median step "
-          f"interval {bare_period * 1e3:.1f} ms; train_step {bare_compute * 1e3:.1f} ms)")
-    print(f"procdsl run      {tokens_per_step / ours_period:10,.0f} tokens/s  (median step "
-          f"interval {ours_period * 1e3:.1f} ms; train_step {ours_compute * 1e3:.1f} ms)")
+    print(
+        f"bare TorchTitan  {tokens_per_step / bare_period:10,.0f} tokens/s  (median step "
+        f"interval {bare_period * 1e3:.1f} ms; train_step {bare_compute * 1e3:.1f} ms)"
+    )
+    print(
+        f"procdsl run      {tokens_per_step / ours_period:10,.0f} tokens/s  (median step "
+        f"interval {ours_period * 1e3:.1f} ms; train_step {ours_compute * 1e3:.1f} ms)"
+    )
     for i, (a, b) in enumerate(zip(phase1, bare_steady)):
         mine, theirs = statistics.median(periods(a)), statistics.median(periods(b))
-        print(f"  repeat {i + 1}: bare {tokens_per_step / theirs:,.0f}, procdsl "
-              f"{tokens_per_step / mine:,.0f} tokens/s -> {theirs / mine:.3f}x")
-    print(f"ratio procdsl / bare: {ratio:.3f}x of the medians (target >= 0.95x: "
-          f"{flag(ratio >= 0.95)}); {bare_fast / ours_fast:.3f}x of the fastest tenth of the steps")
-    print(f"data wait: {wait * 100:.3f}% of procdsl's step time (target < 1%: {flag(wait < 0.01)}); "
-          f"bare in-memory loader {bare_wait * 100:.3f}%")
-    print("phase switch (end of phase 1's last step -> start of phase 2's first): "
-          + ", ".join(f"{s:.2f} s" for s in switches))
+        print(
+            f"  repeat {i + 1}: bare {tokens_per_step / theirs:,.0f}, procdsl "
+            f"{tokens_per_step / mine:,.0f} tokens/s -> {theirs / mine:.3f}x"
+        )
+    print(
+        f"ratio procdsl / bare: {ratio:.3f}x of the medians (target >= 0.95x: "
+        f"{flag(ratio >= 0.95)}); {bare_fast / ours_fast:.3f}x of the fastest tenth of the steps"
+    )
+    print(
+        f"data wait: {wait * 100:.3f}% of procdsl's step time (target < 1%: {flag(wait < 0.01)}); "
+        f"bare in-memory loader {bare_wait * 100:.3f}%"
+    )
+    print(
+        "phase switch (end of phase 1's last step -> start of phase 2's first): "
+        + ", ".join(f"{s:.2f} s" for s in switches)
+    )
     for i, part in enumerate(parts):
         if part is not None:
-            print(f"  repeat {i + 1}: end of phase 1 (checkpoint, logs) {part[0]:.2f} s, building "
-                  f"phase 2 (model, optimizer, stream, transfer) {part[1]:.2f} s")
+            print(
+                f"  repeat {i + 1}: end of phase 1 (checkpoint, logs) {part[0]:.2f} s, building "
+                f"phase 2 (model, optimizer, stream, transfer) {part[1]:.2f} s"
+            )
     return ratio
 
 
@@ -279,12 +331,17 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--quick", action="store_true", help="fewer steps, one repeat")
     parser.add_argument("--nproc", type=int, default=1, help="ranks of both runs (default 1)")
     parser.add_argument("--steps", type=int, default=None, help="steps of phase 1 (and of the bare run)")
-    parser.add_argument("--threads", type=int, default=1,
-                        help="OMP_NUM_THREADS of every rank of both runs (default 1: with more, one "
-                             "busy core elsewhere stalls OpenMP's barriers and the timings swing 5x)")
+    parser.add_argument(
+        "--threads",
+        type=int,
+        default=1,
+        help="OMP_NUM_THREADS of every rank of both runs (default 1: with more, one "
+        "busy core elsewhere stalls OpenMP's barriers and the timings swing 5x)",
+    )
     parser.add_argument("--repeats", type=int, default=None, help="runs of each, interleaved")
-    parser.add_argument("--configs", default=",".join(CONFIGS),
-                        help=f"comma-separated subset of {', '.join(CONFIGS)}")
+    parser.add_argument(
+        "--configs", default=",".join(CONFIGS), help=f"comma-separated subset of {', '.join(CONFIGS)}"
+    )
     parser.add_argument("--bare-worker", nargs=2, metavar=("JOB", "RESULT"), help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
     if args.bare_worker:
@@ -309,11 +366,14 @@ def main(argv: list[str] | None = None) -> int:
             curr.write_text(CURRICULUM % (shape | {"runtime": CONFIGS[name]}))
             jobs[name] = (curr, bare_job(curr, root / f"bare-job-{name}", args.nproc))
         vocab = next(iter(jobs.values()))[1]["model"]["flavor"].split("vocab_size=")[1].split(",")[0]
-        print(f"GPT-2 layers={shape['layers']} heads={shape['heads']} dim={shape['dim']}, "
-              f"batch {shape['batch']} x seq_len {shape['context']} = {tokens_per_step} tokens/step, "
-              f"vocabulary {vocab}, {args.nproc} rank(s) x {args.threads} thread(s) on "
-              f"{os.cpu_count()} cores; phase 1 {warm} steps, phase 2 {main_steps}; configurations "
-              f"{', '.join(configs)}, {repeats} repeat(s), interleaved", flush=True)
+        print(
+            f"GPT-2 layers={shape['layers']} heads={shape['heads']} dim={shape['dim']}, "
+            f"batch {shape['batch']} x seq_len {shape['context']} = {tokens_per_step} tokens/step, "
+            f"vocabulary {vocab}, {args.nproc} rank(s) x {args.threads} thread(s) on "
+            f"{os.cpu_count()} cores; phase 1 {warm} steps, phase 2 {main_steps}; configurations "
+            f"{', '.join(configs)}, {repeats} repeat(s), interleaved",
+            flush=True,
+        )
         for i in range(repeats):
             for name in configs:
                 curr, job = jobs[name]
@@ -324,13 +384,17 @@ def main(argv: list[str] | None = None) -> int:
                 out = root / f"procdsl-{name}-{i}"
                 ours[name].append(run_procdsl(curr, out, args.nproc, args.threads))
                 parts[name].append(switch_parts(out, ours[name][-1]))
-                print(f"  repeat {i + 1} {name}: bare {took_bare:.0f} s, procdsl "
-                      f"{time.perf_counter() - started:.0f} s", flush=True)
+                print(
+                    f"  repeat {i + 1} {name}: bare {took_bare:.0f} s, procdsl "
+                    f"{time.perf_counter() - started:.0f} s",
+                    flush=True,
+                )
 
-    ratios = {name: summarize(name, ours[name], bare[name], parts[name], tokens_per_step)
-              for name in configs}
-    print("\nratio procdsl / bare TorchTitan (median): "
-          + ", ".join(f"{name} {ratio:.3f}x" for name, ratio in ratios.items()))
+    ratios = {name: summarize(name, ours[name], bare[name], parts[name], tokens_per_step) for name in configs}
+    print(
+        "\nratio procdsl / bare TorchTitan (median): "
+        + ", ".join(f"{name} {ratio:.3f}x" for name, ratio in ratios.items())
+    )
     return 0
 
 

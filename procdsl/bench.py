@@ -40,8 +40,10 @@ CONTEXT = 2048
 TARGET_TOKENS_PER_S = 5e6
 TARGET_RATIO = 20.0
 
-CASES = [(f"task({rule})", TaskSource(rule=(rule,), length=64, vocab=100))
-         for rule in ("identity", "reverse", "sort", "set", "union", "delete", "stack")] + [
+CASES = [
+    (f"task({rule})", TaskSource(rule=(rule,), length=64, vocab=100))
+    for rule in ("identity", "reverse", "sort", "set", "union", "delete", "stack")
+] + [
     ("task(set >> sort)", TaskSource(rule=("set", "sort"), length=64, vocab=100)),
     ("dyck(k=64, length=2048)", DyckSource(k=64, length=2048)),
     ("shuffle_dyck(k=64, length=2048, max_depth=16)", ShuffleDyckSource(k=64, length=2048, max_depth=16)),
@@ -87,8 +89,9 @@ def run_generator_bench(seconds: float = 0.3, cases=CASES) -> list[dict]:
     for label, source in cases:
         ours = _rate(partial(_tokens, source), seconds)
         theirs = _rate(partial(_naive_tokens, source), seconds / 2, repeats=1)
-        rows.append({"generator": label, "tokens_per_s": ours, "naive_tokens_per_s": theirs,
-                     "ratio": ours / theirs})
+        rows.append(
+            {"generator": label, "tokens_per_s": ours, "naive_tokens_per_s": theirs, "ratio": ours / theirs}
+        )
     return rows
 
 
@@ -97,8 +100,10 @@ def run_benches(quick: bool = False) -> dict[str, list[dict]]:
     (:mod:`procdsl.stream.bench`); ``quick``: shorter measurements, noisier."""
     from procdsl.stream.bench import run_pipeline_bench
 
-    return {"generators": run_generator_bench(seconds=0.1 if quick else 0.3),
-            "pipeline": run_pipeline_bench(batches=100 if quick else 1000)}
+    return {
+        "generators": run_generator_bench(seconds=0.1 if quick else 0.3),
+        "pipeline": run_pipeline_bench(batches=100 if quick else 1000),
+    }
 
 
 def format_benches(result: dict[str, list[dict]]) -> str:
@@ -117,5 +122,7 @@ def format_table(rows: list[dict]) -> str:
         flag = ""
         if row["tokens_per_s"] < TARGET_TOKENS_PER_S or (row["ratio"] or TARGET_RATIO) < TARGET_RATIO:
             flag = "  (below target)"
-        lines.append(f"{row['generator']:48s} {row['tokens_per_s'] / 1e6:9.1f}M {naive:>10s} {ratio:>8s}{flag}")
+        lines.append(
+            f"{row['generator']:48s} {row['tokens_per_s'] / 1e6:9.1f}M {naive:>10s} {ratio:>8s}{flag}"
+        )
     return "\n".join(lines)

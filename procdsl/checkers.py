@@ -68,6 +68,7 @@ def _symbols(what: str, values: list[int], lo: int, hi: int) -> list[str]:
 
 # -- algorithmic tasks ---------------------------------------------------------------------------
 
+
 def _apply(rule: str, xs: list[int]) -> list[int]:
     if rule == "identity":
         return list(xs)
@@ -117,7 +118,9 @@ def check_task(tokens, mask, source, context) -> list[str]:
     if head == "union":
         a, b = inputs
         if (len(a), len(b)) != ((L + 1) // 2, L // 2):
-            problems.append(f"union inputs of {len(a)} and {len(b)} symbols, expected {(L + 1) // 2} and {L // 2}")
+            problems.append(
+                f"union inputs of {len(a)} and {len(b)} symbols, expected {(L + 1) // 2} and {L // 2}"
+            )
         expected = _apply("set", a + b)
     elif head == "delete":
         x, t = inputs
@@ -144,7 +147,7 @@ def _check_stack(tokens, mask, source) -> list[str]:
         return [f"stack example has {n} tokens, expected 2L with L >= 3"]
     L = n // 2
     problems = _within("length", L, _bounds(source.length, 0))
-    ops, y = tokens[:L], tokens[L + 1:]
+    ops, y = tokens[:L], tokens[L + 1 :]
     if tokens[L] != V:
         problems.append(f"position {L} is {tokens[L]}, expected SEP")
     stack: list[int] = []
@@ -169,6 +172,7 @@ def _check_stack(tokens, mask, source) -> list[str]:
 
 
 # -- bracket languages ---------------------------------------------------------------------------
+
 
 def _bracket_length(tokens, source, context) -> list[str]:
     return _within("length", len(tokens), _bounds(source.length, context))
@@ -221,6 +225,7 @@ def check_shuffle_dyck(tokens, mask, source, context) -> list[str]:
 
 # -- cellular automata and copying ---------------------------------------------------------------
 
+
 def check_eca(tokens, mask, source, context) -> list[str]:
     sep = 2
     if not tokens or tokens[-1] != sep:
@@ -261,6 +266,7 @@ def check_ww(tokens, mask, source, context) -> list[str]:
 
 # -- diagnostic probes ---------------------------------------------------------------------------
 
+
 def _most(value) -> int:
     """The largest value a tunable parameter takes (what the probes pad to)."""
     return int(max(_bounds(value, 0)))
@@ -286,7 +292,7 @@ def check_haystack(tokens, mask, source, context) -> list[str]:
         problems.append(f"query {query} is not a key")
     elif answer != values[keys.index(query)]:
         problems.append(f"answer {answer} but key {query} holds {values[keys.index(query)]}")
-    if any(t != 0 for t in tokens[at + 2:]):
+    if any(t != 0 for t in tokens[at + 2 :]):
         problems.append("padding after the answer is not all PAD (0)")
     return problems + _mask(mask, [i == at + 1 for i in range(n)])
 
@@ -301,7 +307,7 @@ def _arithmetic(tokens, mask, source, context, operation, msd_first: bool) -> li
     i, e, s = tokens.index(op), tokens.index(equals), tokens.index(stop)
     if not i < e < s:
         return ["expected digits OP digits = answer STOP PAD…"]
-    numbers = [tokens[:i], tokens[i + 1:e], [t - 20 for t in tokens[e + 1:s]]]
+    numbers = [tokens[:i], tokens[i + 1 : e], [t - 20 for t in tokens[e + 1 : s]]]
     problems = []
     for what, digits in zip(("a", "b", "answer"), numbers):
         written = digits if msd_first else digits[::-1]
@@ -314,7 +320,7 @@ def _arithmetic(tokens, mask, source, context, operation, msd_first: bool) -> li
         problems += _within(f"digits of {what}", len(digits), _bounds(source.digits, context))
     if operation(a, b) != c:
         problems.append(f"{a} and {b} give {operation(a, b)}, not {c}")
-    if any(t != pad for t in tokens[s + 1:]):
+    if any(t != pad for t in tokens[s + 1 :]):
         problems.append("padding after STOP is not all PAD")
     # the task files score the prediction made at an answer digit or STOP: the token after it
     return problems + _mask(mask, [j > 0 and tokens[j - 1] >= 20 for j in range(len(tokens))])
@@ -349,9 +355,15 @@ def check_sorting(tokens, mask, source, context) -> list[str]:
 
 
 CHECKERS = {
-    "task": check_task, "dyck": check_dyck, "shuffle_dyck": check_shuffle_dyck, "eca": check_eca,
-    "ww": check_ww, "haystack": check_haystack, "addition": check_addition,
-    "reversed_addition": check_reversed_addition, "multiplication": check_multiplication,
+    "task": check_task,
+    "dyck": check_dyck,
+    "shuffle_dyck": check_shuffle_dyck,
+    "eca": check_eca,
+    "ww": check_ww,
+    "haystack": check_haystack,
+    "addition": check_addition,
+    "reversed_addition": check_reversed_addition,
+    "multiplication": check_multiplication,
     "sorting": check_sorting,
 }
 

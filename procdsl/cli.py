@@ -22,8 +22,12 @@ import typer
 
 from procdsl.lang.diagnostics import Diagnostic, errors, render_github, render_json, render_text
 
-app = typer.Typer(add_completion=True, no_args_is_help=True, rich_markup_mode=None,
-                  help="procdsl: curricula for procedural pretraining, as files.")
+app = typer.Typer(
+    add_completion=True,
+    no_args_is_help=True,
+    rich_markup_mode=None,
+    help="procdsl: curricula for procedural pretraining, as files.",
+)
 
 
 class Format(str, Enum):
@@ -81,8 +85,10 @@ def _print_diagnostics(diagnostics: list[Diagnostic], texts: dict[str, str], fmt
 
 
 @app.command()
-def check(paths: list[Path] = typer.Argument(..., help="files or directories (searched for *.curr)"),
-          format: Format = typer.Option(Format.text, "--format", help="text, json (one object per line) or github")) -> None:
+def check(
+    paths: list[Path] = typer.Argument(..., help="files or directories (searched for *.curr)"),
+    format: Format = typer.Option(Format.text, "--format", help="text, json (one object per line) or github"),
+) -> None:
     """Parse and check every .curr file under PATHS."""
     from procdsl.compiler import compile_file
 
@@ -109,11 +115,18 @@ def _settings_help() -> str:
 
 
 @app.command(epilog=_settings_help())
-def plan(file: Path = typer.Argument(..., help="the .curr file"),
-         set_: list[str] = typer.Option([], "--set", help="override a plan path: --set phases.warmup.steps=500"),
-         json_: bool = typer.Option(False, "--json", help="print only the plan JSON on stdout"),
-         output: Optional[Path] = typer.Option(None, "-o", "--output", help="also write the plan JSON here"),
-         plot: Optional[str] = typer.Option(None, "--plot", metavar="FILE|-", help="draw the timeline (phases × mixture × lr) to FILE (.png, .svg, .pdf), or - for the terminal")) -> None:
+def plan(
+    file: Path = typer.Argument(..., help="the .curr file"),
+    set_: list[str] = typer.Option([], "--set", help="override a plan path: --set phases.warmup.steps=500"),
+    json_: bool = typer.Option(False, "--json", help="print only the plan JSON on stdout"),
+    output: Optional[Path] = typer.Option(None, "-o", "--output", help="also write the plan JSON here"),
+    plot: Optional[str] = typer.Option(
+        None,
+        "--plot",
+        metavar="FILE|-",
+        help="draw the timeline (phases × mixture × lr) to FILE (.png, .svg, .pdf), or - for the terminal",
+    ),
+) -> None:
     """Compile FILE and show its plan (or every sweep variant's)."""
     from procdsl.files import write_output
     from procdsl.plan import plans_json
@@ -144,7 +157,9 @@ def _compile_or_exit(file: Path, overrides: list[str]):
     from procdsl.compiler import compile_file
 
     if not os.path.lexists(file) or file.is_dir():
-        raise _usage(f"no such file: {file}" if not file.is_dir() else f"{file} is a directory: name a .curr file")
+        raise _usage(
+            f"no such file: {file}" if not file.is_dir() else f"{file} is a directory: name a .curr file"
+        )
     result = compile_file(str(file), overrides)  # an unreadable file (a fifo, a device) is E004
     _print_diagnostics(result.diagnostics, result.texts, Format.text, err=True)
     if not result.ok:
@@ -157,13 +172,19 @@ def _compile_or_exit(file: Path, overrides: list[str]):
 
 
 @app.command()
-def fmt(paths: list[Path] = typer.Argument(..., help="files or directories (searched for *.curr)"),
-        check_only: bool = typer.Option(False, "--check", help="change nothing; exit 1 if a file would change")) -> None:
+def fmt(
+    paths: list[Path] = typer.Argument(..., help="files or directories (searched for *.curr)"),
+    check_only: bool = typer.Option(False, "--check", help="change nothing; exit 1 if a file would change"),
+) -> None:
     """Rewrite .curr files in the canonical layout (comments kept)."""
     from procdsl.files import format_files
 
-    changed, failed = format_files(_curr_files(paths), check_only=check_only, say=typer.echo,
-                                   warn=lambda line: typer.echo(line, err=True))
+    changed, failed = format_files(
+        _curr_files(paths),
+        check_only=check_only,
+        say=typer.echo,
+        warn=lambda line: typer.echo(line, err=True),
+    )
     verb = "would be reformatted" if check_only else "reformatted"
     typer.echo(f"{changed} file{'s' if changed != 1 else ''} {verb}.", err=True)
     raise typer.Exit(1 if failed or (check_only and changed) else 0)
@@ -176,22 +197,44 @@ class Device(str, Enum):
 
 
 @app.command()
-def run(file: Path = typer.Argument(..., help="the .curr file"),
-        set_: list[str] = typer.Option([], "--set", help="override a plan path: --set phases.warmup.steps=500"),
-        nproc: int = typer.Option(1, "--nproc", min=1, help="ranks to launch on this machine (torchrun semantics)"),
-        device: Device = typer.Option(Device.auto, "--device", help="auto (CUDA when present), cpu or cuda"),
-        out: Optional[str] = typer.Option(None, "--out", help="run directory (default runs/<plan name>)"),
-        dry_run: bool = typer.Option(False, "--dry-run", help="print the TorchTitan config, sizes and FLOPs; train nothing"),
-        force_replan: bool = typer.Option(False, "--force-replan", help="resume DIR even though its plan differs (logs the diff)"),
-        emit_slurm: bool = typer.Option(False, "--emit-slurm", help="print an sbatch script that runs this on a cluster"),
-        nodes: int = typer.Option(1, "--nodes", min=1, help="with --emit-slurm: nodes"),
-        gpus_per_node: int = typer.Option(8, "--gpus-per-node", min=1, help="with --emit-slurm: GPUs (ranks) per node"),
-        time_limit: str = typer.Option("24:00:00", "--time", help="with --emit-slurm: the job's time limit"),
-        partition: Optional[str] = typer.Option(None, "--partition", help="with --emit-slurm: the SLURM partition"),
-        cpus_per_task: Optional[int] = typer.Option(None, "--cpus-per-task", min=1, help="with --emit-slurm: CPU cores per node (default 8 per GPU)"),
-        mem: str = typer.Option("0", "--mem", help="with --emit-slurm: memory per node, e.g. 480G (0: all of it)"),
-        variant: Optional[str] = typer.Option(None, "--variant", help="run one sweep variant (its name, or its key=value part)"),
-        stream: bool = typer.Option(False, "--stream", help="read and tokenize data files as training goes, instead of the token store")) -> None:
+def run(
+    file: Path = typer.Argument(..., help="the .curr file"),
+    set_: list[str] = typer.Option([], "--set", help="override a plan path: --set phases.warmup.steps=500"),
+    nproc: int = typer.Option(
+        1, "--nproc", min=1, help="ranks to launch on this machine (torchrun semantics)"
+    ),
+    device: Device = typer.Option(Device.auto, "--device", help="auto (CUDA when present), cpu or cuda"),
+    out: Optional[str] = typer.Option(None, "--out", help="run directory (default runs/<plan name>)"),
+    dry_run: bool = typer.Option(
+        False, "--dry-run", help="print the TorchTitan config, sizes and FLOPs; train nothing"
+    ),
+    force_replan: bool = typer.Option(
+        False, "--force-replan", help="resume DIR even though its plan differs (logs the diff)"
+    ),
+    emit_slurm: bool = typer.Option(
+        False, "--emit-slurm", help="print an sbatch script that runs this on a cluster"
+    ),
+    nodes: int = typer.Option(1, "--nodes", min=1, help="with --emit-slurm: nodes"),
+    gpus_per_node: int = typer.Option(
+        8, "--gpus-per-node", min=1, help="with --emit-slurm: GPUs (ranks) per node"
+    ),
+    time_limit: str = typer.Option("24:00:00", "--time", help="with --emit-slurm: the job's time limit"),
+    partition: Optional[str] = typer.Option(
+        None, "--partition", help="with --emit-slurm: the SLURM partition"
+    ),
+    cpus_per_task: Optional[int] = typer.Option(
+        None, "--cpus-per-task", min=1, help="with --emit-slurm: CPU cores per node (default 8 per GPU)"
+    ),
+    mem: str = typer.Option(
+        "0", "--mem", help="with --emit-slurm: memory per node, e.g. 480G (0: all of it)"
+    ),
+    variant: Optional[str] = typer.Option(
+        None, "--variant", help="run one sweep variant (its name, or its key=value part)"
+    ),
+    stream: bool = typer.Option(
+        False, "--stream", help="read and tokenize data files as training goes, instead of the token store"
+    ),
+) -> None:
     """Execute FILE's plan with TorchTitan; rerunning the same command resumes it.
 
     Data sources are read from the token store (prepared first where incomplete: see
@@ -207,33 +250,65 @@ def run(file: Path = typer.Argument(..., help="the .curr file"),
     result = _compile_or_exit(file, set_)
     with refusals():
         targets = rundir.targets(result.plans, variant=variant, out=out)
-        if stream:   # the ranks a launcher starts inherit it (procdsl.store.runs)
+        if stream:  # the ranks a launcher starts inherit it (procdsl.store.runs)
             os.environ["PROCDSL_DATA"] = "stream"
         if emit_slurm:
             from procdsl.runtime.slurm import targets_script
 
-            typer.echo(targets_script(targets, str(file), overrides=set_, variant=variant, stream=stream,
-                                      nodes=nodes, gpus_per_node=gpus_per_node, time=time_limit,
-                                      partition=partition, cpus_per_task=cpus_per_task, mem=mem), nl=False)
+            typer.echo(
+                targets_script(
+                    targets,
+                    str(file),
+                    overrides=set_,
+                    variant=variant,
+                    stream=stream,
+                    nodes=nodes,
+                    gpus_per_node=gpus_per_node,
+                    time=time_limit,
+                    partition=partition,
+                    cpus_per_task=cpus_per_task,
+                    mem=mem,
+                ),
+                nl=False,
+            )
             raise typer.Exit(0)
         from procdsl.runtime.launch import run_targets
 
-        status = run_targets(targets, nproc=nproc, device=device.value, dry_run=dry_run,
-                             force_replan=force_replan, say=lambda line: typer.echo(line, err=True))
+        status = run_targets(
+            targets,
+            nproc=nproc,
+            device=device.value,
+            dry_run=dry_run,
+            force_replan=force_replan,
+            say=lambda line: typer.echo(line, err=True),
+        )
     raise typer.Exit(status)
 
 
 @app.command()
-def sample(file: Path = typer.Argument(..., help="the .curr file"),
-           source: list[str] = typer.Option([], "--source", help="source(s) to sample (default: every source a phase uses)"),
-           n: int = typer.Option(3, "-n", min=1, help="examples per source (rows with --packed)"),
-           json_: bool = typer.Option(False, "--json", help='one {"source","tokens","loss_mask"} object per line'),
-           packed: bool = typer.Option(False, "--packed", help="show packed training rows of a phase instead"),
-           phase: Optional[str] = typer.Option(None, "--phase", help="phase for --packed (default: the first)"),
-           verify: bool = typer.Option(False, "--verify", help="check procedural samples with the independent checkers"),
-           at: Optional[str] = typer.Option(None, "--at", metavar="P%", help="show examples from this far through the phase (90% or 0.9): where difficulty ramps stand then"),
-           step: Optional[int] = typer.Option(None, "--step", metavar="N", min=1, help="show examples from step N of the phase"),
-           set_: list[str] = typer.Option([], "--set", help="override a plan path")) -> None:
+def sample(
+    file: Path = typer.Argument(..., help="the .curr file"),
+    source: list[str] = typer.Option(
+        [], "--source", help="source(s) to sample (default: every source a phase uses)"
+    ),
+    n: int = typer.Option(3, "-n", min=1, help="examples per source (rows with --packed)"),
+    json_: bool = typer.Option(False, "--json", help='one {"source","tokens","loss_mask"} object per line'),
+    packed: bool = typer.Option(False, "--packed", help="show packed training rows of a phase instead"),
+    phase: Optional[str] = typer.Option(None, "--phase", help="phase for --packed (default: the first)"),
+    verify: bool = typer.Option(
+        False, "--verify", help="check procedural samples with the independent checkers"
+    ),
+    at: Optional[str] = typer.Option(
+        None,
+        "--at",
+        metavar="P%",
+        help="show examples from this far through the phase (90% or 0.9): where difficulty ramps stand then",
+    ),
+    step: Optional[int] = typer.Option(
+        None, "--step", metavar="N", min=1, help="show examples from step N of the phase"
+    ),
+    set_: list[str] = typer.Option([], "--set", help="override a plan path"),
+) -> None:
     """Show examples as the model sees them; loss-masked positions highlighted.
 
     --at 90% (or --step N) shows the examples drawn that far through each source's phase, so a
@@ -247,15 +322,25 @@ def sample(file: Path = typer.Argument(..., help="the .curr file"),
         fraction = sampling.position(at, step)
         if packed:
             name, skip = sampling.packed_start(plan, phase, fraction, step)
-            stream, rows = sampling.open_rows(plan, name, n, skip=skip)  # streamed: `-n 100000000 | head` is instant
+            stream, rows = sampling.open_rows(
+                plan, name, n, skip=skip
+            )  # streamed: `-n 100000000 | head` is instant
             if json_:
                 for row in rows:
                     typer.echo(json.dumps(row))
             else:
                 sampling.print_rows(stream, rows)
             return
-        drawn = sampling.Drawing(plan, sampling.sources_shown(plan, source), n, at=fraction, step=step,
-                                 verify=verify, strict=bool(source), skipped=lambda line: typer.echo(line, err=True))
+        drawn = sampling.Drawing(
+            plan,
+            sampling.sources_shown(plan, source),
+            n,
+            at=fraction,
+            step=step,
+            verify=verify,
+            strict=bool(source),
+            skipped=lambda line: typer.echo(line, err=True),
+        )
         if json_:
             for x in drawn:
                 typer.echo(json.dumps(x.to_json()))
@@ -271,10 +356,16 @@ def sample(file: Path = typer.Argument(..., help="the .curr file"),
 
 
 @app.command()
-def prepare(file: Path = typer.Argument(..., help="the .curr file"),
-            set_: list[str] = typer.Option([], "--set", help="override a plan path"),
-            workers: int = typer.Option(1, "--workers", min=1, help="tokenizing processes"),
-            cache_dir: Optional[Path] = typer.Option(None, "--cache-dir", help="where stores live (default $PROCDSL_CACHE, else $HF_HOME/procdsl, else ~/.cache/procdsl)")) -> None:
+def prepare(
+    file: Path = typer.Argument(..., help="the .curr file"),
+    set_: list[str] = typer.Option([], "--set", help="override a plan path"),
+    workers: int = typer.Option(1, "--workers", min=1, help="tokenizing processes"),
+    cache_dir: Optional[Path] = typer.Option(
+        None,
+        "--cache-dir",
+        help="where stores live (default $PROCDSL_CACHE, else $HF_HOME/procdsl, else ~/.cache/procdsl)",
+    ),
+) -> None:
     """Tokenize every data source FILE's plan reads into token stores; a re-run is a no-op."""
     from procdsl.data import DataError
     from procdsl.store.prepare import prepare_plans
@@ -282,22 +373,29 @@ def prepare(file: Path = typer.Argument(..., help="the .curr file"),
     plans = _compile_or_exit(file, set_).plans
     hint = " ".join(["procdsl prepare", str(file), *(f"--set {o}" for o in set_)])  # how to rerun it
     with refusals(DataError):
-        for line in prepare_plans(plans, cache_dir=str(cache_dir) if cache_dir else None, workers=workers, hint=hint):
+        for line in prepare_plans(
+            plans, cache_dir=str(cache_dir) if cache_dir else None, workers=workers, hint=hint
+        ):
             typer.echo(line)
 
 
 @app.command()
-def bench(json_: bool = typer.Option(False, "--json", help="print the measurements as JSON"),
-          quick: bool = typer.Option(False, "--quick", help="shorter measurements (noisier)"),
-          pipeline_file: Optional[Path] = typer.Option(None, "--pipeline", metavar="FILE",
-                                                       help="measure one rank's stream of FILE instead"),
-          phase: Optional[str] = typer.Option(None, "--phase", help="phase for --pipeline (default: the first)"),
-          world: int = typer.Option(1, "--world", min=1, help="ranks simulated for --pipeline"),
-          rank: int = typer.Option(0, "--rank", min=0, help="the rank measured for --pipeline"),
-          start_step: int = typer.Option(0, "--start-step", min=0, help="resume the stream at this step first"),
-          steps: int = typer.Option(20, "--steps", min=1, help="steps measured for --pipeline"),
-          set_: list[str] = typer.Option([], "--set", help="override a plan path (repeatable)"),
-          stream: bool = typer.Option(False, "--stream", help="with --pipeline: read data files as it goes, not the token store")) -> None:
+def bench(
+    json_: bool = typer.Option(False, "--json", help="print the measurements as JSON"),
+    quick: bool = typer.Option(False, "--quick", help="shorter measurements (noisier)"),
+    pipeline_file: Optional[Path] = typer.Option(
+        None, "--pipeline", metavar="FILE", help="measure one rank's stream of FILE instead"
+    ),
+    phase: Optional[str] = typer.Option(None, "--phase", help="phase for --pipeline (default: the first)"),
+    world: int = typer.Option(1, "--world", min=1, help="ranks simulated for --pipeline"),
+    rank: int = typer.Option(0, "--rank", min=0, help="the rank measured for --pipeline"),
+    start_step: int = typer.Option(0, "--start-step", min=0, help="resume the stream at this step first"),
+    steps: int = typer.Option(20, "--steps", min=1, help="steps measured for --pipeline"),
+    set_: list[str] = typer.Option([], "--set", help="override a plan path (repeatable)"),
+    stream: bool = typer.Option(
+        False, "--stream", help="with --pipeline: read data files as it goes, not the token store"
+    ),
+) -> None:
     """Generator and pipeline throughput, as ratios to baselines measured in the same run.
 
     With ``--pipeline FILE``: what rank R of W pays per step for its rows (no torch, no process
@@ -309,8 +407,16 @@ def bench(json_: bool = typer.Option(False, "--json", help="print the measuremen
 
         plan = _compile_or_exit(pipeline_file, set_).plans[0]
         with refusals(DataError):
-            record = bench_rank(plan, phase, world=world, rank=rank, start_step=start_step, steps=steps,
-                                stream=stream, file=str(pipeline_file))
+            record = bench_rank(
+                plan,
+                phase,
+                world=world,
+                rank=rank,
+                start_step=start_step,
+                steps=steps,
+                stream=stream,
+                file=str(pipeline_file),
+            )
         typer.echo(json.dumps(record) if json_ else format_record(record))
         return
     from procdsl.bench import format_benches, run_benches
@@ -320,13 +426,23 @@ def bench(json_: bool = typer.Option(False, "--json", help="print the measuremen
 
 
 @app.command()
-def report(paths: list[Path] = typer.Argument(..., help="run directories, or directories holding them (a sweep's)"),
-           out: Optional[Path] = typer.Option(None, "--out", help="where report.md and the PNGs go (default: FIRST/report)"),
-           baseline: Optional[str] = typer.Option(None, "--baseline", help="the arm to compare against (default: fewest phases)"),
-           json_: bool = typer.Option(False, "--json", help="print the numbers as JSON"),
-           all_: bool = typer.Option(False, "--all", help="include runs that have not finished"),
-           x: str = typer.Option("real-tokens", "--x", metavar="real-tokens|all-tokens|flops",
-                                 help="the figures' x-axis: the last phase's tokens, every phase's tokens, or training FLOPs")) -> None:
+def report(
+    paths: list[Path] = typer.Argument(..., help="run directories, or directories holding them (a sweep's)"),
+    out: Optional[Path] = typer.Option(
+        None, "--out", help="where report.md and the PNGs go (default: FIRST/report)"
+    ),
+    baseline: Optional[str] = typer.Option(
+        None, "--baseline", help="the arm to compare against (default: fewest phases)"
+    ),
+    json_: bool = typer.Option(False, "--json", help="print the numbers as JSON"),
+    all_: bool = typer.Option(False, "--all", help="include runs that have not finished"),
+    x: str = typer.Option(
+        "real-tokens",
+        "--x",
+        metavar="real-tokens|all-tokens|flops",
+        help="the figures' x-axis: the last phase's tokens, every phase's tokens, or training FLOPs",
+    ),
+) -> None:
     """Compare runs: final metrics over seeds, curves, achieved mixtures, data-efficiency ratio.
 
     Figures (PNG, SVG and PDF): loss, accuracy with its chance line, loss per source.
@@ -334,7 +450,9 @@ def report(paths: list[Path] = typer.Argument(..., help="run directories, or dir
     from procdsl.report.build import print_report, report_json, write_report
 
     with refusals():
-        result, folder, plotted = write_report(paths, out=out, baseline=baseline, include_unfinished=all_, x=x)
+        result, folder, plotted = write_report(
+            paths, out=out, baseline=baseline, include_unfinished=all_, x=x
+        )
     if json_:
         typer.echo(report_json(result))
         return
@@ -347,7 +465,9 @@ def lsp() -> None:
     try:
         from procdsl.lsp.server import serve
     except ImportError as exc:
-        if exc.name not in ("pygls", "lsprotocol") and not (exc.name or "").startswith(("pygls.", "lsprotocol.")):
+        if exc.name not in ("pygls", "lsprotocol") and not (exc.name or "").startswith(
+            ("pygls.", "lsprotocol.")
+        ):
             raise
         typer.echo(f"error: `procdsl lsp` needs {exc.name}: pip install 'procdsl[lsp]'", err=True)
         raise typer.Exit(1) from None
@@ -356,9 +476,9 @@ def lsp() -> None:
 
 from procdsl import cli_after, cli_help, cli_start  # noqa: E402  (after `app` exists)
 
-cli_after.register(app)      # export, eval
-cli_help.register(app)       # --version, readable placeholders
-cli_start.register(app)      # explain
+cli_after.register(app)  # export, eval
+cli_help.register(app)  # --version, readable placeholders
+cli_start.register(app)  # explain
 
 
 def main() -> None:
@@ -371,8 +491,11 @@ def main() -> None:
     except Exception as exc:  # pragma: no cover - last line of defence
         if os.environ.get("PROCDSL_DEBUG"):
             raise
-        typer.echo(f"internal error: {type(exc).__name__}: {exc}\n(set PROCDSL_DEBUG=1 for the traceback, "
-                   "and please report it)", err=True)
+        typer.echo(
+            f"internal error: {type(exc).__name__}: {exc}\n(set PROCDSL_DEBUG=1 for the traceback, "
+            "and please report it)",
+            err=True,
+        )
         sys.exit(1)
 
 

@@ -32,9 +32,15 @@ def _split(values: list[str]) -> list[str]:
     return [item.strip() for value in values for item in value.split(",") if item.strip()]
 
 
-def export(run_dir: Path = typer.Argument(..., metavar="RUN_DIR", help="a run directory (holds plan.json and checkpoints/)"),
-           out: Path = typer.Option(..., "--out", metavar="DIR", help="the Hugging Face model directory to write"),
-           step: Optional[int] = typer.Option(None, "--step", metavar="N", help="the checkpoint to export (default: the newest)")) -> None:
+def export(
+    run_dir: Path = typer.Argument(
+        ..., metavar="RUN_DIR", help="a run directory (holds plan.json and checkpoints/)"
+    ),
+    out: Path = typer.Option(..., "--out", metavar="DIR", help="the Hugging Face model directory to write"),
+    step: Optional[int] = typer.Option(
+        None, "--step", metavar="N", help="the checkpoint to export (default: the newest)"
+    ),
+) -> None:
     """Write RUN_DIR's checkpoint as a Hugging Face model: safetensors, config, tokenizer.
 
     gpt2 becomes GPT2LMHeadModel, llama LlamaForCausalLM; the tokenizer keeps the run's ids
@@ -50,18 +56,33 @@ def export(run_dir: Path = typer.Argument(..., metavar="RUN_DIR", help="a run di
         done = export_run(str(run_dir), str(out), step)
     except (ExportError, DataError, ValueError, FileNotFoundError) as exc:
         raise _fail(str(exc)) from None
-    typer.echo(f"exported step {done.step} (phase {done.phase}) of {run_dir} as {done.architecture} "
-               f"(vocabulary {done.vocab_size}) → {done.folder}: {', '.join(done.files)}")
+    typer.echo(
+        f"exported step {done.step} (phase {done.phase}) of {run_dir} as {done.architecture} "
+        f"(vocabulary {done.vocab_size}) → {done.folder}: {', '.join(done.files)}"
+    )
 
 
-def evaluate(run_dir: Path = typer.Argument(..., metavar="RUN_DIR", help="a run directory"),
-             tasks: list[str] = typer.Option(..., "--tasks", metavar="TASK[,TASK…]", help="lm-eval task names (repeat or comma-separate)"),
-             step: Optional[int] = typer.Option(None, "--step", metavar="N", help="the checkpoint to evaluate (default: the newest)"),
-             include_path: Optional[Path] = typer.Option(None, "--include-path", metavar="DIR", help="a folder of lm-eval task YAML files (local tasks, offline)"),
-             limit: Optional[int] = typer.Option(None, "--limit", metavar="N", min=1, help="at most N examples per task"),
-             batch_size: int = typer.Option(8, "--batch-size", metavar="N", min=1, help="lm-eval's batch size"),
-             device: str = typer.Option("cpu", "--device", metavar="cpu|cuda", help="where lm-eval runs the model"),
-             json_: bool = typer.Option(False, "--json", help="print the results as JSON")) -> None:
+def evaluate(
+    run_dir: Path = typer.Argument(..., metavar="RUN_DIR", help="a run directory"),
+    tasks: list[str] = typer.Option(
+        ..., "--tasks", metavar="TASK[,TASK…]", help="lm-eval task names (repeat or comma-separate)"
+    ),
+    step: Optional[int] = typer.Option(
+        None, "--step", metavar="N", help="the checkpoint to evaluate (default: the newest)"
+    ),
+    include_path: Optional[Path] = typer.Option(
+        None,
+        "--include-path",
+        metavar="DIR",
+        help="a folder of lm-eval task YAML files (local tasks, offline)",
+    ),
+    limit: Optional[int] = typer.Option(
+        None, "--limit", metavar="N", min=1, help="at most N examples per task"
+    ),
+    batch_size: int = typer.Option(8, "--batch-size", metavar="N", min=1, help="lm-eval's batch size"),
+    device: str = typer.Option("cpu", "--device", metavar="cpu|cuda", help="where lm-eval runs the model"),
+    json_: bool = typer.Option(False, "--json", help="print the results as JSON"),
+) -> None:
     """Run lm-evaluation-harness tasks on RUN_DIR's model (exported to RUN_DIR/export/step-N).
 
     Results go to RUN_DIR/lm_eval/step-N.json.
@@ -77,8 +98,15 @@ def evaluate(run_dir: Path = typer.Argument(..., metavar="RUN_DIR", help="a run 
         typer.echo("error: --tasks names no task", err=True)
         raise typer.Exit(2)
     try:
-        record = run_tasks(str(run_dir), names, step=step, limit=limit, batch_size=batch_size,
-                           include_path=str(include_path) if include_path else None, device=device)
+        record = run_tasks(
+            str(run_dir),
+            names,
+            step=step,
+            limit=limit,
+            batch_size=batch_size,
+            include_path=str(include_path) if include_path else None,
+            device=device,
+        )
     except (ExportError, DataError, ValueError, FileNotFoundError) as exc:
         raise _fail(str(exc)) from None
     if json_:

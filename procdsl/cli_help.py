@@ -57,15 +57,18 @@ def _print_version(value: bool) -> None:
 
         try:
             typer.echo(f"procdsl {version('procdsl')}")
-        except PackageNotFoundError:   # running from a source tree that was never installed
+        except PackageNotFoundError:  # running from a source tree that was never installed
             from procdsl import __version__
 
             typer.echo(f"procdsl {__version__}")
         raise typer.Exit(0)
 
 
-def root(version: bool = typer.Option(False, "--version", callback=_print_version, is_eager=True,
-                                      help="print procdsl's version and exit")) -> None:
+def root(
+    version: bool = typer.Option(
+        False, "--version", callback=_print_version, is_eager=True, help="print procdsl's version and exit"
+    ),
+) -> None:
     """procdsl: curricula for procedural pretraining, as files."""
 
 

@@ -11,8 +11,11 @@ from pathlib import Path
 import typer
 
 
-def explain(name: str = typer.Argument(..., metavar="NAME",
-                                       help="a setting, key, call, parameter or word: mix, runtime.log_every, dyck.k")) -> None:
+def explain(
+    name: str = typer.Argument(
+        ..., metavar="NAME", help="a setting, key, call, parameter or word: mix, runtime.log_every, dyck.k"
+    ),
+) -> None:
     """What NAME means in a .curr file: its role, type, default, allowed range and doc.
 
     A bare name shows every role it has (batch is a curriculum setting and a phase key);
@@ -29,7 +32,11 @@ def explain(name: str = typer.Argument(..., metavar="NAME",
         raise typer.Exit(2) from None
 
 
-def init(folder: Path = typer.Argument(Path("."), metavar="DIR", help="where to start (created if needed; default: here)")) -> None:
+def init(
+    folder: Path = typer.Argument(
+        Path("."), metavar="DIR", help="where to start (created if needed; default: here)"
+    ),
+) -> None:
     """Start a project in DIR: a curriculum that trains offline on a CPU, and a README stanza.
 
     Writes DIR/curriculum.curr (a SORT warm-up, then Python code) and DIR/README.md (or adds the
@@ -40,8 +47,12 @@ def init(folder: Path = typer.Argument(Path("."), metavar="DIR", help="where to 
     try:
         done = init_project(str(folder))
     except (StarterExists, OSError) as exc:
-        typer.echo(f"error: {exc}" if isinstance(exc, StarterExists) else
-                   f"error: cannot write in {folder}: {exc.strerror or exc}", err=True)
+        typer.echo(
+            f"error: {exc}"
+            if isinstance(exc, StarterExists)
+            else f"error: cannot write in {folder}: {exc.strerror or exc}",
+            err=True,
+        )
         raise typer.Exit(1) from None
     for path in done.written:
         typer.echo(f"wrote {path}")

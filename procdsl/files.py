@@ -30,9 +30,9 @@ PathLike = Union[str, "os.PathLike[str]"]
 
 @dataclass
 class Found:
-    files: list[str] = field(default_factory=list)      # in a stable (sorted) order
-    skipped: list[str] = field(default_factory=list)    # symlinks leading out of the walked tree
-    missing: list[str] = field(default_factory=list)    # paths given that do not exist
+    files: list[str] = field(default_factory=list)  # in a stable (sorted) order
+    skipped: list[str] = field(default_factory=list)  # symlinks leading out of the walked tree
+    missing: list[str] = field(default_factory=list)  # paths given that do not exist
 
 
 def _inside(path: str, root: str) -> bool:
@@ -62,7 +62,17 @@ def curr_files(paths: Sequence[PathLike]) -> Found:
     return found
 
 
-_REPLACE = ((" ", ""), ("{", ""), ("}", ""), ("[", ""), ("]", ""), ("(", ""), (")", ""), ('"', ""), (":", "-"))
+_REPLACE = (
+    (" ", ""),
+    ("{", ""),
+    ("}", ""),
+    ("[", ""),
+    ("]", ""),
+    ("(", ""),
+    (")", ""),
+    ('"', ""),
+    (":", "-"),
+)
 _UNSAFE = re.compile(r"[^A-Za-z0-9._=,%+@-]")
 MAX_NAME_BYTES = 200  # file systems allow 255; room for a temporary file's prefix and suffix
 
@@ -78,7 +88,7 @@ def safe_name(text: str) -> str:
         name = "_" + name.lstrip(".")
     name = name or "_"
     if len(name) > MAX_NAME_BYTES:
-        name = name[:MAX_NAME_BYTES - 13] + "-" + hashlib.sha256(text.encode()).hexdigest()[:12]
+        name = name[: MAX_NAME_BYTES - 13] + "-" + hashlib.sha256(text.encode()).hexdigest()[:12]
     return name
 
 
@@ -91,8 +101,9 @@ def out_dir_problem(out: str) -> Optional[str]:
     return None
 
 
-def format_files(files: Sequence[str], *, check_only: bool, say: Callable[[str], None],
-                 warn: Callable[[str], None]) -> tuple[int, int]:
+def format_files(
+    files: Sequence[str], *, check_only: bool, say: Callable[[str], None], warn: Callable[[str], None]
+) -> tuple[int, int]:
     """``procdsl fmt``: each file in the canonical layout (:mod:`procdsl.lang.fmt`), rewritten
     whole or not at all — or with ``check_only`` left as it is; ``say`` names each file that
     changed (or would), ``warn`` each that cannot be read, parsed or written. Returns
@@ -156,5 +167,13 @@ def output_file_problem(path: str) -> Optional[str]:
     return None
 
 
-__all__ = ["Found", "MAX_NAME_BYTES", "curr_files", "format_files", "out_dir_problem", "output_file_problem",
-           "safe_name", "write_output"]
+__all__ = [
+    "Found",
+    "MAX_NAME_BYTES",
+    "curr_files",
+    "format_files",
+    "out_dir_problem",
+    "output_file_problem",
+    "safe_name",
+    "write_output",
+]

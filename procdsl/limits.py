@@ -39,8 +39,8 @@ FIELD_MAXIMUM: dict[str, Union[int, float]] = {
     "heads": 4096,
     "kv_heads": 4096,
     "dim": 2**17,
-    "vocab": 2**20,   # bpe(vocab=…) and every procedural source's own vocabulary
-    "k": 2**19,       # dyck bracket types: 2k symbols
+    "vocab": 2**20,  # bpe(vocab=…) and every procedural source's own vocabulary
+    "k": 2**19,  # dyck bracket types: 2k symbols
     "lr": 10.0,
     "shard": 2**16,
     "tp": 2**16,
@@ -56,5 +56,15 @@ def field_maximum(field: str) -> Optional[Union[int, float]]:
     return FIELD_MAXIMUM.get(field)
 
 
-__all__ = ["FIELD_MAXIMUM", "INT64_MAX", "MAX_IMPORT_DEPTH", "MAX_LITERAL", "MAX_NESTING",
-           "MAX_SOURCE_BYTES", "MAX_SWEEP_VARIANTS", "SETTING_MAXIMUM", "field_maximum", "maximum_of"]
+__all__ = [
+    "FIELD_MAXIMUM",
+    "INT64_MAX",
+    "MAX_IMPORT_DEPTH",
+    "MAX_LITERAL",
+    "MAX_NESTING",
+    "MAX_SOURCE_BYTES",
+    "MAX_SWEEP_VARIANTS",
+    "SETTING_MAXIMUM",
+    "field_maximum",
+    "maximum_of",
+]

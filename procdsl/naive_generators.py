@@ -183,7 +183,7 @@ def _arithmetic(source, rng):
 
     def number():
         o = rng.randint(low, high)
-        return rng.randint(10 ** (o - 1), 10 ** o - 1)
+        return rng.randint(10 ** (o - 1), 10**o - 1)
 
     a, b = number(), number()
     c = a * b if source.kind == "multiplication" else a + b

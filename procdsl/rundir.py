@@ -188,5 +188,7 @@ def describe_bad(path: str, bad: list[int]) -> str:
     """
     shown = ", ".join(map(str, bad[:5])) + (", …" if len(bad) > 5 else "")
     plural = "s" if len(bad) != 1 else ""
-    return (f"warning: {path}: {len(bad)} unreadable line{plural} dropped (line{plural} {shown}); "
-            "every other record is kept")
+    return (
+        f"warning: {path}: {len(bad)} unreadable line{plural} dropped (line{plural} {shown}); "
+        "every other record is kept"
+    )

@@ -46,16 +46,20 @@ class Sample:
     tokens: np.ndarray
     loss_mask: np.ndarray
     name: Callable[[int], str]  # id -> display text
-    separator: str = " "        # between tokens when displayed ("" for text pieces)
+    separator: str = " "  # between tokens when displayed ("" for text pieces)
 
     def to_json(self) -> dict:
-        return {"source": self.source, "tokens": [int(t) for t in self.tokens],
-                "loss_mask": [bool(m) for m in self.loss_mask]}
+        return {
+            "source": self.source,
+            "tokens": [int(t) for t in self.tokens],
+            "loss_mask": [bool(m) for m in self.loss_mask],
+        }
 
     def text(self) -> str:
         """Plain rendering: targets in brackets."""
-        return self.separator.join(f"[{self.name(t)}]" if m else self.name(t)
-                                   for t, m in zip(self.tokens, self.loss_mask))
+        return self.separator.join(
+            f"[{self.name(t)}]" if m else self.name(t) for t, m in zip(self.tokens, self.loss_mask)
+        )
 
 
 def _phase_for(plan: Plan, source: str) -> tuple[Phase, Role]:
@@ -100,7 +104,9 @@ def position(at: Optional[str], step: Optional[int]) -> Optional[float]:
         raise UsageError(str(exc)) from None
 
 
-def packed_start(plan: Plan, phase: Optional[str], at: Optional[float], step: Optional[int]) -> tuple[str, int]:
+def packed_start(
+    plan: Plan, phase: Optional[str], at: Optional[float], step: Optional[int]
+) -> tuple[str, int]:
     """``sample --packed``: the phase shown (default: the first) and how many of its steps
     come before the rows shown (``--step N``: N - 1; ``--at``: that fraction of the steps)."""
     name = phase or plan.phases[0].name
@@ -130,7 +136,9 @@ def start_of(plan: Plan, source: str, at: Optional[float], step: Optional[int]) 
     if phase is None:
         raise UsageError(f"--step: source {source!r} is not trained on in any phase")
     if step > phase.steps:
-        raise UsageError(f"--step {step}: phase {phase.name!r}, which trains on {source!r}, has {phase.steps:,} steps")
+        raise UsageError(
+            f"--step {step}: phase {phase.name!r}, which trains on {source!r}, has {phase.steps:,} steps"
+        )
     return (step - 1) / phase.steps
 
 
@@ -145,9 +153,18 @@ class Drawing:
     skipped, with a word to ``skipped``, unless ``strict`` (the sources were asked for by name:
     their failure is the answer). ``shown``, ``checked`` and ``problems`` count as it goes."""
 
-    def __init__(self, plan: Plan, names: Sequence[str], n: int, *, at: Optional[float] = None,
-                 step: Optional[int] = None, verify: bool = False, strict: bool = False,
-                 skipped: Optional[Callable[[str], None]] = None):
+    def __init__(
+        self,
+        plan: Plan,
+        names: Sequence[str],
+        n: int,
+        *,
+        at: Optional[float] = None,
+        step: Optional[int] = None,
+        verify: bool = False,
+        strict: bool = False,
+        skipped: Optional[Callable[[str], None]] = None,
+    ):
         self.plan, self.names, self.n = plan, list(names), n
         self.where = {name: start_of(plan, name, at, step) for name in self.names}
         self.verify, self.strict = verify, strict
@@ -164,8 +181,12 @@ class Drawing:
                     self.shown += 1
                     if self.verify and self.plan.sources[name].procedural:
                         self.checked += 1
-                        self.problems.extend((name, p) for p in check_example(
-                            self.plan.sources[name], x.tokens, x.loss_mask, context_of(self.plan, name)))
+                        self.problems.extend(
+                            (name, p)
+                            for p in check_example(
+                                self.plan.sources[name], x.tokens, x.loss_mask, context_of(self.plan, name)
+                            )
+                        )
                     yield x
             except DataError as exc:
                 if self.strict:
@@ -175,7 +196,8 @@ class Drawing:
     def verdict(self) -> list[str]:
         """What ``--verify`` says at the end: each problem, then the count."""
         return [f"{name}: {problem}" for name, problem in self.problems] + [
-            f"verified {self.checked} procedural examples: {len(self.problems)} problems"]
+            f"verified {self.checked} procedural examples: {len(self.problems)} problems"
+        ]
 
 
 def first_example(plan: Plan, source: str, at: float) -> int:
@@ -191,8 +213,9 @@ def first_example(plan: Plan, source: str, at: float) -> int:
     return int(at * expected_examples(phase, source, model, plan.sources))
 
 
-def iter_source(plan: Plan, source: str, n: int, *, cache_dir: Optional[str] = None,
-                at: float = 0.0) -> Iterator[Sample]:
+def iter_source(
+    plan: Plan, source: str, n: int, *, cache_dir: Optional[str] = None, at: float = 0.0
+) -> Iterator[Sample]:
     """:func:`sample_source` as it is produced, a block at a time: ``sample -n 100000000`` prints
     its first line at once and holds one block in memory, not a hundred million examples.
     ``at`` (0 … 1): start where the phase stands that far through (:func:`first_example`).
@@ -215,8 +238,17 @@ def iter_source(plan: Plan, source: str, n: int, *, cache_dir: Optional[str] = N
         seed = phase.seed if split == "train" else plan.seed
     else:
         key, progress, seed = source, None, phase.seed
-    reader = unit_reader(plan, source, vocab=vocab, key=key, seed=seed, context=phase.context,
-                         loss=phase.loss or model.default_loss, role=split, progress=progress)
+    reader = unit_reader(
+        plan,
+        source,
+        vocab=vocab,
+        key=key,
+        seed=seed,
+        context=phase.context,
+        loss=phase.loss or model.default_loss,
+        role=split,
+        progress=progress,
+    )
     offset = vocab.offset(source)
     shown = 0
     cursor = Cursor(0, first_example(plan, source, at), 0)
@@ -240,8 +272,9 @@ def _namer(vocab: PhaseVocab, offset: int, procedural: bool) -> tuple[Callable[[
 PAD = "<pad>"
 
 
-def open_rows(plan: Plan, phase: str, n: int, *, cache_dir: Optional[str] = None,
-              skip: int = 0) -> tuple[PhaseStream, Iterator[dict]]:
+def open_rows(
+    plan: Plan, phase: str, n: int, *, cache_dir: Optional[str] = None, skip: int = 0
+) -> tuple[PhaseStream, Iterator[dict]]:
     """The first ``n`` rows of a phase's packed stream — tokens (global ids), targets, sources —
     as they are produced, a batch at a time, from step ``skip + 1`` on (the stream is run
     through the steps before: each costs what training's data does)."""
@@ -255,13 +288,20 @@ def open_rows(plan: Plan, phase: str, n: int, *, cache_dir: Optional[str] = None
             batch = stream.next_batch()
             padding = batch.padding
             for r in range(min(len(batch.tokens), n - shown)):
-                yield {"phase": phase, "row": shown, "layout": stream.layout,
-                       "tokens": batch.tokens[r].tolist(), "loss_mask": batch.targets[r].tolist(),
-                       "source": [PAD if p else batch.sources[s]
-                                  for s, p in zip(batch.source[r].tolist(), padding[r].tolist())],
-                       "positions": batch.positions[r].tolist(),
-                       "document": batch.document[r].tolist(),
-                       "pad": int(padding[r].sum())}
+                yield {
+                    "phase": phase,
+                    "row": shown,
+                    "layout": stream.layout,
+                    "tokens": batch.tokens[r].tolist(),
+                    "loss_mask": batch.targets[r].tolist(),
+                    "source": [
+                        PAD if p else batch.sources[s]
+                        for s, p in zip(batch.source[r].tolist(), padding[r].tolist())
+                    ],
+                    "positions": batch.positions[r].tolist(),
+                    "document": batch.document[r].tolist(),
+                    "pad": int(padding[r].sum()),
+                }
                 shown += 1
 
     return stream, rows()
@@ -288,12 +328,15 @@ def print_samples(samples: Iterable[Sample], console=None) -> None:
     console = console or Console()
     for sample in samples:
         targets = int(np.count_nonzero(sample.loss_mask))
-        console.print(f"[bold]{sample.source}[/bold]  {len(sample.tokens)} tokens, {targets} targets",
-                      highlight=False)
+        console.print(
+            f"[bold]{sample.source}[/bold]  {len(sample.tokens)} tokens, {targets} targets", highlight=False
+        )
         console.print(rich_text(sample.tokens, sample.loss_mask, sample.name, sample.separator))
         console.print()
-    console.print("[bold green]targets[/bold green] carry the loss; [dim]dim[/dim] tokens are context only",
-                  highlight=False)
+    console.print(
+        "[bold green]targets[/bold green] carry the loss; [dim]dim[/dim] tokens are context only",
+        highlight=False,
+    )
 
 
 def print_rows(stream: PhaseStream, rows: Iterable[dict], console=None) -> None:
@@ -306,9 +349,11 @@ def print_rows(stream: PhaseStream, rows: Iterable[dict], console=None) -> None:
     vocab = stream.vocab
     for row in rows:
         units = row_units(row)
-        console.print(f"[bold]{row['phase']} row {row['row']}[/bold]  {row['layout']}, "
-                      f"{len(units)} unit{'s' * (len(units) != 1)}, {row['pad']} padding",
-                      highlight=False)
+        console.print(
+            f"[bold]{row['phase']} row {row['row']}[/bold]  {row['layout']}, "
+            f"{len(units)} unit{'s' * (len(units) != 1)}, {row['pad']} padding",
+            highlight=False,
+        )
         line = Text()
         for i, (source, start, end) in enumerate(units):
             if i:

@@ -104,8 +104,8 @@ class StarterExists(FileExistsError):
 @dataclass
 class Started:
     folder: str
-    written: list[str] = field(default_factory=list)     # files created
-    appended: list[str] = field(default_factory=list)    # files a stanza was added to
+    written: list[str] = field(default_factory=list)  # files created
+    appended: list[str] = field(default_factory=list)  # files a stanza was added to
 
 
 def init_project(folder: str) -> Started:
@@ -114,7 +114,9 @@ def init_project(folder: str) -> Started:
     os.makedirs(folder, exist_ok=True)
     path = os.path.join(folder, CURRICULUM_FILE)
     if os.path.lexists(path):
-        raise StarterExists(f"{path} already exists; init changes nothing (remove it, or init another directory)")
+        raise StarterExists(
+            f"{path} already exists; init changes nothing (remove it, or init another directory)"
+        )
     done = Started(folder)
     with open(path, "x", encoding="utf-8") as f:
         f.write(curriculum_text(curriculum_name(folder)))

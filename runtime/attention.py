@@ -59,8 +59,9 @@ class EntropySums:
 
     def tensor(self) -> torch.Tensor:
         """``[layers, heads + 1]``: the sums, and the row count in the last column."""
-        sums = torch.stack([s if s is not None else torch.zeros(0, dtype=torch.float64)
-                            for s in self.per_layer])
+        sums = torch.stack(
+            [s if s is not None else torch.zeros(0, dtype=torch.float64) for s in self.per_layer]
+        )
         rows = torch.full((sums.shape[0], 1), float(self.rows), dtype=torch.float64)
         return torch.cat([sums, rows], dim=1)
 
@@ -111,6 +112,7 @@ def recording(model: torch.nn.Module, kind: str) -> Iterator[EntropySums]:
             with torch.no_grad():
                 q, k, mask = qk(module, args, kwargs)
                 sums.add(layer, row_entropy(q, k, mask), rows=q.shape[0] * q.shape[2])
+
         return hook
 
     handles = [m.register_forward_pre_hook(hook_for(i), with_kwargs=True) for i, m in enumerate(modules)]

@@ -73,7 +73,7 @@ class StreamBatches(BaseDataLoader):
 
     def __init__(self, stream: Any, *, strict: bool = True, prefetch: int = 2, pin: bool = False):
         self.stream = stream
-        self.strict = strict   # False: accept a stream state of another plan (--force-replan)
+        self.strict = strict  # False: accept a stream state of another plan (--force-replan)
         self.prefetch, self.pin = prefetch, pin
         self._consumed = Consumed()
 
@@ -113,8 +113,10 @@ class StreamBatches(BaseDataLoader):
         if batch is None:
             return {}
         real = sum(batch.source_tokens)
-        return {**_shares(self.sources, batch.source_tokens),
-                "pad": batch.pad_tokens / (real + batch.pad_tokens) if real + batch.pad_tokens else 0.0}
+        return {
+            **_shares(self.sources, batch.source_tokens),
+            "pad": batch.pad_tokens / (real + batch.pad_tokens) if real + batch.pad_tokens else 0.0,
+        }
 
     def state_dict(self) -> dict[str, Any]:
         return {STATE_KEY: json.dumps(self._state(), sort_keys=True)}
@@ -150,8 +152,11 @@ NOT_MODEL_INPUTS = ("input", "source")
 def model_kwargs(inputs: dict[str, torch.Tensor], device: torch.device) -> dict[str, torch.Tensor]:
     """The keyword arguments of the model's forward for ``inputs`` (``positions``,
     ``document`` of a packed layout), moved to ``device``."""
-    return {key: value.to(device, non_blocking=True) for key, value in inputs.items()
-            if key not in NOT_MODEL_INPUTS}
+    return {
+        key: value.to(device, non_blocking=True)
+        for key, value in inputs.items()
+        if key not in NOT_MODEL_INPUTS
+    }
 
 
 @functools.lru_cache(maxsize=4)
@@ -167,7 +172,12 @@ def build_stream(*, dp_world_size: int, dp_rank: int, job_config: Any) -> Stream
 
     section = job_config.procdsl
     plan = _load_plan(section.plan)
-    stream = PhaseStream(plan, section.phase, rank=dp_rank, world=dp_world_size,
-                         cache_dir=section.cache_dir or None,
-                         store=None if section.store == "-" else section.store)
+    stream = PhaseStream(
+        plan,
+        section.phase,
+        rank=dp_rank,
+        world=dp_world_size,
+        cache_dir=section.cache_dir or None,
+        store=None if section.store == "-" else section.store,
+    )
     return StreamBatches(stream, pin=section.device == "cuda")

@@ -34,8 +34,9 @@ from .sidecar import checkpoint_path
 KEY = "procdsl"
 
 
-def latest_step(folder: str, *, skipped: Callable[[str, str], None] = lambda path, why: None
-                ) -> Optional[int]:
+def latest_step(
+    folder: str, *, skipped: Callable[[str, str], None] = lambda path, why: None
+) -> Optional[int]:
     """The newest complete checkpoint's step under ``folder`` (None when there is none)."""
     newest = sidecar.newest_complete(folder, skipped=skipped)
     return None if newest is None else newest[0]
@@ -50,8 +51,11 @@ def stored_shapes(path: str) -> dict[str, tuple[int, ...]]:
     """``{key: shape}`` of the tensors of a DCP checkpoint (read from its metadata only)."""
     from torch.distributed.checkpoint.metadata import TensorStorageMetadata
 
-    return {key: tuple(meta.size) for key, meta in safeload.read_metadata(path).state_dict_metadata.items()
-            if isinstance(meta, TensorStorageMetadata)}
+    return {
+        key: tuple(meta.size)
+        for key, meta in safeload.read_metadata(path).state_dict_metadata.items()
+        if isinstance(meta, TensorStorageMetadata)
+    }
 
 
 def read_run_state(path: str) -> dict[str, Any]:
@@ -94,7 +98,7 @@ class RunState(Stateful):
 
     def __init__(self, *, rank: int, device: str):
         self.rank, self.device = rank, device
-        self.available: Optional[set[str]] = None   # keys of the checkpoint being loaded
+        self.available: Optional[set[str]] = None  # keys of the checkpoint being loaded
         self.restored_rng = False
 
     @property
@@ -112,5 +116,15 @@ class RunState(Stateful):
             self.restored_rng = True
 
 
-__all__ = ["KEY", "RunState", "checkpoint_path", "latest_step", "load", "read_run_state",
-           "rng_state", "set_rng_state", "stored_keys", "stored_shapes"]
+__all__ = [
+    "KEY",
+    "RunState",
+    "checkpoint_path",
+    "latest_step",
+    "load",
+    "read_run_state",
+    "rng_state",
+    "set_rng_state",
+    "stored_keys",
+    "stored_shapes",
+]

@@ -40,11 +40,12 @@ def format_duration(seconds: float) -> str:
     return f"{seconds // 3600}:{seconds // 60 % 60:02d}:{seconds % 60:02d}"
 
 
-def progress_line(name: str, step: int, total: int, loss: float, tokens_per_s: float,
-                  eta_s: float) -> str:
+def progress_line(name: str, step: int, total: int, loss: float, tokens_per_s: float, eta_s: float) -> str:
     """One plain progress line (module docstring)."""
-    return (f"{name}  step {step}/{total}  loss {loss:.4f}  {tokens_per_s:,.0f} tok/s  "
-            f"ETA {format_duration(eta_s)}")
+    return (
+        f"{name}  step {step}/{total}  loss {loss:.4f}  {tokens_per_s:,.0f} tok/s  "
+        f"ETA {format_duration(eta_s)}"
+    )
 
 
 class RunConsole:
@@ -61,8 +62,8 @@ class RunConsole:
         self._task: Optional[int] = None
         env = os.environ.get(EVERY_ENV, "")
         self.every = every or (int(env) if env.isdigit() and int(env) > 0 else None)
-        self._phase = ("", 0, 0, 0.0)          # name, total, first step, start time
-        self._last = (0, 0.0)                  # step and time of the last progress line
+        self._phase = ("", 0, 0, 0.0)  # name, total, first step, start time
+        self._last = (0, 0.0)  # step and time of the last progress line
 
     @property
     def plain(self) -> bool:
@@ -88,18 +89,24 @@ class RunConsole:
         now = time.perf_counter()
         self._phase, self._last = (name, total, done, now), (done, now)
         self._progress = Progress(
-            TextColumn("[bold]{task.description}"), BarColumn(), MofNCompleteColumn(),
-            TextColumn("loss {task.fields[loss]}"), TextColumn("{task.fields[tps]} tok/s"),
-            TimeElapsedColumn(), TimeRemainingColumn(), console=self.console, transient=False,
-            disable=not self.console.is_terminal)
+            TextColumn("[bold]{task.description}"),
+            BarColumn(),
+            MofNCompleteColumn(),
+            TextColumn("loss {task.fields[loss]}"),
+            TextColumn("{task.fields[tps]} tok/s"),
+            TimeElapsedColumn(),
+            TimeRemainingColumn(),
+            console=self.console,
+            transient=False,
+            disable=not self.console.is_terminal,
+        )
         self._progress.start()
         self._task = self._progress.add_task(name, total=total, completed=done, loss="-", tps="-")
 
     def advance(self, step: int, loss: float, tokens_per_s: float) -> None:
         if self._progress is None:
             return
-        self._progress.update(self._task, completed=step, loss=f"{loss:.4f}",
-                              tps=f"{tokens_per_s:,.0f}")
+        self._progress.update(self._task, completed=step, loss=f"{loss:.4f}", tps=f"{tokens_per_s:,.0f}")
         if self.plain:
             self._maybe_print(step, loss, tokens_per_s)
 
@@ -108,7 +115,7 @@ class RunConsole:
         now = time.perf_counter()
         every = self.every or default_every(total)
         due = step == first + 1 or step - self._last[0] >= every or now - self._last[1] >= MAX_SILENCE_S
-        if not due or step >= total:           # the phase's summary line reports the last step
+        if not due or step >= total:  # the phase's summary line reports the last step
             return
         eta = (now - began) / (step - first) * (total - step)
         self.note(progress_line(name, step, total, loss, tokens_per_s, eta))

@@ -47,8 +47,17 @@ def due(evals: Sequence[Any], *, step: int, steps: int) -> list[Any]:
 class Evaluator:
     """Runs one phase's evals on one rank; collective (every rank must call :meth:`run`)."""
 
-    def __init__(self, plan: Any, phase: Any, *, rank: int, world: int, cache_dir: str | None,
-                 tokenizer: Any = None, store: str | None = None):
+    def __init__(
+        self,
+        plan: Any,
+        phase: Any,
+        *,
+        rank: int,
+        world: int,
+        cache_dir: str | None,
+        tokenizer: Any = None,
+        store: str | None = None,
+    ):
         self.plan, self.phase, self.rank, self.world = plan, phase, rank, world
         self.cache_dir, self.tokenizer, self.store = cache_dir, tokenizer, store
         self._batches: dict[str, list[tuple[torch.Tensor, torch.Tensor]]] = {}
@@ -57,25 +66,47 @@ class Evaluator:
         if source not in self._batches or len(self._batches[source]) < count:
             from procdsl.stream import EvalStream
 
-            stream = EvalStream(self.plan, source, count, self.phase.context, self.phase.batch,
-                                phase=self.phase.name, rank=self.rank, world=self.world,
-                                cache_dir=self.cache_dir, tokenizer=self.tokenizer, store=self.store)
+            stream = EvalStream(
+                self.plan,
+                source,
+                count,
+                self.phase.context,
+                self.phase.batch,
+                phase=self.phase.name,
+                rank=self.rank,
+                world=self.world,
+                cache_dir=self.cache_dir,
+                tokenizer=self.tokenizer,
+                store=self.store,
+            )
             packed = stream.layout == "packed"
-            self._batches[source] = [(input_dict(b, packed=packed), torch.from_numpy(b.labels))
-                                     for b in stream]
+            self._batches[source] = [
+                (input_dict(b, packed=packed), torch.from_numpy(b.labels)) for b in stream
+            ]
         return self._batches[source][:count]
 
     @torch.no_grad()
-    def run(self, model: torch.nn.Module, evaluation: Any, *, device: torch.device,
-            amp: Any = None, reduce: Any = None, kind: str = "gpt2") -> dict[str, float]:
+    def run(
+        self,
+        model: torch.nn.Module,
+        evaluation: Any,
+        *,
+        device: torch.device,
+        amp: Any = None,
+        reduce: Any = None,
+        kind: str = "gpt2",
+    ) -> dict[str, float]:
         """``{"loss", "perplexity", "accuracy", "targets"}`` of one eval, over all ranks
         (``attention_entropy`` adds the entropies of ``procdsl.runtime.attention``)."""
         reduce = reduce or (lambda tensor: tensor)
         was_training = model.training
         model.eval()
         sums = torch.zeros(3, dtype=torch.float64)
-        entropy = (attention.recording(model, kind) if evaluation.kind == "attention_entropy"
-                   else contextlib.nullcontext())
+        entropy = (
+            attention.recording(model, kind)
+            if evaluation.kind == "attention_entropy"
+            else contextlib.nullcontext()
+        )
         try:
             with entropy as recorded:
                 for batch, labels in self.batches(evaluation.source, evaluation.batches):
@@ -90,8 +121,12 @@ class Evaluator:
             _reshard(model)
         stats = means(reduce(sums), 1)
         loss = stats["loss"][0]
-        out = {"loss": loss, "perplexity": math.exp(loss) if math.isfinite(loss) and loss < 700 else float("inf"),
-               "accuracy": stats["accuracy"][0], "targets": int(stats["targets"][0])}
+        out = {
+            "loss": loss,
+            "perplexity": math.exp(loss) if math.isfinite(loss) and loss < 700 else float("inf"),
+            "accuracy": stats["accuracy"][0],
+            "targets": int(stats["targets"][0]),
+        }
         if recorded is not None:
             out |= attention.entropy_stats(reduce(recorded.tensor()))
         return out

@@ -40,9 +40,13 @@ from .checkpoint import checkpoint_path, latest_step, read_run_state
 from .jobconfig import CHECKPOINT_FOLDER, max_context, model_section
 
 #: llama3's RoPE scaling as TorchTitan's ``RoPEScalingArgs`` default applies it
-_LLAMA3_ROPE = {"rope_type": "llama3", "factor": "scaling_factor", "low_freq_factor": "low_freq_factor",
-                "high_freq_factor": "high_freq_factor",
-                "original_max_position_embeddings": "original_max_position_embeddings"}
+_LLAMA3_ROPE = {
+    "rope_type": "llama3",
+    "factor": "scaling_factor",
+    "low_freq_factor": "low_freq_factor",
+    "high_freq_factor": "high_freq_factor",
+    "original_max_position_embeddings": "original_max_position_embeddings",
+}
 
 
 class ExportError(ValueError):
@@ -82,7 +86,7 @@ def load_weights(model: torch.nn.Module, path: str) -> None:
     import torch.distributed.checkpoint as dcp
 
     state = model.state_dict()
-    with warnings.catch_warnings():   # "assuming the intent is to load in a single process": it is
+    with warnings.catch_warnings():  # "assuming the intent is to load in a single process": it is
         warnings.simplefilter("ignore", UserWarning)
         dcp.load(state, checkpoint_id=path, no_dist=True)
     model.load_state_dict(state)
@@ -94,25 +98,43 @@ def gpt2_to_hf(model: torch.nn.Module) -> tuple[Any, dict[str, torch.Tensor]]:
 
     args = model.model_args
     sd = {k: v.detach() for k, v in model.state_dict().items()}
-    hf = {"transformer.wte.weight": sd["tok_embeddings.weight"],
-          "transformer.wpe.weight": sd["pos_embeddings.weight"],
-          "transformer.ln_f.weight": sd["norm.weight"], "transformer.ln_f.bias": sd["norm.bias"]}
-    pairs = (("attention_norm", "ln_1", False), ("mlp_norm", "ln_2", False),
-             ("attention.qkv", "attn.c_attn", True), ("attention.out", "attn.c_proj", True),
-             ("mlp.up", "mlp.c_fc", True), ("mlp.down", "mlp.c_proj", True))
+    hf = {
+        "transformer.wte.weight": sd["tok_embeddings.weight"],
+        "transformer.wpe.weight": sd["pos_embeddings.weight"],
+        "transformer.ln_f.weight": sd["norm.weight"],
+        "transformer.ln_f.bias": sd["norm.bias"],
+    }
+    pairs = (
+        ("attention_norm", "ln_1", False),
+        ("mlp_norm", "ln_2", False),
+        ("attention.qkv", "attn.c_attn", True),
+        ("attention.out", "attn.c_proj", True),
+        ("mlp.up", "mlp.c_fc", True),
+        ("mlp.down", "mlp.c_proj", True),
+    )
     for i in range(args.n_layers):
         for ours, theirs, transpose in pairs:
             weight = sd[f"layers.{i}.{ours}.weight"]
             hf[f"transformer.h.{i}.{theirs}.weight"] = weight.t().contiguous() if transpose else weight
             hf[f"transformer.h.{i}.{theirs}.bias"] = sd[f"layers.{i}.{ours}.bias"]
     hf["lm_head.weight"] = sd["tok_embeddings.weight" if args.tie_embeddings else "output.weight"]
-    config = GPT2Config(vocab_size=args.vocab_size, n_positions=args.max_seq_len, n_embd=args.dim,
-                        n_layer=args.n_layers, n_head=args.n_heads,
-                        n_inner=int(args.mlp_ratio * args.dim), activation_function="gelu_new",
-                        resid_pdrop=args.dropout, embd_pdrop=args.dropout, attn_pdrop=args.dropout,
-                        layer_norm_epsilon=args.norm_eps, initializer_range=args.init_std,
-                        tie_word_embeddings=args.tie_embeddings, bos_token_id=None,
-                        eos_token_id=None)
+    config = GPT2Config(
+        vocab_size=args.vocab_size,
+        n_positions=args.max_seq_len,
+        n_embd=args.dim,
+        n_layer=args.n_layers,
+        n_head=args.n_heads,
+        n_inner=int(args.mlp_ratio * args.dim),
+        activation_function="gelu_new",
+        resid_pdrop=args.dropout,
+        embd_pdrop=args.dropout,
+        attn_pdrop=args.dropout,
+        layer_norm_epsilon=args.norm_eps,
+        initializer_range=args.init_std,
+        tie_word_embeddings=args.tie_embeddings,
+        bos_token_id=None,
+        eos_token_id=None,
+    )
     return config, hf
 
 
@@ -127,14 +149,24 @@ def llama_to_hf(model: torch.nn.Module) -> tuple[Any, dict[str, torch.Tensor]]:
     scaling = args.rope_scaling_args
     rope = {"rope_theta": args.rope_theta} | {
         theirs: (getattr(scaling, ours) if theirs != "rope_type" else ours)
-        for theirs, ours in _LLAMA3_ROPE.items()}
-    config = LlamaConfig(vocab_size=args.vocab_size, hidden_size=args.dim,
-                         intermediate_size=model.layers["0"].feed_forward.w1.out_features,
-                         num_hidden_layers=args.n_layers, num_attention_heads=args.n_heads,
-                         num_key_value_heads=args.n_kv_heads or args.n_heads, hidden_act="silu",
-                         max_position_embeddings=args.max_seq_len, rms_norm_eps=args.norm_eps,
-                         rope_parameters=rope, tie_word_embeddings=False,
-                         head_dim=args.dim // args.n_heads, bos_token_id=None, eos_token_id=None)
+        for theirs, ours in _LLAMA3_ROPE.items()
+    }
+    config = LlamaConfig(
+        vocab_size=args.vocab_size,
+        hidden_size=args.dim,
+        intermediate_size=model.layers["0"].feed_forward.w1.out_features,
+        num_hidden_layers=args.n_layers,
+        num_attention_heads=args.n_heads,
+        num_key_value_heads=args.n_kv_heads or args.n_heads,
+        hidden_act="silu",
+        max_position_embeddings=args.max_seq_len,
+        rms_norm_eps=args.norm_eps,
+        rope_parameters=rope,
+        tie_word_embeddings=False,
+        head_dim=args.dim // args.n_heads,
+        bos_token_id=None,
+        eos_token_id=None,
+    )
     return config, hf
 
 
@@ -162,10 +194,14 @@ def resolve_step(run_dir: str, step: Optional[int]) -> int:
     if step is None:
         return newest
     if not os.path.isfile(os.path.join(checkpoint_path(folder, step), ".metadata")):
-        steps = sorted(int(n.split("-")[1]) for n in os.listdir(folder)
-                       if os.path.isfile(os.path.join(folder, n, ".metadata")))
-        raise ExportError(f"no complete checkpoint of step {step} in {folder}; there are "
-                          f"{', '.join(map(str, steps))}")
+        steps = sorted(
+            int(n.split("-")[1])
+            for n in os.listdir(folder)
+            if os.path.isfile(os.path.join(folder, n, ".metadata"))
+        )
+        raise ExportError(
+            f"no complete checkpoint of step {step} in {folder}; there are {', '.join(map(str, steps))}"
+        )
     return step
 
 
@@ -194,9 +230,15 @@ def export_run(run_dir: str, out: str, step: Optional[int] = None) -> Exported:
     os.makedirs(out, exist_ok=True)
     hf_model.save_pretrained(out, safe_serialization=True)
     write_tokenizer(vocab, out)
-    info = {"run": os.path.abspath(run_dir), "step": step, "phase": phase.name,
-            "plan": plan.name, "plan_hash": plan.hash, "vocab": repr(vocab),
-            "context": max_context(plan)}
+    info = {
+        "run": os.path.abspath(run_dir),
+        "step": step,
+        "phase": phase.name,
+        "plan": plan.name,
+        "plan_hash": plan.hash,
+        "vocab": repr(vocab),
+        "context": max_context(plan),
+    }
     with open(os.path.join(out, "procdsl_export.json"), "w", encoding="utf-8") as f:
         json.dump(info, f, indent=2)
         f.write("\n")

@@ -63,8 +63,7 @@ class FileHashes:
             atomic_write(self.path, json.dumps(self.entries, sort_keys=True))
 
 
-def files_fingerprint(kind: str, files: Iterable[str], hashes: Optional[FileHashes] = None
-                      ) -> dict[str, Any]:
+def files_fingerprint(kind: str, files: Iterable[str], hashes: Optional[FileHashes] = None) -> dict[str, Any]:
     """``{"kind", "files", "bytes", "sha256"}`` over the files' base names, sizes and contents."""
     hashes = hashes or FileHashes()
     digest, count, total = hashlib.sha256(), 0, 0
@@ -75,13 +74,20 @@ def files_fingerprint(kind: str, files: Iterable[str], hashes: Optional[FileHash
     return {"kind": kind, "files": count, "bytes": total, "sha256": digest.hexdigest()}
 
 
-def source_fingerprint(source: Any, info: Any, hashes: Optional[FileHashes] = None
-                       ) -> Optional[dict[str, Any]]:
+def source_fingerprint(
+    source: Any, info: Any, hashes: Optional[FileHashes] = None
+) -> Optional[dict[str, Any]]:
     """The fingerprint of one data source from what ``procdsl.data.validate`` found (None for
     sources that are generated)."""
     if source.kind == "hf":
-        return {"kind": "hf", "dataset": source.dataset, "name": source.name, "split": source.split,
-                "revision": source.revision, "data_files": list(source.data_files or ())}
+        return {
+            "kind": "hf",
+            "dataset": source.dataset,
+            "name": source.name,
+            "split": source.split,
+            "revision": source.revision,
+            "data_files": list(source.data_files or ()),
+        }
     if info.files:
         return files_fingerprint(source.kind, info.files, hashes)
     return None
@@ -92,8 +98,10 @@ def _describe(print_: Optional[dict[str, Any]]) -> str:
         return "absent"
     if "sha256" in print_:
         files = print_.get("files")
-        return (f"{files} file{'s' if files != 1 else ''}, {print_.get('bytes'):,} bytes, "
-                f"sha256 {str(print_.get('sha256'))[:12]}…")
+        return (
+            f"{files} file{'s' if files != 1 else ''}, {print_.get('bytes'):,} bytes, "
+            f"sha256 {str(print_.get('sha256'))[:12]}…"
+        )
     return ", ".join(f"{k} {v}" for k, v in sorted(print_.items()) if k != "kind")
 
 

@@ -93,13 +93,27 @@ class MemoryEstimate:
         return self.params + self.grads + self.optimizer + self.activations + self.logits
 
     def as_dict(self) -> dict[str, int]:
-        return {"params": self.params, "grads": self.grads, "optimizer": self.optimizer,
-                "activations": self.activations, "logits": self.logits, "total": self.total}
+        return {
+            "params": self.params,
+            "grads": self.grads,
+            "optimizer": self.optimizer,
+            "activations": self.activations,
+            "logits": self.logits,
+            "total": self.total,
+        }
 
 
-def memory_estimate(model: Any, *, vocab: int, context: int, seq_len: int, local_batch: int,
-                    shard: int = 1, activation_bytes: int = 4,
-                    activation_checkpoint: str = "none") -> MemoryEstimate:
+def memory_estimate(
+    model: Any,
+    *,
+    vocab: int,
+    context: int,
+    seq_len: int,
+    local_batch: int,
+    shard: int = 1,
+    activation_bytes: int = 4,
+    activation_checkpoint: str = "none",
+) -> MemoryEstimate:
     """Bytes per rank for training ``model`` (see the module docstring for the formulas).
 
     >>> from procdsl.plan import Gpt2Model
@@ -120,8 +134,13 @@ def memory_estimate(model: Any, *, vocab: int, context: int, seq_len: int, local
         activations = tokens * (model.layers * model.dim * activation_bytes + per_layer)
     else:
         activations = tokens * model.layers * per_layer
-    return MemoryEstimate(params=4 * per_rank, grads=4 * per_rank, optimizer=8 * per_rank,
-                          activations=activations, logits=tokens * vocab * 8)
+    return MemoryEstimate(
+        params=4 * per_rank,
+        grads=4 * per_rank,
+        optimizer=8 * per_rank,
+        activations=activations,
+        logits=tokens * vocab * 8,
+    )
 
 
 def human_bytes(n: float) -> str:

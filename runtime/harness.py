@@ -46,9 +46,19 @@ class LmEvalFailed(Exception):
 
 #: variables of a distributed launcher (torchrun, ``procdsl run``, SLURM's wrapper): the lm-eval
 #: child of rank 0 is one process on its own, not a rank of the training job
-LAUNCHER_VARIABLES = ("RANK", "LOCAL_RANK", "WORLD_SIZE", "LOCAL_WORLD_SIZE", "GROUP_RANK",
-                      "GROUP_WORLD_SIZE", "ROLE_RANK", "ROLE_WORLD_SIZE", "ROLE_NAME",
-                      "MASTER_ADDR", "MASTER_PORT")
+LAUNCHER_VARIABLES = (
+    "RANK",
+    "LOCAL_RANK",
+    "WORLD_SIZE",
+    "LOCAL_WORLD_SIZE",
+    "GROUP_RANK",
+    "GROUP_WORLD_SIZE",
+    "ROLE_RANK",
+    "ROLE_WORLD_SIZE",
+    "ROLE_NAME",
+    "MASTER_ADDR",
+    "MASTER_PORT",
+)
 
 
 def metric_name(key: str) -> str:
@@ -68,9 +78,17 @@ def task_records(results: dict[str, dict[str, Any]]) -> list[dict[str, Any]]:
     >>> task_records({"t": {"alias": "t", "acc,none": 0.5, "acc_stderr,none": None}})
     [{'task': 't', 'acc': 0.5, 'acc_stderr': None}]
     """
-    return [{"task": task, **{metric_name(k): v for k, v in finite(metrics).items()
-                             if v is None or (isinstance(v, (int, float)) and not isinstance(v, bool))}}
-            for task, metrics in results.items()]
+    return [
+        {
+            "task": task,
+            **{
+                metric_name(k): v
+                for k, v in finite(metrics).items()
+                if v is None or (isinstance(v, (int, float)) and not isinstance(v, bool))
+            },
+        }
+        for task, metrics in results.items()
+    ]
 
 
 def child_env(environ: Mapping[str, str]) -> dict[str, str]:
@@ -79,16 +97,30 @@ def child_env(environ: Mapping[str, str]) -> dict[str, str]:
     >>> sorted(child_env({"RANK": "0", "WORLD_SIZE": "2", "HF_HUB_OFFLINE": "1", "TORCHELASTIC_RUN_ID": "x"}))
     ['HF_HUB_OFFLINE']
     """
-    return {k: v for k, v in environ.items()
-            if k not in LAUNCHER_VARIABLES and not k.startswith("TORCHELASTIC_")}
+    return {
+        k: v for k, v in environ.items() if k not in LAUNCHER_VARIABLES and not k.startswith("TORCHELASTIC_")
+    }
 
 
 def evaluate_checkpoint(run_dir: str, step: int, spec: Any, *, device: str = "cpu") -> dict[str, Any]:
     """Run the plan's ``lm_eval`` spec (``tasks``, ``limit``, ``include_path``, ``batch_size``)
     on checkpoint ``step`` of ``run_dir`` in a child process (module docstring); the record
     :func:`run_tasks` wrote. Raises :class:`LmEvalFailed` naming the log if the child fails."""
-    command = [sys.executable, "-m", "procdsl.cli", "eval", run_dir, "--step", str(step),
-               "--tasks", ",".join(spec.tasks), "--batch-size", str(spec.batch_size), "--device", device]
+    command = [
+        sys.executable,
+        "-m",
+        "procdsl.cli",
+        "eval",
+        run_dir,
+        "--step",
+        str(step),
+        "--tasks",
+        ",".join(spec.tasks),
+        "--batch-size",
+        str(spec.batch_size),
+        "--device",
+        device,
+    ]
     if spec.limit is not None:
         command += ["--limit", str(spec.limit)]
     if spec.include_path is not None:
@@ -96,12 +128,19 @@ def evaluate_checkpoint(run_dir: str, step: int, spec: Any, *, device: str = "cp
     log = os.path.join(run_dir, LOGS, f"lm_eval_step-{step}.log")
     os.makedirs(os.path.dirname(log), exist_ok=True)
     with open(log, "w", encoding="utf-8") as out:
-        done = subprocess.run(command, stdin=subprocess.DEVNULL, stdout=out, stderr=subprocess.STDOUT,
-                              env=child_env(os.environ))
+        done = subprocess.run(
+            command, stdin=subprocess.DEVNULL, stdout=out, stderr=subprocess.STDOUT, env=child_env(os.environ)
+        )
     if done.returncode != 0:
-        lines = [line for line in open(log, encoding="utf-8", errors="replace").read().splitlines() if line.strip()]
+        lines = [
+            line for line in open(log, encoding="utf-8", errors="replace").read().splitlines() if line.strip()
+        ]
         errors = [line for line in lines if line.startswith("error: ")]
-        why = errors[-1].removeprefix("error: ") if errors else (lines[-1] if lines else f"exit {done.returncode}")
+        why = (
+            errors[-1].removeprefix("error: ")
+            if errors
+            else (lines[-1] if lines else f"exit {done.returncode}")
+        )
         raise LmEvalFailed(f"lm_eval on the checkpoint of step {step} failed: {why} (log: {log})")
     return json.load(open(os.path.join(run_dir, "lm_eval", f"step-{step}.json"), encoding="utf-8"))
 
@@ -125,21 +164,35 @@ def result_lines(record: Mapping[str, Any]) -> list[str]:
     >>> result_lines({"results": {"arc": {"acc,none": 0.25, "acc_stderr,none": 0.01, "alias": "arc"}}})
     ['arc: acc 0.2500']
     """
-    return [f"{task}: " + ", ".join(f"{k.split(',')[0]} {v:.4f}" for k, v in metrics.items()
-                                    if isinstance(v, float) and "stderr" not in k)
-            for task, metrics in record["results"].items()]
+    return [
+        f"{task}: "
+        + ", ".join(
+            f"{k.split(',')[0]} {v:.4f}"
+            for k, v in metrics.items()
+            if isinstance(v, float) and "stderr" not in k
+        )
+        for task, metrics in record["results"].items()
+    ]
 
 
-def run_tasks(run_dir: str, tasks: Sequence[str], *, step: Optional[int] = None,
-              include_path: Optional[str] = None, limit: Optional[int] = None,
-              batch_size: int = 8, device: str = "cpu") -> dict[str, Any]:
+def run_tasks(
+    run_dir: str,
+    tasks: Sequence[str],
+    *,
+    step: Optional[int] = None,
+    include_path: Optional[str] = None,
+    limit: Optional[int] = None,
+    batch_size: int = 8,
+    device: str = "cpu",
+) -> dict[str, Any]:
     """Evaluate ``tasks`` on the export of ``run_dir``; ``{"model", "step", "results"}``."""
     try:
         import lm_eval
         from lm_eval.tasks import TaskManager
     except ImportError as missing:
-        raise ExportError(f"`procdsl eval` needs lm-eval ({missing.name} is missing): "
-                          "pip install 'procdsl[eval]'") from None
+        raise ExportError(
+            f"`procdsl eval` needs lm-eval ({missing.name} is missing): pip install 'procdsl[eval]'"
+        ) from None
     exported = exported_model(run_dir, step)
     folder = exported if isinstance(exported, str) else exported.folder
     step = json.load(open(os.path.join(folder, "procdsl_export.json"), encoding="utf-8"))["step"]
@@ -149,13 +202,19 @@ def run_tasks(run_dir: str, tasks: Sequence[str], *, step: Optional[int] = None,
         hint = "" if include_path else " (a local task: --include-path DIR with its YAML)"
         raise ExportError(f"unknown lm-eval task(s): {', '.join(unknown)}{hint}")
     output = lm_eval.simple_evaluate(
-        model="hf", model_args={"pretrained": folder, "dtype": "float32"}, tasks=list(tasks),
-        task_manager=manager, device=device, batch_size=batch_size, limit=limit,
-        log_samples=False)
-    results = {task: finite({k: v for k, v in metrics.items()})
-               for task, metrics in output["results"].items()}
-    record = {"model": folder, "step": step, "tasks": list(tasks), "limit": limit,
-              "results": results}
+        model="hf",
+        model_args={"pretrained": folder, "dtype": "float32"},
+        tasks=list(tasks),
+        task_manager=manager,
+        device=device,
+        batch_size=batch_size,
+        limit=limit,
+        log_samples=False,
+    )
+    results = {
+        task: finite({k: v for k, v in metrics.items()}) for task, metrics in output["results"].items()
+    }
+    record = {"model": folder, "step": step, "tasks": list(tasks), "limit": limit, "results": results}
     target = os.path.join(run_dir, "lm_eval", f"step-{step}.json")
     os.makedirs(os.path.dirname(target), exist_ok=True)
     with open(target, "w", encoding="utf-8") as f:

@@ -58,8 +58,9 @@ def _is_sharded(model: torch.nn.Module) -> bool:
     return any(isinstance(p, DTensor) for p in model.parameters())
 
 
-def initialise_full(model: torch.nn.Module, build: Callable[[], torch.nn.Module], *, seed: int,
-                    broadcast: bool, rank: int) -> None:
+def initialise_full(
+    model: torch.nn.Module, build: Callable[[], torch.nn.Module], *, seed: int, broadcast: bool, rank: int
+) -> None:
     """Give ``model``'s parameters the values ``build()`` draws after ``manual_seed(seed)``.
 
     ``build`` returns an unsharded model of the same class on the CPU with ``init_weights``
@@ -81,8 +82,13 @@ def initialise_full(model: torch.nn.Module, build: Callable[[], torch.nn.Module]
         else:
             names = {canonical(n) for n, _ in model.named_parameters()}
             full = {k: v for k, v in build().state_dict().items() if k in names}
-    set_model_state_dict(model, full, options=StateDictOptions(
-        full_state_dict=True, broadcast_from_rank0=broadcast and sharded, strict=False))
+    set_model_state_dict(
+        model,
+        full,
+        options=StateDictOptions(
+            full_state_dict=True, broadcast_from_rank0=broadcast and sharded, strict=False
+        ),
+    )
 
 
 def disable_float32_autocast(trainer: Any) -> None:
@@ -101,10 +107,12 @@ def rebuild_optimizers(trainer: Any) -> None:
     from torchtitan.components.checkpoint import LR_SCHEDULER, OPTIMIZER
 
     config = trainer.job_config
-    trainer.optimizers = trainer.train_spec.build_optimizers_fn(trainer.model_parts, config.optimizer,
-                                                                trainer.parallel_dims)
+    trainer.optimizers = trainer.train_spec.build_optimizers_fn(
+        trainer.model_parts, config.optimizer, trainer.parallel_dims
+    )
     trainer.lr_schedulers = trainer.train_spec.build_lr_schedulers_fn(
-        trainer.optimizers, config.lr_scheduler, config.training.steps)
+        trainer.optimizers, config.lr_scheduler, config.training.steps
+    )
     trainer.metrics_processor.optimizers = trainer.optimizers
     trainer.checkpointer.states[OPTIMIZER] = trainer.optimizers
     trainer.checkpointer.states[LR_SCHEDULER] = trainer.lr_schedulers
@@ -152,8 +160,12 @@ def clip_gradients(trainer: Any) -> torch.Tensor:
     from torchtitan.distributed import utils as dist_utils
 
     return dist_utils.clip_grad_norm_(
-        [p for m in trainer.model_parts for p in m.parameters()], trainer.job_config.training.max_norm,
-        foreach=True, pp_mesh=None, ep_enabled=False)
+        [p for m in trainer.model_parts for p in m.parameters()],
+        trainer.job_config.training.max_norm,
+        foreach=True,
+        pp_mesh=None,
+        ep_enabled=False,
+    )
 
 
 def batch_group(trainer: Any) -> Any:
@@ -178,6 +190,7 @@ def skip_update_if(optimizers: Iterable[Any], flag: torch.Tensor) -> None:
     found_inf = flag.to(torch.float32).reshape(())
     for optimizer in optimizers:
         if not optimizer.defaults.get("fused"):
-            raise ValueError("skipping a step on the device needs fused AdamW "
-                             "(optimizer.implementation = 'fused')")
+            raise ValueError(
+                "skipping a step on the device needs fused AdamW (optimizer.implementation = 'fused')"
+            )
         optimizer.found_inf = found_inf

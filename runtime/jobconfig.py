@@ -80,7 +80,7 @@ def resolve_optimizer(plan: Plan, index: int) -> AdamW:
     >>> resolve_optimizer(plan, 1).lr
     0.1
     """
-    for phase in reversed(plan.phases[:index + 1]):
+    for phase in reversed(plan.phases[: index + 1]):
         if isinstance(phase.optimizer, AdamW):
             return phase.optimizer
     return AdamW()
@@ -98,8 +98,12 @@ def schedule_config(schedule: Any, steps: int) -> dict[str, Any]:
     (0.0, 0.2)
     """
     kind = schedule.kind
-    config = {"warmup_steps": int(schedule.warmup), "decay_ratio": None, "decay_type": "linear",
-              "min_lr_factor": float(getattr(schedule, "min", 0.0))}
+    config = {
+        "warmup_steps": int(schedule.warmup),
+        "decay_ratio": None,
+        "decay_type": "linear",
+        "min_lr_factor": float(getattr(schedule, "min", 0.0)),
+    }
     if kind == "constant":
         config["decay_ratio"] = 0.0
     elif kind == "cosine":
@@ -120,8 +124,13 @@ def model_section(plan: Plan, vocab_size: int, *, packed: bool = False) -> dict[
     """``{"name", "flavor"}``: the registered TrainSpec and the shape spelled as a flavor
     (``packed``: the phase lays out packed rows, which llama attends to with flex attention)."""
     m = plan.model
-    shape = {"layers": m.layers, "heads": m.heads, "dim": m.dim, "vocab_size": vocab_size,
-             "context": max_context(plan)}
+    shape = {
+        "layers": m.layers,
+        "heads": m.heads,
+        "dim": m.dim,
+        "vocab_size": vocab_size,
+        "context": max_context(plan),
+    }
     if m.kind == "gpt2":
         shape |= {"mlp_ratio": m.mlp_ratio, "tie_embeddings": m.tie_embeddings, "dropout": m.dropout}
         name = GPT2_SPEC
@@ -154,12 +163,16 @@ def check_world(plan: Plan, world: int) -> None:
     parallelism_section(plan, world)
     for phase in plan.phases:
         if phase.batch % dp:
-            raise ConfigError(f"phase {phase.name!r}: the batch of {phase.batch} rows cannot be split "
-                              f"over {dp} ranks (the data-parallel ranks must divide the batch)")
+            raise ConfigError(
+                f"phase {phase.name!r}: the batch of {phase.batch} rows cannot be split "
+                f"over {dp} ranks (the data-parallel ranks must divide the batch)"
+            )
         if microbatch is not None and (phase.batch // dp) % microbatch:
-            raise ConfigError(f"phase {phase.name!r}: runtime.microbatch = {microbatch} does not "
-                              f"divide the {phase.batch // dp} rows per rank ({phase.batch} rows "
-                              f"over {dp} data-parallel ranks)")
+            raise ConfigError(
+                f"phase {phase.name!r}: runtime.microbatch = {microbatch} does not "
+                f"divide the {phase.batch // dp} rows per rank ({phase.batch} rows "
+                f"over {dp} data-parallel ranks)"
+            )
 
 
 def parallelism_section(plan: Plan, world: int) -> dict[str, Any]:
@@ -182,8 +195,18 @@ def parallelism_section(plan: Plan, world: int) -> dict[str, Any]:
     return section | {"data_parallel_shard_degree": shard, "data_parallel_replicate_degree": dp // shard}
 
 
-def phase_job_config(plan: Plan, index: int, *, vocab_size: int, out: str, device: str, world: int,
-                     plan_path: str = "", cache_dir: str = "", store: Optional[str] = None) -> dict[str, Any]:
+def phase_job_config(
+    plan: Plan,
+    index: int,
+    *,
+    vocab_size: int,
+    out: str,
+    device: str,
+    world: int,
+    plan_path: str = "",
+    cache_dir: str = "",
+    store: Optional[str] = None,
+) -> dict[str, Any]:
     """The job config (nested dicts) for training phase ``index`` of ``plan`` on ``world`` ranks."""
     phase = plan.phases[index]
     check_world(plan, world)
@@ -202,19 +225,35 @@ def phase_job_config(plan: Plan, index: int, *, vocab_size: int, out: str, devic
             "mixed_precision_param": "bfloat16" if runtime.dtype == "bf16" else "float32",
             "gc_freq": 50,
         },
-        "optimizer": {"name": "AdamW", "lr": optimizer.lr, "beta1": optimizer.betas[0],
-                      "beta2": optimizer.betas[1], "eps": optimizer.eps,
-                      "weight_decay": optimizer.weight_decay, "implementation": "fused"},
+        "optimizer": {
+            "name": "AdamW",
+            "lr": optimizer.lr,
+            "beta1": optimizer.betas[0],
+            "beta2": optimizer.betas[1],
+            "eps": optimizer.eps,
+            "weight_decay": optimizer.weight_decay,
+            "implementation": "fused",
+        },
         "lr_scheduler": schedule_config(phase.schedule, phase.steps),
         "parallelism": parallelism_section(plan, world),
-        "checkpoint": {"enable": True, "folder": CHECKPOINT_FOLDER,
-                       "interval": 1, "last_save_model_only": False, "keep_latest_k": 0,
-                       "async_mode": "async" if runtime.async_checkpoint else "disabled"},
+        "checkpoint": {
+            "enable": True,
+            "folder": CHECKPOINT_FOLDER,
+            "interval": 1,
+            "last_save_model_only": False,
+            "keep_latest_k": 0,
+            "async_mode": "async" if runtime.async_checkpoint else "disabled",
+        },
         "activation_checkpoint": {"mode": runtime.activation_checkpoint},
         "compile": {"enable": runtime.compile, "components": ["model"]},
         "metrics": {"log_freq": 1, "enable_tensorboard": False},
         "debug": {"seed": phase.seed},
-        "procdsl": {"device": device, "dataloader": STREAM_FACTORY,
-                    "plan": plan_path or os.path.join(out, "plan.json"), "phase": phase.name,
-                    "cache_dir": cache_dir, "store": "-" if store is None else store},
+        "procdsl": {
+            "device": device,
+            "dataloader": STREAM_FACTORY,
+            "plan": plan_path or os.path.join(out, "plan.json"),
+            "phase": phase.name,
+            "cache_dir": cache_dir,
+            "store": "-" if store is None else store,
+        },
     }

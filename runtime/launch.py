@@ -63,26 +63,39 @@ def spawn(nproc: int, args: list[str]) -> int:
 
     from .preempt import EXIT_STOPPED
 
-    config = LaunchConfig(min_nodes=1, max_nodes=1, nproc_per_node=nproc, run_id=str(uuid.uuid4()),
-                          rdzv_backend="c10d", rdzv_endpoint="localhost:0", max_restarts=0,
-                          monitor_interval=0.2, shutdown_timeout=SHUTDOWN_TIMEOUT,
-                          signals_to_handle="SIGTERM,SIGINT,SIGHUP,SIGQUIT,SIGUSR1")
+    config = LaunchConfig(
+        min_nodes=1,
+        max_nodes=1,
+        nproc_per_node=nproc,
+        run_id=str(uuid.uuid4()),
+        rdzv_backend="c10d",
+        rdzv_endpoint="localhost:0",
+        max_restarts=0,
+        monitor_interval=0.2,
+        shutdown_timeout=SHUTDOWN_TIMEOUT,
+        signals_to_handle="SIGTERM,SIGINT,SIGHUP,SIGQUIT,SIGUSR1",
+    )
     threads = os.environ.get("OMP_NUM_THREADS")
-    if threads is None:   # as torchrun does, but share the cores instead of one thread each
+    if threads is None:  # as torchrun does, but share the cores instead of one thread each
         os.environ["OMP_NUM_THREADS"] = str(threads_per_rank(os.cpu_count() or 1, nproc))
     try:
         elastic_launch(config, sys.executable)(*args)
-    except SignalException as signalled:     # forwarded to the ranks, which have stopped by now
-        print(f"stopped: the ranks got {signalled.sigval.name}; rerun the same command to continue "
-              f"(exit {EXIT_STOPPED})", file=sys.stderr)
+    except SignalException as signalled:  # forwarded to the ranks, which have stopped by now
+        print(
+            f"stopped: the ranks got {signalled.sigval.name}; rerun the same command to continue "
+            f"(exit {EXIT_STOPPED})",
+            file=sys.stderr,
+        )
         return EXIT_STOPPED
     except ChildFailedError as failure:
         if all(f.exitcode == EXIT_STOPPED for f in failure.failures.values()):
-            return EXIT_STOPPED                   # rank 0 said where the checkpoint is
+            return EXIT_STOPPED  # rank 0 said where the checkpoint is
         first = min(failure.failures)
         code = failure.failures[first].exitcode
-        print(f"error: rank {first} of {nproc} failed (exit code {code}); see the messages above",
-              file=sys.stderr)
+        print(
+            f"error: rank {first} of {nproc} failed (exit code {code}); see the messages above",
+            file=sys.stderr,
+        )
         return 1
     finally:
         if threads is None:
@@ -94,8 +107,15 @@ def _stderr(message: str) -> None:
     print(message, file=sys.stderr, flush=True)
 
 
-def run_targets(targets: Any, *, nproc: int, device: str, dry_run: bool, force_replan: bool,
-                say: Callable[[str], None] = _stderr) -> int:
+def run_targets(
+    targets: Any,
+    *,
+    nproc: int,
+    device: str,
+    dry_run: bool,
+    force_replan: bool,
+    say: Callable[[str], None] = _stderr,
+) -> int:
     """``procdsl run``: train (or with ``dry_run`` describe) each of ``targets``' plans
     (:func:`procdsl.rundir.targets`) in its directory, a sweep's one after another, stopping at
     the first that does not succeed; its exit status. CommandError when one cannot start."""
@@ -106,15 +126,24 @@ def run_targets(targets: Any, *, nproc: int, device: str, dry_run: bool, force_r
         run_dir = targets.dir_of(plan)
         if targets.sweep:
             say(visible(f"== {plan.name} → {run_dir}"))
-        status = run_one(plan, run_dir, nproc=nproc, device=device, dry_run=dry_run,
-                         force_replan=force_replan, say=say)
+        status = run_one(
+            plan, run_dir, nproc=nproc, device=device, dry_run=dry_run, force_replan=force_replan, say=say
+        )
         if status:
             break
     return status
 
 
-def run_one(plan: Any, run_dir: str, *, nproc: int, device: str, dry_run: bool, force_replan: bool,
-            say: Callable[[str], None] = _stderr) -> int:
+def run_one(
+    plan: Any,
+    run_dir: str,
+    *,
+    nproc: int,
+    device: str,
+    dry_run: bool,
+    force_replan: bool,
+    say: Callable[[str], None] = _stderr,
+) -> int:
     """Train (or describe) one plan in ``run_dir``, in this process, as one rank of a launcher's
     job or on ``nproc`` spawned ranks (:func:`launch_mode`); the exit status. CommandError when it
     cannot start: the runtime extra missing, no such device, a locked run directory or one that
@@ -127,7 +156,9 @@ def run_one(plan: Any, run_dir: str, *, nproc: int, device: str, dry_run: bool, 
 
         from .platform import missing_packages, resolve_device
     except ImportError:
-        raise CommandError("`procdsl run` needs the runtime extra: pip install 'procdsl[runtime]' torch") from None
+        raise CommandError(
+            "`procdsl run` needs the runtime extra: pip install 'procdsl[runtime]' torch"
+        ) from None
     if missing := missing_packages():
         raise CommandError(f"`procdsl run` needs {', '.join(missing)}: pip install 'procdsl[runtime]'")
     try:
@@ -151,7 +182,7 @@ def run_one(plan: Any, run_dir: str, *, nproc: int, device: str, dry_run: bool, 
     if mode == "joined":
         return run_and_report(plan, out=run_dir, device=resolved, force_replan=force_replan, claim=True)
     try:
-        with ownership.locked(run_dir):       # held while this process or its ranks train
+        with ownership.locked(run_dir):  # held while this process or its ranks train
             try:
                 diff = ownership.claim(run_dir, to_json(plan), plan.hash, force=force_replan)
             except ownership.PlanMismatch as mismatch:

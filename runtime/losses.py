@@ -32,12 +32,19 @@ from torchtitan.components.loss import IGNORE_INDEX
 
 def token_losses(logits: torch.Tensor, labels: torch.Tensor) -> torch.Tensor:
     """Cross-entropy per label position, flattened, computed in float32; 0 where ignored."""
-    return F.cross_entropy(logits.flatten(0, 1).float(), labels.flatten(0, 1), reduction="none",
-                           ignore_index=IGNORE_INDEX)
+    return F.cross_entropy(
+        logits.flatten(0, 1).float(), labels.flatten(0, 1), reduction="none", ignore_index=IGNORE_INDEX
+    )
 
 
-def source_sums(losses: torch.Tensor, labels: torch.Tensor, source: torch.Tensor, n_sources: int,
-                *, logits: Optional[torch.Tensor] = None) -> torch.Tensor:
+def source_sums(
+    losses: torch.Tensor,
+    labels: torch.Tensor,
+    source: torch.Tensor,
+    n_sources: int,
+    *,
+    logits: Optional[torch.Tensor] = None,
+) -> torch.Tensor:
     """``[loss sums (S), target counts (S), correct predictions (S)]`` as float64 on the device
     of ``losses``, computed without a host sync (no boolean-mask indexing: masked positions add 0).
 
@@ -45,20 +52,23 @@ def source_sums(losses: torch.Tensor, labels: torch.Tensor, source: torch.Tensor
     """
     labels, source = labels.flatten(), source.flatten().to(labels.device)
     valid = (labels != IGNORE_INDEX).double()
-    index = source.clamp(min=0)      # a masked position may carry no source; it adds 0 anyway
+    index = source.clamp(min=0)  # a masked position may carry no source; it adds 0 anyway
     out = torch.zeros(3 * n_sources, dtype=torch.float64, device=losses.device)
     out[:n_sources].index_add_(0, index, losses.detach().double() * valid)
-    out[n_sources:2 * n_sources].index_add_(0, index, valid)
+    out[n_sources : 2 * n_sources].index_add_(0, index, valid)
     if logits is not None:
         hits = (logits.detach().flatten(0, 1).argmax(-1) == labels).double() * valid
-        out[2 * n_sources:].index_add_(0, index, hits)
+        out[2 * n_sources :].index_add_(0, index, hits)
     return out
 
 
 def means(sums: torch.Tensor, n_sources: int) -> dict[str, list[float]]:
     """Per source: mean loss, target count and accuracy (nan where a source had no target)."""
     values = sums.tolist()
-    loss, targets, correct = (values[i * n_sources:(i + 1) * n_sources] for i in range(3))
+    loss, targets, correct = (values[i * n_sources : (i + 1) * n_sources] for i in range(3))
     ratio = lambda a, b: a / b if b else float("nan")  # noqa: E731
-    return {"loss": [ratio(s, t) for s, t in zip(loss, targets)], "targets": targets,
-            "accuracy": [ratio(c, t) for c, t in zip(correct, targets)]}
+    return {
+        "loss": [ratio(s, t) for s, t in zip(loss, targets)],
+        "targets": targets,
+        "accuracy": [ratio(c, t) for c, t in zip(correct, targets)],
+    }

@@ -49,22 +49,34 @@ class JsonlMetricsProcessor(MetricsProcessor):
         super().__init__(job_config, parallel_dims, tag)
         self.path = os.path.join(job_config.job.dump_folder, METRICS_FILE)
 
-    def log(self, step: int, global_avg_loss: float, global_max_loss: float, grad_norm: float,
-            extra_metrics: dict[str, Any] | None = None) -> None:
+    def log(
+        self,
+        step: int,
+        global_avg_loss: float,
+        global_max_loss: float,
+        grad_norm: float,
+        extra_metrics: dict[str, Any] | None = None,
+    ) -> None:
         super().log(step, global_avg_loss, global_max_loss, grad_norm, extra_metrics)
         if dist.is_initialized() and dist.get_rank() != 0:
             return
         extra = extra_metrics or {}
-        record = {"step": step, "loss": float(global_avg_loss), "max_loss": float(global_max_loss),
-                  "grad_norm": float(grad_norm), "lr": extra.get("lr"),
-                  "tokens": int(extra.get("n_tokens_seen", 0))}
+        record = {
+            "step": step,
+            "loss": float(global_avg_loss),
+            "max_loss": float(global_max_loss),
+            "grad_norm": float(grad_norm),
+            "lr": extra.get("lr"),
+            "tokens": int(extra.get("n_tokens_seen", 0)),
+        }
         os.makedirs(os.path.dirname(self.path) or ".", exist_ok=True)
         with open(self.path, "a", encoding="utf-8") as f:
             f.write(json_line(record))
 
 
-def build_metrics_processor(job_config: Any, parallel_dims: Any, model_args: Any = None,
-                            tag: str | None = None) -> JsonlMetricsProcessor:
+def build_metrics_processor(
+    job_config: Any, parallel_dims: Any, model_args: Any = None, tag: str | None = None
+) -> JsonlMetricsProcessor:
     """``TrainSpec.build_metrics_processor_fn``: the Trainer passes ``(job_config, parallel_dims, model_args)``."""
     del model_args
     return JsonlMetricsProcessor(job_config, parallel_dims, tag)
@@ -101,12 +113,13 @@ class RunLog:
     segment logged from that step on, so no step is shown twice.
     """
 
-    def __init__(self, folder: str, *, enabled: bool = True, tensorboard: bool = True,
-                 purge_step: int | None = None):
+    def __init__(
+        self, folder: str, *, enabled: bool = True, tensorboard: bool = True, purge_step: int | None = None
+    ):
         self.path = os.path.join(folder, METRICS_FILE)
         self.enabled = enabled
         self._tb = None
-        self.trackers: list[Any] = []     # procdsl.runtime.tracking: each gets every record
+        self.trackers: list[Any] = []  # procdsl.runtime.tracking: each gets every record
         if enabled:
             os.makedirs(folder, exist_ok=True)
             if tensorboard:

@@ -50,10 +50,12 @@ class PlanMismatch(Exception):
 
     def __init__(self, where: str, old_hash: str, new_hash: str, diff: str):
         self.where, self.old_hash, self.new_hash, self.diff = where, old_hash, new_hash, diff
-        super().__init__(f"{where} belongs to another plan (hash {old_hash[:12]}…, this plan is "
-                         f"{new_hash[:12]}…); refusing to resume it.\n{diff}\n"
-                         "Use another --out directory, or --force-replan to continue this run "
-                         "under the new plan.")
+        super().__init__(
+            f"{where} belongs to another plan (hash {old_hash[:12]}…, this plan is "
+            f"{new_hash[:12]}…); refusing to resume it.\n{diff}\n"
+            "Use another --out directory, or --force-replan to continue this run "
+            "under the new plan."
+        )
 
 
 def _pretty(text: str) -> list[str]:
@@ -69,13 +71,19 @@ def plan_diff(old_json: str, new_json: str) -> str:
         _pretty(old_json)
     except (ValueError, TypeError):
         return "(the other plan's JSON is unreadable)"
-    lines = difflib.unified_diff(_pretty(old_json), _pretty(new_json), lineterm="",
-                                 fromfile="plan.json (run directory)", tofile="plan.json (this command)")
+    lines = difflib.unified_diff(
+        _pretty(old_json),
+        _pretty(new_json),
+        lineterm="",
+        fromfile="plan.json (run directory)",
+        tofile="plan.json (this command)",
+    )
     return "\n".join(lines)
 
 
-def claim(out: str, plan_json: str, plan_hash: str, *, force: bool = False,
-          write: bool = True) -> Optional[str]:
+def claim(
+    out: str, plan_json: str, plan_hash: str, *, force: bool = False, write: bool = True
+) -> Optional[str]:
     """Make ``out`` the run directory of this plan (module docstring); returns the diff if replanned."""
     path = Path(out) / PLAN_FILE
     diff = None
@@ -94,7 +102,9 @@ def claim(out: str, plan_json: str, plan_hash: str, *, force: bool = False,
         except json.JSONDecodeError:
             old_hash = "unreadable"
         if old_hash != plan_hash:
-            diff = plan_diff(old, plan_json) if old_hash != "unreadable" else "(the old plan.json is unreadable)"
+            diff = (
+                plan_diff(old, plan_json) if old_hash != "unreadable" else "(the old plan.json is unreadable)"
+            )
             if not force:
                 raise PlanMismatch(str(path), old_hash, plan_hash, diff)
     if write and old_hash != plan_hash:
@@ -116,9 +126,15 @@ def locked(out: str) -> Iterator[None]:
     except OSError:
         holder = os.read(fd, 200).decode("utf-8", "replace").split()
         os.close(fd)
-        who = f"process {holder[0]}" + (f" on {holder[1]}" if len(holder) > 1 else "") if holder else "another process"
-        raise RunLocked(f"{out} is in use by {who} (it holds {path}); wait for that run to end, "
-                        "stop it, or use another --out directory") from None
+        who = (
+            f"process {holder[0]}" + (f" on {holder[1]}" if len(holder) > 1 else "")
+            if holder
+            else "another process"
+        )
+        raise RunLocked(
+            f"{out} is in use by {who} (it holds {path}); wait for that run to end, "
+            "stop it, or use another --out directory"
+        ) from None
     try:
         os.ftruncate(fd, 0)
         os.pwrite(fd, f"{os.getpid()} {socket.gethostname()}\n".encode(), 0)
@@ -126,4 +142,4 @@ def locked(out: str) -> Iterator[None]:
     finally:
         with contextlib.suppress(OSError):
             os.ftruncate(fd, 0)
-        os.close(fd)                                   # closing releases the lock
+        os.close(fd)  # closing releases the lock

@@ -110,10 +110,10 @@ class PhaseTrainer(ProcdslTrainer):
             super().__init__(config)
         self.kind = self.plan.model.kind
         if config.training.mixed_precision_param == "float32":
-            internals.disable_float32_autocast(self)            # CPU autocast cannot do float32
+            internals.disable_float32_autocast(self)  # CPU autocast cannot do float32
         spec = self.phase.transfer
         self.frozen = transfer.freeze(self.model, spec.freeze, kind=self.kind) if spec else []
-        if self.frozen:       # optimizer and schedule over the trainable parameters only
+        if self.frozen:  # optimizer and schedule over the trainable parameters only
             internals.rebuild_optimizers(self)
         self.dataloader.strict = not runner.force_replan
         self.sources = self.dataloader.sources
@@ -121,13 +121,19 @@ class PhaseTrainer(ProcdslTrainer):
         self.run_state = RunState(rank=runner.rank, device=self.device.type)
         internals.add_checkpoint_state(self, KEY, self.run_state)
         self.flops_per_token = flops.flops_per_token(
-            self.plan.model, vocab=self.vocab.size, context=max_context(self.plan),
-            seq_len=self.phase.context)
-        self.evaluator = Evaluator(self.plan, self.phase, rank=runner.rank, world=runner.world,
-                                   cache_dir=runner.cache_dir, tokenizer=self.vocab.tokenizer,
-                                   store=runner.store)
+            self.plan.model, vocab=self.vocab.size, context=max_context(self.plan), seq_len=self.phase.context
+        )
+        self.evaluator = Evaluator(
+            self.plan,
+            self.phase,
+            rank=runner.rank,
+            world=runner.world,
+            cache_dir=runner.cache_dir,
+            tokenizer=self.vocab.tokenizer,
+            store=runner.store,
+        )
         self.log_every = self.plan.runtime.log_every
-        self._unread: list[tuple[dict[str, Any], torch.Tensor]] = []   # (host fields, device stats)
+        self._unread: list[tuple[dict[str, Any], torch.Tensor]] = []  # (host fields, device stats)
         self._diverged = torch.zeros((), dtype=torch.bool, device=self.device)
         self._read_at = time.perf_counter()
         self.last_loss = float("nan")
@@ -163,25 +169,35 @@ class PhaseTrainer(ProcdslTrainer):
             from procdsl.plan import Transfer
 
             spec = Transfer()
-        previous.optimizers.zero_grad()      # the last step's gradients: never needed again
+        previous.optimizers.zero_grad()  # the last step's gradients: never needed again
         rows = transfer.row_map(previous.vocab.ranges, self.vocab.ranges)
-        transfer.apply_transfer(previous.model, self.model, spec, kind=self.kind, rows=rows,
-                                seed=self.phase.seed)
+        transfer.apply_transfer(
+            previous.model, self.model, spec, kind=self.kind, rows=rows, seed=self.phase.seed
+        )
         carried: list[str] = []
         if isinstance(self.phase.optimizer, ContinueOptimizer):
             # moments of perturbed weights describe other values: those start fresh
             unchanged = set(spec.keep) - set(getattr(spec, "perturb", {}))
-            carried = transfer.continue_optimizer(previous.optimizers, previous.model,
-                                                  self.optimizers, self.model, keep=unchanged,
-                                                  kind=self.kind)
-        return {"kept": list(spec.keep), "reinit": list(spec.reinit), "frozen": self.frozen,
-                "perturbed": {c: p.kind for c, p in getattr(spec, "perturb", {}).items()},
-                "optimizer_state_carried": len(carried)}
+            carried = transfer.continue_optimizer(
+                previous.optimizers,
+                previous.model,
+                self.optimizers,
+                self.model,
+                keep=unchanged,
+                kind=self.kind,
+            )
+        return {
+            "kept": list(spec.keep),
+            "reinit": list(spec.reinit),
+            "frozen": self.frozen,
+            "perturbed": {c: p.kind for c, p in getattr(spec, "perturb", {}).items()},
+            "optimizer_state_carried": len(carried),
+        }
 
     def resume(self, global_step: int) -> None:
         """Load the checkpoint of ``global_step`` (inside this phase) completely."""
         path = checkpoint_path(self.checkpointer.folder, global_step)
-        if self.runner.force_replan:      # the plan changed: would its tensors still fit?
+        if self.runner.force_replan:  # the plan changed: would its tensors still fit?
             model = internals.checkpointed_model_shapes(self)
             problem = resume.shape_error(stored_shapes(path), model, path=path)
             if problem:
@@ -192,11 +208,14 @@ class PhaseTrainer(ProcdslTrainer):
         finally:
             self.run_state.available = None
         if self.global_step != global_step:
-            raise RuntimeError(f"{path} holds phase step {self.step}, expected "
-                               f"{global_step - self.offset} of phase {self.phase.name!r}")
+            raise RuntimeError(
+                f"{path} holds phase step {self.step}, expected "
+                f"{global_step - self.offset} of phase {self.phase.name!r}"
+            )
         if not self.run_state.restored_rng:
-            self.runner.console.note(f"note: {path} has no RNG state for rank {self.runner.rank}; "
-                                     "continuing from the phase's seed")
+            self.runner.console.note(
+                f"note: {path} has no RNG state for rank {self.runner.rank}; continuing from the phase's seed"
+            )
 
     # ------------------------------------------------------------------------ training
 
@@ -223,8 +242,9 @@ class PhaseTrainer(ProcdslTrainer):
         inputs = input_dict["input"]
         return inputs, labels, {k: v for k, v in input_dict.items() if k != "input"}, {}
 
-    def forward_backward_step(self, *, input_dict: dict[str, torch.Tensor], labels: torch.Tensor,
-                              global_valid_tokens: torch.Tensor) -> torch.Tensor:
+    def forward_backward_step(
+        self, *, input_dict: dict[str, torch.Tensor], labels: torch.Tensor, global_valid_tokens: torch.Tensor
+    ) -> torch.Tensor:
         """TorchTitan's hook for one microbatch: forward (every key of ``input_dict`` but
         ``input`` and ``source`` is a keyword argument of the model), the loss over the global
         count of target tokens, backward; adds the microbatch's per-source sums on the device."""
@@ -250,19 +270,28 @@ class PhaseTrainer(ProcdslTrainer):
         global_valid = self._reduce(self._to_device(local_valid.to(torch.float32)))
         self._sums = torch.zeros(3 * len(self.sources), dtype=torch.float64, device=self.device)
         for input_dict, labels in microbatches:
-            input_dict = {k: self._to_device(v) if isinstance(v, torch.Tensor) else v
-                          for k, v in input_dict.items()}
-            self.forward_backward_step(input_dict=input_dict, labels=self._to_device(labels),
-                                       global_valid_tokens=global_valid.clamp(min=1.0))
+            input_dict = {
+                k: self._to_device(v) if isinstance(v, torch.Tensor) else v for k, v in input_dict.items()
+            }
+            self.forward_backward_step(
+                input_dict=input_dict,
+                labels=self._to_device(labels),
+                global_valid_tokens=global_valid.clamp(min=1.0),
+            )
         grad_norm = internals.clip_gradients(self)
         sums = self._reduce(self._sums)
-        self._diverged |= ~(torch.isfinite(sums[:len(self.sources)].sum()) & torch.isfinite(grad_norm))
+        self._diverged |= ~(torch.isfinite(sums[: len(self.sources)].sum()) & torch.isfinite(grad_norm))
         internals.skip_update_if(self.optimizers, self._diverged)
         internals.wait_for_staging(self)
         self.optimizers.step()
         self.lr_schedulers.step()
-        stats = torch.cat([sums, grad_norm.detach().to(torch.float64).reshape(1),
-                           self._diverged.to(torch.float64).reshape(1)])
+        stats = torch.cat(
+            [
+                sums,
+                grad_norm.detach().to(torch.float64).reshape(1),
+                self._diverged.to(torch.float64).reshape(1),
+            ]
+        )
         return {"lr": lr, "stats": stats}
 
     def state_dict(self) -> dict[str, Any]:
@@ -287,31 +316,49 @@ class PhaseTrainer(ProcdslTrainer):
         peak = runner.peak_flops * runner.world if runner.peak_flops else None
         records = []
         for (fields, _), row in zip(unread, rows):
-            loss_sums, targets, norm, skipped = row[:n], row[n:2 * n], row[3 * n], row[3 * n + 1]
+            loss_sums, targets, norm, skipped = row[:n], row[n : 2 * n], row[3 * n], row[3 * n + 1]
             total = sum(targets)
             loss = sum(loss_sums) / total if total else float("nan")
             if skipped:
                 runner.log.flush()
-                what = (f"the loss is {loss}" if not math.isfinite(loss) else
-                        f"the gradient norm is {norm}" if not math.isfinite(norm) else
-                        "training diverged at an earlier step; skipped")
-                raise TrainingDiverged(f"{what} at step {fields['step']} (phase {self.phase.name!r}, "
-                                       f"step {fields['phase_step']} of {self.phase.steps}); that "
-                                       "update was not applied")
-            record = {"kind": "train", "step": fields["step"], "phase": self.phase.name,
-                      "phase_step": fields["phase_step"], "loss": loss}
-            record |= {f"loss/{s}": (total / t if t else float("nan"))
-                       for s, total, t in zip(self.sources, loss_sums, targets)}
-            step_shares = dict(fields["shares"])      # of real tokens; padding on its own
+                what = (
+                    f"the loss is {loss}"
+                    if not math.isfinite(loss)
+                    else f"the gradient norm is {norm}"
+                    if not math.isfinite(norm)
+                    else "training diverged at an earlier step; skipped"
+                )
+                raise TrainingDiverged(
+                    f"{what} at step {fields['step']} (phase {self.phase.name!r}, "
+                    f"step {fields['phase_step']} of {self.phase.steps}); that "
+                    "update was not applied"
+                )
+            record = {
+                "kind": "train",
+                "step": fields["step"],
+                "phase": self.phase.name,
+                "phase_step": fields["phase_step"],
+                "loss": loss,
+            }
+            record |= {
+                f"loss/{s}": (total / t if t else float("nan"))
+                for s, total, t in zip(self.sources, loss_sums, targets)
+            }
+            step_shares = dict(fields["shares"])  # of real tokens; padding on its own
             pad = step_shares.pop("pad", 0.0)
             record |= {f"share/{s}": v for s, v in step_shares.items()}
             record |= {f"share_total/{s}": v for s, v in fields["shares_total"].items()}
             record["pad"] = pad
-            record |= {"lr": fields["lr"], "grad_norm": norm, "tokens": fields["tokens"],
-                       "tokens_per_s": tokens_per_s,
-                       "mfu": flops.mfu(self.flops_per_token, tokens_per_s=tokens_per_s, peak_flops=peak),
-                       "step_time_s": fields["step_time_s"], "data_wait_s": fields["data_wait_s"],
-                       "time": fields["time"]}
+            record |= {
+                "lr": fields["lr"],
+                "grad_norm": norm,
+                "tokens": fields["tokens"],
+                "tokens_per_s": tokens_per_s,
+                "mfu": flops.mfu(self.flops_per_token, tokens_per_s=tokens_per_s, peak_flops=peak),
+                "step_time_s": fields["step_time_s"],
+                "data_wait_s": fields["data_wait_s"],
+                "time": fields["time"],
+            }
             runner.log.write(record)
             records.append(record)
         self.last_loss = records[-1]["loss"]
@@ -331,16 +378,21 @@ class PhaseTrainer(ProcdslTrainer):
         while self.step < phase.steps:
             self.step += 1
             self.gc_handler.run(self.step)
-            loading = internals.data_loading_times(self)          # filled by batch_generator
-            loading.clear()                                       # (only TorchTitan's log empties it)
+            loading = internals.data_loading_times(self)  # filled by batch_generator
+            loading.clear()  # (only TorchTitan's log empties it)
             start = time.perf_counter()
             result = self.train_step(data_iterator)
-            fields = {"step": self.global_step, "phase_step": self.step, "lr": result["lr"],
-                      "shares": self.dataloader.step_shares(),
-                      "shares_total": self.dataloader.achieved_shares(),
-                      "tokens": runner.tokens_before(self.index) + self.step * tokens_per_step,
-                      "step_time_s": time.perf_counter() - start, "data_wait_s": sum(loading),
-                      "time": time.time()}
+            fields = {
+                "step": self.global_step,
+                "phase_step": self.step,
+                "lr": result["lr"],
+                "shares": self.dataloader.step_shares(),
+                "shares_total": self.dataloader.achieved_shares(),
+                "tokens": runner.tokens_before(self.index) + self.step * tokens_per_step,
+                "step_time_s": time.perf_counter() - start,
+                "data_wait_s": sum(loading),
+                "time": time.time(),
+            }
             self._unread.append((fields, result["stats"]))
             last = self.step == phase.steps
             evaluations = due(phase.eval, step=self.step, steps=phase.steps)
@@ -349,20 +401,29 @@ class PhaseTrainer(ProcdslTrainer):
                 self.read_metrics()
             for evaluation in evaluations:
                 self.evaluate(evaluation)
-            runner.after_step(self)   # checkpoints and stops: procdsl.runtime.saving, .preempt
+            runner.after_step(self)  # checkpoints and stops: procdsl.runtime.saving, .preempt
         wall = time.perf_counter() - began
         rate = (self.step - first) * tokens_per_step / wall if wall > 0 else 0.0
         runner.log.flush()
-        runner.console.end_phase(f"{phase.name}  {self.step}/{phase.steps}  loss "
-                                 f"{self.last_loss:.4f}  {rate:,.0f} tok/s  {wall:.0f} s")
+        runner.console.end_phase(
+            f"{phase.name}  {self.step}/{phase.steps}  loss "
+            f"{self.last_loss:.4f}  {rate:,.0f} tok/s  {wall:.0f} s"
+        )
 
     def evaluate(self, evaluation: Any) -> dict[str, Any]:
         amp = internals.autocast_of(self)
-        stats = self.evaluator.run(self.model, evaluation, device=self.device, amp=amp,
-                                   reduce=self._reduce, kind=self.kind)
-        record = {"kind": "eval", "step": self.global_step, "phase": self.phase.name,
-                  "phase_step": self.step, "eval": evaluation.kind, "source": evaluation.source,
-                  **stats}
+        stats = self.evaluator.run(
+            self.model, evaluation, device=self.device, amp=amp, reduce=self._reduce, kind=self.kind
+        )
+        record = {
+            "kind": "eval",
+            "step": self.global_step,
+            "phase": self.phase.name,
+            "phase_step": self.step,
+            "eval": evaluation.kind,
+            "source": evaluation.source,
+            **stats,
+        }
         self.runner.log.write(record)
         return record
 
@@ -370,9 +431,18 @@ class PhaseTrainer(ProcdslTrainer):
 class PhaseRunner:
     """Runs every phase of ``plan`` in this process (one rank of ``world``); see the module docstring."""
 
-    def __init__(self, plan: Plan, *, out: str, device: str, rank: int, world: int,
-                 force_replan: bool = False, console: Optional[RunConsole] = None,
-                 stop: Optional[StopRequest] = None):
+    def __init__(
+        self,
+        plan: Plan,
+        *,
+        out: str,
+        device: str,
+        rank: int,
+        world: int,
+        force_replan: bool = False,
+        console: Optional[RunConsole] = None,
+        stop: Optional[StopRequest] = None,
+    ):
         self.plan, self.out, self.device = plan, out, device
         self.rank, self.world, self.force_replan = rank, world, force_replan
         self.plan_json = to_json(plan)
@@ -382,12 +452,12 @@ class PhaseRunner:
         self.checkpoints = os.path.join(out, CHECKPOINT_FOLDER)
         self.offsets = [sum(p.steps for p in plan.phases[:i]) for i in range(len(plan.phases))]
         self.console = console or RunConsole(enabled=rank == 0)
-        self.log = RunLog(out, enabled=False)          # the real one once resume is decided
+        self.log = RunLog(out, enabled=False)  # the real one once resume is decided
         self.peak_flops = flops.peak_flops(device, plan.runtime.dtype)
         self.resumed_from: Optional[int] = None
         self.stop = stop or StopRequest()
         self.segment_start, self.wall_before = time.monotonic(), 0.0
-        self.data: dict[str, Any] = {}                 # data fingerprints (rank 0)
+        self.data: dict[str, Any] = {}  # data fingerprints (rank 0)
         self.saver: Optional[Saver] = None
         self.agreement: Optional[Agreement] = None
 
@@ -399,9 +469,17 @@ class PhaseRunner:
         from procdsl.stream import PhaseVocab
 
         vocab = PhaseVocab.for_phase(self.plan, self.plan.phases[index], cache_dir=self.cache_dir)
-        return phase_job_config(self.plan, index, vocab_size=vocab.size, out=self.out,
-                                device=self.device, world=self.world, plan_path=self.plan_path,
-                                cache_dir=self.cache_dir, store=self.store)
+        return phase_job_config(
+            self.plan,
+            index,
+            vocab_size=vocab.size,
+            out=self.out,
+            device=self.device,
+            world=self.world,
+            plan_path=self.plan_path,
+            cache_dir=self.cache_dir,
+            store=self.store,
+        )
 
     def tokens_before(self, index: int) -> int:
         return sum(p.tokens for p in self.plan.phases[:index])
@@ -413,10 +491,19 @@ class PhaseRunner:
         refusal: Optional[Exception] = None
         if self.rank == 0:
             try:
-                chosen = resume.choose(self.checkpoints, self.plan, self.plan_json, data=self.data,
-                                       force=self.force_replan, note=self.console.note)
-                outcome[0] = ("ok", None if chosen is None else (chosen[0], chosen[1].get("wall_time_s", 0.0)))
-            except (PlanMismatch, ConfigError) as refused:   # DataChanged is a ConfigError
+                chosen = resume.choose(
+                    self.checkpoints,
+                    self.plan,
+                    self.plan_json,
+                    data=self.data,
+                    force=self.force_replan,
+                    note=self.console.note,
+                )
+                outcome[0] = (
+                    "ok",
+                    None if chosen is None else (chosen[0], chosen[1].get("wall_time_s", 0.0)),
+                )
+            except (PlanMismatch, ConfigError) as refused:  # DataChanged is a ConfigError
                 outcome[0], refusal = ("refused", str(refused)), refused
         if self.world > 1:
             dist.broadcast_object_list(outcome, src=0)
@@ -436,15 +523,18 @@ class PhaseRunner:
         check_world(self.plan, self.world)
         packed = [p.name for p in self.plan.phases if p.layout == "packed"]
         if self.plan.model.kind == "llama" and packed and self.device != "cuda":
-            raise ConfigError(f"phase {packed[0]!r} packs rows, which llama attends to with flex "
-                              "attention, and PyTorch runs flex attention's backward on CUDA only: "
-                              "train it on a GPU, or set `layout = padded` in that phase, or use gpt2")
+            raise ConfigError(
+                f"phase {packed[0]!r} packs rows, which llama attends to with flex "
+                "attention, and PyTorch runs flex attention's backward on CUDA only: "
+                "train it on a GPU, or set `layout = padded` in that phase, or use gpt2"
+            )
         infos = preflight.check_data(self.plan, note=self.console.note)
         if self.store is not None:
             prepare_stores(self.plan, self.store, announce=self.rank == 0)
         if self.rank == 0:
-            self.data = preflight.fingerprints(self.plan, infos,
-                                               os.path.join(self.cache_dir, "fingerprints.json"))
+            self.data = preflight.fingerprints(
+                self.plan, infos, os.path.join(self.cache_dir, "fingerprints.json")
+            )
 
     def open_log(self, resume_step: Optional[int]) -> None:
         """Rank 0's ``metrics.jsonl`` and TensorBoard events, continued from ``resume_step``
@@ -466,10 +556,17 @@ class PhaseRunner:
 
     def checkpoint_record(self, trainer: PhaseTrainer) -> dict[str, Any]:
         """The sidecar of the checkpoint ``trainer`` is saving (``procdsl.runtime.sidecar``)."""
-        return {"plan_hash": self.plan.hash, "plan_json": self.plan_json, "phase": trainer.phase.name,
-                "phase_index": trainer.index, "phase_step": trainer.step,
-                "global_step": trainer.global_step, "world": self.world,
-                "wall_time_s": round(self.wall_time(), 3), "data": self.data}
+        return {
+            "plan_hash": self.plan.hash,
+            "plan_json": self.plan_json,
+            "phase": trainer.phase.name,
+            "phase_index": trainer.index,
+            "phase_step": trainer.step,
+            "global_step": trainer.global_step,
+            "world": self.world,
+            "wall_time_s": round(self.wall_time(), 3),
+            "data": self.data,
+        }
 
     def after_step(self, trainer: PhaseTrainer) -> None:
         """Checkpoint when due (``procdsl.runtime.saving``); on an agreed stop, raise Stopped."""
@@ -479,8 +576,9 @@ class PhaseRunner:
         end = trainer.step == trainer.phase.steps
         if not (end or stop or timed or due_by_step(self.plan.runtime, step)):
             return
-        path = self.saver.save(trainer.checkpointer, step, self.checkpoint_record(trainer),
-                               wait=end or bool(stop))
+        path = self.saver.save(
+            trainer.checkpointer, step, self.checkpoint_record(trainer), wait=end or bool(stop)
+        )
         if stop and step < self.plan.total_steps:
             self.log.flush()
             raise Stopped(self.stop.name or "a signal on another rank", step, path)
@@ -496,20 +594,28 @@ class PhaseRunner:
         if self.rank == 0:
             outcome[0] = self._lm_eval(trainer, spec)
         if self.world > 1:
-            dist.broadcast_object_list(outcome, src=0)   # waits at most runtime.comm_timeout
+            dist.broadcast_object_list(outcome, src=0)  # waits at most runtime.comm_timeout
         kind, payload = outcome[0]
         if kind == "stopped":
-            raise Stopped(self.stop.name or "a signal on rank 0", trainer.global_step,
-                          checkpoint_path(self.checkpoints, trainer.global_step))
+            raise Stopped(
+                self.stop.name or "a signal on rank 0",
+                trainer.global_step,
+                checkpoint_path(self.checkpoints, trainer.global_step),
+            )
         if kind == "failed":
             raise harness.LmEvalFailed(payload)
 
     def _lm_eval(self, trainer: PhaseTrainer, spec: Any) -> tuple[str, Optional[str]]:
         """Rank 0's part of :meth:`lm_eval_at_end`: ``("ok" | "failed" | "stopped", message)``."""
         phase, step = trainer.phase, trainer.global_step
-        done = [r for r in rundir.read_metrics(self.out)
-                if r.get("kind") == "eval" and r.get("eval") == "lm_eval" and r.get("phase") == phase.name
-                and r.get("step") == step]
+        done = [
+            r
+            for r in rundir.read_metrics(self.out)
+            if r.get("kind") == "eval"
+            and r.get("eval") == "lm_eval"
+            and r.get("phase") == phase.name
+            and r.get("step") == step
+        ]
         if done:
             return "ok", None
         self.log.flush()
@@ -521,11 +627,25 @@ class PhaseRunner:
             return ("stopped", None) if self.stop.requested else ("failed", str(failed))
         shown = []
         for task in harness.task_records(record["results"]):
-            self.log.write({"kind": "eval", "step": step, "phase": phase.name, "phase_step": trainer.step,
-                            "eval": "lm_eval", **task})
-            shown.append(f"{task['task']} " + ", ".join(f"{k} {v:.4f}" for k, v in task.items()
-                                                         if isinstance(v, float) and "stderr" not in k))
-        self.console.note(f"{phase.name}: lm_eval in {time.perf_counter() - began:.0f} s: " + "; ".join(shown))
+            self.log.write(
+                {
+                    "kind": "eval",
+                    "step": step,
+                    "phase": phase.name,
+                    "phase_step": trainer.step,
+                    "eval": "lm_eval",
+                    **task,
+                }
+            )
+            shown.append(
+                f"{task['task']} "
+                + ", ".join(
+                    f"{k} {v:.4f}" for k, v in task.items() if isinstance(v, float) and "stderr" not in k
+                )
+            )
+        self.console.note(
+            f"{phase.name}: lm_eval in {time.perf_counter() - began:.0f} s: " + "; ".join(shown)
+        )
         return "ok", None
 
     def begin(self, resume: Optional[int]) -> None:
@@ -533,9 +653,14 @@ class PhaseRunner:
         run log (continued from ``resume``) and the checkpoint saver."""
         self.agreement = Agreement.for_world(self.world)
         self.open_log(resume)
-        self.saver = Saver(self.checkpoints, runtime=self.plan.runtime, rank=self.rank,
-                           world=self.world, note=lambda text: logger.info("procdsl: %s", text),
-                           phase_ends={o + p.steps for o, p in zip(self.offsets, self.plan.phases)})
+        self.saver = Saver(
+            self.checkpoints,
+            runtime=self.plan.runtime,
+            rank=self.rank,
+            world=self.world,
+            note=lambda text: logger.info("procdsl: %s", text),
+            phase_ends={o + p.steps for o, p in zip(self.offsets, self.plan.phases)},
+        )
 
     def run(self) -> None:
         self.preflight()
@@ -562,7 +687,8 @@ class PhaseRunner:
                             f"re-initialised {', '.join(done['reinit']) or 'nothing'}; "
                             f"frozen tensors: {len(done['frozen'])}; AdamW state kept for "
                             f"{done['optimizer_state_carried']} tensors"
-                            + "".join(f"; {c} perturbed ({k})" for c, k in done["perturbed"].items()))
+                            + "".join(f"; {c} perturbed ({k})" for c, k in done["perturbed"].items())
+                        )
                 finally:
                     if previous is not None:
                         previous.close()
@@ -581,8 +707,16 @@ class PhaseRunner:
                 self.log.close()
 
 
-def summarize(out: str, plan: Plan, *, status: str, error: Optional[str], wall_time: float,
-              resumed_from: Optional[int], segment_time: Optional[float] = None) -> dict[str, Any]:
+def summarize(
+    out: str,
+    plan: Plan,
+    *,
+    status: str,
+    error: Optional[str],
+    wall_time: float,
+    resumed_from: Optional[int],
+    segment_time: Optional[float] = None,
+) -> dict[str, Any]:
     """``summary.json``: per phase the last training record and the phase-end evals.
 
     ``wall_time_s`` is the run's, summed over its segments (a stopped or killed run resumed
@@ -605,14 +739,25 @@ def summarize(out: str, plan: Plan, *, status: str, error: Optional[str], wall_t
         if evals:
             final_step = evals[-1]["phase_step"]
             skip = ("kind", "step", "phase", "phase_step", "eval", "source", "task", "targets")
-            entry["eval"] = {f"{r['eval']}/{r.get('task') or r['source']}": {k: v for k, v in r.items() if k not in skip}
-                             for r in evals if r["phase_step"] == final_step}
+            entry["eval"] = {
+                f"{r['eval']}/{r.get('task') or r['source']}": {k: v for k, v in r.items() if k not in skip}
+                for r in evals
+                if r["phase_step"] == final_step
+            }
         phases[phase.name] = entry
     trained = [r for r in records if r.get("kind") == "train"]
-    summary = {"plan": plan.name, "hash": plan.hash, "status": status, "error": error,
-               "steps": trained[-1]["step"] if trained else 0, "total_steps": plan.total_steps,
-               "tokens": trained[-1]["tokens"] if trained else 0, "wall_time_s": round(wall_time, 3),
-               "segment_wall_time_s": round(wall_time if segment_time is None else segment_time, 3),
-               "resumed_from": resumed_from, "phases": phases}
+    summary = {
+        "plan": plan.name,
+        "hash": plan.hash,
+        "status": status,
+        "error": error,
+        "steps": trained[-1]["step"] if trained else 0,
+        "total_steps": plan.total_steps,
+        "tokens": trained[-1]["tokens"] if trained else 0,
+        "wall_time_s": round(wall_time, 3),
+        "segment_wall_time_s": round(wall_time if segment_time is None else segment_time, 3),
+        "resumed_from": resumed_from,
+        "phases": phases,
+    }
     atomic_write(os.path.join(out, rundir.SUMMARY_FILE), json.dumps(summary, indent=2) + "\n")
     return summary

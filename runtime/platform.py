@@ -157,8 +157,13 @@ def single_process_env(environ: Mapping[str, str]) -> dict[str, str]:
     """
     if "WORLD_SIZE" in environ:
         return {}
-    defaults = {"RANK": "0", "LOCAL_RANK": "0", "WORLD_SIZE": "1",
-                "MASTER_ADDR": "127.0.0.1", "MASTER_PORT": "0"}
+    defaults = {
+        "RANK": "0",
+        "LOCAL_RANK": "0",
+        "WORLD_SIZE": "1",
+        "MASTER_ADDR": "127.0.0.1",
+        "MASTER_PORT": "0",
+    }
     return {k: v for k, v in defaults.items() if k not in environ}
 
 
@@ -212,8 +217,12 @@ class CpuDeviceModule:
     def memory_stats(device: Any = None) -> dict[str, int]:
         del device
         peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024  # KiB on Linux
-        return {"active_bytes.all.peak": peak, "reserved_bytes.all.peak": peak,
-                "num_alloc_retries": 0, "num_ooms": 0}
+        return {
+            "active_bytes.all.peak": peak,
+            "reserved_bytes.all.peak": peak,
+            "num_alloc_retries": 0,
+            "num_ooms": 0,
+        }
 
 
 def adapt_torchtitan(device: str) -> None:
@@ -222,8 +231,10 @@ def adapt_torchtitan(device: str) -> None:
     import torchtitan.train  # noqa: F401  (loads every module that copies the device globals)
     from torchtitan.tools import utils
 
-    wanted = {"device_type": device,
-              "device_module": CpuDeviceModule if device == "cpu" else getattr(torch, device)}
+    wanted = {
+        "device_type": device,
+        "device_module": CpuDeviceModule if device == "cpu" else getattr(torch, device),
+    }
     current = {name: getattr(utils, name) for name in _DEVICE_GLOBALS}
     if current == wanted:
         return
@@ -235,16 +246,16 @@ def adapt_torchtitan(device: str) -> None:
                 setattr(module, attr, wanted[attr])
 
 
-def init_process_group(device: str, *, timeout_seconds: int, trace_buf_size: int,
-                       dump_folder: str) -> None:
+def init_process_group(device: str, *, timeout_seconds: int, trace_buf_size: int, dump_folder: str) -> None:
     """Create the default process group for ``device`` unless one exists (cpu: gloo, cuda: nccl)."""
     import torch.distributed as dist
 
     if dist.is_initialized():
         return
     os.environ.update(single_process_env(os.environ))
-    os.environ.update(nccl_env(device, trace_buf_size=trace_buf_size,
-                               dump_dir=os.path.join(dump_folder, "comm_traces")))
+    os.environ.update(
+        nccl_env(device, trace_buf_size=trace_buf_size, dump_dir=os.path.join(dump_folder, "comm_traces"))
+    )
     dist.init_process_group(backend=backend_for(device), timeout=timedelta(seconds=timeout_seconds))
 
 

@@ -37,8 +37,10 @@ class Stopped(Exception):
 
     def __init__(self, signal_name: str, step: int, path: str):
         self.signal_name, self.step, self.path = signal_name, step, path
-        super().__init__(f"stopped by {signal_name} after step {step}: the checkpoint is {path}; "
-                         "rerun the same command to continue")
+        super().__init__(
+            f"stopped by {signal_name} after step {step}: the checkpoint is {path}; "
+            "rerun the same command to continue"
+        )
 
 
 class StopRequest:
@@ -101,7 +103,7 @@ class Agreement:
             return cls(1)
         import torch.distributed as dist
 
-        return cls(world, dist.new_group(backend="gloo"))   # collective: every rank creates it
+        return cls(world, dist.new_group(backend="gloo"))  # collective: every rank creates it
 
     def exchange(self, flags: Sequence[int]) -> list[int]:
         if self.world == 1:
@@ -111,8 +113,7 @@ class Agreement:
 
         answer = self.drain() or [0] * len(flags)
         self._tensor = torch.tensor(list(flags), dtype=torch.int64)
-        self._pending = dist.all_reduce(self._tensor, op=dist.ReduceOp.MAX, group=self.group,
-                                        async_op=True)
+        self._pending = dist.all_reduce(self._tensor, op=dist.ReduceOp.MAX, group=self.group, async_op=True)
         return answer
 
     def drain(self) -> Optional[list[int]]:

@@ -44,8 +44,9 @@ class Consumed:
         self.state: Any = None
 
 
-def prefetched(produce: Callable[[], Iterator[tuple[Any, Any]]], *, depth: int,
-               consumed: Consumed) -> Iterator[Any]:
+def prefetched(
+    produce: Callable[[], Iterator[tuple[Any, Any]]], *, depth: int, consumed: Consumed
+) -> Iterator[Any]:
     """``produce()``'s items, made up to ``depth`` ahead in a thread (module docstring)."""
     if depth < 1:
         for item, state in produce():

@@ -62,10 +62,16 @@ def _check_heldout(name: str, source: Any, info: Any) -> None:
     if next(iter_documents(source, "heldout"), None) is not None:
         return
     count = sum(1 for _ in iter_documents(source, "all"))
-    where = info.files[0] if len(info.files) == 1 else getattr(source, "path", None) or getattr(source, "dataset", name)
-    raise DataError(f"eval source `{name}` has no held-out documents: none of its {count:,} documents "
-                    f"falls in the held-out {source.heldout:.0%} (raise `heldout`, or add documents)",
-                    path=where)
+    where = (
+        info.files[0]
+        if len(info.files) == 1
+        else getattr(source, "path", None) or getattr(source, "dataset", name)
+    )
+    raise DataError(
+        f"eval source `{name}` has no held-out documents: none of its {count:,} documents "
+        f"falls in the held-out {source.heldout:.0%} (raise `heldout`, or add documents)",
+        path=where,
+    )
 
 
 def fingerprints(plan: Any, infos: dict[str, Any], cache_path: Optional[str] = None) -> dict[str, Any]:
@@ -78,7 +84,7 @@ def fingerprints(plan: Any, infos: dict[str, Any], cache_path: Optional[str] = N
             found[name] = printed
     try:
         hashes.save()
-    except OSError:   # the cache only saves time
+    except OSError:  # the cache only saves time
         pass
     return found
 

@@ -34,12 +34,14 @@ class DataChanged(ConfigError):
     """The data a checkpoint was trained on differs from the data found now."""
 
 
-def choose(folder: str, plan: Any, plan_json: str, *, data: dict[str, Any], force: bool,
-           note: Callable[[str], None]) -> Optional[tuple[int, dict[str, Any]]]:
+def choose(
+    folder: str, plan: Any, plan_json: str, *, data: dict[str, Any], force: bool, note: Callable[[str], None]
+) -> Optional[tuple[int, dict[str, Any]]]:
     """``(step, sidecar)`` of the checkpoint to resume, or None to start afresh (module docstring)."""
     newest = sidecar.newest_complete(
-        folder, skipped=lambda path, why: note(f"warning: skipping {path}: {why}; "
-                                               "trying the checkpoint before it"))
+        folder,
+        skipped=lambda path, why: note(f"warning: skipping {path}: {why}; trying the checkpoint before it"),
+    )
     if newest is None:
         return None
     step, record = newest
@@ -58,9 +60,11 @@ def choose(folder: str, plan: Any, plan_json: str, *, data: dict[str, Any], forc
     if changed:
         message = f"the data changed since {path} was written:\n{changed}"
         if not force:
-            raise DataChanged(f"{message}\nResuming would continue the stream in other documents. "
-                              "Restore the data, use another --out directory, or --force-replan "
-                              "to continue on the new data.")
+            raise DataChanged(
+                f"{message}\nResuming would continue the stream in other documents. "
+                "Restore the data, use another --out directory, or --force-replan "
+                "to continue on the new data."
+            )
         note(f"--force-replan: {message}")
     return step, record
 
@@ -71,8 +75,12 @@ def place_error(record: dict[str, Any], *, phases: list[tuple[str, int]], path: 
     names = [n for n, _ in phases]
     head = f"--force-replan cannot continue {path}: it is step {step} of phase `{name}`"
     tail = " Start a new run directory (--out), or keep the phase lengths up to the checkpoint."
-    if not isinstance(index, int) or not isinstance(step, int) or name not in names \
-            or names.index(name) != index:
+    if (
+        not isinstance(index, int)
+        or not isinstance(step, int)
+        or name not in names
+        or names.index(name) != index
+    ):
         return f"{head}, which the plan no longer has at position {index}.{tail}"
     if step > phases[index][1]:
         return f"{head}, which the plan now makes {phases[index][1]} steps long.{tail}"
@@ -81,16 +89,19 @@ def place_error(record: dict[str, Any], *, phases: list[tuple[str, int]], path: 
     return None
 
 
-def shape_error(stored: dict[str, tuple[int, ...]], model: dict[str, tuple[int, ...]], *,
-                path: str) -> Optional[str]:
+def shape_error(
+    stored: dict[str, tuple[int, ...]], model: dict[str, tuple[int, ...]], *, path: str
+) -> Optional[str]:
     """Why the checkpoint's tensors (``stored``) cannot fill the model's (``model``), or None."""
     for key, shape in model.items():
         old = stored.get(key)
         if old != tuple(shape):
             found = "absent" if old is None else f"{old}"
-            return (f"--force-replan cannot continue {path}: the model's shape changed ({key}: "
-                    f"{found} in the checkpoint, {tuple(shape)} in the plan). Start a new run "
-                    "directory (--out).")
+            return (
+                f"--force-replan cannot continue {path}: the model's shape changed ({key}: "
+                f"{found} in the checkpoint, {tuple(shape)} in the plan). Start a new run "
+                "directory (--out)."
+            )
     return None
 
 

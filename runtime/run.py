@@ -46,8 +46,19 @@ class RunFailed(Exception):
 
 
 # Exceptions whose message is the whole story for a user; anything else is an internal error.
-USER_ERRORS = (RunFailed, ownership.PlanMismatch, ownership.RunLocked, ConfigError, DataError, ValueError,
-               KeyError, SaveFailed, UnsafeCheckpoint, OSError, LmEvalFailed)
+USER_ERRORS = (
+    RunFailed,
+    ownership.PlanMismatch,
+    ownership.RunLocked,
+    ConfigError,
+    DataError,
+    ValueError,
+    KeyError,
+    SaveFailed,
+    UnsafeCheckpoint,
+    OSError,
+    LmEvalFailed,
+)
 # Raised alike on every rank (decided from shared state): reported by rank 0 only.
 COLLECTIVE_ERRORS = (RunFailed, ownership.PlanMismatch, ownership.RunLocked, ConfigError, LmEvalFailed)
 #: process group timeout when the plan's ``runtime.comm_timeout`` is unset
@@ -79,8 +90,9 @@ def _log_to_file(out: str, rank: int) -> list[logging.Handler]:
     return handlers
 
 
-def execute(plan: Plan, *, out: str, device: str = "auto", force_replan: bool = False,
-            claim: bool = False) -> dict[str, Any]:
+def execute(
+    plan: Plan, *, out: str, device: str = "auto", force_replan: bool = False, claim: bool = False
+) -> dict[str, Any]:
     """Train ``plan`` as one rank of the job this process belongs to; returns the summary.
 
     With ``claim`` rank 0 locks ``out`` (``ownership.locked``) and claims it for the plan; without,
@@ -105,21 +117,26 @@ def execute(plan: Plan, *, out: str, device: str = "auto", force_replan: bool = 
             if device == "cuda":
                 torch.cuda.set_device(int(os.environ.get("LOCAL_RANK", "0")))
             timeout = getattr(plan.runtime, "comm_timeout", None) or DEFAULT_COMM_TIMEOUT
-            platform.init_process_group(device, timeout_seconds=timeout, trace_buf_size=20000,
-                                        dump_folder=out)
+            platform.init_process_group(
+                device, timeout_seconds=timeout, trace_buf_size=20000, dump_folder=out
+            )
             rank, world = dist.get_rank(), dist.get_world_size()
             if claim:
                 _claim_everywhere(plan, out, force_replan, rank, held)
             handlers = _log_to_file(out, rank)
             if device == "cuda":
-                os.makedirs(os.path.join(out, "comm_traces"), exist_ok=True)   # NCCL's flight recorder
-            return _train(plan, out=out, device=device, rank=rank, world=world,
-                          force_replan=force_replan, stop=stop)
+                os.makedirs(os.path.join(out, "comm_traces"), exist_ok=True)  # NCCL's flight recorder
+            return _train(
+                plan, out=out, device=device, rank=rank, world=world, force_replan=force_replan, stop=stop
+            )
     except BaseException:
         # the traceback goes to the rank's log file only; the command line prints one line
         if handlers:
-            handlers[0].handle(logging.LogRecord("procdsl", logging.ERROR, __file__, 0,
-                                                 "run failed:\n%s", (traceback.format_exc(),), None))
+            handlers[0].handle(
+                logging.LogRecord(
+                    "procdsl", logging.ERROR, __file__, 0, "run failed:\n%s", (traceback.format_exc(),), None
+                )
+            )
         raise
     finally:
         stop.restore()
@@ -133,29 +150,33 @@ def execute(plan: Plan, *, out: str, device: str = "auto", force_replan: bool = 
         root.setLevel(level)
 
 
-def _train(plan: Plan, *, out: str, device: str, rank: int, world: int, force_replan: bool,
-           stop: StopRequest) -> dict[str, Any]:
+def _train(
+    plan: Plan, *, out: str, device: str, rank: int, world: int, force_replan: bool, stop: StopRequest
+) -> dict[str, Any]:
     """Run the phases and write ``summary.json`` (rank 0) whatever the outcome."""
     from .phases import PhaseRunner, TrainingDiverged, summarize
 
-    runner = PhaseRunner(plan, out=out, device=device, rank=rank, world=world,
-                         force_replan=force_replan, stop=stop)
+    runner = PhaseRunner(
+        plan, out=out, device=device, rank=rank, world=world, force_replan=force_replan, stop=stop
+    )
     status, error, summary = "failed", None, {}
     try:
         runner.run()
         status = "done"
     except TrainingDiverged as diverged:
         last = _last_checkpoint(out)
-        error = (f"{diverged}: training stopped. The last good checkpoint is {last or 'none'}; "
-                 "a rerun would diverge again — change the plan (e.g. a lower lr) and rerun "
-                 "with --force-replan to continue from it")
+        error = (
+            f"{diverged}: training stopped. The last good checkpoint is {last or 'none'}; "
+            "a rerun would diverge again — change the plan (e.g. a lower lr) and rerun "
+            "with --force-replan to continue from it"
+        )
         status = "diverged"
         raise RunFailed(error) from None
     except Stopped as stopped:
         status, error = "stopped", str(stopped)
         raise
     except ownership.PlanMismatch:
-        status = None   # not this run's directory: leave its summary alone
+        status = None  # not this run's directory: leave its summary alone
         raise
     except BaseException as failure:
         error = f"{type(failure).__name__}: {failure}"
@@ -163,17 +184,23 @@ def _train(plan: Plan, *, out: str, device: str, rank: int, world: int, force_re
     finally:
         if rank == 0 and status is not None:
             try:
-                summary = summarize(out, plan, status=status, error=error,
-                                    wall_time=runner.wall_time(), resumed_from=runner.resumed_from,
-                                    segment_time=time.monotonic() - runner.segment_start)
-            except OSError as failure:   # e.g. the disk is full: the run's own error comes first
-                runner.console.note(f"warning: cannot write {out}/summary.json: "
-                                    f"{failure.strerror or failure}")
+                summary = summarize(
+                    out,
+                    plan,
+                    status=status,
+                    error=error,
+                    wall_time=runner.wall_time(),
+                    resumed_from=runner.resumed_from,
+                    segment_time=time.monotonic() - runner.segment_start,
+                )
+            except OSError as failure:  # e.g. the disk is full: the run's own error comes first
+                runner.console.note(
+                    f"warning: cannot write {out}/summary.json: {failure.strerror or failure}"
+                )
     return summary
 
 
-def _claim_everywhere(plan: Plan, out: str, force: bool, rank: int,
-                      held: contextlib.ExitStack) -> None:
+def _claim_everywhere(plan: Plan, out: str, force: bool, rank: int, held: contextlib.ExitStack) -> None:
     """Rank 0 locks the directory (held until ``held`` closes) and claims it; every rank raises
     the same error if it may not."""
     import torch.distributed as dist
@@ -205,8 +232,9 @@ def _last_checkpoint(out: str) -> Optional[str]:
     return None if step is None else checkpoint_path(folder, step)
 
 
-def run_and_report(plan: Plan, *, out: str, device: str = "auto", force_replan: bool = False,
-                   claim: bool = False) -> int:
+def run_and_report(
+    plan: Plan, *, out: str, device: str = "auto", force_replan: bool = False, claim: bool = False
+) -> int:
     """:func:`execute`, then 0 on success, 1 with one ``error:`` line on failure, 3 when stopped."""
     try:
         summary = execute(plan, out=out, device=device, force_replan=force_replan, claim=claim)
@@ -217,7 +245,7 @@ def run_and_report(plan: Plan, *, out: str, device: str = "auto", force_replan: 
     except USER_ERRORS as failure:
         rank, world = int(os.environ.get("RANK", "0")), int(os.environ.get("WORLD_SIZE", "1"))
         if isinstance(failure, COLLECTIVE_ERRORS) and rank != 0:
-            return 1                                  # every rank has it; rank 0 says it once
+            return 1  # every rank has it; rank 0 says it once
         message = failure.args[0] if isinstance(failure, KeyError) and failure.args else failure
         where = f"[rank {rank}] " if world > 1 and not isinstance(failure, COLLECTIVE_ERRORS) else ""
         print(f"{where}error: {message}", file=sys.stderr)
@@ -225,8 +253,11 @@ def run_and_report(plan: Plan, *, out: str, device: str = "auto", force_replan: 
     except Exception as failure:  # a bug: say where the traceback is
         if os.environ.get("PROCDSL_DEBUG"):
             raise
-        print(f"internal error: {type(failure).__name__}: {failure} (traceback in "
-              f"{os.path.join(out, 'logs')}; set PROCDSL_DEBUG=1 to see it here)", file=sys.stderr)
+        print(
+            f"internal error: {type(failure).__name__}: {failure} (traceback in "
+            f"{os.path.join(out, 'logs')}; set PROCDSL_DEBUG=1 to see it here)",
+            file=sys.stderr,
+        )
         return 1
     if summary:
         print(format_summary(summary, out), file=sys.stderr)
@@ -235,16 +266,19 @@ def run_and_report(plan: Plan, *, out: str, device: str = "auto", force_replan: 
 
 def format_summary(summary: dict[str, Any], out: str) -> str:
     """The closing lines of a run: per phase its final loss and phase-end evals."""
-    lines = [f"done: {summary['plan']} — {summary['steps']} steps, {summary['tokens']:,} tokens "
-             f"in {summary['wall_time_s']:.0f} s → {out}"]
+    lines = [
+        f"done: {summary['plan']} — {summary['steps']} steps, {summary['tokens']:,} tokens "
+        f"in {summary['wall_time_s']:.0f} s → {out}"
+    ]
     for name, phase in summary["phases"].items():
         text = f"  {name}: loss {phase.get('final_loss', float('nan')):.4f}"
         for key, values in phase.get("eval", {}).items():
             if key.startswith("attention_entropy/"):
                 text += f", {key} {values['attention_entropy']:.3f} nats"
             elif key.startswith("lm_eval/"):
-                text += f", {key} " + " ".join(f"{k} {v:.3f}" for k, v in values.items()
-                                               if isinstance(v, float) and "stderr" not in k)
+                text += f", {key} " + " ".join(
+                    f"{k} {v:.3f}" for k, v in values.items() if isinstance(v, float) and "stderr" not in k
+                )
             else:
                 text += f", {key} ppl {values['perplexity']:.3f} acc {values['accuracy']:.3f}"
         lines.append(text)
@@ -262,33 +296,43 @@ def dry_run(plan: Plan, *, out: str, world: int, device: str) -> str:
     from .titan import job_config_from_dict
 
     cache_dir = os.path.join(out, "cache")
-    lines = [f"plan {plan.name} (hash {plan.hash[:12]}…): {len(plan.phases)} phases, "
-             f"{plan.total_steps:,} steps, {plan.total_tokens:,} tokens; {world} rank(s) on {device}; "
-             f"run directory {out}"]
+    lines = [
+        f"plan {plan.name} (hash {plan.hash[:12]}…): {len(plan.phases)} phases, "
+        f"{plan.total_steps:,} steps, {plan.total_tokens:,} tokens; {world} rank(s) on {device}; "
+        f"run directory {out}"
+    ]
     for index, phase in enumerate(plan.phases):
         vocab = PhaseVocab.for_phase(plan, phase, cache_dir=cache_dir)
-        job = phase_job_config(plan, index, vocab_size=vocab.size, out=out, device=device,
-                               world=world, cache_dir=cache_dir)
+        job = phase_job_config(
+            plan, index, vocab_size=vocab.size, out=out, device=device, world=world, cache_dir=cache_dir
+        )
         resolved = dataclasses.asdict(job_config_from_dict(job))
         count = flops.count_params(plan.model, vocab=vocab.size, context=max_context(plan))
-        per_token = flops.flops_per_token(plan.model, vocab=vocab.size, context=max_context(plan),
-                                          seq_len=phase.context)
+        per_token = flops.flops_per_token(
+            plan.model, vocab=vocab.size, context=max_context(plan), seq_len=phase.context
+        )
         shard = _shard_degree(plan, world)
         # activations live for one microbatch at a time (gradient accumulation frees them)
-        memory = flops.memory_estimate(plan.model, vocab=vocab.size, context=max_context(plan),
-                                       seq_len=phase.context, local_batch=job["training"]["local_batch_size"],
-                                       shard=shard, activation_bytes=2 if plan.runtime.dtype == "bf16" else 4,
-                                       activation_checkpoint=plan.runtime.activation_checkpoint)
+        memory = flops.memory_estimate(
+            plan.model,
+            vocab=vocab.size,
+            context=max_context(plan),
+            seq_len=phase.context,
+            local_batch=job["training"]["local_batch_size"],
+            shard=shard,
+            activation_bytes=2 if plan.runtime.dtype == "bf16" else 4,
+            activation_checkpoint=plan.runtime.activation_checkpoint,
+        )
         per_step = per_token * phase.batch * phase.context
         lines += [
             "",
             f"phase {phase.name}: {phase.steps:,} steps × {phase.batch} × {phase.context} = "
             f"{phase.tokens:,} tokens; vocabulary {vocab.size} ({vocab!r})",
-            f"  parameters       {count.params:,} ({count.embedding:,} in embeddings, "
-            f"{count.dense:,} dense)",
+            f"  parameters       {count.params:,} ({count.embedding:,} in embeddings, {count.dense:,} dense)",
             f"  FLOPs per token  {per_token:,}",
             f"  FLOPs per step   {per_step:,} ({per_step * phase.steps:.3e} for the phase)",
-            "  memory per rank  " + ", ".join(f"{k} {flops.human_bytes(v)}" for k, v in memory.as_dict().items())
+            "  memory per rank  "
+            + ", ".join(f"{k} {flops.human_bytes(v)}" for k, v in memory.as_dict().items())
             + f"  (FSDP shard group of {shard})",
             "  TorchTitan job config:",
             "    " + json.dumps(resolved, indent=2, default=str).replace("\n", "\n    "),

@@ -40,15 +40,27 @@ from torch.distributed.checkpoint.metadata import Metadata, StorageMeta
 
 _DCP = "torch.distributed.checkpoint.metadata"
 #: (module, name) of every global DCP pickles into ``.metadata`` (torch 2.x), and nothing else
-ALLOWED = frozenset({
-    (_DCP, "Metadata"), (_DCP, "TensorStorageMetadata"), (_DCP, "BytesStorageMetadata"),
-    (_DCP, "ChunkStorageMetadata"), (_DCP, "TensorProperties"), (_DCP, "MetadataIndex"),
-    (_DCP, "StorageMeta"), (_DCP, "_MEM_FORMAT_ENCODING"),
-    ("torch.distributed.checkpoint.filesystem", "_StorageInfo"),
-    ("torch.serialization", "_get_layout"), ("torch", "Size"),
-    ("pathlib", "PosixPath"), ("pathlib", "WindowsPath"), ("pathlib", "PurePosixPath"),
-    ("collections", "OrderedDict"), ("builtins", "set"), ("builtins", "frozenset"),
-})
+ALLOWED = frozenset(
+    {
+        (_DCP, "Metadata"),
+        (_DCP, "TensorStorageMetadata"),
+        (_DCP, "BytesStorageMetadata"),
+        (_DCP, "ChunkStorageMetadata"),
+        (_DCP, "TensorProperties"),
+        (_DCP, "MetadataIndex"),
+        (_DCP, "StorageMeta"),
+        (_DCP, "_MEM_FORMAT_ENCODING"),
+        ("torch.distributed.checkpoint.filesystem", "_StorageInfo"),
+        ("torch.serialization", "_get_layout"),
+        ("torch", "Size"),
+        ("pathlib", "PosixPath"),
+        ("pathlib", "WindowsPath"),
+        ("pathlib", "PurePosixPath"),
+        ("collections", "OrderedDict"),
+        ("builtins", "set"),
+        ("builtins", "frozenset"),
+    }
+)
 
 
 class UnsafeCheckpoint(Exception):
@@ -76,9 +88,10 @@ class SafeReader(FileSystemReader):
                 metadata = MetadataUnpickler(f).load()
             except UnsafeCheckpoint as refused:
                 raise UnsafeCheckpoint(f"{path} {refused}") from None
-            except Exception as error:   # noqa: BLE001 — any unpickling failure: not DCP metadata
-                raise UnsafeCheckpoint(f"{path} is not DCP metadata ({type(error).__name__}: "
-                                       f"{error})") from None
+            except Exception as error:  # noqa: BLE001 — any unpickling failure: not DCP metadata
+                raise UnsafeCheckpoint(
+                    f"{path} is not DCP metadata ({type(error).__name__}: {error})"
+                ) from None
         if not isinstance(metadata, Metadata):
             raise UnsafeCheckpoint(f"{path} holds a {type(metadata).__name__}, not DCP metadata")
         if getattr(metadata, "storage_meta", None) is None:
@@ -94,8 +107,9 @@ class SafePlanner(DefaultLoadPlanner):
         try:
             loaded = torch.load(value, weights_only=True)
         except pickle.UnpicklingError as refused:
-            raise UnsafeCheckpoint(f"entry {read_item.dest_index.fqn!r} is not plain data "
-                                   f"({str(refused).splitlines()[0]})") from None
+            raise UnsafeCheckpoint(
+                f"entry {read_item.dest_index.fqn!r} is not plain data ({str(refused).splitlines()[0]})"
+            ) from None
         if self.flatten_state_dict:
             set_element(self.original_state_dict, self.mappings[read_item.dest_index.fqn], loaded)
         else:
@@ -109,17 +123,24 @@ def read_metadata(path: str) -> Metadata:
 
 def load(state: dict[str, Any], path: str, *, no_dist: bool = False) -> None:
     """``dcp.load(state, …)`` from ``path`` through :class:`SafeReader` and :class:`SafePlanner`."""
-    with warnings.catch_warnings():   # "assuming the intent is to load in a single process": it is
+    with warnings.catch_warnings():  # "assuming the intent is to load in a single process": it is
         warnings.simplefilter("ignore", UserWarning)
         try:
             dcp.load(state, storage_reader=SafeReader(path), planner=SafePlanner(), no_dist=no_dist)
-        except CheckpointException as failed:    # DCP wraps each rank's error: show ours as is
+        except CheckpointException as failed:  # DCP wraps each rank's error: show ours as is
             for failure in failed.failures.values():
-                inner = failure[0] if isinstance(failure, tuple) else failure   # (exception, stack)
+                inner = failure[0] if isinstance(failure, tuple) else failure  # (exception, stack)
                 if isinstance(inner, UnsafeCheckpoint):
                     raise UnsafeCheckpoint(f"{path}: {inner}") from None
             raise
 
 
-__all__ = ["ALLOWED", "MetadataUnpickler", "SafePlanner", "SafeReader", "UnsafeCheckpoint",
-           "load", "read_metadata"]
+__all__ = [
+    "ALLOWED",
+    "MetadataUnpickler",
+    "SafePlanner",
+    "SafeReader",
+    "UnsafeCheckpoint",
+    "load",
+    "read_metadata",
+]

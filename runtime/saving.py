@@ -70,16 +70,27 @@ class Saver:
     """Checkpoints of one run on one rank (module docstring). Every rank calls :meth:`save` for
     the same steps (a save is collective); only rank 0 writes sidecars and removes old ones."""
 
-    def __init__(self, folder: str, *, runtime: Any, rank: int, world: int, phase_ends: set[int],
-                 note: Callable[[str], None]):
+    def __init__(
+        self,
+        folder: str,
+        *,
+        runtime: Any,
+        rank: int,
+        world: int,
+        phase_ends: set[int],
+        note: Callable[[str], None],
+    ):
         self.folder, self.runtime, self.rank, self.world = folder, runtime, rank, world
         self.phase_ends, self.note = phase_ends, note
         self.every_seconds = interval_seconds(runtime)
         self.keep: Optional[int] = getattr(runtime, "keep", None)
         self.last_save = time.monotonic()
         self._pending: Optional[tuple[Any, str, dict[str, Any]]] = None
-        self._finisher = ThreadPoolExecutor(1, thread_name_prefix="procdsl-sidecar") \
-            if rank == 0 and getattr(runtime, "async_checkpoint", False) else None
+        self._finisher = (
+            ThreadPoolExecutor(1, thread_name_prefix="procdsl-sidecar")
+            if rank == 0 and getattr(runtime, "async_checkpoint", False)
+            else None
+        )
         self._finishing: list[Any] = []
 
     def due_by_time(self) -> bool:
@@ -91,9 +102,9 @@ class Saver:
         import torch.distributed as dist
 
         path = sidecar.checkpoint_path(self.folder, step)
-        self.finish()                               # one save in flight at a time
+        self.finish()  # one save in flight at a time
         if self.rank == 0 and os.path.isdir(path):
-            shutil.rmtree(path)                     # a damaged or stale save of the same step
+            shutil.rmtree(path)  # a damaged or stale save of the same step
         if self.world > 1:
             dist.barrier()
         self.last_save = time.monotonic()
@@ -151,6 +162,7 @@ class Saver:
         except OSError as error:
             raise SaveFailed(f"cannot complete the checkpoint {path}: {error.strerror or error}") from None
         if self.keep:
-            for removed in sidecar.prune(self.folder, keep=self.keep, newest=record["global_step"],
-                                         protect=self.phase_ends):
+            for removed in sidecar.prune(
+                self.folder, keep=self.keep, newest=record["global_step"], protect=self.phase_ends
+            ):
                 self.note(f"removed {removed} (keep = {self.keep})")

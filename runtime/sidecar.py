@@ -62,8 +62,11 @@ def steps(folder: str) -> list[int]:
     """The ``N`` of every ``step-N`` directory under ``folder``, newest first (complete or not)."""
     if not os.path.isdir(folder):
         return []
-    found = [int(m.group(1)) for name in os.listdir(folder) if (m := _STEP.fullmatch(name))
-             and os.path.isdir(os.path.join(folder, name))]
+    found = [
+        int(m.group(1))
+        for name in os.listdir(folder)
+        if (m := _STEP.fullmatch(name)) and os.path.isdir(os.path.join(folder, name))
+    ]
     return sorted(found, reverse=True)
 
 
@@ -90,8 +93,10 @@ def _regular_files(path: str) -> dict[str, os.stat_result]:
 
 def digests(path: str) -> dict[str, dict[str, Any]]:
     """``{file: {"bytes", "sha256"}}`` of every file in ``path`` but the sidecar."""
-    return {name: {"bytes": info.st_size, "sha256": sha256_file(os.path.join(path, name))}
-            for name, info in sorted(_regular_files(path).items())}
+    return {
+        name: {"bytes": info.st_size, "sha256": sha256_file(os.path.join(path, name))}
+        for name, info in sorted(_regular_files(path).items())
+    }
 
 
 def write(path: str, record: dict[str, Any]) -> dict[str, Any]:
@@ -118,8 +123,12 @@ def read(path: str) -> dict[str, Any]:
     if not stat.S_ISREG(info.st_mode) or info.st_size > MAX_SIDECAR_BYTES:
         raise Damaged(f"{SIDECAR} is not a regular file of at most {MAX_SIDECAR_BYTES >> 20} MB")
     files = _regular_files(path)
-    key = (os.path.realpath(path), info.st_mtime_ns, info.st_size,
-           tuple((n, i.st_size, i.st_mtime_ns) for n, i in sorted(files.items())))
+    key = (
+        os.path.realpath(path),
+        info.st_mtime_ns,
+        info.st_size,
+        tuple((n, i.st_size, i.st_mtime_ns) for n, i in sorted(files.items())),
+    )
     if key in _verified:
         return _verified[key]
     try:
@@ -137,22 +146,27 @@ def read(path: str) -> dict[str, Any]:
     missing = sorted(set(expected) - set(files))
     extra = sorted(set(files) - set(expected))
     if missing or extra:
-        raise Damaged(f"{'missing ' + ', '.join(missing) if missing else ''}"
-                      f"{'; ' if missing and extra else ''}"
-                      f"{'files not in ' + SIDECAR + ': ' + ', '.join(extra) if extra else ''}")
+        raise Damaged(
+            f"{'missing ' + ', '.join(missing) if missing else ''}"
+            f"{'; ' if missing and extra else ''}"
+            f"{'files not in ' + SIDECAR + ': ' + ', '.join(extra) if extra else ''}"
+        )
     for file, info_ in sorted(files.items()):
         want = expected[file]
         if not isinstance(want, dict) or want.get("bytes") != info_.st_size:
-            raise Damaged(f"{file} has {info_.st_size:,} bytes, {SIDECAR} says "
-                          f"{want.get('bytes') if isinstance(want, dict) else want!r}")
+            raise Damaged(
+                f"{file} has {info_.st_size:,} bytes, {SIDECAR} says "
+                f"{want.get('bytes') if isinstance(want, dict) else want!r}"
+            )
         if sha256_file(os.path.join(path, file)) != want.get("sha256"):
             raise Damaged(f"{file}: its SHA-256 differs from {SIDECAR} (changed or corrupt)")
     _verified[key] = record
     return record
 
 
-def newest_complete(folder: str, *, skipped: Callable[[str, str], None] = lambda path, why: None,
-                    upto: Optional[int] = None) -> Optional[tuple[int, dict[str, Any]]]:
+def newest_complete(
+    folder: str, *, skipped: Callable[[str, str], None] = lambda path, why: None, upto: Optional[int] = None
+) -> Optional[tuple[int, dict[str, Any]]]:
     """``(step, sidecar)`` of the newest complete checkpoint under ``folder`` (at most ``upto``),
     or None; each newer damaged one is reported to ``skipped(path, reason)``."""
     for step in steps(folder):
@@ -175,8 +189,11 @@ def prune(folder: str, *, keep: int, newest: int, protect: Iterable[int] = ()) -
     Checkpoints newer than ``newest`` are never touched: they belong to no save of this run.
     """
     protected = set(protect)
-    held = [s for s in steps(folder)
-            if s <= newest and os.path.isfile(os.path.join(checkpoint_path(folder, s), SIDECAR))]
+    held = [
+        s
+        for s in steps(folder)
+        if s <= newest and os.path.isfile(os.path.join(checkpoint_path(folder, s), SIDECAR))
+    ]
     if len(held) <= keep:
         return []
     oldest_kept = held[keep - 1]

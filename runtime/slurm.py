@@ -67,10 +67,22 @@ SIGNAL_LEAD = 120
 CPUS_PER_GPU = 8
 
 
-def sbatch_script(curr_file: str, *, nodes: int, gpus_per_node: int, out: str, job_name: str,
-                  overrides: Sequence[str] = (), python: str = "python", time: str = "24:00:00",
-                  partition: Optional[str] = None, port: int = 29500, extra_args: Sequence[str] = (),
-                  cpus_per_task: Optional[int] = None, mem: str = "0") -> str:
+def sbatch_script(
+    curr_file: str,
+    *,
+    nodes: int,
+    gpus_per_node: int,
+    out: str,
+    job_name: str,
+    overrides: Sequence[str] = (),
+    python: str = "python",
+    time: str = "24:00:00",
+    partition: Optional[str] = None,
+    port: int = 29500,
+    extra_args: Sequence[str] = (),
+    cpus_per_task: Optional[int] = None,
+    mem: str = "0",
+) -> str:
     """The sbatch script (module docstring); paths should be absolute (the job runs elsewhere).
 
     ``cpus_per_task`` defaults to :data:`CPUS_PER_GPU` per GPU; ``mem`` is SLURM's ``--mem``
@@ -82,9 +94,16 @@ def sbatch_script(curr_file: str, *, nodes: int, gpus_per_node: int, out: str, j
     if cpus < 1:
         raise ValueError(f"--cpus-per-task must be at least 1 (got {cpus})")
     q = shlex.quote
-    header = [f"--job-name={job_name}", f"--nodes={nodes}", "--ntasks-per-node=1",
-              f"--gpus-per-node={gpus_per_node}", f"--cpus-per-task={cpus}", f"--mem={mem}",
-              f"--time={time}", f"--signal=USR1@{SIGNAL_LEAD}"]
+    header = [
+        f"--job-name={job_name}",
+        f"--nodes={nodes}",
+        "--ntasks-per-node=1",
+        f"--gpus-per-node={gpus_per_node}",
+        f"--cpus-per-task={cpus}",
+        f"--mem={mem}",
+        f"--time={time}",
+        f"--signal=USR1@{SIGNAL_LEAD}",
+    ]
     if partition:
         header.append(f"--partition={partition}")
     header += ["--requeue", "--open-mode=append", f"--output={out}/slurm-%j.out"]
@@ -93,40 +112,57 @@ def sbatch_script(curr_file: str, *, nodes: int, gpus_per_node: int, out: str, j
         command += ["--set", q(item)]
     command += [q(arg) for arg in extra_args]  # e.g. --variant NAME
     summary = q(f"{out}/summary.json")
-    lines = ["#!/bin/bash", *(f"#SBATCH {h}" for h in header), "",
-             "set -uo pipefail",
-             f"mkdir -p {q(out + '/comm_traces')}",
-             'MASTER_ADDR=$(scontrol show hostnames "$SLURM_JOB_NODELIST" | head -n 1)',
-             "export MASTER_ADDR",
-             f"export MASTER_PORT={port}",
-             "",
-             f"srun {q(python)} -m torch.distributed.run \\",
-             '  --nnodes="$SLURM_NNODES" \\',
-             f"  --nproc-per-node={gpus_per_node} \\",
-             '  --rdzv-id="$SLURM_JOB_ID" \\',
-             "  --rdzv-backend=c10d \\",
-             '  --rdzv-endpoint="$MASTER_ADDR:$MASTER_PORT" \\',
-             "  --signals-to-handle=SIGTERM,SIGINT,SIGHUP,SIGQUIT,SIGUSR1 \\",
-             f"  --shutdown-timeout={SIGNAL_LEAD - 10} \\",
-             "  -m procdsl.cli run " + " ".join(command),
-             "status=$?",
-             f"if grep -q '\"status\": \"stopped\"' {summary} 2>/dev/null; then",
-             '  echo "procdsl: stopped with a checkpoint; requeueing job $SLURM_JOB_ID"',
-             '  scontrol requeue "$SLURM_JOB_ID"',
-             "  exit 0",
-             "fi",
-             "exit $status"]
+    lines = [
+        "#!/bin/bash",
+        *(f"#SBATCH {h}" for h in header),
+        "",
+        "set -uo pipefail",
+        f"mkdir -p {q(out + '/comm_traces')}",
+        'MASTER_ADDR=$(scontrol show hostnames "$SLURM_JOB_NODELIST" | head -n 1)',
+        "export MASTER_ADDR",
+        f"export MASTER_PORT={port}",
+        "",
+        f"srun {q(python)} -m torch.distributed.run \\",
+        '  --nnodes="$SLURM_NNODES" \\',
+        f"  --nproc-per-node={gpus_per_node} \\",
+        '  --rdzv-id="$SLURM_JOB_ID" \\',
+        "  --rdzv-backend=c10d \\",
+        '  --rdzv-endpoint="$MASTER_ADDR:$MASTER_PORT" \\',
+        "  --signals-to-handle=SIGTERM,SIGINT,SIGHUP,SIGQUIT,SIGUSR1 \\",
+        f"  --shutdown-timeout={SIGNAL_LEAD - 10} \\",
+        "  -m procdsl.cli run " + " ".join(command),
+        "status=$?",
+        f'if grep -q \'"status": "stopped"\' {summary} 2>/dev/null; then',
+        '  echo "procdsl: stopped with a checkpoint; requeueing job $SLURM_JOB_ID"',
+        '  scontrol requeue "$SLURM_JOB_ID"',
+        "  exit 0",
+        "fi",
+        "exit $status",
+    ]
     return "\n".join(lines) + "\n"
 
 
-def targets_script(targets: Any, curr_file: str, *, overrides: Sequence[str] = (),
-                   variant: Optional[str] = None, stream: bool = False, **cluster: Any) -> str:
+def targets_script(
+    targets: Any,
+    curr_file: str,
+    *,
+    overrides: Sequence[str] = (),
+    variant: Optional[str] = None,
+    stream: bool = False,
+    **cluster: Any,
+) -> str:
     """The sbatch script of ``procdsl run FILE … --emit-slurm``: :func:`sbatch_script` for the
     run's :class:`procdsl.rundir.Targets`, named after them, with this Python and absolute paths;
     ``--variant`` and ``--stream`` passed on. ``cluster``: nodes, gpus_per_node, time, partition,
     cpus_per_task, mem."""
     extra = ["--variant", variant] if variant else []
     extra += ["--stream"] if stream else []
-    return sbatch_script(str(Path(curr_file).resolve()), out=os.path.abspath(targets.base),
-                         job_name=targets.name.replace("/", "_"), overrides=overrides,
-                         python=sys.executable, extra_args=extra, **cluster)
+    return sbatch_script(
+        str(Path(curr_file).resolve()),
+        out=os.path.abspath(targets.base),
+        job_name=targets.name.replace("/", "_"),
+        overrides=overrides,
+        python=sys.executable,
+        extra_args=extra,
+        **cluster,
+    )

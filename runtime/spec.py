@@ -121,14 +121,17 @@ def load_factory(path: str) -> Any:
     return getattr(importlib.import_module(module), attr)
 
 
-def build_dataloader(*, dp_world_size: int, dp_rank: int, tokenizer: Any, job_config: Any,
-                     **kwargs: Any) -> Any:
+def build_dataloader(
+    *, dp_world_size: int, dp_rank: int, tokenizer: Any, job_config: Any, **kwargs: Any
+) -> Any:
     """``TrainSpec.build_dataloader_fn``: delegate to the factory named by ``procdsl.dataloader``."""
     del tokenizer, kwargs
     section = getattr(job_config, "procdsl", None)
     if section is None:
-        raise ValueError("job config has no 'procdsl' section naming a dataloader factory; "
-                         "build it with procdsl.runtime.titan.ProcdslJobConfig")
+        raise ValueError(
+            "job config has no 'procdsl' section naming a dataloader factory; "
+            "build it with procdsl.runtime.titan.ProcdslJobConfig"
+        )
     factory = load_factory(section.dataloader)
     return factory(dp_world_size=dp_world_size, dp_rank=dp_rank, job_config=job_config)
 
@@ -136,10 +139,8 @@ def build_dataloader(*, dp_world_size: int, dp_rank: int, tokenizer: Any, job_co
 def gpt2_spec() -> TrainSpec:
     """GPT-2 (``procdsl.runtime.models``), data parallel only, TorchTitan's AdamW/schedules/loss."""
     presets = {
-        "debugmodel": GPT2ModelArgs.from_shape(layers=2, heads=4, dim=64, vocab_size=256,
-                                               context=256),
-        "124M": GPT2ModelArgs.from_shape(layers=12, heads=12, dim=768, vocab_size=50257,
-                                         context=1024),
+        "debugmodel": GPT2ModelArgs.from_shape(layers=2, heads=4, dim=64, vocab_size=256, context=256),
+        "124M": GPT2ModelArgs.from_shape(layers=12, heads=12, dim=768, vocab_size=50257, context=1024),
     }
     return TrainSpec(
         model_cls=GPT2,
@@ -155,17 +156,34 @@ def gpt2_spec() -> TrainSpec:
     )
 
 
-def llama_args(*, layers: int, heads: int, dim: int, vocab_size: int, context: int,
-               kv_heads: int | None = None, multiple_of: int = 256,
-               ffn_dim_multiplier: float | None = None, rope_theta: float = 500000.0,
-               flex: bool = False) -> Any:
+def llama_args(
+    *,
+    layers: int,
+    heads: int,
+    dim: int,
+    vocab_size: int,
+    context: int,
+    kv_heads: int | None = None,
+    multiple_of: int = 256,
+    ffn_dim_multiplier: float | None = None,
+    rope_theta: float = 500000.0,
+    flex: bool = False,
+) -> Any:
     """TorchTitan llama3 args from the plan's ``model`` fields (``context`` → ``max_seq_len``,
     which TorchTitan then sets to ``training.seq_len``); ``flex``: flex attention, for the
     document masks of packed rows (``procdsl.runtime.models.llama``)."""
-    return llama3.TransformerModelArgs(dim=dim, n_layers=layers, n_heads=heads, n_kv_heads=kv_heads,
-                                vocab_size=vocab_size, max_seq_len=context,
-                                multiple_of=multiple_of, ffn_dim_multiplier=ffn_dim_multiplier,
-                                rope_theta=rope_theta, attn_type="flex" if flex else "sdpa")
+    return llama3.TransformerModelArgs(
+        dim=dim,
+        n_layers=layers,
+        n_heads=heads,
+        n_kv_heads=kv_heads,
+        vocab_size=vocab_size,
+        max_seq_len=context,
+        multiple_of=multiple_of,
+        ffn_dim_multiplier=ffn_dim_multiplier,
+        rope_theta=rope_theta,
+        attn_type="flex" if flex else "sdpa",
+    )
 
 
 def llama_spec() -> TrainSpec:

@@ -47,8 +47,7 @@ PROMPT = 2  # SyntheticRows: tokens before the first target (the stride is unkno
 class TitanBatches(BaseDataLoader):
     """Batches ``batch_size`` rows of a row stream into TorchTitan's ``(input_dict, labels)``."""
 
-    def __init__(self, rows: Any, *, batch_size: int, seq_len: int, dp_rank: int,
-                 dp_world_size: int):
+    def __init__(self, rows: Any, *, batch_size: int, seq_len: int, dp_rank: int, dp_world_size: int):
         self.rows = rows
         self.batch_size = batch_size
         self.seq_len = seq_len
@@ -61,8 +60,9 @@ class TitanBatches(BaseDataLoader):
             tokens = torch.from_numpy(np.stack([t for t, _ in batch]).astype(np.int64))
             mask = torch.from_numpy(np.stack([m for _, m in batch]).astype(bool))
             if tokens.shape[1] != self.seq_len + 1:
-                raise ValueError(f"rows have {tokens.shape[1]} tokens, expected seq_len + 1 = "
-                                 f"{self.seq_len + 1}")
+                raise ValueError(
+                    f"rows have {tokens.shape[1]} tokens, expected seq_len + 1 = {self.seq_len + 1}"
+                )
             labels = tokens[:, 1:].masked_fill(~mask[:, 1:], IGNORE_INDEX)
             yield {"input": tokens[:, :-1].contiguous()}, labels
 
@@ -73,8 +73,10 @@ class TitanBatches(BaseDataLoader):
         if not state_dict:
             return
         if state_dict["world_size"] != self.dp_world_size:
-            raise ValueError(f"checkpoint was written by {state_dict['world_size']} data-parallel "
-                             f"ranks, this run has {self.dp_world_size}; resharding is unsupported")
+            raise ValueError(
+                f"checkpoint was written by {state_dict['world_size']} data-parallel "
+                f"ranks, this run has {self.dp_world_size}; resharding is unsupported"
+            )
         self.rows.load_state_dict(state_dict[f"dp_rank_{self.dp_rank}"])
 
 
@@ -86,8 +88,7 @@ class SyntheticRows:
     The first ``PROMPT`` tokens are not targets.
     """
 
-    def __init__(self, *, seed: int, dp_rank: int, dp_world_size: int, seq_len: int,
-                 vocab_size: int):
+    def __init__(self, *, seed: int, dp_rank: int, dp_world_size: int, seq_len: int, vocab_size: int):
         self.seed, self.dp_rank, self.dp_world_size = seed, dp_rank, dp_world_size
         self.seq_len, self.vocab_size = seq_len, vocab_size
         self.index = 0
@@ -117,8 +118,17 @@ def build_synthetic(*, dp_world_size: int, dp_rank: int, job_config: Any) -> Tit
 
     model_args = get_train_spec(job_config.model.name).model_args[job_config.model.flavor]
     training = job_config.training
-    rows = SyntheticRows(seed=job_config.debug.seed or 0, dp_rank=dp_rank,
-                         dp_world_size=dp_world_size, seq_len=training.seq_len,
-                         vocab_size=model_args.vocab_size)
-    return TitanBatches(rows, batch_size=training.local_batch_size, seq_len=training.seq_len,
-                        dp_rank=dp_rank, dp_world_size=dp_world_size)
+    rows = SyntheticRows(
+        seed=job_config.debug.seed or 0,
+        dp_rank=dp_rank,
+        dp_world_size=dp_world_size,
+        seq_len=training.seq_len,
+        vocab_size=model_args.vocab_size,
+    )
+    return TitanBatches(
+        rows,
+        batch_size=training.local_batch_size,
+        seq_len=training.seq_len,
+        dp_rank=dp_rank,
+        dp_world_size=dp_world_size,
+    )

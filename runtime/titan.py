@@ -121,15 +121,21 @@ def _update(obj: Any, data: Mapping[str, Any], prefix: str) -> None:
 
 def _sharded(job_config: JobConfig, world_size: int) -> bool:
     p = job_config.parallelism
-    return ParallelDims(dp_replicate=p.data_parallel_replicate_degree,
-                        dp_shard=p.data_parallel_shard_degree,
-                        cp=p.context_parallel_degree, tp=p.tensor_parallel_degree,
-                        pp=p.pipeline_parallel_degree, ep=p.expert_parallel_degree,
-                        etp=p.expert_tensor_parallel_degree, world_size=world_size).fsdp_enabled
+    return ParallelDims(
+        dp_replicate=p.data_parallel_replicate_degree,
+        dp_shard=p.data_parallel_shard_degree,
+        cp=p.context_parallel_degree,
+        tp=p.tensor_parallel_degree,
+        pp=p.pipeline_parallel_degree,
+        ep=p.expert_parallel_degree,
+        etp=p.expert_tensor_parallel_degree,
+        world_size=world_size,
+    ).fsdp_enabled
 
 
-def microbatches(input_dict: dict[str, torch.Tensor], labels: torch.Tensor,
-                 rows: int) -> Iterator[tuple[dict[str, torch.Tensor], torch.Tensor]]:
+def microbatches(
+    input_dict: dict[str, torch.Tensor], labels: torch.Tensor, rows: int
+) -> Iterator[tuple[dict[str, torch.Tensor], torch.Tensor]]:
     """A batch in ``rows``-row pieces along the first dimension (every tensor of ``input_dict``).
 
     >>> pieces = list(microbatches({"input": torch.arange(8).view(4, 2)}, torch.zeros(4, 2), 2))
@@ -143,9 +149,10 @@ def microbatches(input_dict: dict[str, torch.Tensor], labels: torch.Tensor,
     if total % rows:
         raise ValueError(f"a batch of {total} rows does not split into microbatches of {rows}")
     for start in range(0, total, rows):
-        piece = {k: v[start:start + rows] if isinstance(v, torch.Tensor) else v
-                 for k, v in input_dict.items()}
-        yield piece, labels[start:start + rows]
+        piece = {
+            k: v[start : start + rows] if isinstance(v, torch.Tensor) else v for k, v in input_dict.items()
+        }
+        yield piece, labels[start : start + rows]
 
 
 class ProcdslTrainer(Trainer):
@@ -159,15 +166,16 @@ class ProcdslTrainer(Trainer):
     def __init__(self, job_config: ProcdslJobConfig):
         spec.register()
         job_config = copy.deepcopy(job_config)
-        device = platform.resolve_device(job_config.procdsl.device,
-                                         cuda_available=torch.cuda.is_available())
+        device = platform.resolve_device(job_config.procdsl.device, cuda_available=torch.cuda.is_available())
         platform.adapt_torchtitan(device)
         platform.PROCESS.hold()
         self._holding = True
         training = job_config.training
         training.mixed_precision_param = platform.mixed_precision_param(
-            device, training.mixed_precision_param,
-            sharded=_sharded(job_config, int(os.environ["WORLD_SIZE"])))
+            device,
+            training.mixed_precision_param,
+            sharded=_sharded(job_config, int(os.environ["WORLD_SIZE"])),
+        )
         try:
             super().__init__(job_config)
             platform.PROCESS.apply_gc(device)
@@ -191,8 +199,12 @@ class ProcdslTrainer(Trainer):
         size = sum(p.numel() * p.element_size() for m in self.model_parts for p in m.parameters())
         for model in self.model_parts:
             internals.initialise_full(
-                model, build, seed=config.debug.seed or 0, rank=dist.get_rank(),
-                broadcast=dist.get_world_size() > 1 and size >= config.procdsl.broadcast_init_above)
+                model,
+                build,
+                seed=config.debug.seed or 0,
+                rank=dist.get_rank(),
+                broadcast=dist.get_world_size() > 1 and size >= config.procdsl.broadcast_init_above,
+            )
 
     def batch_generator(self, data_iterable):
         """TorchTitan's batches, cut into ``training.local_batch_size``-row microbatches."""
@@ -202,9 +214,12 @@ class ProcdslTrainer(Trainer):
 
     def init_distributed(self) -> ParallelDims:
         comm = self.job_config.comm
-        platform.init_process_group(self.device.type, timeout_seconds=comm.init_timeout_seconds,
-                                    trace_buf_size=comm.trace_buf_size,
-                                    dump_folder=self.job_config.job.dump_folder)
+        platform.init_process_group(
+            self.device.type,
+            timeout_seconds=comm.init_timeout_seconds,
+            trace_buf_size=comm.trace_buf_size,
+            dump_folder=self.job_config.job.dump_folder,
+        )
         return super().init_distributed()
 
     def close(self) -> None:

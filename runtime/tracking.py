@@ -29,10 +29,14 @@ _COORDINATES = ("step", "phase_step", "time")
 
 def scalars(record: dict[str, Any]) -> dict[str, float]:
     """The numbers of a run-log record under their tracker names (``train/loss``, …)."""
-    prefix = "train" if record.get("kind") == "train" else f"eval/{record.get('task') or record.get('source')}"
-    return {f"{prefix}/{key}": value for key, value in record.items()
-            if key not in _COORDINATES and isinstance(value, (int, float))
-            and not isinstance(value, bool)}
+    prefix = (
+        "train" if record.get("kind") == "train" else f"eval/{record.get('task') or record.get('source')}"
+    )
+    return {
+        f"{prefix}/{key}": value
+        for key, value in record.items()
+        if key not in _COORDINATES and isinstance(value, (int, float)) and not isinstance(value, bool)
+    }
 
 
 def run_id(plan_hash: str, out: str) -> str:
@@ -48,12 +52,19 @@ class WandbTracker:
         try:
             import wandb
         except ImportError:
-            raise ValueError("runtime { wandb = … } needs the wandb package: "
-                             "pip install 'procdsl[track]'") from None
+            raise ValueError(
+                "runtime { wandb = … } needs the wandb package: pip install 'procdsl[track]'"
+            ) from None
         os.makedirs(out, exist_ok=True)
-        self.run = wandb.init(project=project, name=plan.name, dir=out, id=run_id(plan.hash, out),
-                              resume="allow", config=json.loads(plan.model_dump_json()),
-                              reinit="finish_previous")
+        self.run = wandb.init(
+            project=project,
+            name=plan.name,
+            dir=out,
+            id=run_id(plan.hash, out),
+            resume="allow",
+            config=json.loads(plan.model_dump_json()),
+            reinit="finish_previous",
+        )
 
     def log(self, record: dict[str, Any]) -> None:
         self.run.log(scalars(record), step=int(record["step"]))

@@ -81,9 +81,15 @@ def row_map(old_ranges: Iterable[Any], new_ranges: Iterable[Any]) -> list[tuple[
     return pairs
 
 
-def transfer_tensors(old: Mapping[str, Any], new: Mapping[str, Any], transfer: Any, *, kind: str,
-                     rows: Optional[Sequence[tuple[int, int, int]]] = None,
-                     seed: int = 0) -> dict[str, Any]:
+def transfer_tensors(
+    old: Mapping[str, Any],
+    new: Mapping[str, Any],
+    transfer: Any,
+    *,
+    kind: str,
+    rows: Optional[Sequence[tuple[int, int, int]]] = None,
+    seed: int = 0,
+) -> dict[str, Any]:
     """The new model's full parameters after ``transfer`` (module docstring), as a new dict.
 
     ``old``/``new``: canonical name → full tensor (``new`` freshly initialised, not modified).
@@ -99,7 +105,9 @@ def transfer_tensors(old: Mapping[str, Any], new: Mapping[str, Any], transfer: A
             component = component_of(kind, name)
             if component in transfer.keep:
                 if name not in old:
-                    raise TransferError(f"cannot keep {name}: the previous phase's model has no such parameter")
+                    raise TransferError(
+                        f"cannot keep {name}: the previous phase's model has no such parameter"
+                    )
                 out[name] = _kept(name, old[name], fresh, component, transfer.embed_init, rows)
                 if component in perturbations:
                     out[name] = perturbed(out[name], perturbations[component], seed=seed, name=name)
@@ -110,24 +118,32 @@ def transfer_tensors(old: Mapping[str, Any], new: Mapping[str, Any], transfer: A
     return out
 
 
-def _kept(name: str, source: Any, fresh: Any, component: str, embed_init: str,
-          rows: Optional[Sequence[tuple[int, int, int]]]) -> Any:
+def _kept(
+    name: str,
+    source: Any,
+    fresh: Any,
+    component: str,
+    embed_init: str,
+    rows: Optional[Sequence[tuple[int, int, int]]],
+) -> Any:
     import torch
 
-    if source.shape == fresh.shape and (rows is None or component not in VOCAB_COMPONENTS
-                                        or _identity(rows, source.shape[0])):
+    if source.shape == fresh.shape and (
+        rows is None or component not in VOCAB_COMPONENTS or _identity(rows, source.shape[0])
+    ):
         return source.clone()
     if component not in VOCAB_COMPONENTS or source.shape[1:] != fresh.shape[1:]:
-        raise TransferError(f"cannot keep {name}: its shape changes from {tuple(source.shape)} "
-                            f"to {tuple(fresh.shape)}")
+        raise TransferError(
+            f"cannot keep {name}: its shape changes from {tuple(source.shape)} to {tuple(fresh.shape)}"
+        )
     target = fresh.clone()
     if rows is None:
         n = min(source.shape[0], fresh.shape[0])
         rows = [(0, 0, n)]
     uncovered = torch.ones(fresh.shape[0], dtype=torch.bool)
     for old_at, new_at, size in rows:
-        target[new_at:new_at + size] = source[old_at:old_at + size]
-        uncovered[new_at:new_at + size] = False
+        target[new_at : new_at + size] = source[old_at : old_at + size]
+        uncovered[new_at : new_at + size] = False
     if embed_init == "mean" and bool(uncovered.any()):
         target[uncovered] = source.float().mean(0).to(fresh.dtype)
     return target
@@ -153,7 +169,8 @@ def perturbed(tensor: Any, perturb: Any, *, seed: int, name: str) -> Any:
     if perturb.kind == "scale":
         return tensor * perturb.amount
     generator = torch.Generator().manual_seed(
-        int.from_bytes(hashlib.sha256(f"{seed}/{name}".encode()).digest()[:8], "little") >> 1)
+        int.from_bytes(hashlib.sha256(f"{seed}/{name}".encode()).digest()[:8], "little") >> 1
+    )
     if perturb.kind == "shuffle":
         order = torch.randperm(tensor.numel(), generator=generator).to(tensor.device)
         return tensor.flatten()[order].reshape(tensor.shape)
@@ -192,8 +209,15 @@ def needs_old(component: str, transfer: Any) -> bool:
     return component in transfer.keep or (component == "embed" and transfer.embed_init == "mean")
 
 
-def apply_transfer(old_model: Any, new_model: Any, transfer: Any, *, kind: str,
-                   rows: Optional[Sequence[tuple[int, int, int]]] = None, seed: int = 0) -> None:
+def apply_transfer(
+    old_model: Any,
+    new_model: Any,
+    transfer: Any,
+    *,
+    kind: str,
+    rows: Optional[Sequence[tuple[int, int, int]]] = None,
+    seed: int = 0,
+) -> None:
     """Set ``new_model``'s parameters from ``old_model`` as ``transfer`` says, parameter by
     parameter (module docstring). Collective under FSDP: every rank calls it."""
     from torch.distributed.checkpoint.state_dict import StateDictOptions, set_model_state_dict
@@ -205,12 +229,11 @@ def apply_transfer(old_model: Any, new_model: Any, transfer: Any, *, kind: str,
     for name, param in new_model.named_parameters():
         name = canonical(name)
         if not needs_old(component_of(kind, name), transfer):
-            continue                                     # the fresh initialisation stays
+            continue  # the fresh initialisation stays
         if name not in old_params:
             raise TransferError(f"cannot keep {name}: the previous phase's model has no such parameter")
         old = {name: full_on_cpu(old_params[name])}
-        chunk |= transfer_tensors(old, {name: full_on_cpu(param)}, transfer, kind=kind, rows=rows,
-                                  seed=seed)
+        chunk |= transfer_tensors(old, {name: full_on_cpu(param)}, transfer, kind=kind, rows=rows, seed=seed)
         size += chunk[name].numel() * chunk[name].element_size()
         if size >= CHUNK_BYTES:
             set_model_state_dict(new_model, chunk, options=options)
@@ -230,8 +253,15 @@ def freeze(model: Any, components: Iterable[str], *, kind: str) -> list[str]:
     return frozen
 
 
-def continue_optimizer(old_optimizers: Any, old_model: Any, new_optimizers: Any, new_model: Any,
-                       *, keep: Iterable[str], kind: str) -> list[str]:
+def continue_optimizer(
+    old_optimizers: Any,
+    old_model: Any,
+    new_optimizers: Any,
+    new_model: Any,
+    *,
+    keep: Iterable[str],
+    kind: str,
+) -> list[str]:
     """Hand AdamW state from the old optimizer to the new one for kept parameters whose shape
     is unchanged. The tensors are moved, not copied: the old optimizer is discarded after the
     phase boundary and never steps again.
@@ -254,8 +284,12 @@ def continue_optimizer(old_optimizers: Any, old_model: Any, new_optimizers: Any,
             for p in group["params"]:
                 name = new_names[id(p)]
                 source = old_params.get(name)
-                if (source is None or component_of(kind, name) not in kept
-                        or source.shape != p.shape or id(source) not in old_state):
+                if (
+                    source is None
+                    or component_of(kind, name) not in kept
+                    or source.shape != p.shape
+                    or id(source) not in old_state
+                ):
                     continue
                 optimizer.state[p] = dict(old_state[id(source)])
                 carried.append(name)

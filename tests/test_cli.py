@@ -44,7 +44,12 @@ def test_check_json_is_one_object_per_diagnostic(bad):
     result = run("check", "--format", "json", bad)
     assert result.exit_code == 1
     (obj,) = [json.loads(line) for line in result.output.splitlines()]
-    assert {k: obj[k] for k in ("line", "column", "code", "severity")} == {"line": 11, "column": 11, "code": "E301", "severity": "error"}
+    assert {k: obj[k] for k in ("line", "column", "code", "severity")} == {
+        "line": 11,
+        "column": 11,
+        "code": "E301",
+        "severity": "error",
+    }
     assert set(obj) >= {"file", "line", "column", "end_line", "end_column", "code", "severity", "message"}
 
 
@@ -65,19 +70,35 @@ def test_plan_json_prints_only_json_and_matches_output_file(tmp_path):
     assert result.exit_code == 0
     plan = json.loads(result.stdout)
     assert json.loads(out.read_text()) == plan
-    assert [p["steps"] for p in plan["phases"]] == [501, 10000]       # the paper's Table 2 setting
-    for field in ("version", "name", "seed", "model", "tokenizer", "context", "batch", "sources", "phases",
-                  "total_steps", "total_tokens", "hash"):
+    assert [p["steps"] for p in plan["phases"]] == [501, 10000]  # the paper's Table 2 setting
+    for field in (
+        "version",
+        "name",
+        "seed",
+        "model",
+        "tokenizer",
+        "context",
+        "batch",
+        "sources",
+        "phases",
+        "total_steps",
+        "total_tokens",
+        "hash",
+    ):
         assert field in plan
 
 
 def test_plan_set_overrides_are_revalidated(tmp_path):
-    ok = run("plan", CURRICULA / "quickstart.curr", "--json", "--set", "phases.warmup.steps=500", "--set", "seed=3")
+    ok = run(
+        "plan", CURRICULA / "quickstart.curr", "--json", "--set", "phases.warmup.steps=500", "--set", "seed=3"
+    )
     plan = json.loads(ok.stdout)
     assert plan["seed"] == 3 and plan["phases"][0]["steps"] == 500 and plan["phases"][0]["seed"] == 3
     bad = runner.invoke(app, ["plan", str(CURRICULA / "quickstart.curr"), "--set", "phases.warmup.steps=-5"])
     assert bad.exit_code == 1 and "E202" in bad.stderr
-    unknown = runner.invoke(app, ["plan", str(CURRICULA / "quickstart.curr"), "--set", "phases.warmpu.steps=5"])
+    unknown = runner.invoke(
+        app, ["plan", str(CURRICULA / "quickstart.curr"), "--set", "phases.warmpu.steps=5"]
+    )
     assert unknown.exit_code == 1 and "E103" in unknown.stderr and "did you mean `warmup`?" in unknown.stderr
 
 
@@ -102,39 +123,50 @@ def test_fmt_check_and_rewrite(tmp_path):
 
 
 def test_check_does_not_import_torch():
-    code = ("import sys\nfrom procdsl.cli import app\n"
-            f"try:\n    app(['check', {str(CURRICULA)!r}])\nexcept SystemExit as e:\n    assert e.code == 0, e.code\n"
-            "heavy = [m for m in ('torch', 'torchtitan', 'datasets') if m in sys.modules]\n"
-            "assert not heavy, heavy\n")
+    code = (
+        "import sys\nfrom procdsl.cli import app\n"
+        f"try:\n    app(['check', {str(CURRICULA)!r}])\nexcept SystemExit as e:\n    assert e.code == 0, e.code\n"
+        "heavy = [m for m in ('torch', 'torchtitan', 'datasets') if m in sys.modules]\n"
+        "assert not heavy, heavy\n"
+    )
     subprocess.run([sys.executable, "-c", code], check=True, capture_output=True)
 
 
 def test_console_script_never_shows_a_traceback(tmp_path):
     path = tmp_path / "weird.curr"
     path.write_bytes(b"\xff\xfe curriculum")
-    result = subprocess.run([sys.executable, "-m", "procdsl.cli", "check", str(path)], capture_output=True, text=True)
+    result = subprocess.run(
+        [sys.executable, "-m", "procdsl.cli", "check", str(path)], capture_output=True, text=True
+    )
     assert result.returncode == 1
     assert "Traceback" not in result.stdout + result.stderr and "not UTF-8" in result.stdout
 
 
 def test_sample_json_lines_carry_raw_ids_and_masks():
-    result = runner.invoke(app, ["sample", str(CURRICULA / "quickstart.curr"), "--source", "sort", "-n", "3", "--json"])
+    result = runner.invoke(
+        app, ["sample", str(CURRICULA / "quickstart.curr"), "--source", "sort", "-n", "3", "--json"]
+    )
     assert result.exit_code == 0, result.stderr
     rows = [json.loads(line) for line in result.stdout.splitlines()]
     assert len(rows) == 3 and all(set(r) == {"source", "tokens", "loss_mask"} for r in rows)
     for r in rows:  # x SEP sorted(x): SEP = vocab = 100, targets exactly the sorted output
         sep = r["tokens"].index(100)
-        x, y = r["tokens"][:sep], r["tokens"][sep + 1:]
+        x, y = r["tokens"][:sep], r["tokens"][sep + 1 :]
         assert y == sorted(x) and r["loss_mask"] == [False] * (sep + 1) + [True] * len(y)
 
 
 def test_sample_verify_and_packed_rows():
     ok = runner.invoke(app, ["sample", str(CURRICULA / "assembly.curr"), "-n", "5", "--verify"])
     assert ok.exit_code == 0 and "0 problems" in ok.stderr
-    packed = runner.invoke(app, ["sample", str(CURRICULA / "quickstart.curr"), "--packed", "--phase", "code", "-n", "2", "--json"])
+    packed = runner.invoke(
+        app,
+        ["sample", str(CURRICULA / "quickstart.curr"), "--packed", "--phase", "code", "-n", "2", "--json"],
+    )
     rows = [json.loads(line) for line in packed.stdout.splitlines()]
     assert [len(r["tokens"]) for r in rows] == [257, 257] and set(rows[0]["source"]) == {"code"}
-    assert runner.invoke(app, ["sample", str(CURRICULA / "quickstart.curr"), "--source", "nope"]).exit_code == 2
+    assert (
+        runner.invoke(app, ["sample", str(CURRICULA / "quickstart.curr"), "--source", "nope"]).exit_code == 2
+    )
 
 
 @pytest.mark.slow

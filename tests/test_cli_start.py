@@ -11,13 +11,16 @@ from procdsl.registry.lookup import ITEMS
 runner = CliRunner()
 
 
-@pytest.mark.parametrize("name, shown", [
-    ("mix", ["mix — phase key", "rest"]),
-    ("batch", ["batch — curriculum setting", "batch — phase key"]),
-    ("runtime.log_every", ["log_every — runtime setting", "default: 10"]),
-    ("dyck.k", ["k — parameter of dyck", "default: 64", "range: ≥ 1"]),
-    ("cosine", ["cosine — schedule", "warmup:"]),
-])
+@pytest.mark.parametrize(
+    "name, shown",
+    [
+        ("mix", ["mix — phase key", "rest"]),
+        ("batch", ["batch — curriculum setting", "batch — phase key"]),
+        ("runtime.log_every", ["log_every — runtime setting", "default: 10"]),
+        ("dyck.k", ["k — parameter of dyck", "default: 64", "range: ≥ 1"]),
+        ("cosine", ["cosine — schedule", "warmup:"]),
+    ],
+)
 def test_explain_shows_the_registry_entry(name, shown):
     result = runner.invoke(app, ["explain", name])
     assert result.exit_code == 0, result.output
@@ -31,11 +34,14 @@ def test_every_registry_name_can_be_explained():
         assert result.exit_code == 0 and f"{item.name} — {item.category}" in result.output
 
 
-@pytest.mark.parametrize("name, message", [
-    ("dyk", "nothing is called `dyk`; did you mean `dyck`?"),
-    ("runtime.lgo_every", "no runtime setting is called `lgo_every`; did you mean `log_every`?"),
-    ("adamw.clipp", "`adamw` has no parameter `clipp`; did you mean `clip`?"),
-])
+@pytest.mark.parametrize(
+    "name, message",
+    [
+        ("dyk", "nothing is called `dyk`; did you mean `dyck`?"),
+        ("runtime.lgo_every", "no runtime setting is called `lgo_every`; did you mean `log_every`?"),
+        ("adamw.clipp", "`adamw` has no parameter `clipp`; did you mean `clip`?"),
+    ],
+)
 def test_explain_an_unknown_name_is_a_usage_error_with_a_suggestion(name, message):
     result = runner.invoke(app, ["explain", name])
     assert result.exit_code == 2 and f"error: {message}" in result.output
@@ -48,11 +54,14 @@ def test_init_writes_a_curriculum_that_checks_and_a_readme(tmp_path):
     curr, readme = folder / "curriculum.curr", folder / "README.md"
     assert f"wrote {curr}" in result.output and f"wrote {readme}" in result.output
     assert "curriculum my_project {" in curr.read_text()
-    assert "## Training with procdsl" in readme.read_text() and "procdsl run curriculum.curr" in readme.read_text()
+    assert (
+        "## Training with procdsl" in readme.read_text()
+        and "procdsl run curriculum.curr" in readme.read_text()
+    )
     assert runner.invoke(app, ["check", str(folder)]).output.strip() == "All checks passed!"
     assert runner.invoke(app, ["fmt", "--check", str(folder)]).exit_code == 0
     plan = runner.invoke(app, ["plan", str(curr), "--json"])
-    assert plan.exit_code == 0 and '"python_code"' in plan.output   # offline sources only
+    assert plan.exit_code == 0 and '"python_code"' in plan.output  # offline sources only
 
 
 def test_init_never_replaces_a_curriculum_and_adds_its_stanza_to_a_readme_once(tmp_path):

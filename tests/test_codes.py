@@ -53,7 +53,11 @@ def test_call_sites_name_codes_never_their_literals():
             if tok.type == tokenize.STRING and re.fullmatch(r"[rRbBuU]?(['\"])[EW][0-9]{3}\1", tok.string):
                 literals.append(f"{path.relative_to(REPO)}:{tok.start[0]}: {tok.string}")
         for node in ast.walk(ast.parse(text)):
-            if isinstance(node, ast.Attribute) and isinstance(node.value, ast.Name) and node.value.id == "codes":
+            if (
+                isinstance(node, ast.Attribute)
+                and isinstance(node.value, ast.Name)
+                and node.value.id == "codes"
+            ):
                 if node.attr in names:
                     used.add(node.attr)
                 elif not hasattr(codes, node.attr):
@@ -83,9 +87,17 @@ def test_docs_mention_only_registered_codes():
     registry lacks; the README points to the full list."""
     readme = (REPO / "README.md").read_text(encoding="utf-8")
     assert "docs/reference.md#diagnostic-codes" in readme
-    files = [REPO / "README.md", *(REPO / "docs").rglob("*.md"), *(REPO / "tests" / "golden").glob("*.err"), *SOURCES]
-    stale = {f"{path.relative_to(REPO)}: {code}" for path in files
-             for code in _mentioned(path.read_text(encoding="utf-8")) - set(CODES)}
+    files = [
+        REPO / "README.md",
+        *(REPO / "docs").rglob("*.md"),
+        *(REPO / "tests" / "golden").glob("*.err"),
+        *SOURCES,
+    ]
+    stale = {
+        f"{path.relative_to(REPO)}: {code}"
+        for path in files
+        for code in _mentioned(path.read_text(encoding="utf-8")) - set(CODES)
+    }
     assert not stale, sorted(stale)
 
 

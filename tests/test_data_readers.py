@@ -52,12 +52,15 @@ def test_jsonl_glob_reads_files_in_sorted_order(tmp_path):
     assert texts(JsonlSource(path=str(tmp_path / "*.jsonl"))) == ["a0", "b0", "b1"]
 
 
-@pytest.mark.parametrize("content, line, message", [
-    ('{"text": "ok"}\n{"text": oops}\n', 2, "not JSON"),
-    ('{"text": "ok"}\n{"body": "x"}\n', 2, "no field 'text' (its fields: body)"),
-    ('{"text": 3}\n', 1, "field 'text' is int, not a string"),
-    ('{"text": "ok"}\n\n["text"]\n', 3, "expected a JSON object, got list"),
-])
+@pytest.mark.parametrize(
+    "content, line, message",
+    [
+        ('{"text": "ok"}\n{"text": oops}\n', 2, "not JSON"),
+        ('{"text": "ok"}\n{"body": "x"}\n', 2, "no field 'text' (its fields: body)"),
+        ('{"text": 3}\n', 1, "field 'text' is int, not a string"),
+        ('{"text": "ok"}\n\n["text"]\n', 3, "expected a JSON object, got list"),
+    ],
+)
 def test_jsonl_bad_record_names_file_and_line(tmp_path, content, line, message):
     path = tmp_path / "bad.jsonl"
     path.write_text(content)
@@ -66,19 +69,22 @@ def test_jsonl_bad_record_names_file_and_line(tmp_path, content, line, message):
         list(iter_documents(source, "all"))
     assert caught.value.path == str(path) and caught.value.line == line
     assert str(caught.value).startswith(f"{path}:{line}: ") and message in str(caught.value)
-    if line == 1:                       # validate reads each file's first record
+    if line == 1:  # validate reads each file's first record
         with pytest.raises(DataError, match=re.escape(f"{path}:1: ")):
             validate(source)
     else:
         validate(source)
 
 
-@pytest.mark.parametrize("name, content, message", [
-    ("missing.jsonl", None, "missing.jsonl: file not found"),
-    ("nothing*.jsonl", None, "nothing*.jsonl: the pattern matches no file"),
-    ("empty.jsonl", "", "empty.jsonl: "),
-    ("blank.jsonl", "\n\n", "blank.jsonl: "),
-])
+@pytest.mark.parametrize(
+    "name, content, message",
+    [
+        ("missing.jsonl", None, "missing.jsonl: file not found"),
+        ("nothing*.jsonl", None, "nothing*.jsonl: the pattern matches no file"),
+        ("empty.jsonl", "", "empty.jsonl: "),
+        ("blank.jsonl", "\n\n", "blank.jsonl: "),
+    ],
+)
 def test_jsonl_missing_or_empty_files(tmp_path, name, content, message):
     if content is not None:
         (tmp_path / name).write_text(content)
@@ -115,8 +121,7 @@ def test_text_glob_each_file_one_document(tmp_path):
     (tmp_path / "a.txt").write_text("ay\nsecond line")
     (tmp_path / "sub" / "c.txt").write_text("sea")
     (tmp_path / "skip.md").write_text("not matched")
-    assert texts(TextSource(path=str(tmp_path / "**" / "*.txt"))) == ["ay\nsecond line", "bee",
-                                                                       "sea"]
+    assert texts(TextSource(path=str(tmp_path / "**" / "*.txt"))) == ["ay\nsecond line", "bee", "sea"]
     assert texts(TextSource(path=str(tmp_path / "a.txt"))) == ["ay\nsecond line"]
     info = validate(TextSource(path=str(tmp_path / "*.txt")))
     assert info.files == (str(tmp_path / "a.txt"), str(tmp_path / "b.txt")) and info.bytes == 17
@@ -167,10 +172,14 @@ def test_parquet_errors_name_the_file(tmp_path):
     good = write_parquet(tmp_path / "good.parquet", {"text": ["x"]})
     cases = [
         (ParquetSource(path=str(good), field="body"), "has no column 'body' (its columns: text)"),
-        (ParquetSource(path=str(write_parquet(tmp_path / "ints.parquet", {"text": [1, 2]}))),
-         "column 'text' holds int64, not strings"),
-        (ParquetSource(path=str(write_parquet(tmp_path / "null.parquet", {"text": ["a", None]}))),
-         "row 1: column 'text' is null"),
+        (
+            ParquetSource(path=str(write_parquet(tmp_path / "ints.parquet", {"text": [1, 2]}))),
+            "column 'text' holds int64, not strings",
+        ),
+        (
+            ParquetSource(path=str(write_parquet(tmp_path / "null.parquet", {"text": ["a", None]}))),
+            "row 1: column 'text' is null",
+        ),
     ]
     garbage = tmp_path / "garbage.parquet"
     garbage.write_bytes(b"this is not parquet at all")
@@ -229,7 +238,7 @@ def test_heldout_and_train_are_disjoint_complementary_and_stable(tmp_path):
     train, held = texts(source, "train"), texts(source, "heldout")
     assert not set(train) & set(held)
     assert sorted(train + held) == sorted(corpus)
-    assert 40 < len(held) < 120                       # about 20% of 405
+    assert 40 < len(held) < 120  # about 20% of 405
     assert texts(source, "train") == train and texts(source, "heldout") == held
     # the split depends on the text only: another file with the same documents agrees
     other = JsonlSource(path=str(write_jsonl(tmp_path / "d.jsonl", corpus[::-1])), heldout=0.2)
@@ -273,7 +282,7 @@ def test_python_code_splits_are_disjoint():
     held = [d.origin for d in iter_documents(source, "heldout")]
     train = [d.origin for d in iter_documents(source, "train")]
     assert held and not set(held) & set(train)
-    assert len(held) + len(train) <= len(stdlib_corpus().files)    # minus duplicate texts
+    assert len(held) + len(train) <= len(stdlib_corpus().files)  # minus duplicate texts
 
 
 # ------------------------------------------------------------------------------ dm_math
@@ -287,8 +296,14 @@ def _evaluate(expression: str) -> Fraction:
     return eval(re.sub(r"(-?\d+)", r"Fraction(\1)", expression), {"Fraction": Fraction})
 
 
-_UNIT_WORDS = {"ten": 10, "one hundred": 100, "one thousand": 1000, "ten thousand": 10**4,
-               "one hundred thousand": 10**5, "one million": 10**6}
+_UNIT_WORDS = {
+    "ten": 10,
+    "one hundred": 100,
+    "one thousand": 1000,
+    "ten thousand": 10**4,
+    "one hundred thousand": 10**5,
+    "one million": 10**6,
+}
 
 
 def solve(module: str, question: str) -> str:
@@ -306,8 +321,9 @@ def solve(module: str, question: str) -> str:
         assert value.denominator == 1
         return str(value.numerator)
     if module == "arithmetic__mixed":
-        expression = re.sub(r"^(What is the value of|What is|Evaluate|Calculate|Work out) ", "",
-                            question).rstrip("?.")
+        expression = re.sub(
+            r"^(What is the value of|What is|Evaluate|Calculate|Work out) ", "", question
+        ).rstrip("?.")
         value = _evaluate(expression)
         assert value.denominator == 1
         return str(value.numerator)
@@ -323,11 +339,12 @@ def solve(module: str, question: str) -> str:
         return str(round(Fraction(nums[0], unit)) * unit)
     if module == "algebra__linear_1d":
         left, right, var = re.fullmatch(r"Solve (.+) = (.+) for (\w)\.", question).groups()
-        def f(x):      # left - right, a linear function of the variable
+
+        def f(x):  # left - right, a linear function of the variable
             return _evaluate(left.replace(var, f"({x})")) - _evaluate(right.replace(var, f"({x})"))
 
         slope = f(1) - f(0)
-        assert slope != 0                     # exactly one solution
+        assert slope != 0  # exactly one solution
         solution = -f(0) / slope
         assert solution.denominator == 1
         return str(solution.numerator)
@@ -349,8 +366,8 @@ def test_dm_math_answers_are_exact(module):
         question, answer = doc.prompt, doc.answer
         assert question.endswith("\n") and doc.text == question + answer
         assert solve(module, question[:-1]) == answer, doc.text
-    assert len({d.prompt for d in docs}) > 100          # varied problems ...
-    assert len({re.sub(r"-?\d+", "N", d.prompt) for d in docs}) > 2   # ... and wordings
+    assert len({d.prompt for d in docs}) > 100  # varied problems ...
+    assert len({re.sub(r"-?\d+", "N", d.prompt) for d in docs}) > 2  # ... and wordings
 
 
 def test_dm_math_is_deterministic_and_seeded():
@@ -359,9 +376,8 @@ def test_dm_math_is_deterministic_and_seeded():
     again = [d.text for d in itertools.islice(iter_documents(source, "train", seed=1), 300)]
     other = [d.text for d in itertools.islice(iter_documents(source, "train", seed=2), 300)]
     assert first == again and first != other
-    assert any("Solve" in t for t in first) and any("common" in t for t in first)   # mixed
-    resumed = [d.text for d in itertools.islice(iter_documents(source, "train", seed=1, start=100),
-                                                200)]
+    assert any("Solve" in t for t in first) and any("common" in t for t in first)  # mixed
+    resumed = [d.text for d in itertools.islice(iter_documents(source, "train", seed=1, start=100), 200)]
     assert resumed == first[100:]
 
 
@@ -370,7 +386,8 @@ def test_dm_math_heldout_is_disjoint_from_train():
     train = list(itertools.islice(iter_documents(source, "train"), 4000))
     held = list(itertools.islice(iter_documents(source, "heldout"), 400))
     assert not {d.prompt for d in train} & {d.prompt for d in held}
-    assert not {d.origin for d in train} & {d.origin for d in held}   # one index space, split
+    assert not {d.origin for d in train} & {d.origin for d in held}  # one index space, split
+
     # the split hashes the numbers, not the wording: same numbers, same side
     def gcd_numbers(docs):
         return {tuple(re.findall(r"\d+", d.prompt)) for d in docs if "common" in d.prompt}
@@ -382,8 +399,13 @@ def test_dm_math_heldout_is_disjoint_from_train():
 def test_validate_every_kind(tmp_path):
     path = write_jsonl(tmp_path / "c.jsonl", ["x"])
     write_parquet(tmp_path / "c.parquet", {"text": ["x"]})
-    for source in (JsonlSource(path=str(path)), TextSource(path=str(path)),
-                   ParquetSource(path=str(tmp_path / "c.parquet")), DmMathSource(),
-                   PythonCodeSource(), HfSource(dataset="json", data_files=(str(path),))):
+    for source in (
+        JsonlSource(path=str(path)),
+        TextSource(path=str(path)),
+        ParquetSource(path=str(tmp_path / "c.parquet")),
+        DmMathSource(),
+        PythonCodeSource(),
+        HfSource(dataset="json", data_files=(str(path),)),
+    ):
         info = validate(source)
         assert info.kind == source.kind and info.description

@@ -37,6 +37,7 @@ def test_docstring_examples(name):
     if name.startswith(RUNTIME) and (missing := _runtime_missing()):
         pytest.skip(f"{name} needs {', '.join(missing)}")
     module = importlib.import_module(name)
-    result = doctest.testmod(module, optionflags=doctest.ELLIPSIS | doctest.NORMALIZE_WHITESPACE,
-                             verbose=False)
+    result = doctest.testmod(
+        module, optionflags=doctest.ELLIPSIS | doctest.NORMALIZE_WHITESPACE, verbose=False
+    )
     assert result.failed == 0, f"{result.failed} docstring example(s) failed in {name}"

@@ -54,8 +54,7 @@ def max_logit_gap(model, kind: str, vocab: int, seq: int = 24) -> float:
 
 @pytest.mark.parametrize("tied", [True, False])
 def test_gpt2_logits_equal(tied):
-    args = GPT2ModelArgs.from_shape(layers=2, heads=2, dim=16, vocab_size=37, context=32,
-                                    tie_embeddings=tied)
+    args = GPT2ModelArgs.from_shape(layers=2, heads=2, dim=16, vocab_size=37, context=32, tie_embeddings=tied)
     model = randomized(materialize(GPT2, args))
     assert max_logit_gap(model, "gpt2", 37) < 1e-5
     hf = to_hf_model(model, "gpt2")
@@ -110,10 +109,10 @@ def test_tokenizer_round_trips(kind, tmp_path):
     for text in docs[:3]:
         ids = hf(text, add_special_tokens=False)["input_ids"]
         assert ids == ours.encode(text).tolist()
-        if kind != "char":                       # char maps é to <unk>: lossy by design
+        if kind != "char":  # char maps é to <unk>: lossy by design
             assert hf.decode(ids) == text
     assert hf.eos_token_id == ours.eos_id
-    sep = vocab.offset("s") + 5                     # sort's separator follows its 5 symbols
+    sep = vocab.offset("s") + 5  # sort's separator follows its 5 symbols
     assert hf.convert_ids_to_tokens(sep) == "<|s:SEP|>"
     assert hf("<|s:3|><|s:SEP|>", add_special_tokens=False)["input_ids"] == [vocab.offset("s") + 3, sep]
     if kind == "gpt2":
@@ -121,9 +120,11 @@ def test_tokenizer_round_trips(kind, tmp_path):
 
 
 def test_procedural_only_phase_gets_a_word_level_tokenizer(tmp_path):
-    plan = compile_text("""curriculum w { model = gpt2(layers=1, heads=1, dim=8) context = 32
+    plan = compile_text(
+        """curriculum w { model = gpt2(layers=1, heads=1, dim=8) context = 32
       batch = 2 source s = sort(length=4, vocab=5) phase p { steps = 1 mix = { s: 100% } } }""",
-                        "w.curr").plan
+        "w.curr",
+    ).plan
     write_tokenizer(PhaseVocab.for_phase(plan, "p"), str(tmp_path))
     hf = transformers.AutoTokenizer.from_pretrained(str(tmp_path))
     assert hf("<|s:4|> <|s:SEP|>", add_special_tokens=False)["input_ids"] == [4, 5]
@@ -163,7 +164,8 @@ def test_export_cli_end_to_end(tiny_run, tmp_path):
     assert result.exit_code == 0, result.output
     assert "step 5 (phase main)" in result.output and "GPT2LMHeadModel" in result.output
     assert {"model.safetensors", "config.json", "tokenizer.json", "procdsl_export.json"} <= {
-        p.name for p in out.iterdir()}
+        p.name for p in out.iterdir()
+    }
     hf = transformers.AutoModelForCausalLM.from_pretrained(str(out)).eval()
     tokenizer = transformers.AutoTokenizer.from_pretrained(str(out))
     vocab = PhaseVocab.for_phase(plan, "main", cache_dir=str(run / "cache"))
@@ -227,8 +229,10 @@ metric_list:
 def write_tiny_task(folder: Path) -> Path:
     """The local lm-eval task ``procdsl_tiny`` (four two-choice sums, data beside it) in
     ``folder/tasks/``; returns that folder, for ``--include-path``."""
-    rows = [{"question": f"{a} + {b} =", "choices": [f" {a + b}", f" {a + b + 1}"], "answer": 0}
-            for a, b in [(1, 2), (3, 4), (5, 6), (2, 2)]]
+    rows = [
+        {"question": f"{a} + {b} =", "choices": [f" {a + b}", f" {a + b + 1}"], "answer": 0}
+        for a, b in [(1, 2), (3, 4), (5, 6), (2, 2)]
+    ]
     tasks = folder / "tasks"
     tasks.mkdir()
     data = tasks / "tiny.jsonl"
@@ -243,15 +247,18 @@ def test_lm_eval_on_the_export_offline(tiny_run, tmp_path, monkeypatch):
     monkeypatch.setenv("HF_HUB_OFFLINE", "1")
     _, run = tiny_run
     tasks = write_tiny_task(tmp_path)
-    result = CliRunner().invoke(app, ["eval", str(run), "--tasks", "procdsl_tiny",
-                                      "--include-path", str(tasks), "--json"])
+    result = CliRunner().invoke(
+        app, ["eval", str(run), "--tasks", "procdsl_tiny", "--include-path", str(tasks), "--json"]
+    )
     assert result.exit_code == 0, result.output
-    record = json.loads(result.output[result.output.index("{"):])
+    record = json.loads(result.output[result.output.index("{") :])
     acc = record["results"]["procdsl_tiny"]["acc,none"]
     assert 0 <= acc <= 1 and acc * 4 == int(acc * 4)
     written = json.loads((run / "lm_eval" / "step-5.json").read_text())
     assert written["results"] == record["results"]
-    assert all(v is None or not isinstance(v, float) or math.isfinite(v)
-               for v in written["results"]["procdsl_tiny"].values())
+    assert all(
+        v is None or not isinstance(v, float) or math.isfinite(v)
+        for v in written["results"]["procdsl_tiny"].values()
+    )
     unknown = CliRunner().invoke(app, ["eval", str(run), "--tasks", "nope", "--include-path", str(tasks)])
     assert unknown.exit_code == 1 and "unknown lm-eval task(s): nope" in unknown.output

@@ -16,7 +16,17 @@ from procdsl.lang.strings import quote
 
 #: what hostile text puts where fmt must be careful: comments inside calls and maps, control
 #: characters and backslashes inside strings
-PIECES = [" # note\n", "  # c\n    ", "\n\n", '"\\t\\r\\u{1b}"', '"a\tb\x0bc\x1b"', '"\\\\"', '"\\""', '"é😀"', ",\n"]
+PIECES = [
+    " # note\n",
+    "  # c\n    ",
+    "\n\n",
+    '"\\t\\r\\u{1b}"',
+    '"a\tb\x0bc\x1b"',
+    '"\\\\"',
+    '"\\""',
+    '"é😀"',
+    ",\n",
+]
 
 
 @st.composite

@@ -11,10 +11,59 @@ from hypothesis import strategies as st
 from procdsl.compiler import compile_text
 
 SEEDS = [p.read_text() for p in sorted(CURRICULA.rglob("*.curr"))]
-TOKENS = ["curriculum", "phase", "source", "rule", "let", "import", "eval", "every", "runtime", "sweep",
-          "{", "}", "(", ")", "[", "]", "=", ":", ",", ";", ">>", "..", "%", "#", '"', "\n", " ",
-          "steps", "tokens", "rest", "mix", "ramp", "task", "dyck", "sort", "0", "-1", "5e-4", "100K",
-          "60%", "1..9", "x", "gpt2", "transfer", "keep", "attn", "continue", "\\", "\t", "é", "\x00"]
+TOKENS = [
+    "curriculum",
+    "phase",
+    "source",
+    "rule",
+    "let",
+    "import",
+    "eval",
+    "every",
+    "runtime",
+    "sweep",
+    "{",
+    "}",
+    "(",
+    ")",
+    "[",
+    "]",
+    "=",
+    ":",
+    ",",
+    ";",
+    ">>",
+    "..",
+    "%",
+    "#",
+    '"',
+    "\n",
+    " ",
+    "steps",
+    "tokens",
+    "rest",
+    "mix",
+    "ramp",
+    "task",
+    "dyck",
+    "sort",
+    "0",
+    "-1",
+    "5e-4",
+    "100K",
+    "60%",
+    "1..9",
+    "x",
+    "gpt2",
+    "transfer",
+    "keep",
+    "attn",
+    "continue",
+    "\\",
+    "\t",
+    "é",
+    "\x00",
+]
 
 
 def _assert_well_formed(text: str) -> None:
@@ -27,8 +76,8 @@ def _assert_well_formed(text: str) -> None:
             assert 1 <= d.span.column, d
             assert (d.span.end_line, d.span.end_column) >= (d.span.line, d.span.column), d
     errors = [d for d in result.diagnostics if d.severity == "error"]
-    assert not (errors and result.plans), errors                 # never a plan beside an error
-    assert errors or result.plans or result.is_library           # else a plan, or a library
+    assert not (errors and result.plans), errors  # never a plan beside an error
+    assert errors or result.plans or result.is_library  # else a plan, or a library
 
 
 @st.composite
@@ -49,7 +98,7 @@ def mutated(draw):
             base = base[:i] + piece + base[j:]
         else:
             k = draw(st.integers(0, len(base) - 1))
-            base = base[:i] + base[k:k + 5] + base[i:]
+            base = base[:i] + base[k : k + 5] + base[i:]
     return base
 
 

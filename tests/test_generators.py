@@ -65,11 +65,18 @@ SOURCES = [TaskSource(rule=(r,)) for r in RULES] + [
     EcaSource(),
     EcaSource(rule=30, width=Range(low=3, high=9), length=Range(low=20, high=100)),
     EcaSource(rule=90, width=5, steps=Ramp(start=1, end=6)),
-    WwSource(), WwSource(length=Range(low=1, high=6), vocab=3),
-    HaystackSource(), HaystackSource(pairs=Range(low=1, high=2), vocab=8), HaystackSource(pairs=3, vocab=12),
-    AdditionSource(), ReversedAdditionSource(), MultiplicationSource(),
-    AdditionSource(digits=Range(low=1, high=32)), MultiplicationSource(digits=Ramp(start=1, end=16)),
-    SortingSource(), SortingSource(length=Range(low=1, high=5), vocab=3),
+    WwSource(),
+    WwSource(length=Range(low=1, high=6), vocab=3),
+    HaystackSource(),
+    HaystackSource(pairs=Range(low=1, high=2), vocab=8),
+    HaystackSource(pairs=3, vocab=12),
+    AdditionSource(),
+    ReversedAdditionSource(),
+    MultiplicationSource(),
+    AdditionSource(digits=Range(low=1, high=32)),
+    MultiplicationSource(digits=Ramp(start=1, end=16)),
+    SortingSource(),
+    SortingSource(length=Range(low=1, high=5), vocab=3),
 ]
 
 
@@ -82,8 +89,9 @@ def _progress(i: np.ndarray) -> np.ndarray:
 
 
 def _examples(source, count, *, seed=0, name="t", start=0, context=CONTEXT, progress=_progress):
-    return generate(source, seed=seed, name=name, start=start, count=count, context=context,
-                    progress=progress)
+    return generate(
+        source, seed=seed, name=name, start=start, count=count, context=context, progress=progress
+    )
 
 
 def _fixed(source) -> bool:
@@ -98,9 +106,10 @@ def _count(source, context=CONTEXT, tokens=250_000) -> int:
 
 # -- validity -------------------------------------------------------------------------------------
 
+
 @pytest.mark.parametrize("source", SOURCES, ids=_id)
 def test_examples_pass_the_independent_checker(source):
-    examples = _examples(source, _count(source), start=BLOCK - 100)   # crosses a block boundary
+    examples = _examples(source, _count(source), start=BLOCK - 100)  # crosses a block boundary
     assert check_examples(source, examples, CONTEXT) == []
 
 
@@ -115,7 +124,7 @@ def test_examples_structure(source):
     assert not ex.loss_mask[ex.offsets[:-1]].any(), "the first token of an example is never a target"
     assert ex.loss_mask.any()
     assert 0 <= ex.tokens.min() and ex.tokens.max() < source.vocab_size()
-    if _fixed(source):   # then min_tokens (what a context must hold) bounds every example
+    if _fixed(source):  # then min_tokens (what a context must hold) bounds every example
         assert lengths.min() >= source.min_tokens(CONTEXT)
     assert lengths.max() <= source.max_tokens(CONTEXT)
 
@@ -142,41 +151,62 @@ def test_every_procedural_kind_has_a_generator():
 
 # -- property tests over parameters ---------------------------------------------------------------
 
+
 def _tunable(draw, lo, hi, *, even=False, real=False):
     """A fixed number, a Range or a Ramp with ends in [lo, hi]."""
+
     def one():
         if real:
             return draw(st.floats(lo, hi))
         value = draw(st.integers(lo, hi))
         return value - value % 2 if even else value
+
     form = draw(st.sampled_from(["fixed", "range", "ramp"]))
     a, b = sorted((one(), one()))
     if form == "fixed":
         return a
-    return Range(low=a, high=b) if form == "range" else Ramp(start=b, end=a) if draw(st.booleans()) else Ramp(start=a, end=b)
+    return (
+        Range(low=a, high=b)
+        if form == "range"
+        else Ramp(start=b, end=a)
+        if draw(st.booleans())
+        else Ramp(start=a, end=b)
+    )
 
 
 @st.composite
 def sources(draw):
     kind = draw(st.sampled_from(sorted(GENERATORS)))
     if kind == "task":
-        rule = draw(st.one_of(st.lists(st.sampled_from(RULES[:4]), min_size=1, max_size=3).map(tuple),
-                              st.sampled_from([("union",), ("delete",), ("stack",)])))
+        rule = draw(
+            st.one_of(
+                st.lists(st.sampled_from(RULES[:4]), min_size=1, max_size=3).map(tuple),
+                st.sampled_from([("union",), ("delete",), ("stack",)]),
+            )
+        )
         low = {"stack": 3, "union": 2}.get(rule[0], 1)
         return TaskSource(rule=rule, length=_tunable(draw, low, 40), vocab=draw(st.integers(3, 30)))
     if kind == "dyck":
-        return DyckSource(k=draw(st.integers(1, 5)), length=_tunable(draw, 2, 60, even=True),
-                          p_open=_tunable(draw, 0.0, 1.0, real=True),
-                          max_depth=draw(st.one_of(st.none(), st.integers(1, 6))))
+        return DyckSource(
+            k=draw(st.integers(1, 5)),
+            length=_tunable(draw, 2, 60, even=True),
+            p_open=_tunable(draw, 0.0, 1.0, real=True),
+            max_depth=draw(st.one_of(st.none(), st.integers(1, 6))),
+        )
     if kind == "shuffle_dyck":
-        return ShuffleDyckSource(k=draw(st.integers(1, 5)), length=_tunable(draw, 1, 60),
-                                 p_open=_tunable(draw, 0.0, 1.0, real=True), max_depth=draw(st.integers(1, 6)))
+        return ShuffleDyckSource(
+            k=draw(st.integers(1, 5)),
+            length=_tunable(draw, 1, 60),
+            p_open=_tunable(draw, 0.0, 1.0, real=True),
+            max_depth=draw(st.integers(1, 6)),
+        )
     if kind == "eca":
         width = _tunable(draw, 3, 12)
         if draw(st.booleans()):
             return EcaSource(rule=draw(st.integers(0, 255)), width=width, steps=_tunable(draw, 1, 6))
-        return EcaSource(rule=draw(st.integers(0, 255)), width=width,
-                         length=_tunable(draw, 2 * (maximum(width) + 1), 120))
+        return EcaSource(
+            rule=draw(st.integers(0, 255)), width=width, length=_tunable(draw, 2 * (maximum(width) + 1), 120)
+        )
     if kind == "ww":
         return WwSource(length=_tunable(draw, 1, 30), vocab=draw(st.integers(3, 10)))
     if kind == "haystack":
@@ -188,11 +218,23 @@ def sources(draw):
 
 
 @settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.too_slow])
-@given(source=sources(), seed=st.integers(0, 2**32), start=st.integers(0, 3 * BLOCK), count=st.integers(1, 40),
-       context=st.integers(120, 300))
+@given(
+    source=sources(),
+    seed=st.integers(0, 2**32),
+    start=st.integers(0, 3 * BLOCK),
+    count=st.integers(1, 40),
+    context=st.integers(120, 300),
+)
 def test_any_parameters_give_valid_examples(source, seed, start, count, context):
-    ex = generate(source, seed=seed, name="prop", start=start, count=count, context=context,
-                  progress=lambda i: (i % 37) / 36)
+    ex = generate(
+        source,
+        seed=seed,
+        name="prop",
+        start=start,
+        count=count,
+        context=context,
+        progress=lambda i: (i % 37) / 36,
+    )
     assert len(ex) == count
     assert check_examples(source, ex, context) == []
 
@@ -213,8 +255,11 @@ DETERMINISM = [
 
 
 def _same(a: Examples, b: Examples) -> bool:
-    return (np.array_equal(a.tokens, b.tokens) and np.array_equal(a.loss_mask, b.loss_mask)
-            and np.array_equal(a.offsets, b.offsets))
+    return (
+        np.array_equal(a.tokens, b.tokens)
+        and np.array_equal(a.loss_mask, b.loss_mask)
+        and np.array_equal(a.offsets, b.offsets)
+    )
 
 
 @pytest.mark.parametrize("source", DETERMINISM, ids=_id)
@@ -275,7 +320,12 @@ def test_long_examples_come_in_small_blocks():
 #: lengths path to the examples themselves, over any parameters.
 CONTENT_DEPENDENT: set[str] = set()
 
-PROGRESSES = [None, lambda i: (i % 37) / 36, lambda i: np.clip(i / 1500, 0, 1), lambda i: np.full(len(i), 0.5)]
+PROGRESSES = [
+    None,
+    lambda i: (i % 37) / 36,
+    lambda i: np.clip(i / 1500, 0, 1),
+    lambda i: np.full(len(i), 0.5),
+]
 
 
 @st.composite
@@ -283,8 +333,11 @@ def long_sources(draw):
     """Sources whose longest example exceeds 256 tokens (blocks of a few examples)."""
     kind = draw(st.sampled_from(["dyck", "shuffle_dyck", "ww", "sorting", "task", "eca"]))
     if kind == "dyck":
-        return DyckSource(k=draw(st.integers(1, 64)), length=_tunable(draw, 258, 700, even=True),
-                          max_depth=draw(st.one_of(st.none(), st.integers(1, 40))))
+        return DyckSource(
+            k=draw(st.integers(1, 64)),
+            length=_tunable(draw, 258, 700, even=True),
+            max_depth=draw(st.one_of(st.none(), st.integers(1, 40))),
+        )
     if kind == "shuffle_dyck":
         return ShuffleDyckSource(k=draw(st.integers(1, 8)), length=_tunable(draw, 257, 700))
     if kind == "ww":
@@ -295,28 +348,40 @@ def long_sources(draw):
         rule = draw(st.sampled_from([("set", "sort"), ("reverse",), ("union",), ("delete",), ("stack",)]))
         return TaskSource(rule=rule, length=_tunable(draw, 129, 300), vocab=draw(st.integers(3, 50)))
     width = _tunable(draw, 3, 30)
-    return EcaSource(width=width, length=_tunable(draw, 300, 700))    # whole rows: over 256 tokens
+    return EcaSource(width=width, length=_tunable(draw, 300, 700))  # whole rows: over 256 tokens
 
 
 def _lengths_match(source, seed, start, count, progress, context):
     context = max(context, source.max_tokens(context))
-    lengths = generate_lengths(source, seed=seed, name="len", start=start, count=count, context=context,
-                               progress=progress)
+    lengths = generate_lengths(
+        source, seed=seed, name="len", start=start, count=count, context=context, progress=progress
+    )
     ex = generate(source, seed=seed, name="len", start=start, count=count, context=context, progress=progress)
     assert lengths is not None and lengths.dtype == np.int64
     assert lengths.tolist() == np.diff(ex.offsets).tolist()
 
 
 @settings(max_examples=200, deadline=None, suppress_health_check=[HealthCheck.too_slow])
-@given(source=sources(), seed=st.integers(0, 2**32), start=st.integers(0, 3 * BLOCK),
-       count=st.integers(0, 700), progress=st.sampled_from(PROGRESSES), context=st.integers(120, 300))
+@given(
+    source=sources(),
+    seed=st.integers(0, 2**32),
+    start=st.integers(0, 3 * BLOCK),
+    count=st.integers(0, 700),
+    progress=st.sampled_from(PROGRESSES),
+    context=st.integers(120, 300),
+)
 def test_lengths_path_gives_the_lengths_of_the_examples(source, seed, start, count, progress, context):
     _lengths_match(source, seed, start, count, progress, context)
 
 
 @settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.too_slow])
-@given(source=long_sources(), seed=st.integers(0, 2**32), start=st.integers(0, 200),
-       count=st.integers(0, 60), progress=st.sampled_from(PROGRESSES))
+@given(
+    source=long_sources(),
+    seed=st.integers(0, 2**32),
+    start=st.integers(0, 200),
+    count=st.integers(0, 60),
+    progress=st.sampled_from(PROGRESSES),
+)
 def test_lengths_path_of_long_examples_crosses_small_blocks(source, seed, start, count, progress):
     assert block_size(source.max_tokens(CONTEXT)) < BLOCK
     _lengths_match(source, seed, start, count, progress, CONTEXT)
@@ -333,14 +398,20 @@ def test_only_content_dependent_kinds_lack_a_lengths_path():
     for source in SOURCES + DETERMINISM + LONG:
         context = max(CONTEXT, source.max_tokens(CONTEXT))
         assert generate_lengths(source, seed=0, name="t", start=0, count=3, context=context) is not None
-    without = GeneratorSpec("dyck", GENERATORS["dyck"].make_block, GENERATORS["dyck"].check,
-                            GENERATORS["dyck"].token_names)
-    assert without.generate_lengths(DyckSource(k=2, length=Range(low=2, high=8)), seed=0, name="t",
-                                    start=0, count=3, context=8) is None
+    without = GeneratorSpec(
+        "dyck", GENERATORS["dyck"].make_block, GENERATORS["dyck"].check, GENERATORS["dyck"].token_names
+    )
+    assert (
+        without.generate_lengths(
+            DyckSource(k=2, length=Range(low=2, high=8)), seed=0, name="t", start=0, count=3, context=8
+        )
+        is None
+    )
 
 
 def test_lengths_path_draws_only_the_parameters(monkeypatch):
     """Cheap: no family's per-position or per-symbol randomness is drawn for lengths."""
+
     def refuse(*args, **kwargs):
         raise AssertionError("the lengths path drew an example's content")
 
@@ -348,8 +419,9 @@ def test_lengths_path_draws_only_the_parameters(monkeypatch):
         monkeypatch.setattr(Block, method, refuse)
     for source in SOURCES + DETERMINISM + LONG:
         context = max(CONTEXT, source.max_tokens(CONTEXT))
-        lengths = generate_lengths(source, seed=0, name="t", start=500, count=40, context=context,
-                                   progress=_progress)
+        lengths = generate_lengths(
+            source, seed=0, name="t", start=500, count=40, context=context, progress=_progress
+        )
         assert len(lengths) == 40
 
 
@@ -372,7 +444,7 @@ def test_an_example_depends_only_on_its_own_progress():
 
 
 def test_stable_hash_is_fixed():
-    assert stable_hash("dyck") == 2712743246387080468     # blake2b, the same in every process
+    assert stable_hash("dyck") == 2712743246387080468  # blake2b, the same in every process
 
 
 #: sha256 of tokens and masks of examples 0..99 (seed 0, name "golden"). They change only when
@@ -393,7 +465,9 @@ GOLDEN = {
 
 
 def _digest(ex: Examples) -> str:
-    return hashlib.sha256(ex.tokens.tobytes() + ex.loss_mask.tobytes() + ex.offsets.tobytes()).hexdigest()[:16]
+    return hashlib.sha256(ex.tokens.tobytes() + ex.loss_mask.tobytes() + ex.offsets.tobytes()).hexdigest()[
+        :16
+    ]
 
 
 @pytest.mark.parametrize("kind", sorted(GOLDEN))
@@ -404,6 +478,7 @@ def test_golden_examples(kind):
 
 
 # -- statistics -----------------------------------------------------------------------------------
+
 
 def _chi2_ok(counts: np.ndarray) -> bool:
     """Chi-square test of uniform counts, at a level far below 1e-6 (tests must not flake)."""
@@ -463,7 +538,7 @@ def test_shuffle_dyck_statistics():
                 free += 1
                 opened += t < k
             open_types = [i for i in range(k) if counts[i]]
-            if t >= k and len(open_types) == 2:          # a close chooses among two types
+            if t >= k and len(open_types) == 2:  # a close chooses among two types
                 pairs += 1
                 smaller += t - k == open_types[0]
             counts[t % k] += 1 if t < k else -1
@@ -474,7 +549,7 @@ def test_shuffle_dyck_statistics():
 def test_shuffle_dyck_at_paper_settings_usually_ends_open():
     ex = _examples(ShuffleDyckSource(k=64, length=2048, max_depth=16), 200)
     ends_open = [np.where(ex[j][0] < 64, 1, -1).sum() > 0 for j in range(len(ex))]
-    assert 0.85 < np.mean(ends_open) < 0.99     # PAPER.md: ~93%
+    assert 0.85 < np.mean(ends_open) < 0.99  # PAPER.md: ~93%
 
 
 def test_symbols_are_uniform():
@@ -487,12 +562,12 @@ def test_symbols_are_uniform():
     eca = _examples(EcaSource(width=16, steps=1), 2000).tokens.reshape(-1, 34)[:, :16]
     assert _within(eca.mean(), 0.5, eca.size)
     hay = _examples(HaystackSource(pairs=6, vocab=40), 3000).tokens.reshape(-1, 15)
-    assert _chi2_ok(np.bincount(hay[:, 0:12:2].ravel() - 20, minlength=6))      # keys 20-25
-    assert _chi2_ok(np.bincount(hay[:, 1:12:2].ravel(), minlength=20)[1:])     # values 1-19
-    asked = np.argmax(hay[:, 0:12:2] + 6 == hay[:, 12:13], axis=1)             # which pair is queried
+    assert _chi2_ok(np.bincount(hay[:, 0:12:2].ravel() - 20, minlength=6))  # keys 20-25
+    assert _chi2_ok(np.bincount(hay[:, 1:12:2].ravel(), minlength=20)[1:])  # values 1-19
+    asked = np.argmax(hay[:, 0:12:2] + 6 == hay[:, 12:13], axis=1)  # which pair is queried
     assert _chi2_ok(np.bincount(asked, minlength=6))
     sums = _examples(AdditionSource(digits=4), 3000)
-    a = np.stack([sums[j][0][:4] for j in range(len(sums))])                   # a, MSD first
+    a = np.stack([sums[j][0][:4] for j in range(len(sums))])  # a, MSD first
     assert a[:, 0].min() == 1 and _chi2_ok(np.bincount(a[:, 0], minlength=10)[1:])
     assert _chi2_ok(np.bincount(a[:, 1:].ravel(), minlength=10))
 
@@ -500,9 +575,11 @@ def test_symbols_are_uniform():
 def test_stack_favours_pushes_then_pops():
     L = 60
     ops = _examples(TaskSource(rule=("stack",), length=L, vocab=100), 1500).tokens.reshape(-1, 2 * L)[:, :L]
-    size = np.concatenate([np.zeros((len(ops), 1), int), np.cumsum(np.where(ops > 0, 1, -1), axis=1)[:, :-1]], axis=1)
+    size = np.concatenate(
+        [np.zeros((len(ops), 1), int), np.cumsum(np.where(ops > 0, 1, -1), axis=1)[:, :-1]], axis=1
+    )
     t = np.arange(L)[None, :]
-    free = (size >= 2) & (t < L - 1)         # below two the op is a push; the last op pops
+    free = (size >= 2) & (t < L - 1)  # below two the op is a push; the last op pops
     early, late = free & (t < 2 * L // 3), free & (t >= 2 * L // 3)
     assert _within((ops[early] > 0).mean(), 0.75, early.sum())
     assert _within((ops[late] > 0).mean(), 0.25, late.sum())
@@ -522,14 +599,14 @@ def test_ranges_cover_both_ends_uniformly():
     assert set(L) == set(range(3, 10)) and _chi2_ok(np.bincount(L)[3:])
     dyck = np.diff(_examples(DyckSource(k=2, length=Range(low=2, high=10)), 2000).offsets)
     assert set(dyck) == {2, 4, 6, 8, 10} and _chi2_ok(np.bincount(dyck)[2::2])
-    for p_open in (0.0, 1.0):           # the extreme p_open values still give valid strings
+    for p_open in (0.0, 1.0):  # the extreme p_open values still give valid strings
         source = DyckSource(k=2, length=20, p_open=p_open)
         assert check_examples(source, _examples(source, 50), CONTEXT) == []
     sums = _examples(AdditionSource(digits=Range(low=1, high=4)), 2000)
-    a = [list(sums[j][0]).index(10) for j in range(len(sums))]                   # digits of a
-    b = [list(sums[j][0]).index(11) - a[j] - 1 for j in range(len(sums))]      # digits of b
+    a = [list(sums[j][0]).index(10) for j in range(len(sums))]  # digits of a
+    b = [list(sums[j][0]).index(11) - a[j] - 1 for j in range(len(sums))]  # digits of b
     assert set(a) == set(b) == {1, 2, 3, 4} and _chi2_ok(np.bincount(a)[1:])
-    assert 0.2 < np.mean(np.array(a) == np.array(b)) < 0.3                     # drawn independently
+    assert 0.2 < np.mean(np.array(a) == np.array(b)) < 0.3  # drawn independently
 
 
 def test_ramps_follow_progress():
@@ -539,7 +616,7 @@ def test_ramps_follow_progress():
     L = (np.diff(ex.offsets) - 1) // 2
     assert L[0] == 4 and L[-1] == 40 and (np.diff(L) >= 0).all()
     assert set(L) == set(range(4, 41))
-    still = generate(source, seed=0, name="r", start=0, count=10, context=CONTEXT)   # no progress: start
+    still = generate(source, seed=0, name="r", start=0, count=10, context=CONTEXT)  # no progress: start
     assert set((np.diff(still.offsets) - 1) // 2) == {4}
 
 
@@ -550,16 +627,17 @@ def test_dyck_length_defaults_to_the_context():
 
 # -- checker self-tests: a checker that cannot fail is worthless ----------------------------------
 
+
 def _swap(source, tokens: np.ndarray, mask: np.ndarray, rng) -> np.ndarray | None:
     """A swap of two different tokens that makes the example invalid by construction."""
     tokens = tokens.copy()
     targets = np.flatnonzero(mask)
-    if source.kind in ("dyck", "shuffle_dyck"):       # a close moved to the front closes nothing
+    if source.kind in ("dyck", "shuffle_dyck"):  # a close moved to the front closes nothing
         closes = np.flatnonzero(tokens >= source.k)
         if not len(closes):
             return None
         p, q = 0, closes[rng.integers(len(closes))]
-    elif source.kind == "haystack":                   # the answer (a value) becomes the query
+    elif source.kind == "haystack":  # the answer (a value) becomes the query
         q = int(np.flatnonzero(mask)[0])
         p = q - 1
     else:
@@ -591,7 +669,7 @@ def test_checker_rejects_corrupted_examples(source):
         flipped = mask.copy()
         flipped[rng.integers(len(mask))] ^= True
         assert check_example(source, tokens, flipped, CONTEXT), "mask flip not caught"
-        if _fixed(source):     # the example's size is pinned: a truncated one is invalid
+        if _fixed(source):  # the example's size is pinned: a truncated one is invalid
             assert check_example(source, tokens[:-1], mask[:-1], CONTEXT), "truncation not caught"
     assert swapped >= 20
 
@@ -610,6 +688,7 @@ def test_naive_reference_makes_the_same_formats():
     """The bench compares like with like: the naive generators pass procdsl's checkers."""
     from procdsl.bench import CASES
     from procdsl.naive_generators import naive_generate
+
     for _, source in CASES:
         for tokens, mask in naive_generate(source, seed=0, start=0, count=3, context=2048):
             assert check_example(source, tokens, mask, 2048) == []

@@ -19,8 +19,9 @@ pytest.importorskip("torchtitan")
 
 pytestmark = [
     pytest.mark.gpu,
-    pytest.mark.skipif(not torch.cuda.is_available() or torch.cuda.device_count() < 2,
-                       reason="needs 2 CUDA devices"),
+    pytest.mark.skipif(
+        not torch.cuda.is_available() or torch.cuda.device_count() < 2, reason="needs 2 CUDA devices"
+    ),
 ]
 
 CURRICULUM = """curriculum gpu {
@@ -42,8 +43,15 @@ CURRICULUM = """curriculum gpu {
   }
 }
 """
-LAUNCHER_VARS = ("RANK", "LOCAL_RANK", "WORLD_SIZE", "LOCAL_WORLD_SIZE", "GROUP_RANK",
-                 "MASTER_ADDR", "MASTER_PORT")
+LAUNCHER_VARS = (
+    "RANK",
+    "LOCAL_RANK",
+    "WORLD_SIZE",
+    "LOCAL_WORLD_SIZE",
+    "GROUP_RANK",
+    "MASTER_ADDR",
+    "MASTER_PORT",
+)
 
 
 def test_two_phases_bf16_compile_accumulation_two_ranks(tmp_path):
@@ -51,9 +59,25 @@ def test_two_phases_bf16_compile_accumulation_two_ranks(tmp_path):
     path.write_text(CURRICULUM)
     out = tmp_path / "run"
     env = {k: v for k, v in os.environ.items() if k not in LAUNCHER_VARS}
-    done = subprocess.run([sys.executable, "-m", "procdsl.cli", "run", str(path), "--out", str(out),
-                           "--nproc", "2", "--device", "cuda"],
-                          env=env, capture_output=True, text=True, timeout=900)
+    done = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "procdsl.cli",
+            "run",
+            str(path),
+            "--out",
+            str(out),
+            "--nproc",
+            "2",
+            "--device",
+            "cuda",
+        ],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=900,
+    )
     assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-3000:]
     summary = json.loads((out / "summary.json").read_text())
     assert summary["status"] == "done" and summary["steps"] == 30
@@ -63,6 +87,6 @@ def test_two_phases_bf16_compile_accumulation_two_ranks(tmp_path):
     assert all(math.isfinite(r["loss"]) for r in train) and train[19]["loss"] < train[0]["loss"] - 0.3
     assert all(r["mfu"] is None or 0 < r["mfu"] < 1 for r in train)
     log = (out / "logs" / "rank_0.log").read_text()
-    assert "gradient accumulation steps 4" in log                  # 16 rows / 2 ranks / 2 per forward
+    assert "gradient accumulation steps 4" in log  # 16 rows / 2 ranks / 2 per forward
     for phase in ("warm", "main"):
         assert f"procdsl: phase {phase}: compute FSDP param dtype bfloat16; compiled modules" in log

@@ -43,9 +43,11 @@ def with_phase(*lines: str) -> str:
 def test_item2_a_sweep_of_one_string_cannot_climb_out_of_the_run_directory(tmp_path, monkeypatch):
     from procdsl.runtime import launch
 
-    text = snippet(sources='  source j = jsonl("x.jsonl", field="text")',
-                   phases='  phase p {\n    steps = 10\n    mix = { a: 50%, b: 50% }\n  }\n'
-                          '  sweep { sources.j.field: ["/../../../escaped"] }')
+    text = snippet(
+        sources='  source j = jsonl("x.jsonl", field="text")',
+        phases="  phase p {\n    steps = 10\n    mix = { a: 50%, b: 50% }\n  }\n"
+        '  sweep { sources.j.field: ["/../../../escaped"] }',
+    )
     path = tmp_path / "s.curr"
     path.write_text(text)
     monkeypatch.chdir(tmp_path)
@@ -123,6 +125,7 @@ def _full_disk(monkeypatch):
         def opener(file, mode="r", *args, **kwargs):
             fh = real(file, mode, *args, **kwargs)
             return _FullDisk(fh) if any(m in mode for m in "wax+") else fh
+
         return opener
 
     for module, name in ((builtins, "open"), (io, "open"), (os, "fdopen")):
@@ -194,8 +197,10 @@ def test_item4_a_byte_order_mark_is_accepted(tmp_path):
 
 def test_item4_fmt_with_comments_inside_calls_and_maps_is_idempotent(tmp_path):
     path = tmp_path / "c.curr"
-    path.write_text("curriculum c {\n  seed = 1\n  model = gpt2(layers=2, # two\n    heads=2)\n  mix = { a: 50%,  # half\n"
-                    "   b: 50% }\n  batch = 3\n}\n")
+    path.write_text(
+        "curriculum c {\n  seed = 1\n  model = gpt2(layers=2, # two\n    heads=2)\n  mix = { a: 50%,  # half\n"
+        "   b: 50% }\n  batch = 3\n}\n"
+    )
     assert cli("fmt", path).exit_code == 0
     assert cli("fmt", "--check", path).exit_code == 0
 
@@ -248,7 +253,9 @@ def test_item6_plan_output_to_dev_full_is_an_error_not_a_traceback(tmp_path):
 
 def test_item6_check_dir_reports_every_file_and_json_always_has_a_record(tmp_path, monkeypatch):
     (tmp_path / "a.curr").write_text(snippet())
-    (tmp_path / "b.curr").write_text(snippet(phases="  phase p {\n    steps = 10\n    mix = { a: 60%, b: 30% }\n  }"))
+    (tmp_path / "b.curr").write_text(
+        snippet(phases="  phase p {\n    steps = 10\n    mix = { a: 60%, b: 30% }\n  }")
+    )
     import procdsl.compiler.compile as compile_module
 
     real = compile_module._compile
@@ -261,8 +268,10 @@ def test_item6_check_dir_reports_every_file_and_json_always_has_a_record(tmp_pat
     monkeypatch.setattr(compile_module, "_compile", crash_on_a)
     result = cli("check", tmp_path, "--format", "json")
     records = [json.loads(line) for line in result.stdout.splitlines()]
-    assert [(os.path.basename(r["file"]), r["code"]) for r in records if r["severity"] == "error"] == \
-        [("a.curr", "E399"), ("b.curr", "E301")]
+    assert [(os.path.basename(r["file"]), r["code"]) for r in records if r["severity"] == "error"] == [
+        ("a.curr", "E399"),
+        ("b.curr", "E301"),
+    ]
     assert result.exit_code == 1
 
 
@@ -287,7 +296,9 @@ def test_item7_curriculum_settings_beyond_their_maximum(setting, line):
     assert found and found[0][0] == "E203", found
 
 
-@pytest.mark.parametrize("change", [("dim=16", "dim=1T"), ("layers=2", "layers=1M"), ("vocab=10)", "vocab=1T)")])
+@pytest.mark.parametrize(
+    "change", [("dim=16", "dim=1T"), ("layers=2", "layers=1M"), ("vocab=10)", "vocab=1T)")]
+)
 def test_item7_model_and_vocabulary_sizes_beyond_their_maximum(change):
     text = snippet().replace(*change, 1)
     assert [c for c, _ in codes(text)] == ["E203"]
@@ -295,11 +306,15 @@ def test_item7_model_and_vocabulary_sizes_beyond_their_maximum(change):
 
 @pytest.mark.parametrize("lr", ["1e300", "100"])
 def test_item7_learning_rate_beyond_sane(lr):
-    assert [c for c, _ in codes(with_phase("mix = { a: 50%, b: 50% }", f"optimizer = adamw(lr={lr})"))] == ["E203"]
+    assert [c for c, _ in codes(with_phase("mix = { a: 50%, b: 50% }", f"optimizer = adamw(lr={lr})"))] == [
+        "E203"
+    ]
 
 
 def test_item7_bpe_vocabulary_beyond_its_maximum():
-    text = snippet(settings="  tokenizer = bpe(vocab=1B, train_on=code)", sources="  source code = python_code()")
+    text = snippet(
+        settings="  tokenizer = bpe(vocab=1B, train_on=code)", sources="  source code = python_code()"
+    )
     assert "E203" in [c for c, _ in codes(text)]
 
 
@@ -316,8 +331,10 @@ def test_item7_a_huge_sweep_is_refused_before_it_is_expanded():
     assert time.perf_counter() - start < 30  # 2.56M variants would take minutes and gigabytes
 
 
-PHASE_AND_SWEEP = ("  phase p {{\n    steps = 10\n    mix = {{ a: 50%, b: 50% }}\n  }}\n"
-                   "  sweep {{ seed: {}, p.batch: {}, context: {}, p.steps: {} }}")
+PHASE_AND_SWEEP = (
+    "  phase p {{\n    steps = 10\n    mix = {{ a: 50%, b: 50% }}\n  }}\n"
+    "  sweep {{ seed: {}, p.batch: {}, context: {}, p.steps: {} }}"
+)
 
 
 # ------------------------------------------------------------------ item 8: unbounded input
@@ -350,7 +367,9 @@ def test_item8_check_is_linear_in_chained_lets():
     from procdsl.lang.nodes import Definition, Name, Number
 
     point = Span.point("h.curr")
-    lets = {f"a{i}": Definition("let", f"a{i}", point, Name(f"a{i + 1}", point), point) for i in range(40_000)}
+    lets = {
+        f"a{i}": Definition("let", f"a{i}", point, Name(f"a{i + 1}", point), point) for i in range(40_000)
+    }
     lets["a40000"] = Definition("let", "a40000", point, Number(1, "1", point), point)
     reader = Reader(lets)
     visits = 0
@@ -371,9 +390,22 @@ def test_item8_check_is_linear_in_chained_lets():
 def test_item8_sample_streams_its_output():
     from conftest import CURRICULA
 
-    proc = subprocess.Popen([sys.executable, "-m", "procdsl.cli", "sample", str(CURRICULA / "quickstart.curr"),
-                             "--source", "sort", "-n", "100000000", "--json"], stdout=subprocess.PIPE,
-                            stderr=subprocess.DEVNULL)
+    proc = subprocess.Popen(
+        [
+            sys.executable,
+            "-m",
+            "procdsl.cli",
+            "sample",
+            str(CURRICULA / "quickstart.curr"),
+            "--source",
+            "sort",
+            "-n",
+            "100000000",
+            "--json",
+        ],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.DEVNULL,
+    )
     try:
         first = proc.stdout.readline()  # a buffered-until-the-end command would never get here
         assert json.loads(first)["source"] == "sort"
@@ -387,7 +419,9 @@ def test_item9_importing_the_environment_does_not_print_it(tmp_path, monkeypatch
     monkeypatch.setenv("PROCDSL_SECRET", "hunter2-do-not-print")
     path = tmp_path / "env.curr"
     path.write_text('import "/proc/self/environ"\n')
-    result = subprocess.run([sys.executable, "-m", "procdsl.cli", "check", str(path)], capture_output=True, text=True)
+    result = subprocess.run(
+        [sys.executable, "-m", "procdsl.cli", "check", str(path)], capture_output=True, text=True
+    )
     assert result.returncode == 1
     assert "hunter2" not in result.stdout + result.stderr and "E108" in result.stdout
 
@@ -421,8 +455,10 @@ def test_item10_mix_sum_shown_with_enough_precision():
 
 
 def test_item10_override_of_a_continued_optimizer_says_so():
-    text = snippet(phases="  phase p {\n    steps = 10\n    mix = { a: 50%, b: 50% }\n  }\n"
-                          "  phase q {\n    steps = 10\n    mix = { a: 50%, b: 50% }\n    optimizer = continue\n  }")
+    text = snippet(
+        phases="  phase p {\n    steps = 10\n    mix = { a: 50%, b: 50% }\n  }\n"
+        "  phase q {\n    steps = 10\n    mix = { a: 50%, b: 50% }\n    optimizer = continue\n  }"
+    )
     (d,) = compile_text(text, "h.curr", ["phases.q.optimizer.lr=1e-3"]).diagnostics
     assert d.code == "E110" and "continue" in d.message and "unknown optimizer" not in d.message
 
@@ -439,14 +475,17 @@ def test_item6_a_lone_surrogate_in_data_with_the_gpt2_tokenizer_trains_on(tmp_pa
 
     data = tmp_path / "docs.jsonl"
     data.write_text("".join(json.dumps({"text": f"doc {i} \ud800 end"}) + "\n" for i in range(50)))
-    plan = compile_text(f"""curriculum s {{
+    plan = compile_text(
+        f"""curriculum s {{
   model = gpt2(layers=1, heads=1, dim=8)
   tokenizer = gpt2
   context = 32
   batch = 2
   source d = jsonl("{data}")
   phase p {{ steps = 3  mix = {{ d: 100% }} }}
-}}""", str(tmp_path / "s.curr")).plan
+}}""",
+        str(tmp_path / "s.curr"),
+    ).plan
     for store in (None, str(tmp_path / "cache")):
         if store:
             from procdsl.store import prepare_plan

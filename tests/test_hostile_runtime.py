@@ -27,7 +27,7 @@ from test_runtime_run import clean_env, curriculum, plan_of, procdsl, train_loss
 
 from procdsl.rundir import read_metrics  # noqa: E402
 
-WARM, MAIN = 6, 4          # checkpoints every 4 steps (TINY) and at the phase ends: 4, 6, 8, 10
+WARM, MAIN = 6, 4  # checkpoints every 4 steps (TINY) and at the phase ends: 4, 6, 8, 10
 
 
 def steps_logged(folder) -> list[int]:
@@ -79,20 +79,20 @@ def test_sigterm_mid_phase_saves_stops_and_resumes_bitwise(reference, tmp_path, 
     err = capsys.readouterr().err
     assert "stopped by SIGTERM after step 3" in err and "checkpoints/step-3" in err, err
     assert "Traceback" not in err
-    assert latest_step(str(out / "checkpoints")) == 3                   # saved at the stop
+    assert latest_step(str(out / "checkpoints")) == 3  # saved at the stop
     first = json.loads((out / "summary.json").read_text())
     assert first["status"] == "stopped" and first["steps"] == 3
-    assert signal.getsignal(signal.SIGTERM) is signal.SIG_DFL             # handlers restored
+    assert signal.getsignal(signal.SIGTERM) is signal.SIG_DFL  # handlers restored
     monkeypatch.undo()
     assert run_and_report(plan, out=str(out), device="cpu", claim=True) == 0
     assert "resuming from" in capsys.readouterr().err
-    assert train_losses(out) == train_losses(reference[1])               # bit for bit
-    assert steps_logged(out) == list(range(1, WARM + MAIN + 1))           # no duplicate rows
+    assert train_losses(out) == train_losses(reference[1])  # bit for bit
+    assert steps_logged(out) == list(range(1, WARM + MAIN + 1))  # no duplicate rows
     summary = json.loads((out / "summary.json").read_text())
     assert summary["status"] == "done" and summary["resumed_from"] == 3
     stopped_at = json.loads((out / "checkpoints" / "step-3" / "procdsl.json").read_text())["wall_time_s"]
     assert summary["wall_time_s"] == pytest.approx(stopped_at + summary["segment_wall_time_s"], abs=0.05)
-    assert summary["wall_time_s"] > summary["segment_wall_time_s"]       # summed over segments
+    assert summary["wall_time_s"] > summary["segment_wall_time_s"]  # summed over segments
 
 
 def test_sigint_during_a_save_finishes_it(reference, tmp_path, monkeypatch, capsys):
@@ -111,7 +111,7 @@ def test_sigint_during_a_save_finishes_it(reference, tmp_path, monkeypatch, caps
     code = run_and_report(plan_of(reference[0]), out=str(out), device="cpu", claim=True)
     err = capsys.readouterr().err
     assert code == EXIT_STOPPED and "Traceback" not in err and "KeyboardInterrupt" not in err
-    assert "stopped by SIGINT after step 5" in err, err          # the step after the one saving
+    assert "stopped by SIGINT after step 5" in err, err  # the step after the one saving
     assert sidecar.read(str(out / "checkpoints" / "step-4"))["global_step"] == 4
     assert latest_step(str(out / "checkpoints")) == 5
 
@@ -121,8 +121,13 @@ def test_sigterm_from_outside_then_rerun_continues_bitwise(reference, tmp_path):
     """A real `procdsl run` process gets SIGTERM from outside mid-phase: exit 3, one line saying
     where the checkpoint is; the rerun continues the losses bit for bit, without duplicate rows."""
     out = tmp_path / "run"
-    process = subprocess.Popen(procdsl(reference[0], "--out", out, "--device", "cpu"), env=clean_env(),
-                               stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+    process = subprocess.Popen(
+        procdsl(reference[0], "--out", out, "--device", "cpu"),
+        env=clean_env(),
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
     metrics = out / "metrics.jsonl"
     deadline = time.monotonic() + 120
     while time.monotonic() < deadline and process.poll() is None:
@@ -135,8 +140,13 @@ def test_sigterm_from_outside_then_rerun_continues_bitwise(reference, tmp_path):
     assert "stopped by SIGTERM" in err and "Traceback" not in err
     stopped = latest_step(str(out / "checkpoints"))
     assert stopped is not None and f"checkpoints/step-{stopped}" in err
-    rerun = subprocess.run(procdsl(reference[0], "--out", out, "--device", "cpu"), env=clean_env(),
-                           capture_output=True, text=True, timeout=300)
+    rerun = subprocess.run(
+        procdsl(reference[0], "--out", out, "--device", "cpu"),
+        env=clean_env(),
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
     assert rerun.returncode == 0, rerun.stderr[-3000:]
     assert train_losses(out) == train_losses(reference[1])
     assert steps_logged(out) == list(range(1, WARM + MAIN + 1))
@@ -161,13 +171,13 @@ def test_async_checkpoints_resume_bitwise(reference, tmp_path, monkeypatch):
     signal_at(monkeypatch, 7)
     assert run_and_report(plan, out=str(out), device="cpu", claim=True) == EXIT_STOPPED
     assert sorted(sidecar.steps(str(out / "checkpoints"))) == [4, 6, 7]
-    for step in (4, 6, 7):                    # each completed in the background, then vouched for
+    for step in (4, 6, 7):  # each completed in the background, then vouched for
         sidecar.read(str(out / "checkpoints" / f"step-{step}"))
     monkeypatch.undo()
     shutil.rmtree(out / "checkpoints" / "step-7")
     shutil.rmtree(out / "checkpoints" / "step-6")
     assert run_and_report(plan, out=str(out), device="cpu", claim=True) == 0
-    assert train_losses(out) == train_losses(reference[1])    # the runtime block is not the loss
+    assert train_losses(out) == train_losses(reference[1])  # the runtime block is not the loss
 
 
 @pytest.mark.parametrize("damage", ["flip", "truncate", "sidecar"])
@@ -183,13 +193,13 @@ def test_damaged_newest_checkpoint_falls_back(reference, tmp_path, capsys, damag
             f.truncate(100)
     else:
         (newest / "procdsl.json").write_text('{"format": 1, "plan_ha')
-    shutil.rmtree(out / "checkpoints" / "step-8")                # fall back to a phase boundary
+    shutil.rmtree(out / "checkpoints" / "step-8")  # fall back to a phase boundary
     assert run_and_report(plan_of(reference[0]), out=str(out), device="cpu", claim=True) == 0
     err = capsys.readouterr().err
     assert f"skipping {newest}" in err and "Traceback" not in err, err
     assert f"resuming from {out / 'checkpoints' / f'step-{WARM}'}" in err
     assert train_losses(out) == train_losses(reference[1])
-    assert sidecar.read(str(newest))["global_step"] == WARM + MAIN     # written again, whole
+    assert sidecar.read(str(newest))["global_step"] == WARM + MAIN  # written again, whole
 
 
 def test_malicious_checkpoint_runs_no_code(reference, tmp_path, capsys):
@@ -208,7 +218,7 @@ def test_malicious_checkpoint_runs_no_code(reference, tmp_path, capsys):
     record.pop("files")
     sidecar.write(str(newest), record)
     shutil.rmtree(out / "checkpoints" / "step-8")
-    (out / "checkpoints" / "step-6").rename(out / "checkpoints" / "step-9")   # resume target: the forged one
+    (out / "checkpoints" / "step-6").rename(out / "checkpoints" / "step-9")  # resume target: the forged one
     code = run_and_report(plan_of(reference[0]), out=str(out), device="cpu", claim=True)
     err = capsys.readouterr().err
     assert not marker.exists(), "the checkpoint ran code"
@@ -236,10 +246,13 @@ def test_malicious_non_tensor_entry_is_refused(tmp_path):
 
 def test_force_replan_with_another_shape_or_phase_length_is_a_message(reference, tmp_path, capsys):
     out = copy_run(reference, tmp_path, drop=(WARM + MAIN,))
-    for override, text in ((["model=gpt2(layers=2, heads=2, dim=64)"], "the model's shape changed"),
-                           (["phases.warm.steps=4"], "the phases before it changed length")):
-        code = run_and_report(plan_of(reference[0], override), out=str(out), device="cpu", claim=True,
-                              force_replan=True)
+    for override, text in (
+        (["model=gpt2(layers=2, heads=2, dim=64)"], "the model's shape changed"),
+        (["phases.warm.steps=4"], "the phases before it changed length"),
+    ):
+        code = run_and_report(
+            plan_of(reference[0], override), out=str(out), device="cpu", claim=True, force_replan=True
+        )
         err = capsys.readouterr().err
         assert code == 1 and text in err and "Traceback" not in err, err
         assert "--out" in err
@@ -250,11 +263,18 @@ def test_force_replan_with_another_shape_or_phase_length_is_a_message(reference,
 
 def test_a_second_run_on_the_same_directory_is_refused_naming_the_pid(reference, tmp_path, capsys):
     out = tmp_path / "run"
-    holder = subprocess.Popen([sys.executable, "-c", "import sys, time\n"
-                               "from procdsl.runtime.ownership import locked\n"
-                               f"with locked({str(out)!r}):\n"
-                               "    print('held', flush=True); time.sleep(60)"],
-                              stdout=subprocess.PIPE, text=True)
+    holder = subprocess.Popen(
+        [
+            sys.executable,
+            "-c",
+            "import sys, time\n"
+            "from procdsl.runtime.ownership import locked\n"
+            f"with locked({str(out)!r}):\n"
+            "    print('held', flush=True); time.sleep(60)",
+        ],
+        stdout=subprocess.PIPE,
+        text=True,
+    )
     try:
         assert holder.stdout.readline().strip() == "held"
         code = run_and_report(plan_of(reference[0]), out=str(out), device="cpu", claim=True)
@@ -269,28 +289,28 @@ def test_a_second_run_on_the_same_directory_is_refused_naming_the_pid(reference,
 def test_a_refused_plan_writes_nothing(reference, tmp_path):
     out = copy_run(reference, tmp_path)
     before = {p: p.read_bytes() for p in out.rglob("*") if p.is_file() and p.name != "run.lock"}
-    (out / "plan.json").unlink()           # only the checkpoint knows the plan now
+    (out / "plan.json").unlink()  # only the checkpoint knows the plan now
     del before[out / "plan.json"]
     code = run_and_report(plan_of(reference[0], ["seed=5"]), out=str(out), device="cpu", claim=True)
     assert code == 1
-    assert not (out / "plan.json").exists()                      # not rewritten by the refused plan
+    assert not (out / "plan.json").exists()  # not rewritten by the refused plan
     after = {p: p.read_bytes() for p in out.rglob("*") if p.is_file() and p.name != "run.lock"}
     assert after == before
-    with pytest.raises(ownership.PlanMismatch):                     # and torch-free, for the CLI
+    with pytest.raises(ownership.PlanMismatch):  # and torch-free, for the CLI
         ownership.claim(str(out), "{}", "other")
 
 
 def test_metrics_keep_every_good_line_and_warn_about_bad_ones(reference, tmp_path, capsys):
     out = copy_run(reference, tmp_path, drop=(8, WARM + MAIN))
     lines = (out / "metrics.jsonl").read_text().splitlines(keepends=True)
-    lines[2] = '{"kind": "train", "step": 3, "lo\n'                # a damaged record in the middle
+    lines[2] = '{"kind": "train", "step": 3, "lo\n'  # a damaged record in the middle
     lines.insert(5, "\xff\xfe not json\n")
     (out / "metrics.jsonl").write_text("".join(lines))
     assert run_and_report(plan_of(reference[0]), out=str(out), device="cpu", claim=True) == 0
     err = capsys.readouterr().err
     assert "2 unreadable lines dropped (lines 3, 6)" in err, err
     expected = [s for s in range(1, WARM + MAIN + 1) if s != 3]
-    assert steps_logged(out) == expected                          # everything else kept, once
+    assert steps_logged(out) == expected  # everything else kept, once
     losses, ref = train_losses(out), train_losses(reference[1])
     assert all(losses[s] == ref[s] for s in expected)
 
@@ -313,7 +333,7 @@ def test_tensorboard_hides_the_rows_after_the_checkpoint(reference, tmp_path):
     events = EventAccumulator(str(out / "tb"))
     events.Reload()
     steps = [e.step for e in events.Scalars("train/loss")]
-    assert steps == list(range(1, WARM + MAIN + 1))              # 7..10 logged twice, shown once
+    assert steps == list(range(1, WARM + MAIN + 1))  # 7..10 logged twice, shown once
 
 
 # ------------------------------------------------------------------------------- data
@@ -370,12 +390,16 @@ def test_a_full_disk_is_one_line_and_leaves_no_temporary_file(tmp_path):
     path = curriculum(tmp_path, warm=12, main=4)
     out = tmp_path / "run"
     out.mkdir()
-    command = " ".join(map(str, procdsl(path, "--out", out, "--device", "cpu",
-                                        "--set", "runtime.checkpoint_every=1")))
-    script = (f"mount -t tmpfs -o size=1m tmpfs {out} && {command}; code=$?; "
-              f"ls -a {out} > {tmp_path}/listing; ls {out}/checkpoints > {tmp_path}/checkpoints; exit $code")
-    done = subprocess.run(["unshare", "-rm", "sh", "-c", script], env=clean_env(), capture_output=True,
-                          text=True, timeout=300)
+    command = " ".join(
+        map(str, procdsl(path, "--out", out, "--device", "cpu", "--set", "runtime.checkpoint_every=1"))
+    )
+    script = (
+        f"mount -t tmpfs -o size=1m tmpfs {out} && {command}; code=$?; "
+        f"ls -a {out} > {tmp_path}/listing; ls {out}/checkpoints > {tmp_path}/checkpoints; exit $code"
+    )
+    done = subprocess.run(
+        ["unshare", "-rm", "sh", "-c", script], env=clean_env(), capture_output=True, text=True, timeout=300
+    )
     assert done.returncode == 1, done.stderr[-3000:]
     errors = [line for line in done.stderr.splitlines() if "error" in line.lower()]
     assert "Traceback" not in done.stderr and "Logging error" not in done.stderr, done.stderr[-3000:]

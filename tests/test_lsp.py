@@ -43,8 +43,10 @@ FIXED = UNFIXED.replace("{ dyk: 100% }", "{ dyck: 50%, s: 50% }")
 
 
 def rng(line, start, end, end_line=None):
-    return {"start": {"line": line, "character": start}, "end": {"line": line if end_line is None else end_line,
-                                                                  "character": end}}
+    return {
+        "start": {"line": line, "character": start},
+        "end": {"line": line if end_line is None else end_line, "character": end},
+    }
 
 
 @pytest.fixture(scope="module")
@@ -88,23 +90,34 @@ def test_did_open_reports_a_missing_import_at_the_import(client, ws):
     path, diagnostics = opened(client, ws, "missing_import.curr", BROKEN)
     target = str(ws / "missing.curr")
     assert diagnostics == [
-        {"range": rng(1, 0, 21), "severity": 1, "code": "E108", "source": "procdsl",
-         "message": f'cannot import "missing.curr": file not found ({target})',
-         "relatedInformation": [{"location": {"uri": file_uri(path), "range": rng(1, 0, 21)},
-                                 "message": "import paths are relative to the importing file's directory"}]}]
+        {
+            "range": rng(1, 0, 21),
+            "severity": 1,
+            "code": "E108",
+            "source": "procdsl",
+            "message": f'cannot import "missing.curr": file not found ({target})',
+            "relatedInformation": [
+                {
+                    "location": {"uri": file_uri(path), "range": rng(1, 0, 21)},
+                    "message": "import paths are relative to the importing file's directory",
+                }
+            ],
+        }
+    ]
 
 
 def test_did_open_reports_each_error_with_its_fix_and_did_change_clears_them(client, ws):
     path, diagnostics = opened(client, ws, "change.curr", UNFIXED)
     assert [(d["code"], d["severity"], d["range"]) for d in diagnostics] == [
-        ("W401", 2, rng(5, 9, 10)),     # source `s` is never used
-        ("E101", 1, rng(8, 14, 17)),    # undefined source `dyk` in mix
+        ("W401", 2, rng(5, 9, 10)),  # source `s` is never used
+        ("E101", 1, rng(8, 14, 17)),  # undefined source `dyk` in mix
     ]
     check = compile_text(UNFIXED, path).diagnostics  # the same checks as `procdsl check`
     assert [d["message"] for d in diagnostics] == [d.message for d in check]
     assert [d["relatedInformation"] for d in diagnostics] == [
         [{"location": {"uri": file_uri(path), "range": d["range"]}, "message": c.help}]
-        for d, c in zip(diagnostics, check)]
+        for d, c in zip(diagnostics, check)
+    ]
     assert diagnostics[1]["relatedInformation"][0]["message"] == "did you mean `dyck`?"
     client.change(path, FIXED)
     assert client.diagnostics(path) == []
@@ -112,30 +125,42 @@ def test_did_open_reports_each_error_with_its_fix_and_did_change_clears_them(cli
 
 def test_code_action_applies_the_did_you_mean(client, ws):
     path, _ = opened(client, ws, "action.curr", UNFIXED)
-    actions = client.request("textDocument/codeAction", {
-        "textDocument": {"uri": file_uri(path)}, "range": rng(8, 15, 15), "context": {"diagnostics": []}})
+    actions = client.request(
+        "textDocument/codeAction",
+        {"textDocument": {"uri": file_uri(path)}, "range": rng(8, 15, 15), "context": {"diagnostics": []}},
+    )
     assert [(a["title"], a["kind"], a["edit"]) for a in actions] == [
-        ("Replace `dyk` with `dyck`", "quickfix", {"changes": {file_uri(path): [{"range": rng(8, 14, 17),
-                                                                                  "newText": "dyck"}]}})]
+        (
+            "Replace `dyk` with `dyck`",
+            "quickfix",
+            {"changes": {file_uri(path): [{"range": rng(8, 14, 17), "newText": "dyck"}]}},
+        )
+    ]
     assert actions[0]["diagnostics"][0]["code"] == "E101"
-    elsewhere = client.request("textDocument/codeAction", {
-        "textDocument": {"uri": file_uri(path)}, "range": rng(2, 0, 0), "context": {"diagnostics": []}})
+    elsewhere = client.request(
+        "textDocument/codeAction",
+        {"textDocument": {"uri": file_uri(path)}, "range": rng(2, 0, 0), "context": {"diagnostics": []}},
+    )
     assert elsewhere == []
 
 
 def test_hover_on_a_setting_shows_the_registry_entry(client, main):
     path = main
     result = client.at("textDocument/hover", path, 3, 3)
-    assert result == {"contents": {"kind": "markdown", "value": find("context", "curriculum setting").hover()},
-                      "range": rng(3, 2, 9)}
+    assert result == {
+        "contents": {"kind": "markdown", "value": find("context", "curriculum setting").hover()},
+        "range": rng(3, 2, 9),
+    }
 
 
 def test_hover_on_a_parameter_of_a_rule_task(client, main):
     path = main
     task = find("task", "source kind")
     result = client.at("textDocument/hover", path, 5, 33)
-    assert result == {"contents": {"kind": "markdown", "value": param_hover(task, task.param("length"))},
-                      "range": rng(5, 30, 36)}
+    assert result == {
+        "contents": {"kind": "markdown", "value": param_hover(task, task.param("length"))},
+        "range": rng(5, 30, 36),
+    }
 
 
 def test_hover_on_an_imported_rule_and_on_a_phase(client, main):
@@ -143,24 +168,36 @@ def test_hover_on_an_imported_rule_and_on_a_phase(client, main):
     rule = client.at("textDocument/hover", path, 5, 20)["contents"]["value"]
     assert rule == "```\nrule sorted_set = set >> sort\n```\n\ndefined in `lib.curr` line 3"
     phase = client.at("textDocument/hover", path, 6, 8)
-    assert phase == {"contents": {"kind": "markdown", "value": "**phase p** — 3 steps · 96 tokens"},
-                     "range": rng(6, 8, 9)}
+    assert phase == {
+        "contents": {"kind": "markdown", "value": "**phase p** — 3 steps · 96 tokens"},
+        "range": rng(6, 8, 9),
+    }
 
 
 def test_inlay_hint_after_each_phase_name(client, main):
     path = main
-    hints = client.request("textDocument/inlayHint", {"textDocument": {"uri": file_uri(path)}, "range": rng(0, 0, 0, 20)})
-    assert hints == [{"position": {"line": 6, "character": 9}, "label": "3 steps · 96 tokens", "paddingLeft": True}]
+    hints = client.request(
+        "textDocument/inlayHint", {"textDocument": {"uri": file_uri(path)}, "range": rng(0, 0, 0, 20)}
+    )
+    assert hints == [
+        {"position": {"line": 6, "character": 9}, "label": "3 steps · 96 tokens", "paddingLeft": True}
+    ]
 
 
 def test_definition_of_sources_rules_and_imports(client, main, ws):
     path = main
     lib = file_uri(str(ws / "lib.curr"))
-    assert client.at("textDocument/definition", path, 8, 16) == {"uri": lib, "range": rng(1, 7, 11)}   # dyck
-    assert client.at("textDocument/definition", path, 8, 25) == {"uri": file_uri(path), "range": rng(5, 9, 10)}  # s
-    assert client.at("textDocument/definition", path, 5, 22) == {"uri": lib, "range": rng(2, 5, 15)}   # sorted_set
-    assert client.at("textDocument/definition", path, 0, 10) == {"uri": lib, "range": rng(0, 0, 0)}    # import
-    assert client.at("textDocument/definition", path, 3, 3) is None                                      # a key
+    assert client.at("textDocument/definition", path, 8, 16) == {"uri": lib, "range": rng(1, 7, 11)}  # dyck
+    assert client.at("textDocument/definition", path, 8, 25) == {
+        "uri": file_uri(path),
+        "range": rng(5, 9, 10),
+    }  # s
+    assert client.at("textDocument/definition", path, 5, 22) == {
+        "uri": lib,
+        "range": rng(2, 5, 15),
+    }  # sorted_set
+    assert client.at("textDocument/definition", path, 0, 10) == {"uri": lib, "range": rng(0, 0, 0)}  # import
+    assert client.at("textDocument/definition", path, 3, 3) is None  # a key
 
 
 def test_error_in_an_imported_library_is_shown_in_the_library(client, ws):
@@ -169,7 +206,8 @@ def test_error_in_an_imported_library_is_shown_in_the_library(client, ws):
     lib = file_uri(str(ws / "broken_lib.curr"))
     published = client.wait("textDocument/publishDiagnostics", lambda p: p["uri"] == lib)["diagnostics"]
     assert [(d["code"], d["range"], d["message"]) for d in published] == [
-        ("E203", rng(0, 20, 21), "invalid `k` for `dyck`: must be at least 1, got 0")]
+        ("E203", rng(0, 20, 21), "invalid `k` for `dyck`: must be at least 1, got 0")
+    ]
 
 
 COMPLETE = """import "lib.curr"
@@ -191,33 +229,52 @@ def labels(client, path, line, character):
 def test_completion_offers_what_is_valid_at_the_cursor(client, ws):
     path, diagnostics = opened(client, ws, "complete.curr", COMPLETE)
     assert diagnostics == []
-    client.change(path, COMPLETE.replace("    mix = { s: 100% }", "    mix = { ").replace("dyck(k=2)", "dyck(k=2, )"))
-    assert labels(client, path, 5, 12) == ["dyck", "s"]                       # sources, imported ones too
-    assert labels(client, path, 2, 23) == ["length", "p_open", "max_depth"]   # parameters not yet given
+    client.change(
+        path, COMPLETE.replace("    mix = { s: 100% }", "    mix = { ").replace("dyck(k=2)", "dyck(k=2, )")
+    )
+    assert labels(client, path, 5, 12) == ["dyck", "s"]  # sources, imported ones too
+    assert labels(client, path, 2, 23) == ["length", "p_open", "max_depth"]  # parameters not yet given
     phase_keys = [i.name for i in __import__("procdsl.registry.settings", fromlist=["PHASE"]).PHASE]
     assert labels(client, path, 4, 13) == [k for k in phase_keys if k != "steps"] + ["eval"]
     items = client.at("textDocument/completion", path, 2, 23)["items"]
-    assert items[0]["insertText"] == "length=" and items[0]["detail"] == "int, range or ramp · default: none · range: ≥ 2, even"
+    assert (
+        items[0]["insertText"] == "length="
+        and items[0]["detail"] == "int, range or ramp · default: none · range: ≥ 2, even"
+    )
 
 
 def test_formatting_replaces_the_document_with_fmt_output(client, ws):
     path, _ = opened(client, ws, "fmt.curr", "curriculum c {  seed=1 }\n")
-    edits = client.request("textDocument/formatting", {"textDocument": {"uri": file_uri(path)},
-                                                       "options": {"tabSize": 2, "insertSpaces": True}})
+    edits = client.request(
+        "textDocument/formatting",
+        {"textDocument": {"uri": file_uri(path)}, "options": {"tabSize": 2, "insertSpaces": True}},
+    )
     assert edits == [{"range": rng(0, 0, 0, 1), "newText": "curriculum c {\n  seed = 1\n}\n"}]
 
 
 def test_formatting_a_file_with_a_syntax_error_changes_nothing(client, ws):
     path, diagnostics = opened(client, ws, "fmt_bad.curr", "curriculum c {  seed=\n")
     assert [d["code"] for d in diagnostics] == ["E003"]
-    assert client.request("textDocument/formatting", {"textDocument": {"uri": file_uri(path)},
-                                                      "options": {"tabSize": 2, "insertSpaces": True}}) == []
+    assert (
+        client.request(
+            "textDocument/formatting",
+            {"textDocument": {"uri": file_uri(path)}, "options": {"tabSize": 2, "insertSpaces": True}},
+        )
+        == []
+    )
 
 
 def test_lsp_without_the_extra_says_what_to_install(tmp_path):
-    (tmp_path / "pygls.py").write_text("raise ModuleNotFoundError(\"No module named 'pygls'\", name='pygls')\n")
-    proc = subprocess.run([sys.executable, "-m", "procdsl.cli", "lsp"], capture_output=True, text=True,
-                          env={"PYTHONPATH": str(tmp_path), "PATH": ""}, timeout=120)
+    (tmp_path / "pygls.py").write_text(
+        "raise ModuleNotFoundError(\"No module named 'pygls'\", name='pygls')\n"
+    )
+    proc = subprocess.run(
+        [sys.executable, "-m", "procdsl.cli", "lsp"],
+        capture_output=True,
+        text=True,
+        env={"PYTHONPATH": str(tmp_path), "PATH": ""},
+        timeout=120,
+    )
     assert proc.returncode == 1
     assert "pip install 'procdsl[lsp]'" in proc.stderr and "Traceback" not in proc.stderr
 

@@ -42,18 +42,27 @@ def test_the_package_needs_nothing_outside_it():
     for directory in ("procdsl", "grammar", "runtime"):
         for path in (REPO / directory).rglob("*.py"):
             tree = ast.parse(path.read_text(encoding="utf-8"))
-            docstrings = {id(node.body[0].value) for node in ast.walk(tree)
-                          if isinstance(node, (ast.Module, ast.ClassDef, ast.FunctionDef, ast.AsyncFunctionDef))
-                          and node.body and isinstance(node.body[0], ast.Expr)
-                          and isinstance(node.body[0].value, ast.Constant)}
+            docstrings = {
+                id(node.body[0].value)
+                for node in ast.walk(tree)
+                if isinstance(node, (ast.Module, ast.ClassDef, ast.FunctionDef, ast.AsyncFunctionDef))
+                and node.body
+                and isinstance(node.body[0], ast.Expr)
+                and isinstance(node.body[0].value, ast.Constant)
+            }
             for node in ast.walk(tree):
                 if isinstance(node, ast.Import):
                     names = [alias.name for alias in node.names]
                 elif isinstance(node, ast.ImportFrom):
                     names = [node.module or ""]
-                elif isinstance(node, ast.Constant) and isinstance(node.value, str) and id(node) not in docstrings:
+                elif (
+                    isinstance(node, ast.Constant)
+                    and isinstance(node.value, str)
+                    and id(node) not in docstrings
+                ):
                     names = [node.value] if "benchmarks" in node.value else []
                 else:
                     continue
-                assert not any("benchmarks" in name for name in names), \
+                assert not any("benchmarks" in name for name in names), (
                     f"{path.relative_to(REPO)}:{node.lineno} reaches outside the package: {names}"
+                )

@@ -56,7 +56,7 @@ def test_phase_is_the_papers(curriculum, phase):
     p = _plan(curriculum).phase(phase)
     assert (p.steps, p.batch, p.context, p.tokens) == (steps, batch, context, tokens)
     assert (p.optimizer.lr, p.optimizer.weight_decay, p.optimizer.clip) == (lr, decay, clip)
-    assert p.optimizer.betas == (0.9, 0.999) and p.optimizer.eps == 1e-8     # torch's AdamW
+    assert p.optimizer.betas == (0.9, 0.999) and p.optimizer.eps == 1e-8  # torch's AdamW
     assert (p.schedule.kind, p.schedule.warmup) == (kind, warmup)
     if floor is not None:
         assert p.schedule.min == floor
@@ -81,7 +81,10 @@ def test_procedural_warmups_hold_one_example_per_sequence():
         for source in p.mix:
             src = plan.sources[source]
             if src.procedural:
-                assert src.min_tokens(p.context) == src.max_tokens(p.context) == p.context, (curriculum, phase)
+                assert src.min_tokens(p.context) == src.max_tokens(p.context) == p.context, (
+                    curriculum,
+                    phase,
+                )
 
 
 def test_the_c4_phase_gets_the_papers_tokens_from_the_budget():
@@ -90,6 +93,6 @@ def test_the_c4_phase_gets_the_papers_tokens_from_the_budget():
 
 
 def test_plan_counts_the_papers_gpt2():
-    plan = _plan("dyck_then_c4")     # GPT-2 BPE (50,257), positions for 2,048, tied
+    plan = _plan("dyck_then_c4")  # GPT-2 BPE (50,257), positions for 2,048, tied
     language = plan.phase("language")
     assert phase_parameters(plan, language) == 124_439_808 + (2048 - 1024) * 768

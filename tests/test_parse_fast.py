@@ -41,9 +41,14 @@ def test_every_curr_file_parses_to_the_same_ast(path):
     _assert_same(path.read_text())
 
 
-BLANKS = {"crlf": lambda t: t.replace("\n", "\r\n"), "tabs": lambda t: t.replace("  ", "\t"),
-          "mixed": lambda t: t.replace("\n", " \r\n\t "), "bom": lambda t: "\ufeff" + t,
-          "trailing": lambda t: t + "\n\n  \t", "split": lambda t: t.replace(" = ", "=\n")}
+BLANKS = {
+    "crlf": lambda t: t.replace("\n", "\r\n"),
+    "tabs": lambda t: t.replace("  ", "\t"),
+    "mixed": lambda t: t.replace("\n", " \r\n\t "),
+    "bom": lambda t: "\ufeff" + t,
+    "trailing": lambda t: t + "\n\n  \t",
+    "split": lambda t: t.replace(" = ", "=\n"),
+}
 
 
 @pytest.mark.parametrize("blanks", BLANKS)
@@ -67,11 +72,18 @@ def test_random_text_parses_to_the_same_ast_or_diagnostic(text):
     _assert_same(text)
 
 
-@pytest.mark.parametrize("text", [
-    "", "# only a comment", ";;", "let a = ((1))  # c", "rule r = (a) >> (b(k=(2), 3),)",
-    'curriculum c { seed = [1, (2,), {a: 1, "b c": 2}] ; runtime { x  y = 1 } sweep { a.b: [1, 2], c: 1..3 }\n'
-    "  phase p { steps = (5 steps) eval every (5 steps) { f(), g(1) } eval {} } }\ncurriculum d {}",
-])
+@pytest.mark.parametrize(
+    "text",
+    [
+        "",
+        "# only a comment",
+        ";;",
+        "let a = ((1))  # c",
+        "rule r = (a) >> (b(k=(2), 3),)",
+        'curriculum c { seed = [1, (2,), {a: 1, "b c": 2}] ; runtime { x  y = 1 } sweep { a.b: [1, 2], c: 1..3 }\n'
+        "  phase p { steps = (5 steps) eval every (5 steps) { f(), g(1) } eval {} } }\ncurriculum d {}",
+    ],
+)
 def test_corner_cases_parse_to_the_same_ast(text):
     _assert_same(text)
 
@@ -107,7 +119,9 @@ def test_first_characters_of_terminals_are_read_conservatively():
     assert _first_chars(r"[ \t\r\n]+") == frozenset(" \t\r\n")
     assert _first_chars(r"a|b?c") == frozenset("abc") and _first_chars(r"(ab)*c") == frozenset("ac")
     # what it cannot enumerate, it does not guess: the loop then leaves blanks to the state's regex
-    assert _first_chars(r"\s+") is None and _first_chars(r"[^#]+") is None and _first_chars("(?i:let)") is None
+    assert (
+        _first_chars(r"\s+") is None and _first_chars(r"[^#]+") is None and _first_chars("(?i:let)") is None
+    )
 
 
 def test_a_repeated_syntax_error_is_the_same_diagnostic():

@@ -66,10 +66,15 @@ def test_phase_end_lm_eval_is_logged_once(tmp_path):
     assert summary["status"] == "done"
 
     records = lm_eval_records(run)
-    assert len(records) == 1, records             # `warm` has no lm_eval
+    assert len(records) == 1, records  # `warm` has no lm_eval
     record = records[0]
-    assert (record["kind"], record["phase"], record["step"], record["phase_step"], record["task"]) == \
-        ("eval", "main", 5, 3, "procdsl_tiny")
+    assert (record["kind"], record["phase"], record["step"], record["phase_step"], record["task"]) == (
+        "eval",
+        "main",
+        5,
+        3,
+        "procdsl_tiny",
+    )
     # limit=3: the accuracy is a count of 3 examples; its stderr is a number or null
     assert record["acc"] * 3 == pytest.approx(round(record["acc"] * 3)) and 0 <= record["acc"] <= 1
     assert "acc_stderr" in record and not any("," in key for key in record)

@@ -23,11 +23,13 @@ def test_tokens_round_up_to_whole_steps_design_example():
 
 
 def test_share_rounds_up_and_rest_rounds_down():
-    phases = (PHASE.replace("steps = 10", "share = 10%") +
-              "\n  phase q {\n    length = rest\n    mix = { a: 100% }\n  }")
+    phases = (
+        PHASE.replace("steps = 10", "share = 10%")
+        + "\n  phase q {\n    length = rest\n    mix = { a: 100% }\n  }"
+    )
     plan = _phase(phases, settings="  budget = 100K tokens")
     per_step = 4 * 64
-    assert plan.phases[0].steps == -(-10_000 // per_step)          # ceil
+    assert plan.phases[0].steps == -(-10_000 // per_step)  # ceil
     assert plan.phases[1].steps == (100_000 - plan.phases[0].tokens) // per_step  # floor
     assert plan.total_tokens <= 100_000
     assert plan.total_tokens == sum(p.tokens for p in plan.phases)
@@ -79,9 +81,17 @@ def test_overrides_recompute_derived_fields():
     assert nested.phases[0].optimizer.lr == 1e-3 and nested.runtime.dtype == "bf16"
 
 
-@pytest.mark.parametrize("override,code", [("nothing=1", "E110"), ("phases.x.steps=1", "E103"),
-                                           ("phases.p.stepz=1", "E110"), ("seed", "E005"),
-                                           ("seed=[", "E003"), ("phases.p.steps=0", "E202")])
+@pytest.mark.parametrize(
+    "override,code",
+    [
+        ("nothing=1", "E110"),
+        ("phases.x.steps=1", "E103"),
+        ("phases.p.stepz=1", "E110"),
+        ("seed", "E005"),
+        ("seed=[", "E003"),
+        ("phases.p.steps=0", "E202"),
+    ],
+)
 def test_bad_overrides_are_diagnostics(override, code):
     result = compile_snippet(snippet(phases=PHASE), overrides=[override])
     assert not result.ok and code in [d.code for d in result.diagnostics]
@@ -91,7 +101,10 @@ def test_sweep_expands_to_distinct_plans():
     result = compile_snippet(snippet(phases=PHASE + "\n  sweep { seed: [0, 1, 2], p.steps: [5, 10] }"))
     assert result.ok, result.diagnostics
     assert len(result.plans) == 6 and len({p.hash for p in result.plans}) == 6
-    assert result.plans[0].name == "t/seed=0,p.steps=5" and result.plans[0].variant == {"seed": "0", "p.steps": "5"}
+    assert result.plans[0].name == "t/seed=0,p.steps=5" and result.plans[0].variant == {
+        "seed": "0",
+        "p.steps": "5",
+    }
 
 
 def test_sweep_key_that_names_nothing_is_an_error():
@@ -104,7 +117,9 @@ def test_override_merges_into_an_existing_runtime_block():
     text = snippet(phases=PHASE + "\n  runtime { compile = true }")
     plan = compile_snippet(text, overrides=["runtime.dtype=bf16"]).plan
     assert plan.runtime.dtype == "bf16" and plan.runtime.compile is True
-    twice = compile_snippet(snippet(phases=PHASE + "\n  runtime { compile = true }\n  runtime { dtype = bf16 }"))
+    twice = compile_snippet(
+        snippet(phases=PHASE + "\n  runtime { compile = true }\n  runtime { dtype = bf16 }")
+    )
     assert [d.code for d in twice.diagnostics] == ["E312"]
 
 
@@ -114,7 +129,10 @@ def test_import_path_with_a_nul_byte_is_a_diagnostic():
 
 
 def test_sweep_warns_only_about_what_every_variant_leaves_unused():
-    text = snippet(phases=PHASE.replace("mix = { a: 50%, b: 50% }", "mix = { a: 100% }") +
-                   "\n  sweep { p.mix: [{ a: 100% }, { b: 100% }] }", sources="  source c = sort()")
+    text = snippet(
+        phases=PHASE.replace("mix = { a: 50%, b: 50% }", "mix = { a: 100% }")
+        + "\n  sweep { p.mix: [{ a: 100% }, { b: 100% }] }",
+        sources="  source c = sort()",
+    )
     result = compile_snippet(text)
     assert [d.message for d in result.diagnostics] == ["source `c` is never used"]

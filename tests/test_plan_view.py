@@ -33,12 +33,27 @@ def test_plan_shows_layout_loss_transfer_eval_and_ramps_per_phase(tmp_path):
 """)
     result = runner.invoke(app, ["plan", str(path)], env=ENV)
     assert result.exit_code == 0, result.output
-    warm, main = (next(line for line in result.output.splitlines() if line.startswith(f"│ {name} ") and "padded" in line
-                       or line.startswith(f"│ {name} ") and "packed" in line) for name in ("warm", "main"))
+    warm, main = (
+        next(
+            line
+            for line in result.output.splitlines()
+            if line.startswith(f"│ {name} ")
+            and "padded" in line
+            or line.startswith(f"│ {name} ")
+            and "packed" in line
+        )
+        for name in ("warm", "main")
+    )
     for text in ("padded", "output_only", "first phase", "fresh", "s.length 4→12"):
         assert text in warm
-    for text in ("packed", "full", "keep attn,mlp,norm; reinit embed,pos,head; freeze attn", "continue",
-                 "accuracy(v) every 5", "mix, s.length 4→12"):
+    for text in (
+        "packed",
+        "full",
+        "keep attn,mlp,norm; reinit embed,pos,head; freeze attn",
+        "continue",
+        "accuracy(v) every 5",
+        "mix, s.length 4→12",
+    ):
         assert text in main
 
 
@@ -60,5 +75,7 @@ def test_plot_dash_prints_the_timeline_and_a_bad_name_is_a_usage_error(tmp_path)
     lines = [line for line in result.output.splitlines() if "  lr " in line and " steps " in line]
     assert [line.split()[0] for line in lines] == ["warmup", "code"]
     assert "steps 1–150" in lines[0] and "steps 151–450" in lines[1] and "1e-03" in lines[1]
-    bad = runner.invoke(app, ["plan", str(CURRICULA / "quickstart.curr"), "--plot", str(tmp_path / "t.gif")], env=ENV)
+    bad = runner.invoke(
+        app, ["plan", str(CURRICULA / "quickstart.curr"), "--plot", str(tmp_path / "t.gif")], env=ENV
+    )
     assert bad.exit_code == 2 and "name a .png, .svg or .pdf file" in bad.output

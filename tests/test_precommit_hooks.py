@@ -18,8 +18,12 @@ GOOD = "curriculum c {\n  seed = 1\n}\n"
 def run(hook: str, *files) -> subprocess.CompletedProcess:
     program, *args = HOOKS[hook]["entry"].split()
     assert program == "procdsl"
-    return subprocess.run([sys.executable, "-m", "procdsl.cli", *args, *map(str, files)],
-                          capture_output=True, text=True, timeout=120)
+    return subprocess.run(
+        [sys.executable, "-m", "procdsl.cli", *args, *map(str, files)],
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
 
 
 def test_hooks_run_on_curr_files_only():
@@ -33,7 +37,7 @@ def test_hooks_run_on_curr_files_only():
 def test_check_hook_fails_on_an_error_and_passes_a_good_file(tmp_path):
     good, bad = tmp_path / "good.curr", tmp_path / "bad.curr"
     good.write_text(REPO.joinpath("curricula", "quickstart.curr").read_text(encoding="utf-8"))
-    bad.write_text('source s = dyk(k=4)\n')
+    bad.write_text("source s = dyk(k=4)\n")
     assert run("procdsl-check", good).returncode == 0
     failed = run("procdsl-check", good, bad)
     assert failed.returncode == 1 and "E106" in failed.stdout

@@ -39,12 +39,19 @@ SOURCES = {
     "multiplication_5": MultiplicationSource(digits=5),
 }
 #: task -> probe curriculum, its probe source, its eval source
-CURRICULA = {"condattendstream_30": ("haystack", "haystack", "haystack_test"),
-             "forwardaddition_5": ("addition", "addition", "addition_test"),
-             "additionstream_10": ("reversed_addition", "reversed", "reversed_test"),
-             "multiplication_5": ("multiplication", "multiply", "multiply_test")}
+CURRICULA = {
+    "condattendstream_30": ("haystack", "haystack", "haystack_test"),
+    "forwardaddition_5": ("addition", "addition", "addition_test"),
+    "additionstream_10": ("reversed_addition", "reversed", "reversed_test"),
+    "multiplication_5": ("multiplication", "multiply", "multiply_test"),
+}
 #: the task files' eval period (``eval_steps``) and learning rate (experiment_stream.py's, for a transformer)
-EVAL_STEPS = {"condattendstream_30": 50, "forwardaddition_5": 40, "additionstream_10": 50, "multiplication_5": 40}
+EVAL_STEPS = {
+    "condattendstream_30": 50,
+    "forwardaddition_5": 40,
+    "additionstream_10": 50,
+    "multiplication_5": 40,
+}
 LEARNING_RATE = 1e-3
 
 
@@ -67,7 +74,7 @@ def _same_distribution(ours: Counter, theirs: dict) -> bool:
     cells = sorted(set(ours) | set(theirs))
     a = np.array([ours[c] for c in cells], float)
     b = np.array([theirs[c] for c in cells], float)
-    a, b = a * (b.sum() / a.sum()), b                      # (equal totals here; scale if not)
+    a, b = a * (b.sum() / a.sum()), b  # (equal totals here; scale if not)
     stat = ((a - b) ** 2 / (a + b)).sum()
     df = max(len(cells) - 1, 1)
     return stat < df + 7 * np.sqrt(2 * df) + 10
@@ -92,7 +99,7 @@ def test_paper_examples_pass_our_checker(task):
 def test_our_examples_have_the_papers_format(task):
     examples, ex = _ours(task, 2000)
     lengths = {len(t) for t in examples} | {len(t) for t in TASKS[task]["examples"]}
-    assert len(lengths) == 1                                   # one fixed, padded length
+    assert len(lengths) == 1  # one fixed, padded length
     for j, tokens in enumerate(examples):
         assert ex[j][1].tolist() == _paper_mask(task, tokens)
         assert check_example(SOURCES[task], tokens, ex[j][1], context=len(tokens)) == []
@@ -120,10 +127,13 @@ def test_haystack_statistics_are_the_papers():
         assert _same_distribution(counts, TASKS[task][name]), name
 
 
-@pytest.mark.parametrize("task, near", [
-    ("condattendstream_30", HaystackSource(pairs=Range(low=2, high=30), vocab=256)),
-    ("forwardaddition_5", AdditionSource(digits=Range(low=4, high=5))),
-])
+@pytest.mark.parametrize(
+    "task, near",
+    [
+        ("condattendstream_30", HaystackSource(pairs=Range(low=2, high=30), vocab=256)),
+        ("forwardaddition_5", AdditionSource(digits=Range(low=4, high=5))),
+    ],
+)
 def test_a_slightly_different_source_is_caught(task, near):
     """The comparison can fail: one pair fewer at the low end, or 4-digit operands, is seen."""
     ex = generate(near, seed=0, name=task, start=0, count=TASKS[task]["sample"], context=4096)
@@ -136,8 +146,10 @@ def test_a_slightly_different_source_is_caught(task, near):
 def test_probe_curricula_follow_the_task_files(task):
     settings = TASKS[task]["settings"]
     name, train, test = CURRICULA[task]
-    for path in (ROOT / "curricula" / "probes" / f"{name}.curr",
-                 ROOT / "curricula" / "probes" / "baselines" / f"{name}.curr"):
+    for path in (
+        ROOT / "curricula" / "probes" / f"{name}.curr",
+        ROOT / "curricula" / "probes" / "baselines" / f"{name}.curr",
+    ):
         result = compile_file(str(path))
         assert result.ok, [d.message for d in result.diagnostics]
         plan = result.plans[0]
@@ -148,12 +160,16 @@ def test_probe_curricula_follow_the_task_files(task):
         batch = settings["per_device_train_batch_size"]
         assert probe.batch == batch
         assert probe.steps == settings["train_steps"] * settings["train_size"] // batch
-        assert probe.context == len(TASKS[task]["examples"][0])      # one example per sequence
+        assert probe.context == len(TASKS[task]["examples"][0])  # one example per sequence
         assert plan.sources[train] == plan.sources[test] == SOURCES[task]
         assert probe.mix == {train: 1.0} and probe.loss == "answer_only"
         opt, schedule = probe.optimizer, probe.schedule
-        assert (opt.lr, opt.weight_decay, opt.betas, opt.clip) == (LEARNING_RATE, settings["weight_decay"],
-                                                                   (0.9, 0.999), 1.0)
+        assert (opt.lr, opt.weight_decay, opt.betas, opt.clip) == (
+            LEARNING_RATE,
+            settings["weight_decay"],
+            (0.9, 0.999),
+            1.0,
+        )
         assert (schedule.kind, schedule.warmup, schedule.min) == ("cosine", settings["warmup_steps"], 0.0)
         (accuracy,) = probe.eval
         assert (accuracy.kind, accuracy.source, accuracy.every) == ("accuracy", test, EVAL_STEPS[task])

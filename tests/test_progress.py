@@ -32,12 +32,16 @@ def test_piped_run_prints_progress_lines_before_the_phase_ends(tmp_path):
     path = tmp_path / "progress.curr"
     path.write_text(CURRICULUM)
     env = dict(os.environ, PROCDSL_PROGRESS_EVERY="4")
-    done = subprocess.run([sys.executable, "-m", "procdsl.cli", "run", str(path), "--out",
-                           str(tmp_path / "run")], capture_output=True,
-                          text=True, env=env, timeout=600)
+    done = subprocess.run(
+        [sys.executable, "-m", "procdsl.cli", "run", str(path), "--out", str(tmp_path / "run")],
+        capture_output=True,
+        text=True,
+        env=env,
+        timeout=600,
+    )
     assert done.returncode == 0, done.stderr
     lines = done.stderr.splitlines()
     steps = [int(m.group(1)) for line in lines if (m := LINE.match(line))]
-    assert steps == [1, 6, 10], done.stderr   # metrics are read at step 1 and every 2 steps
+    assert steps == [1, 6, 10], done.stderr  # metrics are read at step 1 and every 2 steps
     end = next(i for i, line in enumerate(lines) if line.startswith("warm  12/12  loss"))
     assert max(i for i, line in enumerate(lines) if LINE.match(line)) < end

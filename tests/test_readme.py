@@ -10,4 +10,4 @@ def test_ci_runs_the_readme_test_command():
     assert "pytest -q -n 2" in ci
     install = test_line.split("&&")[2].strip()  # pip install "torch==…" -e ".[runtime,dev]"
     assert install.removeprefix("pip install ") in ci
-    assert 'torch==2.13.0' in install
+    assert "torch==2.13.0" in install

@@ -24,15 +24,32 @@ def names(role: str, callable_: bool | None = None) -> list[str]:
     return [i.name for i in category(role) if callable_ is None or i.callable == callable_]
 
 
-@pytest.mark.parametrize("block, compiler", [("curriculum", CURRICULUM_KEYS), ("runtime", RUNTIME_KEYS),
-                                             ("phase", PHASE_KEYS), ("transfer", TRANSFER_KEYS)])
+@pytest.mark.parametrize(
+    "block, compiler",
+    [
+        ("curriculum", CURRICULUM_KEYS),
+        ("runtime", RUNTIME_KEYS),
+        ("phase", PHASE_KEYS),
+        ("transfer", TRANSFER_KEYS),
+    ],
+)
 def test_keys_are_exactly_what_the_compiler_accepts(block, compiler):
     assert [i.name for i in KEYS[block]] == list(compiler)
 
 
-@pytest.mark.parametrize("role, compiler", [
-    ("source kind", SOURCE_KINDS), ("model", MODELS), ("schedule", SCHEDULES), ("evaluation", EVALS),
-    ("perturbation", PERTURBATIONS), ("rule", RULES), ("component", COMPONENTS), ("loss", LOSSES)])
+@pytest.mark.parametrize(
+    "role, compiler",
+    [
+        ("source kind", SOURCE_KINDS),
+        ("model", MODELS),
+        ("schedule", SCHEDULES),
+        ("evaluation", EVALS),
+        ("perturbation", PERTURBATIONS),
+        ("rule", RULES),
+        ("component", COMPONENTS),
+        ("loss", LOSSES),
+    ],
+)
 def test_calls_and_words_are_exactly_what_the_compiler_accepts(role, compiler):
     assert sorted(names(role)) == sorted(compiler)
 
@@ -45,7 +62,9 @@ def test_every_entry_and_parameter_has_one_line_of_doc():
     for item in ITEMS:
         assert item.doc and item.doc != MISSING_DOC and "\n" not in item.doc, item.name
         for param in item.params:
-            assert param.doc and param.doc != MISSING_DOC and "\n" not in param.doc, f"{item.name}.{param.name}"
+            assert param.doc and param.doc != MISSING_DOC and "\n" not in param.doc, (
+                f"{item.name}.{param.name}"
+            )
 
 
 def test_runtime_defaults_are_the_plans():
@@ -82,6 +101,8 @@ def test_readme_names_every_setting_key_and_call_of_the_registry():
     quoted = set(re.findall(r"`([^`]*)`", readme))
     words = {w for text in quoted for w in re.findall(r"[A-Za-z_][A-Za-z0-9_]*", text)}
     wanted = [i.name for block in KEYS.values() for i in block]
-    wanted += names("source kind") + names("schedule") + names("optimizer") + names("evaluation") + names("model")
+    wanted += (
+        names("source kind") + names("schedule") + names("optimizer") + names("evaluation") + names("model")
+    )
     missing = sorted(set(wanted) - words)
     assert not missing, f"README.md does not mention {missing}"

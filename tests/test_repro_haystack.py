@@ -72,15 +72,23 @@ def curriculum(arm: str, seed: int, setting: dict = SETTING) -> str:
     most = int(str(setting["pairs"]).split("..")[-1])
     dyck = arm == "dyck"
     return CURRICULUM.format(
-        shared=(ROOT / "curricula" / "probes" / "shared.curr").as_posix(), arm=arm, seed=seed,
+        shared=(ROOT / "curricula" / "probes" / "shared.curr").as_posix(),
+        arm=arm,
+        seed=seed,
         dyck_source="source dyck_ci     = dyck(k=16, length=32)" if dyck else "",
-        context=2 * most + 3, warmup=WARMUP.format(**setting) if dyck else "",
-        transfer="    transfer  = paper_transfer\n" if dyck else "", **setting)
+        context=2 * most + 3,
+        warmup=WARMUP.format(**setting) if dyck else "",
+        transfer="    transfer  = paper_transfer\n" if dyck else "",
+        **setting,
+    )
 
 
 def final_accuracy(out: Path, probe_steps: int) -> float:
-    evals = [r for r in map(json.loads, (out / "metrics.jsonl").read_text().splitlines())
-             if r.get("kind") == "eval" and r.get("eval") == "accuracy"]
+    evals = [
+        r
+        for r in map(json.loads, (out / "metrics.jsonl").read_text().splitlines())
+        if r.get("kind") == "eval" and r.get("eval") == "accuracy"
+    ]
     assert evals, f"no accuracy eval in {out}"
     last = max(evals, key=lambda r: r["step"])
     assert last["phase_step"] == probe_steps
@@ -92,9 +100,14 @@ def run_arm(arm: str, seed: int, work: Path, setting: dict = SETTING) -> float:
     curr = work / f"haystack_ci_{arm}_seed{seed}.curr"
     curr.write_text(curriculum(arm, seed, setting))
     out = work / arm / f"seed{seed}"
-    proc = subprocess.run([sys.executable, "-m", "procdsl.cli", "run", str(curr), "--device", "cpu",
-                           "--out", str(out)], cwd=ROOT, capture_output=True, text=True,
-                          env={**os.environ, "PYTHONUNBUFFERED": "1"}, timeout=600)
+    proc = subprocess.run(
+        [sys.executable, "-m", "procdsl.cli", "run", str(curr), "--device", "cpu", "--out", str(out)],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        env={**os.environ, "PYTHONUNBUFFERED": "1"},
+        timeout=600,
+    )
     assert proc.returncode == 0, (proc.stdout + proc.stderr)[-3000:]
     return final_accuracy(out, setting["probe_steps"])
 
@@ -117,5 +130,4 @@ if __name__ == "__main__":
         for seed in map(int, sys.argv[1:]):
             start = time.time()
             result = {arm: run_arm(arm, seed, Path(tmp)) for arm in ("dyck", "baseline")}
-            print(json.dumps({"seed": seed, **result, "wall_s": round(time.time() - start, 1)}),
-                  flush=True)
+            print(json.dumps({"seed": seed, **result, "wall_s": round(time.time() - start, 1)}), flush=True)

@@ -130,13 +130,16 @@ def test_every_shipped_curriculum_keeps_examples_whole(path):
 
 
 def test_an_eval_source_that_does_not_fit_a_row_is_e308_at_check_time():
-    result = compile_text("""curriculum e {
+    result = compile_text(
+        """curriculum e {
   model = gpt2(layers=1, heads=1, dim=8)
   context = 32
   batch = 2
   source s = sort(length=8, vocab=10)
   source long = sort(length=40, vocab=10)
   phase p { steps = 4  mix = { s: 100% }  eval every 2 steps { accuracy(long, batches=1) } }
-}""", "e.curr")
+}""",
+        "e.curr",
+    )
     codes = [(d.code, d.span.line) for d in result.diagnostics]
     assert ("E308", 7) in codes, codes

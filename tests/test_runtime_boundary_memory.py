@@ -77,14 +77,20 @@ def test_phase_boundary_peak_rss_below_twice_model_and_optimizer(tmp_path):
     path = tmp_path / "memory.curr"
     path.write_text(CURRICULUM)
     env = {k: v for k, v in os.environ.items() if k not in ("RANK", "WORLD_SIZE", "LOCAL_RANK")}
-    done = subprocess.run([sys.executable, "-c", WORKER, str(path), str(tmp_path / "run")],
-                          env=env | {"OMP_NUM_THREADS": "1"}, capture_output=True, text=True,
-                          timeout=300)
+    done = subprocess.run(
+        [sys.executable, "-c", WORKER, str(path), str(tmp_path / "run")],
+        env=env | {"OMP_NUM_THREADS": "1"},
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
     assert done.returncode == 0, done.stderr[-4000:]
     m = json.loads(done.stdout.strip().splitlines()[-1])
-    model_and_optimizer = 12 * m["params"]            # float32 weights + two AdamW moments
+    model_and_optimizer = 12 * m["params"]  # float32 weights + two AdamW moments
     assert m["params"] > 12_000_000 and m["carried"] > 0
     extra = m["peak"] - m["before"]
-    print(f"boundary peak {extra / 2**20:.0f} MiB above the start; model + optimizer "
-          f"{model_and_optimizer / 2**20:.0f} MiB; before the boundary {(m['resident'] - m['before']) / 2**20:.0f} MiB")
+    print(
+        f"boundary peak {extra / 2**20:.0f} MiB above the start; model + optimizer "
+        f"{model_and_optimizer / 2**20:.0f} MiB; before the boundary {(m['resident'] - m['before']) / 2**20:.0f} MiB"
+    )
     assert extra < 2 * model_and_optimizer, m

@@ -19,7 +19,7 @@ def test_gpt2_entropy_matches_the_attention_weights():
     model = GPT2(args)
     torch.manual_seed(0)
     model.init_weights()
-    for p in model.parameters():                      # sharper attention than the init gives
+    for p in model.parameters():  # sharper attention than the init gives
         p.data.mul_(3)
     tokens = torch.randint(0, 30, (3, 12))
     with attention.recording(model, "gpt2") as recorded, torch.no_grad():
@@ -30,13 +30,16 @@ def test_gpt2_entropy_matches_the_attention_weights():
         h = model.tok_embeddings(tokens) + model.pos_embeddings(torch.arange(12))
         block = model.layers["0"]
         q, k, _ = block.attention.qkv(block.attention_norm(h)).view(3, 12, 3, 2, 8).permute(2, 0, 3, 1, 4)
-        weights = (q @ k.transpose(-1, -2) / math.sqrt(8)).masked_fill(
-            torch.ones(12, 12, dtype=torch.bool).triu(1), float("-inf")).softmax(-1)
+        weights = (
+            (q @ k.transpose(-1, -2) / math.sqrt(8))
+            .masked_fill(torch.ones(12, 12, dtype=torch.bool).triu(1), float("-inf"))
+            .softmax(-1)
+        )
         entropy = -(weights * weights.clamp_min(1e-30).log()).sum(-1).mean((0, 2))
     for head in range(2):
         assert stats[f"attention_entropy/layer0/head{head}"] == pytest.approx(float(entropy[head]), rel=1e-5)
     assert recorded.rows == 3 * 12
-    assert not model.layers["0"].attention._forward_pre_hooks   # hooks removed afterwards
+    assert not model.layers["0"].attention._forward_pre_hooks  # hooks removed afterwards
 
 
 def test_llama_entropy_runs_with_grouped_queries():

@@ -63,8 +63,7 @@ def test_init_components_touches_only_those():
     torch.manual_seed(1)
     model.init_components(["attn", "pos"])
     owned = component_params(model.model_args)
-    changed = {n for n, p in model.state_dict().items()
-               if not torch.equal(p, before[n]) and p.ndim > 1}
+    changed = {n for n, p in model.state_dict().items() if not torch.equal(p, before[n]) and p.ndim > 1}
     assert changed == {n for n in owned["attn"] + owned["pos"] if before[n].ndim > 1}
     with pytest.raises(ValueError, match="unknown components"):
         model.init_components(["ffn"])
@@ -73,8 +72,7 @@ def test_init_components_touches_only_those():
 def test_init_scheme():
     model = built(small(layers=4, dim=64, vocab_size=2048, context=64))
     assert model.tok_embeddings.weight.std().item() == pytest.approx(0.02, rel=0.1)
-    assert model.layers["0"].mlp.down.weight.std().item() == pytest.approx(0.02 / math.sqrt(8),
-                                                                          rel=0.1)
+    assert model.layers["0"].mlp.down.weight.std().item() == pytest.approx(0.02 / math.sqrt(8), rel=0.1)
     assert torch.count_nonzero(model.layers["0"].attention.qkv.bias) == 0
     assert torch.all(model.norm.weight == 1)
 

@@ -21,22 +21,37 @@ pytest.importorskip("torchtitan")
 
 GPT2 = "layers=2,heads=4,dim=32,vocab_size=64,context=32"
 LLAMA = "layers=2,heads=4,dim=64,vocab_size=64,context=32,multiple_of=32"
-LAUNCHER_VARS = ("RANK", "LOCAL_RANK", "WORLD_SIZE", "LOCAL_WORLD_SIZE", "GROUP_RANK",
-                 "MASTER_ADDR", "MASTER_PORT")
+LAUNCHER_VARS = (
+    "RANK",
+    "LOCAL_RANK",
+    "WORLD_SIZE",
+    "LOCAL_WORLD_SIZE",
+    "GROUP_RANK",
+    "MASTER_ADDR",
+    "MASTER_PORT",
+)
 
 
 def job(folder, *, model: str, flavor: str, tp: int = 1, broadcast_above: int = 2**30) -> dict:
     return {
         "job": {"dump_folder": str(folder)},
         "model": {"name": model, "flavor": flavor},
-        "training": {"local_batch_size": 2, "global_batch_size": 8, "seq_len": 32, "steps": 1,
-                     "mixed_precision_param": "float32"},
+        "training": {
+            "local_batch_size": 2,
+            "global_batch_size": 8,
+            "seq_len": 32,
+            "steps": 1,
+            "mixed_precision_param": "float32",
+        },
         "optimizer": {"lr": 1e-3, "implementation": "fused"},
         "parallelism": {"tensor_parallel_degree": tp, "disable_loss_parallel": True},
         "metrics": {"log_freq": 1},
         "checkpoint": {"enable": False},
-        "procdsl": {"device": "cpu", "dataloader": "procdsl.runtime.synthetic:build_synthetic",
-                    "broadcast_init_above": broadcast_above},
+        "procdsl": {
+            "device": "cpu",
+            "dataloader": "procdsl.runtime.synthetic:build_synthetic",
+            "broadcast_init_above": broadcast_above,
+        },
         "debug": {"seed": 3},
     }
 
@@ -68,9 +83,19 @@ def launch(tmp_path, name: str, ranks: int, config: dict) -> tuple[dict, float]:
     (folder / "job.json").write_text(json.dumps(config | {"job": {"dump_folder": str(folder)}}))
     env = {k: v for k, v in os.environ.items() if k not in LAUNCHER_VARS} | {"OMP_NUM_THREADS": "1"}
     me = [__file__, str(folder / "job.json"), str(folder / "init.pt")]
-    cmd = ([sys.executable, *me] if ranks == 1 else
-           [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc-per-node",
-            str(ranks), *me])
+    cmd = (
+        [sys.executable, *me]
+        if ranks == 1
+        else [
+            sys.executable,
+            "-m",
+            "torch.distributed.run",
+            "--standalone",
+            "--nproc-per-node",
+            str(ranks),
+            *me,
+        ]
+    )
     done = subprocess.run(cmd, env=env, capture_output=True, text=True, timeout=300)
     assert done.returncode == 0, done.stdout[-2000:] + done.stderr[-4000:]
     records = [json.loads(line) for line in (folder / "metrics.jsonl").read_text().splitlines()]
@@ -82,13 +107,14 @@ def test_initial_weights_and_first_loss_do_not_depend_on_the_world_size(tmp_path
     config = job(tmp_path, model="procdsl_gpt2", flavor=GPT2)
     one, loss_1 = launch(tmp_path, "one", 1, config)
     two, loss_2 = launch(tmp_path, "two", 2, config)
-    four, loss_4 = launch(tmp_path, "four", 4, job(tmp_path, model="procdsl_gpt2", flavor=GPT2,
-                                                   broadcast_above=0))
+    four, loss_4 = launch(
+        tmp_path, "four", 4, job(tmp_path, model="procdsl_gpt2", flavor=GPT2, broadcast_above=0)
+    )
     for name, value in one["weights"].items():
         assert torch.equal(two["weights"][name], value), name
         assert torch.equal(four["weights"][name], value), name
     rows = one["weights"]["layers.0.attention.qkv.weight"]
-    assert not torch.equal(rows[:48], rows[48:])            # no rank drew the same shard twice
+    assert not torch.equal(rows[:48], rows[48:])  # no rank drew the same shard twice
     assert loss_2 == pytest.approx(loss_1, rel=1e-6) and loss_4 == pytest.approx(loss_1, rel=1e-6)
     # FSDP units like llama's: [token, position embeddings], 2 blocks, [norm, head], the root
     assert (one["units"], two["units"]) == (0, 7)
@@ -128,9 +154,13 @@ def test_tied_gpt2_trains_the_same_on_one_and_two_ranks(tmp_path):
     losses = {}
     for ranks in (1, 2):
         out = tmp_path / f"run{ranks}"
-        done = subprocess.run([sys.executable, "-m", "procdsl.cli", "run", str(path), "--out", str(out),
-                               "--nproc", str(ranks)], env=env, capture_output=True, text=True,
-                              timeout=600)
+        done = subprocess.run(
+            [sys.executable, "-m", "procdsl.cli", "run", str(path), "--out", str(out), "--nproc", str(ranks)],
+            env=env,
+            capture_output=True,
+            text=True,
+            timeout=600,
+        )
         assert done.returncode == 0, done.stdout[-2000:] + done.stderr[-4000:]
         records = [json.loads(line) for line in (out / "metrics.jsonl").read_text().splitlines()]
         losses[ranks] = [r["loss"] for r in records if r["kind"] == "train"]

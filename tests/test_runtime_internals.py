@@ -34,12 +34,26 @@ def test_trainer_attributes_and_hooks():
     from torchtitan.train import Trainer
 
     init = _source(Trainer.__init__)
-    for field in ("self.maybe_enable_amp", "self.metrics_processor", "self.checkpointer",
-                  "self.optimizers", "self.lr_schedulers", "self.model_parts", "self.parallel_dims",
-                  "self.train_spec", "self.gradient_accumulation_steps", "self.train_context",
-                  "self.gc_handler"):
+    for field in (
+        "self.maybe_enable_amp",
+        "self.metrics_processor",
+        "self.checkpointer",
+        "self.optimizers",
+        "self.lr_schedulers",
+        "self.model_parts",
+        "self.parallel_dims",
+        "self.train_spec",
+        "self.gradient_accumulation_steps",
+        "self.train_context",
+        "self.gc_handler",
+    ):
         assert field in init, field
-    assert _parameters(Trainer.forward_backward_step) == ["self", "input_dict", "labels", "global_valid_tokens"]
+    assert _parameters(Trainer.forward_backward_step) == [
+        "self",
+        "input_dict",
+        "labels",
+        "global_valid_tokens",
+    ]
     assert _parameters(Trainer.post_dataloading_process) == ["self", "input_dict", "labels"]
     assert _parameters(Trainer.train_step) == ["self", "data_iterator"]
     assert "data_loading_times.append" in _source(Trainer.batch_generator)
@@ -49,7 +63,11 @@ def test_checkpointer_contract():
     """Adaptation 5: the states dict, the flattening of a load, staging and the save future."""
     from torchtitan.components import checkpoint
 
-    assert (checkpoint.MODEL, checkpoint.OPTIMIZER, checkpoint.LR_SCHEDULER) == ("model", "optimizer", "lr_scheduler")
+    assert (checkpoint.MODEL, checkpoint.OPTIMIZER, checkpoint.LR_SCHEDULER) == (
+        "model",
+        "optimizer",
+        "lr_scheduler",
+    )
     manager = checkpoint.CheckpointManager
     assert _parameters(manager._states_to_load) == ["self", "model_only"]
     assert callable(manager.maybe_wait_for_staging)
@@ -75,6 +93,7 @@ def test_step_pieces():
 
 def test_autocast_and_compile_adaptations():
     """Adaptations 3 and 7 on stand-ins: a float32 run has no autocast; nothing compiled is counted."""
+
     class Stub:
         maybe_enable_amp = torch.autocast("cpu", dtype=torch.bfloat16)
 

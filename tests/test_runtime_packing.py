@@ -23,7 +23,8 @@ CONTEXT = 48
 
 @pytest.fixture(scope="module")
 def packed_batch():
-    plan = compile_text(f"""curriculum p {{
+    plan = compile_text(
+        f"""curriculum p {{
   model = gpt2(layers=2, heads=2, dim=16)
   context = {CONTEXT}
   batch = 4
@@ -31,7 +32,9 @@ def packed_batch():
   source s = sort(length=3..9, vocab=10)
   source d = dyck(k=2, length=4..12)
   phase p {{ steps = 2  mix = {{ code: 40%, s: 30%, d: 30% }} }}
-}}""", "p.curr").plan
+}}""",
+        "p.curr",
+    ).plan
     stream = PhaseStream(plan, "p")
     assert stream.phase.layout == "packed"
     batch = next(iter(stream))
@@ -62,16 +65,18 @@ def assert_packing_is_exact(model, batch) -> None:
         alone += loss_sum(model, {"input": row[:, :-1]}, labels)
     assert packed == pytest.approx(alone, rel=1e-5)
     # and the mask matters: the same rows without it give another loss
-    unmasked = loss_sum(model, {"input": torch.from_numpy(batch.inputs.astype(np.int64))},
-                        torch.from_numpy(batch.labels))
+    unmasked = loss_sum(
+        model, {"input": torch.from_numpy(batch.inputs.astype(np.int64))}, torch.from_numpy(batch.labels)
+    )
     assert unmasked != pytest.approx(packed, rel=1e-5)
 
 
 @pytest.mark.parametrize("tied", [True, False])
 def test_gpt2_packed_rows_equal_units_alone(packed_batch, tied):
     batch, vocab = packed_batch
-    args = GPT2ModelArgs.from_shape(layers=2, heads=2, dim=16, vocab_size=vocab, context=CONTEXT,
-                                    tie_embeddings=tied)
+    args = GPT2ModelArgs.from_shape(
+        layers=2, heads=2, dim=16, vocab_size=vocab, context=CONTEXT, tie_embeddings=tied
+    )
     model = materialize(GPT2, args).eval()
     assert_packing_is_exact(model, batch)
 
@@ -90,7 +95,7 @@ print("exact")
 """
 
 
-@pytest.mark.slow   # compiles flex attention (~30 s on a CPU)
+@pytest.mark.slow  # compiles flex attention (~30 s on a CPU)
 def test_llama_packed_rows_equal_units_alone():
     """In a fresh process: flex attention's compiled CPU kernels have been seen to return NaN
     after other compiled tests in the same worker, never alone."""
@@ -98,8 +103,12 @@ def test_llama_packed_rows_equal_units_alone():
     import sys
     from pathlib import Path
 
-    done = subprocess.run([sys.executable, "-c", LLAMA_CHILD, str(Path(__file__).parent)],
-                          capture_output=True, text=True, timeout=600)
+    done = subprocess.run(
+        [sys.executable, "-c", LLAMA_CHILD, str(Path(__file__).parent)],
+        capture_output=True,
+        text=True,
+        timeout=600,
+    )
     assert done.returncode == 0 and "exact" in done.stdout, done.stdout[-2000:] + done.stderr[-3000:]
 
 
@@ -124,10 +133,22 @@ PACKED_RUN = """curriculum packed {
 LLAMA = "llama(layers=1, heads=2, dim=16, multiple_of=16)"
 
 
-@pytest.mark.slow   # a whole run
-@pytest.mark.parametrize("model", ["gpt2(layers=1, heads=2, dim=16)",
-                                   pytest.param(LLAMA, marks=[pytest.mark.gpu, pytest.mark.skipif(
-                                       not torch.cuda.is_available(), reason="flex attention trains on CUDA only")])])
+@pytest.mark.slow  # a whole run
+@pytest.mark.parametrize(
+    "model",
+    [
+        "gpt2(layers=1, heads=2, dim=16)",
+        pytest.param(
+            LLAMA,
+            marks=[
+                pytest.mark.gpu,
+                pytest.mark.skipif(
+                    not torch.cuda.is_available(), reason="flex attention trains on CUDA only"
+                ),
+            ],
+        ),
+    ],
+)
 def test_a_packed_phase_trains_end_to_end(tmp_path, model):
     """The trainer hands positions and document ids to either model (no tokenizer-made masks)."""
     import math

@@ -8,9 +8,15 @@ import pytest
 from procdsl.runtime import platform
 
 
-@pytest.mark.parametrize(("requested", "cuda", "expected"), [
-    ("auto", False, "cpu"), ("auto", True, "cuda"), ("cpu", True, "cpu"), ("cuda", True, "cuda"),
-])
+@pytest.mark.parametrize(
+    ("requested", "cuda", "expected"),
+    [
+        ("auto", False, "cpu"),
+        ("auto", True, "cuda"),
+        ("cpu", True, "cpu"),
+        ("cuda", True, "cuda"),
+    ],
+)
 def test_resolve_device(requested, cuda, expected):
     assert platform.resolve_device(requested, cuda_available=cuda) == expected
 
@@ -30,12 +36,15 @@ def test_backend_and_reduction():
     assert not platform.needs_force_sum_reduction("nccl")
 
 
-@pytest.mark.parametrize(("device", "requested", "sharded", "expected"), [
-    ("cpu", "bfloat16", True, "float32"),
-    ("cpu", "bfloat16", False, "bfloat16"),  # unsharded: torch.autocast, which does bf16 on CPU
-    ("cpu", "float32", True, "float32"),
-    ("cuda", "bfloat16", True, "bfloat16"),
-])
+@pytest.mark.parametrize(
+    ("device", "requested", "sharded", "expected"),
+    [
+        ("cpu", "bfloat16", True, "float32"),
+        ("cpu", "bfloat16", False, "bfloat16"),  # unsharded: torch.autocast, which does bf16 on CPU
+        ("cpu", "float32", True, "float32"),
+        ("cuda", "bfloat16", True, "bfloat16"),
+    ],
+)
 def test_mixed_precision_param(device, requested, sharded, expected):
     assert platform.mixed_precision_param(device, requested, sharded=sharded) == expected
 
@@ -50,8 +59,7 @@ def test_nccl_env_only_for_cuda():
     env = platform.nccl_env("cuda", trace_buf_size=20000, dump_dir="d")
     assert env["TORCH_NCCL_ASYNC_ERROR_HANDLING"] == "3"
     assert env["TORCH_FR_DUMP_TEMP_FILE"] == "d/rank_"
-    assert "TORCH_NCCL_DUMP_ON_TIMEOUT" not in platform.nccl_env("cuda", trace_buf_size=0,
-                                                                 dump_dir="d")
+    assert "TORCH_NCCL_DUMP_ON_TIMEOUT" not in platform.nccl_env("cuda", trace_buf_size=0, dump_dir="d")
 
 
 def test_single_process_env():
@@ -75,12 +83,19 @@ def test_adapt_torchtitan_rebinds_every_copy():
     pytest.importorskip("torchtitan")
     platform.adapt_torchtitan("cpu")
     platform.adapt_torchtitan("cpu")  # idempotent
-    holders = {name: vars(module) for name, module in sys.modules.items()
-               if module is not None and name.startswith("torchtitan")}
+    holders = {
+        name: vars(module)
+        for name, module in sys.modules.items()
+        if module is not None and name.startswith("torchtitan")
+    }
     types = {name: ns["device_type"] for name, ns in holders.items() if "device_type" in ns}
     modules = {name: ns["device_module"] for name, ns in holders.items() if "device_module" in ns}
-    assert {"torchtitan.tools.utils", "torchtitan.components.metrics",
-            "torchtitan.distributed.parallel_dims", "torchtitan.distributed.utils"} <= set(types)
+    assert {
+        "torchtitan.tools.utils",
+        "torchtitan.components.metrics",
+        "torchtitan.distributed.parallel_dims",
+        "torchtitan.distributed.utils",
+    } <= set(types)
     assert set(types.values()) == {"cpu"}
     assert set(modules.values()) == {platform.CpuDeviceModule}
 

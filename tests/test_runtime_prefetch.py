@@ -14,14 +14,17 @@ from procdsl.runtime.prefetch import Consumed, prefetched  # noqa: E402
 from procdsl.compiler import compile_text  # noqa: E402
 from procdsl.stream import PhaseStream  # noqa: E402
 
-PLAN = compile_text("""curriculum f {
+PLAN = compile_text(
+    """curriculum f {
   model = gpt2(layers=1, heads=1, dim=8)
   context = 32
   batch = 4
   source code = python_code()
   source s = sort(length=3..9, vocab=10)
   phase p { steps = 12  mix = { code: 60%, s: 40% } }
-}""", "f.curr").plan
+}""",
+    "f.curr",
+).plan
 
 
 def batches(loader, count):
@@ -73,4 +76,4 @@ def test_a_producer_error_reaches_the_consumer_and_closing_stops_the_thread():
     consumed = Consumed()
     it = prefetched(endless, depth=2, consumed=consumed)
     assert [next(it) for _ in range(3)] == [0, 1, 2] and consumed.state == 2
-    it.close()        # joins the thread: a hang here would time the test out
+    it.close()  # joins the thread: a hang here would time the test out

@@ -21,9 +21,16 @@ HF_GPT2 = {"gpt2_124m": 124_439_808, "gpt2_350m": 354_823_168}
 
 
 def _built(model: Gpt2Model, vocab: int, context: int) -> int:
-    args = GPT2ModelArgs.from_shape(layers=model.layers, heads=model.heads, dim=model.dim,
-                                    vocab_size=vocab, context=context, mlp_ratio=model.mlp_ratio,
-                                    tie_embeddings=model.tie_embeddings, dropout=model.dropout)
+    args = GPT2ModelArgs.from_shape(
+        layers=model.layers,
+        heads=model.heads,
+        dim=model.dim,
+        vocab_size=vocab,
+        context=context,
+        mlp_ratio=model.mlp_ratio,
+        tie_embeddings=model.tie_embeddings,
+        dropout=model.dropout,
+    )
     with torch.device("meta"):
         return sum(p.numel() for p in GPT2(args).parameters())
 
@@ -38,7 +45,7 @@ def test_preset_count_is_the_built_models(name, vocab, context):
 def test_the_paper_gpt2_is_hugging_faces():
     for name, hf in HF_GPT2.items():
         assert _built(Gpt2Model(**GPT2_PRESETS[name]), 50257, 1024) == hf
-    assert Gpt2Model() == Gpt2Model(**GPT2_PRESETS["gpt2_124m"])      # gpt2() is the 124M
+    assert Gpt2Model() == Gpt2Model(**GPT2_PRESETS["gpt2_124m"])  # gpt2() is the 124M
     assert (Gpt2Model().tie_embeddings, Gpt2Model().dropout) == (True, 0.1)
     untied = Gpt2Model(tie_embeddings=False)
-    assert _built(untied, 50257, 1024) == 124_439_808 + 50257 * 768   # the old default: 163M
+    assert _built(untied, 50257, 1024) == 124_439_808 + 50257 * 768  # the old default: 163M

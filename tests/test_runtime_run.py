@@ -65,8 +65,15 @@ TINY = """curriculum tiny {
   }
 }
 """
-LAUNCHER_VARS = ("RANK", "LOCAL_RANK", "WORLD_SIZE", "LOCAL_WORLD_SIZE", "GROUP_RANK",
-                 "MASTER_ADDR", "MASTER_PORT")
+LAUNCHER_VARS = (
+    "RANK",
+    "LOCAL_RANK",
+    "WORLD_SIZE",
+    "LOCAL_WORLD_SIZE",
+    "GROUP_RANK",
+    "MASTER_ADDR",
+    "MASTER_PORT",
+)
 
 
 def curriculum(folder, warm: int = 10, main: int = 8, runtime: str = "", name: str = "tiny.curr"):
@@ -92,7 +99,7 @@ def dcp_tensor(checkpoint, key: str) -> torch.Tensor:
     meta = FileSystemReader(str(checkpoint)).read_metadata().state_dict_metadata[key]
     state = {key: torch.empty(meta.size, dtype=meta.properties.dtype)}
     with warnings.catch_warnings():
-        warnings.simplefilter("ignore", UserWarning)   # "assuming … a single process": yes
+        warnings.simplefilter("ignore", UserWarning)  # "assuming … a single process": yes
         dcp.load(state, checkpoint_id=str(checkpoint), no_dist=True)
     return state[key]
 
@@ -110,23 +117,36 @@ def tiny_run(tmp_path_factory):
 def test_two_phase_curriculum_with_transfer(tiny_run):
     _, out, summary = tiny_run
     assert summary["status"] == "done" and summary["steps"] == 18
-    assert not set(LAUNCHER_VARS) & set(os.environ)         # the process is left as found
+    assert not set(LAUNCHER_VARS) & set(os.environ)  # the process is left as found
     records = read_metrics(str(out))
     train = [r for r in records if r["kind"] == "train"]
     assert [r["step"] for r in train] == list(range(1, 19))
     assert [r["phase"] for r in train] == ["warm"] * 10 + ["main"] * 8
     first = train[0]
-    assert {"loss", "loss/sort", "loss/rev", "share/sort", "share/rev", "lr", "grad_norm",
-            "tokens", "tokens_per_s", "mfu"} <= set(first)
-    assert first["loss"] == pytest.approx(math.log(44), abs=0.15)   # uniform over 44 ids at init
+    assert {
+        "loss",
+        "loss/sort",
+        "loss/rev",
+        "share/sort",
+        "share/rev",
+        "lr",
+        "grad_norm",
+        "tokens",
+        "tokens_per_s",
+        "mfu",
+    } <= set(first)
+    assert first["loss"] == pytest.approx(math.log(44), abs=0.15)  # uniform over 44 ids at init
     assert train[9]["loss"] < first["loss"] - 0.3
-    assert train[9]["share/sort"] == pytest.approx(0.7, abs=0.03)    # token shares, as asked
+    assert train[9]["share/sort"] == pytest.approx(0.7, abs=0.03)  # token shares, as asked
     assert set(train[-1]) >= {"loss/rev", "share/rev"} and "loss/sort" not in train[-1]
     assert train[-1]["tokens"] == 18 * 8 * 64
     evals = [r for r in records if r["kind"] == "eval"]
     assert [(r["step"], r["source"], r["eval"]) for r in evals] == [
-        (5, "sort_val", "accuracy"), (10, "sort_val", "accuracy"),
-        (14, "rev_val", "attention_entropy"), (18, "rev_val", "attention_entropy")]
+        (5, "sort_val", "accuracy"),
+        (10, "sort_val", "accuracy"),
+        (14, "rev_val", "attention_entropy"),
+        (18, "rev_val", "attention_entropy"),
+    ]
     entropy = evals[-1]
     heads = [entropy[f"attention_entropy/layer{i}/head{h}"] for i in range(2) for h in range(2)]
     assert entropy["attention_entropy"] == pytest.approx(sum(heads) / 4)
@@ -134,7 +154,8 @@ def test_two_phase_curriculum_with_transfer(tiny_run):
     assert all(0 < e < sum(math.log(t + 1) for t in range(64)) / 64 for e in heads)
     evals = evals[:2]
     assert 0 <= evals[-1]["accuracy"] <= 1 and evals[-1]["perplexity"] == pytest.approx(
-        math.exp(evals[-1]["loss"]))
+        math.exp(evals[-1]["loss"])
+    )
     # checkpoints every 4 steps and at both phase ends; each names its plan and phase
     steps = sorted(int(p.name.split("-")[1]) for p in (out / "checkpoints").iterdir())
     assert steps == [4, 8, 10, 12, 16, 18]
@@ -146,10 +167,14 @@ def test_two_phase_curriculum_with_transfer(tiny_run):
     # the vocabulary shrank at the boundary; pos was kept and frozen for the whole phase
     assert dcp_tensor(out / "checkpoints" / "step-10", "tok_embeddings.weight").shape[0] == 44
     assert dcp_tensor(out / "checkpoints" / "step-18", "tok_embeddings.weight").shape[0] == 22
-    assert torch.equal(dcp_tensor(out / "checkpoints" / "step-10", "pos_embeddings.weight"),
-                       dcp_tensor(out / "checkpoints" / "step-18", "pos_embeddings.weight"))
-    assert not torch.equal(dcp_tensor(out / "checkpoints" / "step-10", "layers.0.mlp.up.weight"),
-                           dcp_tensor(out / "checkpoints" / "step-18", "layers.0.mlp.up.weight"))
+    assert torch.equal(
+        dcp_tensor(out / "checkpoints" / "step-10", "pos_embeddings.weight"),
+        dcp_tensor(out / "checkpoints" / "step-18", "pos_embeddings.weight"),
+    )
+    assert not torch.equal(
+        dcp_tensor(out / "checkpoints" / "step-10", "layers.0.mlp.up.weight"),
+        dcp_tensor(out / "checkpoints" / "step-18", "layers.0.mlp.up.weight"),
+    )
     written = json.loads((out / "summary.json").read_text())
     assert written["phases"]["warm"]["eval"]["accuracy/sort_val"]["accuracy"] == evals[-1]["accuracy"]
     assert written["phases"]["main"]["final_loss"] == train[-1]["loss"]
@@ -171,7 +196,7 @@ def test_shares_per_step_running_and_padding(tiny_run):
         assert record["share/sort"] + record["share/rev"] == pytest.approx(1.0)
         assert record["share_total/sort"] == pytest.approx(delivered[0] / sum(delivered))
         assert record["pad"] == pytest.approx(batch.pad_tokens / (real + batch.pad_tokens))
-    assert len({round(r["share/sort"], 6) for r in warm}) > 1        # per step, not a running total
+    assert len({round(r["share/sort"], 6) for r in warm}) > 1  # per step, not a running total
     assert warm[-1]["share_total/sort"] == pytest.approx(0.7, abs=0.03)
 
 
@@ -179,12 +204,12 @@ def test_resume_in_process_is_bitwise(tiny_run, tmp_path):
     _, out, _ = tiny_run
     copy = tmp_path / "run"
     shutil.copytree(out, copy)
-    for step in (16, 18):                                    # as if killed after step 13
+    for step in (16, 18):  # as if killed after step 13
         shutil.rmtree(copy / "checkpoints" / f"step-{step}")
     (copy / "summary.json").unlink()
     summary = execute(plan_of(tiny_run[0]), out=str(copy), device="cpu", claim=True)
     assert summary["resumed_from"] == 12
-    assert train_losses(copy) == train_losses(out)           # the same floats, bit for bit
+    assert train_losses(copy) == train_losses(out)  # the same floats, bit for bit
     assert [r["step"] for r in read_metrics(str(copy))] == [r["step"] for r in read_metrics(str(out))]
 
 
@@ -192,7 +217,7 @@ def test_boundary_resume_applies_the_transfer_again(tiny_run, tmp_path):
     _, out, _ = tiny_run
     copy = tmp_path / "run"
     shutil.copytree(out, copy)
-    for step in (12, 16, 18):                                # the newest is the phase boundary
+    for step in (12, 16, 18):  # the newest is the phase boundary
         shutil.rmtree(copy / "checkpoints" / f"step-{step}")
     execute(plan_of(tiny_run[0]), out=str(copy), device="cpu", claim=True)
     assert train_losses(copy) == train_losses(out)
@@ -211,7 +236,7 @@ def test_another_plan_is_refused_with_the_diff(tiny_run, tmp_path):
     code = run_and_report(plan_of(path, ["seed=5"]), out=str(copy), device="cpu", claim=True)
     assert code == 1
     assert latest_step(str(copy / "checkpoints")) == 18
-    assert json.loads((copy / "summary.json").read_text())["status"] == "done"   # left alone
+    assert json.loads((copy / "summary.json").read_text())["status"] == "done"  # left alone
 
 
 def test_force_replan_continues_and_logs_the_diff(tiny_run, tmp_path):
@@ -219,13 +244,25 @@ def test_force_replan_continues_and_logs_the_diff(tiny_run, tmp_path):
     copy = tmp_path / "run"
     shutil.copytree(out, copy)
     shutil.rmtree(copy / "checkpoints" / "step-18")
-    result = CliRunner().invoke(app, ["run", str(path), "--out", str(copy), "--force-replan",
-                                      "--set", "phases.main.schedule=constant", "--device", "cpu"])
+    result = CliRunner().invoke(
+        app,
+        [
+            "run",
+            str(path),
+            "--out",
+            str(copy),
+            "--force-replan",
+            "--set",
+            "phases.main.schedule=constant",
+            "--device",
+            "cpu",
+        ],
+    )
     assert result.exit_code == 0, result.output
     assert "--force-replan" in result.output and '"kind": "constant"' in result.output
     assert train_losses(copy)[16] == train_losses(out)[16]
     lr = lambda folder: {r["step"]: r["lr"] for r in read_metrics(str(folder)) if r["kind"] == "train"}  # noqa: E731
-    assert lr(copy)[18] == 3e-3 != lr(out)[18]                 # the new (constant) schedule
+    assert lr(copy)[18] == 3e-3 != lr(out)[18]  # the new (constant) schedule
 
 
 def test_bf16_tiny_run(tmp_path):
@@ -259,16 +296,25 @@ def test_nan_loss_stops_and_keeps_the_last_good_checkpoint(tmp_path, capsys):
 
 def test_dry_run_and_slurm(tmp_path):
     path = curriculum(tmp_path)
-    result = CliRunner().invoke(app, ["run", str(path), "--dry-run", "--nproc", "2", "--out",
-                                      str(tmp_path / "run")])
+    result = CliRunner().invoke(
+        app, ["run", str(path), "--dry-run", "--nproc", "2", "--out", str(tmp_path / "run")]
+    )
     assert result.exit_code == 0, result.output
-    for text in ("phase warm: 10 steps", "vocabulary 44", "FLOPs per token", "FLOPs per step",
-                 "memory per rank", '"data_parallel_shard_degree": -1', '"local_batch_size": 4',
-                 "TorchTitan job config"):
+    for text in (
+        "phase warm: 10 steps",
+        "vocabulary 44",
+        "FLOPs per token",
+        "FLOPs per step",
+        "memory per rank",
+        '"data_parallel_shard_degree": -1',
+        '"local_batch_size": 4',
+        "TorchTitan job config",
+    ):
         assert text in result.output, text
-    assert not (tmp_path / "run" / "plan.json").exists()    # a dry run claims nothing
-    result = CliRunner().invoke(app, ["run", str(path), "--emit-slurm", "--nodes", "2",
-                                      "--gpus-per-node", "4"])
+    assert not (tmp_path / "run" / "plan.json").exists()  # a dry run claims nothing
+    result = CliRunner().invoke(
+        app, ["run", str(path), "--emit-slurm", "--nodes", "2", "--gpus-per-node", "4"]
+    )
     assert result.exit_code == 0 and result.output.startswith("#!/bin/bash")
     assert "--nproc-per-node=4" in result.output and str(path.resolve()) in result.output
 
@@ -278,8 +324,9 @@ def test_dry_run_counts_activations_of_one_microbatch(tmp_path):
 
     def activations(runtime: str) -> float:
         path = curriculum(tmp_path, runtime=runtime, name=f"m{len(runtime)}.curr")
-        result = CliRunner().invoke(app, ["run", str(path), "--dry-run", "--nproc", "2", "--out",
-                                          str(tmp_path / "run")])
+        result = CliRunner().invoke(
+            app, ["run", str(path), "--dry-run", "--nproc", "2", "--out", str(tmp_path / "run")]
+        )
         assert result.exit_code == 0, result.output
         line = next(line for line in result.output.splitlines() if "memory per rank" in line)
         number, unit = re.search(r"activations ([0-9.]+) (\w+),", line).groups()
@@ -299,12 +346,14 @@ def test_user_errors_without_traceback(tmp_path):
     result = CliRunner().invoke(app, ["run", str(tmp_path / "missing.curr")])
     assert result.exit_code == 2
     data = tmp_path / "data.curr"
-    data.write_text('curriculum d {\n  model = gpt2(layers=1, heads=2, dim=16)\n  context = 32\n'
-                    '  batch = 4\n  source t = text("nowhere/*.txt")\n'
-                    '  phase p { steps = 2  mix = { t: 100% } }\n}\n')
+    data.write_text(
+        "curriculum d {\n  model = gpt2(layers=1, heads=2, dim=16)\n  context = 32\n"
+        '  batch = 4\n  source t = text("nowhere/*.txt")\n'
+        "  phase p { steps = 2  mix = { t: 100% } }\n}\n"
+    )
     result = CliRunner().invoke(app, ["run", str(data), "--out", str(tmp_path / "d")])
     assert result.exit_code == 1 and "nowhere/*.txt" in result.output and "Traceback" not in result.output
-    assert not (tmp_path / "d" / "metrics.jsonl").exists()        # failed before training
+    assert not (tmp_path / "d" / "metrics.jsonl").exists()  # failed before training
 
 
 def test_truncate_records_drops_later_steps_and_a_torn_line(tmp_path):
@@ -333,9 +382,21 @@ def test_two_ranks_gloo_fsdp(tmp_path):
     then `--nproc 2` spawns two ranks that resume the same run from a mid-phase checkpoint."""
     path = curriculum(tmp_path)
     out = tmp_path / "run"
-    joined = subprocess.run([sys.executable, "-m", "torch.distributed.run", "--standalone",
-                             "--nproc-per-node", "2", *procdsl(path, "--out", out)[1:]],
-                            env=clean_env(), capture_output=True, text=True, timeout=600)
+    joined = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "torch.distributed.run",
+            "--standalone",
+            "--nproc-per-node",
+            "2",
+            *procdsl(path, "--out", out)[1:],
+        ],
+        env=clean_env(),
+        capture_output=True,
+        text=True,
+        timeout=600,
+    )
     assert joined.returncode == 0, joined.stdout[-3000:] + joined.stderr[-3000:]
     summary = json.loads((out / "summary.json").read_text())
     assert summary["status"] == "done" and summary["steps"] == 18
@@ -344,12 +405,19 @@ def test_two_ranks_gloo_fsdp(tmp_path):
     assert "Applied FSDP to GPT-2" in (out / "logs" / "rank_1.log").read_text()
     keys = stored_keys(str(out / "checkpoints" / "step-18"))
     assert {"procdsl.rng_rank_0", "procdsl.rng_rank_1"} <= keys
-    assert torch.equal(dcp_tensor(out / "checkpoints" / "step-10", "pos_embeddings.weight"),
-                       dcp_tensor(out / "checkpoints" / "step-18", "pos_embeddings.weight"))
+    assert torch.equal(
+        dcp_tensor(out / "checkpoints" / "step-10", "pos_embeddings.weight"),
+        dcp_tensor(out / "checkpoints" / "step-18", "pos_embeddings.weight"),
+    )
     for step in (16, 18):
         shutil.rmtree(out / "checkpoints" / f"step-{step}")
-    spawned = subprocess.run(procdsl(path, "--nproc", "2", "--out", out), env=clean_env(),
-                             capture_output=True, text=True, timeout=600)
+    spawned = subprocess.run(
+        procdsl(path, "--nproc", "2", "--out", out),
+        env=clean_env(),
+        capture_output=True,
+        text=True,
+        timeout=600,
+    )
     assert spawned.returncode == 0, spawned.stdout[-3000:] + spawned.stderr[-3000:]
     assert "resuming from" in spawned.stderr
     assert train_losses(out) == pytest.approx(losses, rel=1e-6)
@@ -359,12 +427,14 @@ def test_two_ranks_gloo_fsdp(tmp_path):
 def test_kill_9_and_rerun_continues_bitwise(tmp_path):
     path = curriculum(tmp_path, warm=24, main=16, runtime="")
     reference, killed = tmp_path / "reference", tmp_path / "killed"
-    done = subprocess.run(procdsl(path, "--out", reference), env=clean_env(), capture_output=True,
-                          text=True, timeout=600)
+    done = subprocess.run(
+        procdsl(path, "--out", reference), env=clean_env(), capture_output=True, text=True, timeout=600
+    )
     assert done.returncode == 0, done.stderr[-3000:]
-    kill_after = random.Random().randint(5, 36)              # any step: mid-phase or boundary
-    process = subprocess.Popen(procdsl(path, "--out", killed), env=clean_env(),
-                               stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    kill_after = random.Random().randint(5, 36)  # any step: mid-phase or boundary
+    process = subprocess.Popen(
+        procdsl(path, "--out", killed), env=clean_env(), stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL
+    )
     metrics = killed / "metrics.jsonl"
     deadline = time.monotonic() + 300
     while time.monotonic() < deadline and process.poll() is None:
@@ -375,15 +445,18 @@ def test_kill_9_and_rerun_continues_bitwise(tmp_path):
     os.kill(process.pid, signal.SIGKILL)
     process.wait()
     assert not (killed / "summary.json").exists()
-    rerun = subprocess.run(procdsl(path, "--out", killed), env=clean_env(), capture_output=True,
-                           text=True, timeout=600)
+    rerun = subprocess.run(
+        procdsl(path, "--out", killed), env=clean_env(), capture_output=True, text=True, timeout=600
+    )
     assert rerun.returncode == 0, rerun.stderr[-3000:]
     if kill_after > 4:
         assert "resuming from" in rerun.stderr, (kill_after, rerun.stderr)
     expected, got = train_losses(reference), train_losses(killed)
     assert got == expected, f"killed after {kill_after} logged steps"
     evals = lambda folder: [r for r in read_metrics(str(folder)) if r["kind"] == "eval"]  # noqa: E731
-    assert [(r["step"], r["loss"]) for r in evals(killed)] == [(r["step"], r["loss"]) for r in evals(reference)]
+    assert [(r["step"], r["loss"]) for r in evals(killed)] == [
+        (r["step"], r["loss"]) for r in evals(reference)
+    ]
 
 
 def free_loopback_port() -> int:
@@ -401,14 +474,34 @@ def test_two_nodes_on_loopback(tmp_path):
     path = curriculum(tmp_path, warm=6, main=4)
     out = tmp_path / "run"
     port = free_loopback_port()
-    env = clean_env() | {"GLOO_SOCKET_IFNAME": "lo", "OMP_NUM_THREADS": "1"}   # loopback only
-    nodes = [subprocess.Popen([sys.executable, "-m", "torch.distributed.run", "--nnodes", "2",
-                               "--nproc_per_node", "1", "--node_rank", str(rank),
-                               "--master_addr", "127.0.0.1", "--master_port", str(port),
-                               "--local_addr", "127.0.0.1",
-                               *procdsl(path, "--out", out, "--device", "cpu")[1:]],
-                              env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
-             for rank in (0, 1)]
+    env = clean_env() | {"GLOO_SOCKET_IFNAME": "lo", "OMP_NUM_THREADS": "1"}  # loopback only
+    nodes = [
+        subprocess.Popen(
+            [
+                sys.executable,
+                "-m",
+                "torch.distributed.run",
+                "--nnodes",
+                "2",
+                "--nproc_per_node",
+                "1",
+                "--node_rank",
+                str(rank),
+                "--master_addr",
+                "127.0.0.1",
+                "--master_port",
+                str(port),
+                "--local_addr",
+                "127.0.0.1",
+                *procdsl(path, "--out", out, "--device", "cpu")[1:],
+            ],
+            env=env,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.STDOUT,
+            text=True,
+        )
+        for rank in (0, 1)
+    ]
     try:
         outputs = [node.communicate(timeout=240)[0] for node in nodes]
     finally:
@@ -420,8 +513,8 @@ def test_two_nodes_on_loopback(tmp_path):
     assert summary["status"] == "done" and summary["steps"] == 10
     losses = train_losses(out)
     assert sorted(losses) == list(range(1, 11))
-    assert losses[6] < losses[1] - 0.2                       # it learned in phase 1 …
-    assert losses[10] < losses[7]                             # … and after the transfer
+    assert losses[6] < losses[1] - 0.2  # it learned in phase 1 …
+    assert losses[10] < losses[7]  # … and after the transfer
     for rank in (0, 1):
         log = (out / "logs" / f"rank_{rank}.log").read_text()
         assert "Applied FSDP to GPT-2" in log
@@ -446,6 +539,6 @@ def test_bf16_and_compile_tiny_run(tmp_path):
     losses = train_losses(out)
     assert all(math.isfinite(v) for v in losses.values()) and losses[6] < losses[1] - 0.2
     log = (out / "logs" / "rank_0.log").read_text()
-    for phase in ("warm", "main"):    # read from the trainer's autocast context and model blocks
+    for phase in ("warm", "main"):  # read from the trainer's autocast context and model blocks
         assert f"procdsl: phase {phase}: compute autocast torch.bfloat16; compiled modules 2" in log
-    assert counters["stats"]["unique_graphs"] > graphs       # dynamo really captured graphs
+    assert counters["stats"]["unique_graphs"] > graphs  # dynamo really captured graphs

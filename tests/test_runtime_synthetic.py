@@ -14,19 +14,17 @@ IGNORE = -100
 
 
 def loader(rank: int = 0, world: int = 1, batch: int = 4, seq_len: int = 12) -> TitanBatches:
-    rows = SyntheticRows(seed=3, dp_rank=rank, dp_world_size=world, seq_len=seq_len,
-                         vocab_size=50)
-    return TitanBatches(rows, batch_size=batch, seq_len=seq_len, dp_rank=rank,
-                        dp_world_size=world)
+    rows = SyntheticRows(seed=3, dp_rank=rank, dp_world_size=world, seq_len=seq_len, vocab_size=50)
+    return TitanBatches(rows, batch_size=batch, seq_len=seq_len, dp_rank=rank, dp_world_size=world)
 
 
 def test_labels_are_shifted_tokens_with_mask():
-    (inputs, labels), = [b for b, _ in zip(loader(), range(1))]
+    ((inputs, labels),) = [b for b, _ in zip(loader(), range(1))]
     tokens = inputs["input"]
     assert tokens.dtype == labels.dtype == torch.int64
     assert torch.all(labels[:, : PROMPT - 1] == IGNORE)
-    torch.testing.assert_close(labels[:, PROMPT - 1:-1], tokens[:, PROMPT:])
-    assert torch.all(labels[:, PROMPT - 1:] != IGNORE)
+    torch.testing.assert_close(labels[:, PROMPT - 1 : -1], tokens[:, PROMPT:])
+    assert torch.all(labels[:, PROMPT - 1 :] != IGNORE)
 
 
 def test_resume_continues_exactly():
@@ -51,8 +49,12 @@ def test_world_size_change_is_refused():
 
 
 def test_ranks_split_one_stream():
-    single = [row[0].tolist() for row, _ in zip(SyntheticRows(seed=3, dp_rank=0, dp_world_size=1,
-                                                             seq_len=5, vocab_size=50), range(6))]
+    single = [
+        row[0].tolist()
+        for row, _ in zip(
+            SyntheticRows(seed=3, dp_rank=0, dp_world_size=1, seq_len=5, vocab_size=50), range(6)
+        )
+    ]
     for rank in (0, 1):
         rows = SyntheticRows(seed=3, dp_rank=rank, dp_world_size=2, seq_len=5, vocab_size=50)
         assert [r[0].tolist() for r, _ in zip(rows, range(3))] == single[rank::2]

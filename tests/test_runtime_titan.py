@@ -24,8 +24,15 @@ from procdsl.rundir import read_metrics  # noqa: E402
 
 VOCAB = 64
 FLAVOR = f"layers=2,heads=4,dim=64,vocab_size={VOCAB},context=32"
-LAUNCHER_VARS = ("RANK", "LOCAL_RANK", "WORLD_SIZE", "LOCAL_WORLD_SIZE", "GROUP_RANK",
-                 "MASTER_ADDR", "MASTER_PORT")
+LAUNCHER_VARS = (
+    "RANK",
+    "LOCAL_RANK",
+    "WORLD_SIZE",
+    "LOCAL_WORLD_SIZE",
+    "GROUP_RANK",
+    "MASTER_ADDR",
+    "MASTER_PORT",
+)
 
 
 def job(folder, *, steps: int, local_batch: int = 8, **sections) -> dict:
@@ -33,14 +40,18 @@ def job(folder, *, steps: int, local_batch: int = 8, **sections) -> dict:
     config = {
         "job": {"dump_folder": str(folder)},
         "model": {"name": "procdsl_gpt2", "flavor": FLAVOR},
-        "training": {"local_batch_size": local_batch, "global_batch_size": 8, "seq_len": 32,
-                     "steps": steps, "mixed_precision_param": "float32"},
+        "training": {
+            "local_batch_size": local_batch,
+            "global_batch_size": 8,
+            "seq_len": 32,
+            "steps": steps,
+            "mixed_precision_param": "float32",
+        },
         "optimizer": {"lr": 3e-3},
         "lr_scheduler": {"warmup_steps": 2},
         "activation_checkpoint": {"mode": "selective"},
         "metrics": {"log_freq": 1},
-        "checkpoint": {"enable": True, "folder": "checkpoints", "interval": 3,
-                       "last_save_model_only": False},
+        "checkpoint": {"enable": True, "folder": "checkpoints", "interval": 3, "last_save_model_only": False},
         "procdsl": {"device": "cpu", "dataloader": "procdsl.runtime.synthetic:build_synthetic"},
         "debug": {"seed": 0},
     }

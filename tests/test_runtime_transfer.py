@@ -18,7 +18,9 @@ KEEP_ALL = ("embed", "pos", "attn", "mlp", "norm", "head")
 
 
 def gpt2(vocab: int, seed: int) -> GPT2:
-    return materialize(GPT2, GPT2ModelArgs.from_shape(layers=2, heads=2, dim=16, vocab_size=vocab, context=32), seed)
+    return materialize(
+        GPT2, GPT2ModelArgs.from_shape(layers=2, heads=2, dim=16, vocab_size=vocab, context=32), seed
+    )
 
 
 def params(model) -> dict[str, torch.Tensor]:
@@ -85,8 +87,9 @@ def test_frozen_untouched_after_a_step():
     frozen = transfer.freeze(model, ["attn", "pos"], kind="gpt2")
     assert set(frozen) == set(of("attn", frozen) + of("pos", frozen)) and len(frozen) == 9
     before = params(model)
-    optimizer = torch.optim.AdamW([p for p in model.parameters() if p.requires_grad], lr=1e-2,
-                                  weight_decay=0.1)
+    optimizer = torch.optim.AdamW(
+        [p for p in model.parameters() if p.requires_grad], lr=1e-2, weight_decay=0.1
+    )
     tokens = torch.randint(0, 20, (4, 9))
     loss = torch.nn.functional.cross_entropy(model(tokens[:, :-1]).flatten(0, 1), tokens[:, 1:].flatten())
     loss.backward()
@@ -105,18 +108,19 @@ def test_continue_optimizer_carries_state_when_shapes_allow():
         optimizer.step()
         return optimizer
 
-    old, new = gpt2(20, seed=0), gpt2(24, seed=1)          # vocabulary grows: embed/head change shape
+    old, new = gpt2(20, seed=0), gpt2(24, seed=1)  # vocabulary grows: embed/head change shape
     old_opt = stepped(old)
     new_opt = torch.optim.AdamW(new.parameters(), lr=1e-2)
-    carried = transfer.continue_optimizer([old_opt], old, [new_opt], new,
-                                          keep=("attn", "mlp", "norm", "pos", "embed"), kind="gpt2")
+    carried = transfer.continue_optimizer(
+        [old_opt], old, [new_opt], new, keep=("attn", "mlp", "norm", "pos", "embed"), kind="gpt2"
+    )
     names = dict(new.named_parameters())
     assert "layers.0.attention.qkv.weight" in carried and "pos_embeddings.weight" in carried
-    assert "tok_embeddings.weight" not in carried                   # shape changed
-    assert "output.weight" not in carried                           # head was not kept
+    assert "tok_embeddings.weight" not in carried  # shape changed
+    assert "output.weight" not in carried  # head was not kept
     state = new_opt.state[names["layers.0.mlp.up.weight"]]
     old_state = old_opt.state[dict(old.named_parameters())["layers.0.mlp.up.weight"]]
-    assert state["exp_avg"] is old_state["exp_avg"]          # moved: the old optimizer is discarded
+    assert state["exp_avg"] is old_state["exp_avg"]  # moved: the old optimizer is discarded
     assert names["tok_embeddings.weight"] not in new_opt.state
 
 
@@ -134,8 +138,12 @@ def test_perturbations_of_kept_weights():
     old = gpt2(20, seed=0)
     spec = lambda **p: Transfer(perturb={k: Perturb(kind=v[0], amount=v[1]) for k, v in p.items()})  # noqa: E731
     runs = {}
-    for label, transfer_spec in (("plain", Transfer()), ("shuffle", spec(attn=("shuffle", None))),
-                                 ("noise", spec(mlp=("noise", 0.5))), ("scale", spec(norm=("scale", 2.0)))):
+    for label, transfer_spec in (
+        ("plain", Transfer()),
+        ("shuffle", spec(attn=("shuffle", None))),
+        ("noise", spec(mlp=("noise", 0.5))),
+        ("scale", spec(norm=("scale", 2.0))),
+    ):
         new = gpt2(20, seed=1)
         transfer.apply_transfer(old, new, transfer_spec, kind="gpt2", seed=3)
         runs[label] = params(new)
@@ -147,8 +155,8 @@ def test_perturbations_of_kept_weights():
     delta = runs["noise"][up] - before[up]
     assert delta.std().item() == pytest.approx(0.5 * before[up].std().item(), rel=0.1)
     assert torch.equal(runs["scale"]["norm.weight"], 2 * before["norm.weight"])
-    for label in ("shuffle", "noise", "scale"):          # the other components are copied as they were
+    for label in ("shuffle", "noise", "scale"):  # the other components are copied as they were
         assert torch.equal(runs[label]["pos_embeddings.weight"], before["pos_embeddings.weight"])
     again = gpt2(20, seed=1)
     transfer.apply_transfer(old, again, spec(mlp=("noise", 0.5)), kind="gpt2", seed=3)
-    assert torch.equal(params(again)[up], runs["noise"][up])      # deterministic in the seed
+    assert torch.equal(params(again)[up], runs["noise"][up])  # deterministic in the seed

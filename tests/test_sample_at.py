@@ -32,17 +32,29 @@ def curr(tmp_path):
 
 
 def lengths(output: str, source: str = "s") -> list[int]:
-    return [len(json.loads(line)["tokens"]) for line in output.splitlines() if f'"source": "{source}"' in line]
+    return [
+        len(json.loads(line)["tokens"]) for line in output.splitlines() if f'"source": "{source}"' in line
+    ]
 
 
 def test_at_shows_where_the_ramp_stands(curr):
-    shown = {at: lengths(runner.invoke(app, ["sample", str(curr), "--source", "s", "-n", "3", "--json",
-                                             "--at", at]).output) for at in ("0%", "50%", "90%")}
+    shown = {
+        at: lengths(
+            runner.invoke(app, ["sample", str(curr), "--source", "s", "-n", "3", "--json", "--at", at]).output
+        )
+        for at in ("0%", "50%", "90%")
+    }
     assert max(shown["0%"]) < 20 and 60 < min(shown["50%"]) < 80 and min(shown["90%"]) > 110
-    assert lengths(runner.invoke(app, ["sample", str(curr), "--source", "s", "--json", "-n", "3",
-                                       "--step", "91"]).output) == shown["90%"]
+    assert (
+        lengths(
+            runner.invoke(
+                app, ["sample", str(curr), "--source", "s", "--json", "-n", "3", "--step", "91"]
+            ).output
+        )
+        == shown["90%"]
+    )
     flat = runner.invoke(app, ["sample", str(curr), "--source", "flat", "--json", "-n", "2", "--at", "90%"])
-    assert lengths(flat.output, "flat") == [13, 13]                # no ramp: the same size throughout
+    assert lengths(flat.output, "flat") == [13, 13]  # no ramp: the same size throughout
 
 
 def test_the_example_shown_is_the_one_the_stream_trains_on_at_that_step(curr):
@@ -51,18 +63,21 @@ def test_the_example_shown_is_the_one_the_stream_trains_on_at_that_step(curr):
         stream, rows = sampling.open_rows(plan, "p", 1, skip=step - 1)
         row = next(rows)
         (unit,) = sampling.row_units(row)
-        tokens = [t - stream.vocab.offset("s") for t in row["tokens"][unit[1]:unit[2]]]
+        tokens = [t - stream.vocab.offset("s") for t in row["tokens"][unit[1] : unit[2]]]
         (example,) = sampling.iter_source(plan, "s", 1, at=(step - 1) / 100)
         assert example.tokens.tolist() == tokens
 
 
-@pytest.mark.parametrize("args, message", [
-    (["--at", "150%"], "--at 150%: must lie between 0% and 100%"),
-    (["--at", "soon"], "--at soon: write how far through the phase"),
-    (["--at", "50%", "--step", "3"], "give --at or --step, not both"),
-    (["--source", "s", "--step", "101"], "--step 101: phase 'p', which trains on 's', has 100 steps"),
-    (["--packed", "--phase", "q", "--step", "11"], "--step 11: phase 'q' has 10 steps"),
-])
+@pytest.mark.parametrize(
+    "args, message",
+    [
+        (["--at", "150%"], "--at 150%: must lie between 0% and 100%"),
+        (["--at", "soon"], "--at soon: write how far through the phase"),
+        (["--at", "50%", "--step", "3"], "give --at or --step, not both"),
+        (["--source", "s", "--step", "101"], "--step 101: phase 'p', which trains on 's', has 100 steps"),
+        (["--packed", "--phase", "q", "--step", "11"], "--step 11: phase 'q' has 10 steps"),
+    ],
+)
 def test_bad_positions_are_usage_errors(curr, args, message):
     result = runner.invoke(app, ["sample", str(curr), *args])
     assert result.exit_code == 2 and message in result.output

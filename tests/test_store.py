@@ -46,11 +46,12 @@ def corpus(n: int, seed: int = 0) -> list[str]:
     return [" ".join(rng.choice(words, size=int(rng.integers(1, 60)))) for _ in range(n)]
 
 
-def make_plan(folder: Path, body: str, *, tokenizer: str = "bytes", steps: int = 20,
-              context: int = 16):
-    text = (f"curriculum t {{ model = gpt2(layers=1, heads=1, dim=8)\n context = {context}\n"
-            f" batch = 2\n tokenizer = {tokenizer}\n{body}\n"
-            f" phase p {{ steps = {steps}  mix = {{ a: 100% }} }} }}")
+def make_plan(folder: Path, body: str, *, tokenizer: str = "bytes", steps: int = 20, context: int = 16):
+    text = (
+        f"curriculum t {{ model = gpt2(layers=1, heads=1, dim=8)\n context = {context}\n"
+        f" batch = 2\n tokenizer = {tokenizer}\n{body}\n"
+        f" phase p {{ steps = {steps}  mix = {{ a: 100% }} }} }}"
+    )
     (folder / "t.curr").write_text(text, encoding="utf-8")
     result = compile_text(text, str(folder / "t.curr"))
     assert result.ok, result.diagnostics
@@ -73,8 +74,7 @@ def units_of(reader, count: int, cursor=START):
 
 
 def part_files(store_dir: Path) -> dict[str, int]:
-    return {str(p.relative_to(store_dir)): p.stat().st_size
-            for p in sorted(store_dir.rglob("*.bin"))}
+    return {str(p.relative_to(store_dir)): p.stat().st_size for p in sorted(store_dir.rglob("*.bin"))}
 
 
 # ------------------------------------------------------------------------------ tokenizer
@@ -85,15 +85,31 @@ def test_tiktoken_ids_equal_the_gpt2_tokenizer_on_a_corpus():
 
     fast, slow = gpt2_tokenizer(), gpt2_tokenizer(fast=False)
     assert type(fast).__name__ == "TiktokenGpt2" and type(slow).__name__ == "HfTokenizer"
-    edge = ["", " ", "\n", "hello world", "  leading", "trailing   ", "a\n\n\nb", "\t\ttabs\r\n",
-            "naïve café 日本語 🙂👍🏽", "<|endoftext|> stays text", "it's they'll I'M 's'S",
-            "x\u00a0y\u2028z\u3000w\x0bv\x0cu\x1cq\x85r", "123456789 3.14 1e-9", "Ünïcödé   \n  x",
-            "😀" * 7, "a" * 3000, "   \n\n   \t", "\u200b\u200d\ufeff", "ﬁ ligature Ⅻ ½"]
+    edge = [
+        "",
+        " ",
+        "\n",
+        "hello world",
+        "  leading",
+        "trailing   ",
+        "a\n\n\nb",
+        "\t\ttabs\r\n",
+        "naïve café 日本語 🙂👍🏽",
+        "<|endoftext|> stays text",
+        "it's they'll I'M 's'S",
+        "x\u00a0y\u2028z\u3000w\x0bv\x0cu\x1cq\x85r",
+        "123456789 3.14 1e-9",
+        "Ünïcödé   \n  x",
+        "😀" * 7,
+        "a" * 3000,
+        "   \n\n   \t",
+        "\u200b\u200d\ufeff",
+        "ﬁ ligature Ⅻ ½",
+    ]
     import sysconfig
 
     stdlib = Path(sysconfig.get_paths()["stdlib"])
-    texts = edge + [p.read_text(encoding="utf-8", errors="replace")
-                    for p in sorted(stdlib.glob("*.py"))[:40]]
+    texts = edge + [p.read_text(encoding="utf-8", errors="replace") for p in sorted(stdlib.glob("*.py"))[:40]]
     mine, theirs = fast.encode_batch(texts), slow.encode_batch(texts)
     for text, a, b in zip(texts, mine, theirs):
         assert a.tolist() == b.tolist(), repr(text[:60])
@@ -145,14 +161,16 @@ def test_jsonl_lines_are_numbered_as_before(tmp_path):
 def test_a_source_only_evaluated_is_read_whole_and_one_only_trained_loses_nothing(tmp_path):
     write_jsonl(tmp_path / "train.jsonl", corpus(50))
     write_jsonl(tmp_path / "valid.jsonl", corpus(30, seed=1))
-    text = ('curriculum h { model = gpt2(layers=1, heads=1, dim=8) context = 16 batch = 2 '
-            'tokenizer = bytes source a = jsonl("train.jsonl") source v = jsonl("valid.jsonl") '
-            'source a_val = jsonl("train.jsonl") '
-            'phase p { steps = 2 mix = { a: 100% } eval every 1 steps { perplexity(v, batches=400) } } '
-            'phase q { steps = 2 mix = { a: 100% } eval every 1 steps { perplexity(a_val, batches=1) } } }')
+    text = (
+        "curriculum h { model = gpt2(layers=1, heads=1, dim=8) context = 16 batch = 2 "
+        'tokenizer = bytes source a = jsonl("train.jsonl") source v = jsonl("valid.jsonl") '
+        'source a_val = jsonl("train.jsonl") '
+        "phase p { steps = 2 mix = { a: 100% } eval every 1 steps { perplexity(v, batches=400) } } "
+        "phase q { steps = 2 mix = { a: 100% } eval every 1 steps { perplexity(a_val, batches=1) } } }"
+    )
     plan = compile_text(text, str(tmp_path / "h.curr")).plan
-    assert plan_split(plan, "v", "heldout") == "all"           # a real validation set, whole
-    assert plan_split(plan, "a", "train") == "train"           # a_val is carved out of it
+    assert plan_split(plan, "v", "heldout") == "all"  # a real validation set, whole
+    assert plan_split(plan, "a", "train") == "train"  # a_val is carved out of it
     assert plan_split(plan, "a_val", "heldout") == "heldout"
     prepare_plan(plan, cache_dir=str(tmp_path / "cache"), progress=False)
     valid = TokenStore.open(plan, "v", "heldout", cache_dir=str(tmp_path / "cache"))
@@ -164,15 +182,20 @@ def test_a_source_only_evaluated_is_read_whole_and_one_only_trained_loses_nothin
 
 @pytest.mark.parametrize("loss", ["full", "answer_only"])
 def test_store_units_equal_streaming_units_dm_math(tmp_path, loss):
-    plan = make_plan(tmp_path, ' source a = dm_math(modules=[arithmetic__add_or_sub, numbers__gcd])',
-                     tokenizer="char", steps=600)
+    plan = make_plan(
+        tmp_path,
+        " source a = dm_math(modules=[arithmetic__add_or_sub, numbers__gcd])",
+        tokenizer="char",
+        steps=600,
+    )
     cache = str(tmp_path / "cache")
     prepare_plan(plan, cache_dir=cache, progress=False)
     store = TokenStore.open(plan, "a", "train", cache_dir=cache)
     assert store.masked and store.dtype == np.uint16
     source, tokenizer = plan.sources["a"], build_tokenizer("char")
-    streaming = TextUnits(source, tokenizer, split=store.split, seed=plan.phases[0].seed,
-                          context=16, loss=loss)
+    streaming = TextUnits(
+        source, tokenizer, split=store.split, seed=plan.phases[0].seed, context=16, loss=loss
+    )
     stored = StoreUnits(store, context=16, loss=loss)
     assert units_of(stored, 300) == units_of(streaming, 300)
     assert units_of(stored, 5, Cursor(0, 77, 0)) == units_of(streaming, 5, Cursor(0, 77, 0))
@@ -191,11 +214,16 @@ def test_store_units_equal_streaming_units_across_shards_and_epochs(tmp_path, mo
     assert store.dtype == np.uint16
     lengths = store.doc_lengths()
     assert lengths.sum() == store.n_tokens and store.offsets(10, 13).tolist() == [
-        0, lengths[10], lengths[10] + lengths[11], lengths[10:13].sum()]
-    streaming = TextUnits(plan.sources["a"], build_tokenizer("gpt2"), split=store.split, seed=0,
-                          context=16, loss="full")
+        0,
+        lengths[10],
+        lengths[10] + lengths[11],
+        lengths[10:13].sum(),
+    ]
+    streaming = TextUnits(
+        plan.sources["a"], build_tokenizer("gpt2"), split=store.split, seed=0, context=16, loss="full"
+    )
     stored = StoreUnits(store, context=16, loss="full")
-    count = int(np.ceil(lengths / 17).sum()) + 40                  # one epoch and then some
+    count = int(np.ceil(lengths / 17).sum()) + 40  # one epoch and then some
     mine = units_of(stored, count)
     assert mine == units_of(streaming, count)
     assert mine[-1][0].epoch == 1
@@ -213,8 +241,9 @@ def test_store_units_equal_streaming_units_hf_shards(tmp_path):
     prepare_plan(plan, cache_dir=cache, progress=False)
     store = TokenStore.open(plan, "a", "train", cache_dir=cache)
     assert [p["documents"] for p in store.manifest["parts"]] == [12, 12, 12] and store.exhausted
-    streaming = TextUnits(plan.sources["a"], build_tokenizer("bytes"), split=store.split, seed=0,
-                          context=16, loss="full")
+    streaming = TextUnits(
+        plan.sources["a"], build_tokenizer("bytes"), split=store.split, seed=0, context=16, loss="full"
+    )
     stored = StoreUnits(store, context=16, loss="full")
     assert units_of(stored, 500) == units_of(streaming, 500)
 
@@ -271,8 +300,11 @@ def test_prepare_resumes_after_kill_9(tmp_path):
     write_jsonl(tmp_path / "a.jsonl", corpus(20000))
     plan = make_plan(tmp_path, ' source a = jsonl("a.jsonl")', steps=50000)
     cache = tmp_path / "cache"
-    process = subprocess.Popen([sys.executable, "-c", _SLOW_PREPARER, str(tmp_path / "t.curr"),
-                                str(cache)], stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    process = subprocess.Popen(
+        [sys.executable, "-c", _SLOW_PREPARER, str(tmp_path / "t.curr"), str(cache)],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+    )
     deadline = time.monotonic() + 60
     progress = []
     while time.monotonic() < deadline and not progress:
@@ -281,7 +313,7 @@ def test_prepare_resumes_after_kill_9(tmp_path):
     os.kill(process.pid, signal.SIGKILL)
     process.wait()
     assert progress, "the preparer committed nothing within a minute"
-    assert not list(cache.rglob("manifest.json"))                     # never taken as complete
+    assert not list(cache.rglob("manifest.json"))  # never taken as complete
     with pytest.raises(StoreError, match="is incomplete"):
         TokenStore.open(plan, "a", "train", cache_dir=str(cache))
     committed = json.loads(progress[0].read_text())["documents"]
@@ -298,10 +330,10 @@ def test_two_preparers_at_once_prepare_once(tmp_path):
     write_jsonl(tmp_path / "a.jsonl", corpus(2000))
     plan = make_plan(tmp_path, ' source a = jsonl("a.jsonl")', steps=500)
     cache = str(tmp_path / "cache")
-    command = [sys.executable, "-m", "procdsl.cli", "prepare", str(tmp_path / "t.curr"),
-               "--cache-dir", cache]
-    both = [subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
-            for _ in range(2)]
+    command = [sys.executable, "-m", "procdsl.cli", "prepare", str(tmp_path / "t.curr"), "--cache-dir", cache]
+    both = [
+        subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True) for _ in range(2)
+    ]
     outputs = [p.communicate(timeout=120) for p in both]
     assert [p.returncode for p in both] == [0, 0], outputs
     assert sorted("up to date" in out for out, _ in outputs) == [False, True]
@@ -320,13 +352,19 @@ def test_a_store_for_another_tokenizer_or_changed_files_is_rejected(tmp_path):
     plan = make_plan(tmp_path, ' source a = jsonl("a.jsonl")')
     prepare_plan(plan, cache_dir=cache, progress=False)
     other = make_plan(tmp_path, ' source a = jsonl("a.jsonl")', tokenizer="char")
-    with pytest.raises(StoreError, match=r"source a \(train\): was prepared for tokenizer bytes, "
-                                         r"not char; run `procdsl prepare"):
+    with pytest.raises(
+        StoreError,
+        match=r"source a \(train\): was prepared for tokenizer bytes, "
+        r"not char; run `procdsl prepare",
+    ):
         TokenStore.open(other, "a", "train", cache_dir=cache)
-    plan = make_plan(tmp_path, ' source a = jsonl("a.jsonl")')      # t.curr: bytes again
+    plan = make_plan(tmp_path, ' source a = jsonl("a.jsonl")')  # t.curr: bytes again
     write_jsonl(path, corpus(101))
-    with pytest.raises(StoreError, match=r"source a \(train\): its data changed since it was "
-                                         r"prepared: .*a\.jsonl changed \(size"):
+    with pytest.raises(
+        StoreError,
+        match=r"source a \(train\): its data changed since it was "
+        r"prepared: .*a\.jsonl changed \(size",
+    ):
         TokenStore.open(plan, "a", "train", cache_dir=cache)
     result = runner.invoke(app, ["prepare", str(tmp_path / "t.curr"), "--cache-dir", cache])
     assert result.exit_code == 0, result.output
@@ -369,7 +407,7 @@ def test_a_full_disk_fails_cleanly_and_prepare_resumes(tmp_path, monkeypatch):
 
     def filling(handle, data):
         writes.append(len(data))
-        if len(writes) > 4:                  # two chunks (tokens + ends each) fit, then no room
+        if len(writes) > 4:  # two chunks (tokens + ends each) fit, then no room
             raise OSError(errno.ENOSPC, "No space left on device")
         real(handle, data)
 
@@ -382,7 +420,7 @@ def test_a_full_disk_fails_cleanly_and_prepare_resumes(tmp_path, monkeypatch):
     part = next(cache.rglob("part-00000"))
     committed = json.loads((part / "progress.json").read_text())
     assert committed["documents"] > 0
-    assert (part / "tokens.bin").stat().st_size == 2 * committed["tokens"]       # uint16 ids
+    assert (part / "tokens.bin").stat().st_size == 2 * committed["tokens"]  # uint16 ids
     assert (part / "ends.bin").stat().st_size == 8 * committed["documents"]
     monkeypatch.setattr(writer_module, "_write", real)
     result = runner.invoke(app, ["prepare", str(tmp_path / "t.curr"), "--cache-dir", str(cache)])

@@ -22,8 +22,10 @@ from procdsl.stream.units import Cursor, LazyUnits, ProceduralUnits
 
 
 def plan_of(body: str, *, context: int, batch: int, seed: int = 0):
-    text = (f"curriculum t {{\n  seed = {seed}\n  model = gpt2(layers=1, heads=1, dim=8)\n"
-            f"  tokenizer = bytes\n  context = {context}\n  batch = {batch}\n{body}\n}}\n")
+    text = (
+        f"curriculum t {{\n  seed = {seed}\n  model = gpt2(layers=1, heads=1, dim=8)\n"
+        f"  tokenizer = bytes\n  context = {context}\n  batch = {batch}\n{body}\n}}\n"
+    )
     result = compile_text(text, "t.curr")
     assert result.plan is not None, [str(d) for d in result.diagnostics]
     return result.plan
@@ -54,14 +56,18 @@ def mixed_plan(tmp_path):
     """Text (long documents chunked, epochs roll over), a ranged and a ramped procedural source,
     and a mix ramp."""
     docs = write_docs(tmp_path / "docs.jsonl", 40)
-    return plan_of(f"""
+    return plan_of(
+        f"""
   source text = jsonl("{docs}", heldout=0.2)
   source srt  = sort(length=4..30, vocab=20)
   source dy   = dyck(k=3, length=ramp(8, 48))
   phase p {{
     steps = 40
     mix = ramp({{ text: 60%, srt: 40% }}, {{ text: 30%, srt: 30%, dy: 40% }})
-  }}""", context=64, batch=8)
+  }}""",
+        context=64,
+        batch=8,
+    )
 
 
 # ---------------------------------------------------------------------------------- sharding
@@ -85,11 +91,15 @@ def long_plan(tmp_path):
     """Fixed-length sources a rank makes ahead (long k-Dyck in blocks of a few examples, short
     SORT in blocks of 512) packed with chunked text: the layout-ahead and prefetch path."""
     docs = write_docs(tmp_path / "docs.jsonl", 60)
-    return plan_of(f"""
+    return plan_of(
+        f"""
   source text = jsonl("{docs}")
   source srt  = sort(length=12, vocab=20)
   source dy   = dyck(k=5, length=300)
-  phase p {{ steps = 30  mix = {{ text: 40%, srt: 20%, dy: 40% }} }}""", context=320, batch=8)
+  phase p {{ steps = 30  mix = {{ text: 40%, srt: 20%, dy: 40% }} }}""",
+        context=320,
+        batch=8,
+    )
 
 
 def assert_every_world_and_resume_agree(plan, *, steps: int, worlds, seed: int, ahead: bool = False):
@@ -115,9 +125,9 @@ def assert_every_world_and_resume_agree(plan, *, steps: int, worlds, seed: int, 
         resumed = PhaseStream(plan, "p", rank=rank, world=world)
         resumed.load_state_dict(json.loads(json.dumps(first.state_dict())))
         rows = 8 // world
-        for got, want in zip(resumed, single[int(stop):]):
+        for got, want in zip(resumed, single[int(stop) :]):
             for field in fields:
-                mine = getattr(want, field)[rank * rows:(rank + 1) * rows]
+                mine = getattr(want, field)[rank * rows : (rank + 1) * rows]
                 assert (getattr(got, field) == mine).all(), (stop, world, got.step, field)
 
 
@@ -130,13 +140,16 @@ def variable_plan(tmp_path):
     """Variable-length procedural sources (long k-Dyck over 256 tokens in blocks of a few
     examples, short ranged SORT, a ramped ww) packed with chunked text: the lengths path."""
     docs = write_docs(tmp_path / "docs.jsonl", 60)
-    return plan_of(f"""
+    return plan_of(
+        f"""
   source text = jsonl("{docs}")
   source srt  = sort(length=4..30, vocab=20)
   source dy   = dyck(k=5, length=258..400)
   source w    = ww(length=ramp(10, 150), vocab=20)
   phase p {{ steps = 30  layout = packed  mix = {{ text: 30%, srt: 20%, dy: 30%, w: 20% }} }}""",
-                   context=400, batch=8)
+        context=400,
+        batch=8,
+    )
 
 
 def test_ranks_lay_out_variable_length_examples_from_their_lengths_alone(variable_plan):
@@ -154,11 +167,13 @@ def test_a_rank_of_many_makes_only_its_own_variable_length_examples(variable_pla
         def wrapper(source, **kwargs):
             made[kwargs["name"]] = made.get(kwargs["name"], 0) + count_of(kwargs)
             return real(source, **kwargs)
+
         return wrapper
 
     monkeypatch.setattr(units_module, "generate", counting(units_module.generate, lambda kw: kw["count"]))
-    monkeypatch.setattr(units_module, "generate_at",
-                        counting(units_module.generate_at, lambda kw: len(kw["indices"])))
+    monkeypatch.setattr(
+        units_module, "generate_at", counting(units_module.generate_at, lambda kw: len(kw["indices"]))
+    )
     whole = take(PhaseStream(variable_plan, "p"), 30)
     made.clear()
     rank0 = take(PhaseStream(variable_plan, "p", rank=0, world=8), 30)
@@ -180,13 +195,15 @@ def test_lazy_examples_are_held_to_their_promised_lengths(monkeypatch):
     units = reader.read(Cursor(0, 0, 0))
     want = generate(source, seed=0, name="d", start=0, count=len(units), context=64)
     assert (units.offsets == want.offsets).all()
-    assert (units.run(3, 9)[0] == want.tokens[want.offsets[3]:want.offsets[9]]).all()
+    assert (units.run(3, 9)[0] == want.tokens[want.offsets[3] : want.offsets[9]]).all()
     with pytest.raises(ValueError, match="more than a row of context 20"):
         ProceduralUnits(source, seed=0, key="d", context=20, offset=0, loss="full").read(Cursor(0, 0, 0))
     real = units_module.generate_lengths
     monkeypatch.setattr(units_module, "generate_lengths", lambda *a, **kw: real(*a, **kw) + 2)
     wrong = ProceduralUnits(source, seed=0, key="d", context=64, offset=0, loss="full").read(Cursor(0, 0, 0))
-    with pytest.raises(ValueError, match=r"example 0 of 'd' has \d+ tokens, not the \d+ its parameters promised"):
+    with pytest.raises(
+        ValueError, match=r"example 0 of 'd' has \d+ tokens, not the \d+ its parameters promised"
+    ):
         wrong.run(0, 2)
 
 
@@ -209,7 +226,7 @@ def test_rows_hold_whole_units_and_count_every_token_once(mixed_plan):
     assert stream.phase.layout == "packed"
     for batch in take(stream, 5):
         assert batch.tokens.shape == (8, 65) and batch.tokens.dtype == np.int32
-        assert batch.starts[:, 0].all()                 # every row opens with a unit
+        assert batch.starts[:, 0].all()  # every row opens with a unit
         assert not batch.targets[batch.starts].any() and not batch.targets[batch.padding].any()
         assert (batch.labels != -100).sum() == batch.targets.sum() == sum(batch.source_targets)
         assert sum(batch.source_tokens) + batch.pad_tokens == 8 * 65
@@ -222,9 +239,13 @@ def test_rows_hold_whole_units_and_count_every_token_once(mixed_plan):
 
 
 def test_padded_rows_hold_one_example_from_position_zero():
-    plan = plan_of("""
+    plan = plan_of(
+        """
   source a = sort(length=4..30, vocab=20)
-  phase p { steps = 6  mix = { a: 100% } }""", context=64, batch=8)
+  phase p { steps = 6  mix = { a: 100% } }""",
+        context=64,
+        batch=8,
+    )
     batches = take(PhaseStream(plan, "p"), 6)
     for batch in batches:
         assert (batch.starts.sum(axis=1) == 1).all() and batch.starts[:, 0].all()
@@ -232,7 +253,7 @@ def test_padded_rows_hold_one_example_from_position_zero():
     lengths = np.diff(ex.offsets)
     rows = [r for b in batches for r in b.tokens]
     for i, row in enumerate(rows):
-        assert (row[:lengths[i]] == ex.tokens[ex.offsets[i]:ex.offsets[i + 1]]).all()
+        assert (row[: lengths[i]] == ex.tokens[ex.offsets[i] : ex.offsets[i + 1]]).all()
 
 
 # ------------------------------------------------------------------------------------ resume
@@ -256,7 +277,7 @@ def test_resume_at_a_random_step_continues_identically(mixed_plan, seed):
     for got, want in zip(resumed, reference[stop:]):
         assert got.step == want.step
         for field in ("tokens", "targets", "source", "starts"):
-            assert (getattr(got, field) == getattr(want, field)[rank * rows:(rank + 1) * rows]).all()
+            assert (getattr(got, field) == getattr(want, field)[rank * rows : (rank + 1) * rows]).all()
         assert got.source_tokens == want.source_tokens
     assert resumed.step == steps
     assert resumed.totals["tokens"] == np.sum([b.source_tokens for b in reference], axis=0).tolist()
@@ -264,9 +285,13 @@ def test_resume_at_a_random_step_continues_identically(mixed_plan, seed):
 
 def test_finite_data_restarts_and_the_state_counts_epochs(tmp_path):
     docs = write_docs(tmp_path / "few.jsonl", 6, long_every=100)
-    plan = plan_of(f"""
+    plan = plan_of(
+        f"""
   source text = jsonl("{docs}", heldout=0.0)
-  phase p {{ steps = 30  mix = {{ text: 100% }} }}""", context=32, batch=4)
+  phase p {{ steps = 30  mix = {{ text: 100% }} }}""",
+        context=32,
+        batch=4,
+    )
     stream = PhaseStream(plan, "p")
     reference = take(stream, 30)
     epochs = stream.state_dict()["cursors"][0][0]
@@ -300,7 +325,7 @@ def check_shares(plan, phase_name, *, window=100, tolerance=1e-3):
     counts = achieved(stream, phase.steps)
     shares = stream.interleave.shares
     cum = np.vstack([np.zeros(len(shares)), np.cumsum(counts, axis=0)])
-    real = cum.sum(axis=1)                     # real tokens before each step
+    real = cum.sum(axis=1)  # real tokens before each step
     for start in range(0, phase.steps - window + 1):
         a, b = real[start], real[start + window]
         got = (cum[start + window] - cum[start]) / (b - a)
@@ -312,29 +337,41 @@ def check_shares(plan, phase_name, *, window=100, tolerance=1e-3):
 
 
 def test_shares_match_the_plan_in_every_window_and_at_the_end(tmp_path):
-    plan = plan_of("""
+    plan = plan_of(
+        """
   source code = python_code()
   source srt  = sort(length=8..60, vocab=100)
-  phase p { steps = 200  mix = { code: 70%, srt: 30% } }""", context=128, batch=32)
+  phase p { steps = 200  mix = { code: 70%, srt: 30% } }""",
+        context=128,
+        batch=32,
+    )
     final = check_shares(plan, "p")
     assert abs(final[0] - 0.7) < 1e-3
 
 
 def test_additive_mix_of_tiny_shares(tmp_path):
-    plan = plan_of("""
+    plan = plan_of(
+        """
   source code = python_code()
   source dy   = dyck(k=8)
   source st   = set(length=32, vocab=100)
-  phase p { steps = 200  mix = { code: 99.8%, dy: 0.1%, st: 0.1% } }""", context=128, batch=32)
+  phase p { steps = 200  mix = { code: 99.8%, dy: 0.1%, st: 0.1% } }""",
+        context=128,
+        batch=32,
+    )
     final = check_shares(plan, "p")
     assert np.allclose(final, [0.998, 0.001, 0.001], atol=3e-4)
 
 
 def test_mix_ramp_is_followed(tmp_path):
-    plan = plan_of("""
+    plan = plan_of(
+        """
   source a = sort(length=16, vocab=50)
   source b = reverse(length=8..24, vocab=50)
-  phase p { steps = 250  mix = ramp({ a: 100% }, { a: 20%, b: 80% }) }""", context=128, batch=32)
+  phase p { steps = 250  mix = ramp({ a: 100% }, { a: 20%, b: 80% }) }""",
+        context=128,
+        batch=32,
+    )
     final = check_shares(plan, "p")
     # padded rows: the ramp runs over the *expected* real tokens (mean example lengths from a
     # 512-example probe), so its end lands within a fraction of a percent of the phase's end
@@ -363,18 +400,26 @@ def task_readers(count: int, high: int):
     from procdsl.plan.base import Range
     from procdsl.plan.sources import TaskSource
 
-    return [ProceduralUnits(TaskSource(rule=(r,), length=Range(low=1, high=high), vocab=10), seed=3,
-                            key=r, context=2 * high + 1, offset=12 * k, loss="full")
-            for k, r in enumerate(("sort", "reverse", "identity")[:count])]
+    return [
+        ProceduralUnits(
+            TaskSource(rule=(r,), length=Range(low=1, high=high), vocab=10),
+            seed=3,
+            key=r,
+            context=2 * high + 1,
+            offset=12 * k,
+            loss="full",
+        )
+        for k, r in enumerate(("sort", "reverse", "identity")[:count])
+    ]
 
 
 @settings(max_examples=60, deadline=None)
-@given(data=st.data(), count=st.integers(1, 3), high=st.integers(1, 20),
-       total=st.integers(500, 20_000))
+@given(data=st.data(), count=st.integers(1, 3), high=st.integers(1, 20), total=st.integers(500, 20_000))
 def test_the_vectorised_merge_is_the_unit_by_unit_rule_and_resumes(data, count, high, total):
     def mix():
-        raw = np.array(data.draw(st.lists(st.sampled_from([0, 0.001, 0.1, 0.3, 1.0]),
-                                          min_size=count, max_size=count)))
+        raw = np.array(
+            data.draw(st.lists(st.sampled_from([0, 0.001, 0.1, 0.3, 1.0]), min_size=count, max_size=count))
+        )
         return raw / raw.sum() if raw.sum() else np.full(count, 1 / count)
 
     shares = Shares(mix(), mix(), total=total)
@@ -383,7 +428,7 @@ def test_the_vectorised_merge_is_the_unit_by_unit_rule_and_resumes(data, count, 
     got, resumed = [], None
     cut = data.draw(st.integers(0, len(sizes) - 1))
     for index, n in enumerate(sizes):
-        if index == cut:       # from here on, a fresh interleave resumed from the state
+        if index == cut:  # from here on, a fresh interleave resumed from the state
             resumed = Interleave(task_readers(count, high), shares)
             resumed.load_state_dict(json.loads(json.dumps(stream.state_dict())))
             stream = resumed
@@ -406,14 +451,17 @@ def doc_ids(batches, text_index, tokenizer):
 
 def test_heldout_documents_never_appear_in_training(tmp_path):
     docs = write_docs(tmp_path / "docs.jsonl", 120, long_every=1000)
-    plan = plan_of(f"""
+    plan = plan_of(
+        f"""
   source text = jsonl("{docs}", heldout=0.25)
   source val  = jsonl("{docs}", heldout=0.25)
   source srt  = sort(length=8, vocab=10)
   source srt_val = sort(length=8, vocab=10)
   phase p {{ steps = 60  mix = {{ text: 80%, srt: 20% }}
             eval every 20 steps {{ perplexity(val, batches=4)  perplexity(srt_val, batches=2) }} }}""",
-                   context=64, batch=8)
+        context=64,
+        batch=8,
+    )
     stream = PhaseStream(plan, "p")
     trained = doc_ids(take(stream, 60), 0, stream.vocab.tokenizer)
     evaluated = doc_ids(list(EvalStream(plan, "val", 4, 64, 8)), 0, stream.vocab.tokenizer)
@@ -431,11 +479,15 @@ def test_heldout_documents_never_appear_in_training(tmp_path):
 
 def test_eval_stream_is_the_same_every_time_and_shards(tmp_path):
     docs = write_docs(tmp_path / "docs.jsonl", 60)
-    plan = plan_of(f"""
+    plan = plan_of(
+        f"""
   source text = jsonl("{docs}", heldout=0.3)
   source srt  = sort(length=4..12, vocab=10)
   phase p {{ steps = 4  mix = {{ srt: 100% }}
-            eval every 2 steps {{ perplexity(text, batches=3) }} }}""", context=32, batch=4)
+            eval every 2 steps {{ perplexity(text, batches=3) }} }}""",
+        context=32,
+        batch=4,
+    )
     for name in ("text", "srt"):
         stream = EvalStream(plan, name, batches=3, context=32, batch=4)
         first, second = list(stream), list(stream)
@@ -466,10 +518,14 @@ def test_vocabulary_ranges_are_disjoint_and_hold_every_id(mixed_plan):
 
 
 def test_a_procedural_phase_has_no_text_range():
-    plan = plan_of("""
+    plan = plan_of(
+        """
   source a = sort(length=8, vocab=10)
   source b = dyck(k=2)
-  phase p { steps = 2  mix = { a: 50%, b: 50% } }""", context=32, batch=2)
+  phase p { steps = 2  mix = { a: 50%, b: 50% } }""",
+        context=32,
+        batch=2,
+    )
     vocab = PhaseVocab.for_phase(plan, "p")
     assert vocab.text_size == 0 and vocab.tokenizer is None
     assert (vocab.offset("a"), vocab.offset("b"), vocab.size) == (0, 12, 17)
@@ -479,38 +535,51 @@ def test_a_procedural_phase_has_no_text_range():
 
 
 def test_procedural_targets_are_exactly_the_generators():
-    plan = plan_of("""
+    plan = plan_of(
+        """
   source a = sort(length=3..9, vocab=10)
-  phase p { steps = 6  mix = { a: 100% } }""", context=32, batch=4, seed=5)
+  phase p { steps = 6  mix = { a: 100% } }""",
+        context=32,
+        batch=4,
+        seed=5,
+    )
     batches = take(PhaseStream(plan, "p"), 6)
     tokens = flat(batches)
     targets = flat(batches, "targets")
     ex = generate(plan.sources["a"], seed=5, name="a/p", start=0, count=200, context=32)
-    assert (ex.tokens[:len(tokens)] == tokens).all()
-    assert (ex.loss_mask[:len(tokens)] == targets).all()
+    assert (ex.tokens[: len(tokens)] == tokens).all()
+    assert (ex.loss_mask[: len(tokens)] == targets).all()
 
 
 @pytest.mark.parametrize("loss", ["", "loss = full"])
 def test_text_targets_all_but_the_first_token_of_a_unit(tmp_path, loss):
     docs = write_docs(tmp_path / "docs.jsonl", 30)
-    plan = plan_of(f"""
+    plan = plan_of(
+        f"""
   source text = jsonl("{docs}", heldout=0.0)
   source a = sort(length=3..9, vocab=10)
-  phase p {{ steps = 8  mix = {{ text: 50%, a: 50% }}  {loss} }}""", context=48, batch=4)
+  phase p {{ steps = 8  mix = {{ text: 50%, a: 50% }}  {loss} }}""",
+        context=48,
+        batch=4,
+    )
     batches = take(PhaseStream(plan, "p"), 8)
     targets, starts, source = (flat(batches, f) for f in ("targets", "starts", "source"))
     text = source == 0
     assert (targets[text] == ~starts[text]).all() and starts[text].any()
-    if loss:    # full loss on the procedural source too
+    if loss:  # full loss on the procedural source too
         assert (targets == ~starts).all()
-    else:       # output-only: the input half of each sort example is no target
+    else:  # output-only: the input half of each sort example is no target
         assert (targets[~text] & ~starts[~text]).mean() < 0.6
 
 
 def test_answer_only_data_targets_the_answer():
-    plan = plan_of("""
+    plan = plan_of(
+        """
   source math = dm_math(modules=["arithmetic__add_or_sub"])
-  phase p { steps = 3  mix = { math: 100% }  loss = answer_only }""", context=64, batch=4)
+  phase p { steps = 3  mix = { math: 100% }  loss = answer_only }""",
+        context=64,
+        batch=4,
+    )
     stream = PhaseStream(plan, "p")
     batches = take(stream, 3)
     tokens = flat(batches)
@@ -520,10 +589,10 @@ def test_answer_only_data_targets_the_answer():
     cuts = np.flatnonzero(starts)
     for a, b in zip(cuts, cuts[1:]):
         unit, mask = tokens[a:b], targets[a:b]
-        if unit[-1] != eos:            # a piece of a longer problem: not checked
+        if unit[-1] != eos:  # a piece of a longer problem: not checked
             continue
         first = int(np.argmax(mask))
-        assert mask[first:].all() and not mask[:first].any()   # the answer is a suffix
+        assert mask[first:].all() and not mask[:first].any()  # the answer is a suffix
         assert 0 < first and unit[first - 1] == ord("\n")
 
 
@@ -544,9 +613,15 @@ def test_row_bounds_are_next_fit_over_several_batches():
                 bounds = [first]
                 for _ in range(rows):
                     stop, fill = first, 0
-                    while stop < len(lengths) and (fill + lengths[stop] <= row_len if packed else stop == first):
+                    while stop < len(lengths) and (
+                        fill + lengths[stop] <= row_len if packed else stop == first
+                    ):
                         fill, stop = fill + lengths[stop], stop + 1
-                    if stop == first or (packed and stop == len(lengths)) or (not packed and stop > len(lengths)):
+                    if (
+                        stop == first
+                        or (packed and stop == len(lengths))
+                        or (not packed and stop > len(lengths))
+                    ):
                         break
                     first = stop
                     bounds.append(first)
@@ -559,10 +634,35 @@ def test_row_bounds_are_next_fit_over_several_batches():
 def test_rows_are_filled_in_row_order():
     from procdsl.stream.pack import fill_rows
 
-    rows = fill_rows(np.array([4, 5, 6, 7]), np.array([0, 1, 0, 1]) > 0, source=np.array([0, 1]),
-                     lengths=np.array([2, 2]), row=np.array([0, 0]), rows=2, row_len=5, pad_id=9)
-    assert rows.tokens.tolist() == [[4, 5, 6, 7, 9], [9] * 5] and rows.document.tolist() == [[0, 0, 1, 1, 2], [0] * 5]
-    assert rows.positions.tolist() == [[0, 1, 0, 1, 0], [0, 1, 2, 3, 4]] and rows.source.tolist()[0] == [0, 0, 1, 1, 0]
+    rows = fill_rows(
+        np.array([4, 5, 6, 7]),
+        np.array([0, 1, 0, 1]) > 0,
+        source=np.array([0, 1]),
+        lengths=np.array([2, 2]),
+        row=np.array([0, 0]),
+        rows=2,
+        row_len=5,
+        pad_id=9,
+    )
+    assert rows.tokens.tolist() == [[4, 5, 6, 7, 9], [9] * 5] and rows.document.tolist() == [
+        [0, 0, 1, 1, 2],
+        [0] * 5,
+    ]
+    assert rows.positions.tolist() == [[0, 1, 0, 1, 0], [0, 1, 2, 3, 4]] and rows.source.tolist()[0] == [
+        0,
+        0,
+        1,
+        1,
+        0,
+    ]
     with pytest.raises(ValueError, match="row order"):
-        fill_rows(np.array([4, 5, 6, 7]), np.ones(4, bool), source=np.array([0, 1]),
-                  lengths=np.array([2, 2]), row=np.array([1, 0]), rows=2, row_len=5, pad_id=9)
+        fill_rows(
+            np.array([4, 5, 6, 7]),
+            np.ones(4, bool),
+            source=np.array([0, 1]),
+            lengths=np.array([2, 2]),
+            row=np.array([1, 0]),
+            rows=2,
+            row_len=5,
+            pad_id=9,
+        )

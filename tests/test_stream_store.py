@@ -35,7 +35,8 @@ def stored(tmp_path_factory):
     """A packed mixed phase (text + sort + fixed-length dyck) and a prepared store for it."""
     folder = tmp_path_factory.mktemp("store")
     docs = write_docs(folder / "docs.jsonl", 400)
-    plan = compile_text(f"""curriculum s {{
+    plan = compile_text(
+        f"""curriculum s {{
   model = gpt2(layers=1, heads=1, dim=8)
   tokenizer = bytes
   context = 64
@@ -44,7 +45,9 @@ def stored(tmp_path_factory):
   source srt  = sort(length=4..20, vocab=20)
   source dy   = dyck(k=3, length=32)
   phase p {{ steps = 1200  mix = {{ text: 50%, srt: 30%, dy: 20% }} }}
-}}""", str(folder / "s.curr")).plan
+}}""",
+        str(folder / "s.curr"),
+    ).plan
     root = str(folder / "cache")
     prepare_plan(plan, cache_dir=root, progress=False)
     return plan, root
@@ -150,7 +153,8 @@ def test_a_short_phase_never_reads_past_what_was_prepared(tmp_path):
     within it however large its usual pull, to the last step and for every eval batch."""
     from procdsl.stream import EvalStream
 
-    plan = compile_text("""curriculum tiny {
+    plan = compile_text(
+        """curriculum tiny {
   model = gpt2(layers=1, heads=1, dim=8)
   tokenizer = bytes
   context = 32
@@ -158,7 +162,9 @@ def test_a_short_phase_never_reads_past_what_was_prepared(tmp_path):
   source code = python_code()
   source val  = python_code()
   phase p { steps = 3  mix = { code: 100% }  eval every 3 steps { perplexity(val, batches=2) } }
-}""", str(tmp_path / "t.curr")).plan
+}""",
+        str(tmp_path / "t.curr"),
+    ).plan
     root = str(tmp_path / "cache")
     prepare_plan(plan, cache_dir=root, progress=False)
     assert len(list(PhaseStream(plan, "p", store=root))) == 3

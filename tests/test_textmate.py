@@ -19,11 +19,18 @@ EDITOR = REPO / "editors" / "vscode"
 GRAMMAR = Grammar(json.loads((EDITOR / "syntaxes" / "curr.tmLanguage.json").read_text(encoding="utf-8")))
 KEYWORDS = {"IMPORT", "LET", "RULE", "SOURCE", "CURRICULUM", "PHASE", "RUNTIME", "SWEEP", "EVAL", "EVERY"}
 #: Lark token type → the scope every one of its characters must carry
-SCOPE = {"COMMENT": "comment.line.number-sign.curr", "STRING": "string.quoted.double.curr",
-         "NUMBER": "constant.numeric.curr", "PERCENT": "constant.numeric.percentage.curr",
-         **{k: "keyword.control.curr" for k in KEYWORDS}}
-SHIPPED = sorted(p for p in list(REPO.glob("curricula/**/*.curr")) + list(REPO.glob("tests/golden/*.curr"))
-                 if p.name != "syntax_error.curr")
+SCOPE = {
+    "COMMENT": "comment.line.number-sign.curr",
+    "STRING": "string.quoted.double.curr",
+    "NUMBER": "constant.numeric.curr",
+    "PERCENT": "constant.numeric.percentage.curr",
+    **{k: "keyword.control.curr" for k in KEYWORDS},
+}
+SHIPPED = sorted(
+    p
+    for p in list(REPO.glob("curricula/**/*.curr")) + list(REPO.glob("tests/golden/*.curr"))
+    if p.name != "syntax_error.curr"
+)
 
 
 @functools.lru_cache(maxsize=1)
@@ -42,7 +49,7 @@ def scopes_of(scopes, token, start=0, end=None):
     """The scope stacks of a (one-line) token's characters from ``start`` to ``end``."""
     line = scopes[token.line - 1]
     begin = token.column - 1
-    return line[begin + start: begin + (len(str(token)) if end is None else end)]
+    return line[begin + start : begin + (len(str(token)) if end is None else end)]
 
 
 def check(text: str) -> dict[str, int]:
@@ -57,14 +64,20 @@ def check(text: str) -> dict[str, int]:
             number = len(str(t).split()[0])
             unit = str(t).split()[-1]
             assert all("constant.numeric.curr" in s for s in scopes_of(scopes, t, 0, number)), str(t)
-            assert all("keyword.other.unit.curr" in s for s in scopes_of(scopes, t, len(str(t)) - len(unit))), str(t)
+            assert all(
+                "keyword.other.unit.curr" in s for s in scopes_of(scopes, t, len(str(t)) - len(unit))
+            ), str(t)
         elif t.type == "NAME":
-            assert not any("keyword.control.curr" in s or "comment.line.number-sign.curr" in s
-                           for s in scopes_of(scopes, t)), (str(t), t.line, t.column)
+            assert not any(
+                "keyword.control.curr" in s or "comment.line.number-sign.curr" in s
+                for s in scopes_of(scopes, t)
+            ), (str(t), t.line, t.column)
         if t.type == "STRING":
             for escape in re.finditer(r"\\.", str(t)):
-                assert all("constant.character.escape.curr" in s
-                           for s in scopes_of(scopes, t, escape.start(), escape.end())), str(t)
+                assert all(
+                    "constant.character.escape.curr" in s
+                    for s in scopes_of(scopes, t, escape.start(), escape.end())
+                ), str(t)
                 seen["ESCAPE"] = seen.get("ESCAPE", 0) + 1
         if t.type == "NUMBER" and str(t)[-1] in "KMBT":
             seen["SUFFIX"] = seen.get("SUFFIX", 0) + 1
@@ -87,8 +100,10 @@ def test_the_shipped_curricula_exercise_every_kind_of_token():
 
 
 def test_escapes_suffixes_ranges_and_units_on_one_line():
-    text = ('let s = "say \\"hi\\" \\\\ # not a comment"  # a comment\n'
-            'curriculum c { budget = 1.5K tokens  phase p { steps = 5e-4  x = 8..64  share = 10% } }\n')
+    text = (
+        'let s = "say \\"hi\\" \\\\ # not a comment"  # a comment\n'
+        "curriculum c { budget = 1.5K tokens  phase p { steps = 5e-4  x = 8..64  share = 10% } }\n"
+    )
     seen = check(text)
     assert seen["ESCAPE"] == 3 and seen["COMMENT"] == 1 and seen["QUANTITY"] == 1 and seen["PERCENT"] == 1
     line = GRAMMAR.scopes(text)[1]
@@ -104,5 +119,9 @@ def test_vscode_extension_wires_the_grammar_the_language_and_the_server():
     assert (EDITOR / grammar["path"]).is_file() and grammar["scopeName"] == "source.curr"
     config = json.loads((EDITOR / language["configuration"]).read_text(encoding="utf-8"))
     assert config["comments"]["lineComment"] == "#"
-    assert ["{", "}"] in config["brackets"] and ["(", ")"] in config["brackets"] and ["[", "]"] in config["brackets"]
+    assert (
+        ["{", "}"] in config["brackets"]
+        and ["(", ")"] in config["brackets"]
+        and ["[", "]"] in config["brackets"]
+    )
     assert "procdsl" in (EDITOR / package["main"].removeprefix("./")).read_text(encoding="utf-8")

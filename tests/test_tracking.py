@@ -40,7 +40,7 @@ def test_wandb_offline_run_holds_the_records(tmp_path, monkeypatch):
     data = (folder / f"run-{run_id(plan.hash, str(out))}.wandb").read_bytes()
     assert data.count(b"train/loss") >= 4 and b"train/tokens_per_s" in data
     assert b"eval/v/accuracy" in data and b"procdsl-test" in data
-    assert (out / "tb").is_dir()                  # TensorBoard still gets the same numbers
+    assert (out / "tb").is_dir()  # TensorBoard still gets the same numbers
 
 
 def test_wandb_setting_is_checked():

@@ -40,7 +40,11 @@ class Grammar:
         for p in patterns:
             if "include" in p:
                 target = self.data if p["include"] == "$self" else self.repository[p["include"].lstrip("#")]
-                out += self._expand(target["patterns"]) if "match" not in target and "begin" not in target else [target]
+                out += (
+                    self._expand(target["patterns"])
+                    if "match" not in target and "begin" not in target
+                    else [target]
+                )
             else:
                 out.append(p)
         return out
@@ -61,7 +65,7 @@ class Grammar:
                     chars[pos:] = [current] * (len(line) - pos)
                     break
                 rule, m, is_end = found
-                chars[pos:m.start()] = [current] * (m.start() - pos)
+                chars[pos : m.start()] = [current] * (m.start() - pos)
                 if is_end:
                     _paint(chars, m, current, top.rule.get("endCaptures", {}))
                     stack.pop()
@@ -70,7 +74,12 @@ class Grammar:
                     _paint(chars, m, opened, rule.get("beginCaptures", {}))
                     stack.append(_Open(rule, self._re(rule["end"]), opened))
                 else:
-                    _paint(chars, m, current + ((rule["name"],) if "name" in rule else ()), rule.get("captures", {}))
+                    _paint(
+                        chars,
+                        m,
+                        current + ((rule["name"],) if "name" in rule else ()),
+                        rule.get("captures", {}),
+                    )
                 if m.end() == pos and not is_end and "begin" not in rule:
                     pos += 1  # an empty match must not stall
                 else:
@@ -95,8 +104,8 @@ class Grammar:
 
 
 def _paint(chars: list, m: re.Match, scopes: tuple[str, ...], captures: dict) -> None:
-    chars[m.start():m.end()] = [scopes] * (m.end() - m.start())
+    chars[m.start() : m.end()] = [scopes] * (m.end() - m.start())
     for group, capture in captures.items():
         g = int(group)
         if m.group(g) is not None and "name" in capture:
-            chars[m.start(g):m.end(g)] = [scopes + (capture["name"],)] * (m.end(g) - m.start(g))
+            chars[m.start(g) : m.end(g)] = [scopes + (capture["name"],)] * (m.end(g) - m.start(g))

@@ -24,8 +24,9 @@ def steps_for_tokens(tokens: int, *, batch: int, context: int) -> int:
     return max(1, math.ceil(tokens / (batch * context)))
 
 
-def assign_lengths(phases: list[ElabPhase], budget: Optional[int], budget_span: Optional[Span],
-                   reader: Reader) -> None:
+def assign_lengths(
+    phases: list[ElabPhase], budget: Optional[int], budget_span: Optional[Span], reader: Reader
+) -> None:
     """Fill ``phase.steps`` for every phase whose length could be read; E304 if the budget cannot
     hold them. A second ``rest`` (E302) or a share without a budget (E303) is left without steps
     here and reported by :mod:`procdsl.compiler.checks.budget`."""
@@ -41,26 +42,37 @@ def assign_lengths(phases: list[ElabPhase], budget: Optional[int], budget_span: 
         elif length.kind == "tokens":
             phase.steps = steps_for_tokens(int(length.amount), batch=phase.batch, context=phase.context)
         elif length.kind == "share" and budget is not None:
-            phase.steps = steps_for_tokens(math.ceil(length.amount * budget), batch=phase.batch, context=phase.context)
+            phase.steps = steps_for_tokens(
+                math.ceil(length.amount * budget), batch=phase.batch, context=phase.context
+            )
     if budget is None:
         return
-    fixed = [(p, p.steps * p.tokens_per_step) for p in phases
-             if p.steps is not None and not (p.length is not None and p.length.kind == "rest")]
+    fixed = [
+        (p, p.steps * p.tokens_per_step)
+        for p in phases
+        if p.steps is not None and not (p.length is not None and p.length.kind == "rest")
+    ]
     used = sum(tokens for _, tokens in fixed)
     if used > budget:
         detail = ", ".join(f"{p.name} {tokens:,}" for p, tokens in fixed)
-        reader.error(codes.OVER_BUDGET, f"phases take {used:,} tokens, more than the budget of {budget:,}",
-                     budget_span or phases[0].node.name_span,
-                     help=f"raise the budget or shorten a phase ({detail})")
+        reader.error(
+            codes.OVER_BUDGET,
+            f"phases take {used:,} tokens, more than the budget of {budget:,}",
+            budget_span or phases[0].node.name_span,
+            help=f"raise the budget or shorten a phase ({detail})",
+        )
         return
     if rest:
         phase, length = rest[0]
         left = budget - used
         steps = left // phase.tokens_per_step
         if steps < 1:
-            reader.error(codes.OVER_BUDGET, f"`length = rest` leaves phase `{phase.name}` no step: the budget "
-                         f"of {budget:,} tokens has {left:,} left, less than one step of {phase.tokens_per_step:,}",
-                         length.span,
-                         help="raise the budget or shorten the other phases")
+            reader.error(
+                codes.OVER_BUDGET,
+                f"`length = rest` leaves phase `{phase.name}` no step: the budget "
+                f"of {budget:,} tokens has {left:,} left, less than one step of {phase.tokens_per_step:,}",
+                length.span,
+                help="raise the budget or shorten the other phases",
+            )
         else:
             phase.steps = steps

@@ -32,17 +32,21 @@ class Program:
     """The root module and everything it imports, with each file's text for rendering."""
 
     root: Optional[Module]
-    modules: dict[str, Module] = field(default_factory=dict)   # display path -> module
-    texts: dict[str, str] = field(default_factory=dict)        # display path -> text
+    modules: dict[str, Module] = field(default_factory=dict)  # display path -> module
+    texts: dict[str, str] = field(default_factory=dict)  # display path -> text
     imports: dict[str, list[str]] = field(default_factory=dict)  # display path -> imported paths
     diagnostics: list[Diagnostic] = field(default_factory=list)
 
 
 def _kind(mode: int) -> str:
     """What a non-regular file is, in words."""
-    for test, word in ((stat.S_ISDIR, "a directory"), (stat.S_ISFIFO, "a fifo (named pipe)"),
-                       (stat.S_ISCHR, "a character device"), (stat.S_ISBLK, "a block device"),
-                       (stat.S_ISSOCK, "a socket")):
+    for test, word in (
+        (stat.S_ISDIR, "a directory"),
+        (stat.S_ISFIFO, "a fifo (named pipe)"),
+        (stat.S_ISCHR, "a character device"),
+        (stat.S_ISBLK, "a block device"),
+        (stat.S_ISSOCK, "a socket"),
+    ):
         if test(mode):
             return word
     return "not a regular file"
@@ -98,8 +102,14 @@ def load(path: str) -> Program:
     text, reason = read_source(path)
     program = Program(root=None)
     if text is None:
-        program.diagnostics.append(Diagnostic(codes.UNREADABLE_FILE, f"cannot read {path}: {reason}",
-                                              Span.point(path), help="check the path"))
+        program.diagnostics.append(
+            Diagnostic(
+                codes.UNREADABLE_FILE,
+                f"cannot read {path}: {reason}",
+                Span.point(path),
+                help="check the path",
+            )
+        )
         return program
     return load_text(text, path, program)
 
@@ -126,29 +136,49 @@ def _load(program: Program, path: str, text: str, stack: list[str]) -> Optional[
         program.imports[path].append(target)
         chain = stack + [_key(path)]
         if _key(target) in chain:
-            names = [os.path.basename(p) for p in chain[chain.index(_key(target)):]]
+            names = [os.path.basename(p) for p in chain[chain.index(_key(target)) :]]
             cycle = " → ".join(names + [os.path.basename(target)])
-            program.diagnostics.append(Diagnostic(
-                codes.IMPORT_CYCLE, f"import cycle: {cycle}", imp.span,
-                help="move the shared definitions into a library file that both import"))
+            program.diagnostics.append(
+                Diagnostic(
+                    codes.IMPORT_CYCLE,
+                    f"import cycle: {cycle}",
+                    imp.span,
+                    help="move the shared definitions into a library file that both import",
+                )
+            )
             continue
         if _key(target) in known:
             continue
         if len(chain) >= MAX_IMPORT_DEPTH:
-            program.diagnostics.append(Diagnostic(
-                codes.IMPORTS_TOO_DEEP, f"imports nest more than {MAX_IMPORT_DEPTH} files deep", imp.span,
-                help="import the libraries you need directly from this file instead of through a chain"))
+            program.diagnostics.append(
+                Diagnostic(
+                    codes.IMPORTS_TOO_DEEP,
+                    f"imports nest more than {MAX_IMPORT_DEPTH} files deep",
+                    imp.span,
+                    help="import the libraries you need directly from this file instead of through a chain",
+                )
+            )
             continue
         if not target.endswith(".curr"):
-            program.diagnostics.append(Diagnostic(
-                codes.UNREADABLE_IMPORT, f"cannot import \"{imp.path}\": only .curr files can be imported", imp.span,
-                help="name a library file ending in `.curr`"))
+            program.diagnostics.append(
+                Diagnostic(
+                    codes.UNREADABLE_IMPORT,
+                    f'cannot import "{imp.path}": only .curr files can be imported',
+                    imp.span,
+                    help="name a library file ending in `.curr`",
+                )
+            )
             continue
         imported, reason = read_source(target)
         if imported is None:
-            program.diagnostics.append(Diagnostic(
-                codes.UNREADABLE_IMPORT, f"cannot import \"{imp.path}\": {reason} ({target})", imp.span,
-                help="import paths are relative to the importing file's directory"))
+            program.diagnostics.append(
+                Diagnostic(
+                    codes.UNREADABLE_IMPORT,
+                    f'cannot import "{imp.path}": {reason} ({target})',
+                    imp.span,
+                    help="import paths are relative to the importing file's directory",
+                )
+            )
             continue
         _load(program, target, imported, chain)
         known = {_key(p): p for p in program.modules}

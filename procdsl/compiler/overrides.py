@@ -52,8 +52,14 @@ class Override:
             path, eq, value = item.partition("=")
             keys = tuple(path.strip().split("."))
             if not eq or not value.strip() or not all(k.isidentifier() for k in keys):
-                problems.append(Diagnostic(codes.BAD_OVERRIDE, f"cannot read override `{item}`", whole,
-                                           help="write `--set path=value`, e.g. `--set phases.warmup.steps=500`"))
+                problems.append(
+                    Diagnostic(
+                        codes.BAD_OVERRIDE,
+                        f"cannot read override `{item}`",
+                        whole,
+                        help="write `--set path=value`, e.g. `--set phases.warmup.steps=500`",
+                    )
+                )
                 continue
             try:
                 expr = parse_value(value, line, len(path) + 2)
@@ -73,8 +79,9 @@ def parse_value(text: str, line: int = 1, column: int = 1, file: str = OVERRIDE_
     return module.definitions[0].value
 
 
-def apply_overrides(curriculum: n.Curriculum, overrides: Sequence[Override],
-                    diagnostics: list[Diagnostic]) -> Optional[n.Curriculum]:
+def apply_overrides(
+    curriculum: n.Curriculum, overrides: Sequence[Override], diagnostics: list[Diagnostic]
+) -> Optional[n.Curriculum]:
     """The curriculum with every override applied, or None after reporting a bad path."""
     ok = True
     for override in overrides:
@@ -87,7 +94,14 @@ def apply_overrides(curriculum: n.Curriculum, overrides: Sequence[Override],
 
 
 def _nothing(override: Override, why: str, diagnostics: list[Diagnostic], help: Optional[str] = None) -> None:
-    diagnostics.append(Diagnostic(codes.OVERRIDE_NAMES_NOTHING, f"`{'.'.join(override.path)}` names nothing: {why}", override.span, help=help))
+    diagnostics.append(
+        Diagnostic(
+            codes.OVERRIDE_NAMES_NOTHING,
+            f"`{'.'.join(override.path)}` names nothing: {why}",
+            override.span,
+            help=help,
+        )
+    )
 
 
 def _apply(cur: n.Curriculum, ov: Override, diagnostics: list[Diagnostic]) -> Optional[n.Curriculum]:
@@ -98,7 +112,9 @@ def _apply(cur: n.Curriculum, ov: Override, diagnostics: list[Diagnostic]) -> Op
         return None if settings is None else dataclasses.replace(cur, settings=settings)
     if head == "runtime":
         if not rest or rest[0] not in RUNTIME_KEYS:
-            _nothing(ov, "not a runtime setting", diagnostics, help=f"runtime settings are {one_of(RUNTIME_KEYS)}")
+            _nothing(
+                ov, "not a runtime setting", diagnostics, help=f"runtime settings are {one_of(RUNTIME_KEYS)}"
+            )
             return None
         block = cur.runtime or n.RuntimeBlock((), cur.name_span)
         settings = _patch_settings(block.settings, rest[0], rest[1:], ov, diagnostics, span=block.span)
@@ -113,20 +129,37 @@ def _apply(cur: n.Curriculum, ov: Override, diagnostics: list[Diagnostic]) -> Op
         keys = rest if head == "phases" else ov.path
         if not keys or keys[0] not in phase_names:
             shown = keys[0] if keys else ""
-            diagnostics.append(Diagnostic(codes.UNDEFINED_PHASE, f"undefined phase `{shown}`", ov.span,
-                                          help=did_you_mean(shown, phase_names) or f"phases are {one_of(phase_names)}"))
+            diagnostics.append(
+                Diagnostic(
+                    codes.UNDEFINED_PHASE,
+                    f"undefined phase `{shown}`",
+                    ov.span,
+                    help=did_you_mean(shown, phase_names) or f"phases are {one_of(phase_names)}",
+                )
+            )
             return None
         return _patch_phase(cur, keys[0], keys[1:], ov, diagnostics)
     allowed = list(CURRICULUM_KEYS) + ["runtime", "sources", "phases"] + phase_names
-    _nothing(ov, f"`{head}` is not a plan field", diagnostics, help=did_you_mean(head, allowed) or f"paths start with {one_of(allowed)}")
+    _nothing(
+        ov,
+        f"`{head}` is not a plan field",
+        diagnostics,
+        help=did_you_mean(head, allowed) or f"paths start with {one_of(allowed)}",
+    )
     return None
 
 
-def _patch_phase(cur: n.Curriculum, name: str, keys: tuple[str, ...], ov: Override,
-                 diagnostics: list[Diagnostic]) -> Optional[n.Curriculum]:
+def _patch_phase(
+    cur: n.Curriculum, name: str, keys: tuple[str, ...], ov: Override, diagnostics: list[Diagnostic]
+) -> Optional[n.Curriculum]:
     if not keys or keys[0] not in PHASE_KEYS:
         shown = keys[0] if keys else ""
-        _nothing(ov, f"phases have no `{shown}`", diagnostics, help=did_you_mean(shown, PHASE_KEYS) or f"phase keys are {one_of(PHASE_KEYS)}")
+        _nothing(
+            ov,
+            f"phases have no `{shown}`",
+            diagnostics,
+            help=did_you_mean(shown, PHASE_KEYS) or f"phase keys are {one_of(PHASE_KEYS)}",
+        )
         return None
     phases = list(cur.phases)
     index = next(i for i, p in enumerate(phases) if p.name == name)
@@ -141,12 +174,19 @@ def _patch_phase(cur: n.Curriculum, name: str, keys: tuple[str, ...], ov: Overri
     return dataclasses.replace(cur, phases=tuple(phases))
 
 
-def _patch_source(cur: n.Curriculum, keys: tuple[str, ...], ov: Override, diagnostics: list[Diagnostic]) -> Optional[n.Curriculum]:
+def _patch_source(
+    cur: n.Curriculum, keys: tuple[str, ...], ov: Override, diagnostics: list[Diagnostic]
+) -> Optional[n.Curriculum]:
     names = [d.name for d in cur.definitions if d.kind == "source"]
     if len(keys) < 2 or keys[0] not in names:
         shown = keys[0] if keys else ""
-        _nothing(ov, f"no source `{shown}` defined in this curriculum", diagnostics,
-                 help=did_you_mean(shown, names) or "override parameters of sources defined inside the curriculum block, as `sources.NAME.param=value`")
+        _nothing(
+            ov,
+            f"no source `{shown}` defined in this curriculum",
+            diagnostics,
+            help=did_you_mean(shown, names)
+            or "override parameters of sources defined inside the curriculum block, as `sources.NAME.param=value`",
+        )
         return None
     definitions = list(cur.definitions)
     index = next(i for i, d in enumerate(definitions) if d.kind == "source" and d.name == keys[0])
@@ -157,30 +197,56 @@ def _patch_source(cur: n.Curriculum, keys: tuple[str, ...], ov: Override, diagno
     return dataclasses.replace(cur, definitions=tuple(definitions))
 
 
-def _patch_settings(settings: tuple[n.Setting, ...], key: str, rest: tuple[str, ...], ov: Override,
-                    diagnostics: list[Diagnostic], span: Span) -> Optional[tuple[n.Setting, ...]]:
+def _patch_settings(
+    settings: tuple[n.Setting, ...],
+    key: str,
+    rest: tuple[str, ...],
+    ov: Override,
+    diagnostics: list[Diagnostic],
+    span: Span,
+) -> Optional[tuple[n.Setting, ...]]:
     existing = next((s for s in settings if s.key == key), None)
     if existing is None and rest and key in IMPLICIT_CALLS:  # patch the default: `adamw` → `adamw(lr=…)`
         existing = n.Setting(key, ov.span, n.Name(IMPLICIT_CALLS[key], ov.span), ov.span)
         settings = settings + (existing,)
     if existing is None:
         if rest:
-            _nothing(ov, f"`{key}` is not set, so it has no `{rest[0]}`", diagnostics, help=f"set `{key}` itself first")
+            _nothing(
+                ov,
+                f"`{key}` is not set, so it has no `{rest[0]}`",
+                diagnostics,
+                help=f"set `{key}` itself first",
+            )
             return None
         return settings + (n.Setting(key, ov.span, ov.value, ov.span),)
-    if rest and isinstance(existing.value, n.Name) and existing.value.name == "continue" and key == "optimizer":
-        _nothing(ov, "this phase continues the previous phase's optimizer (`optimizer = continue`), "
-                 f"which has no `{rest[0]}` of its own", diagnostics,
-                 help=f"change it where the optimizer is created, or replace it: "
-                      f"--set {'.'.join(ov.path[:-len(rest)])}=\"adamw({rest[0]}=…)\"")
+    if (
+        rest
+        and isinstance(existing.value, n.Name)
+        and existing.value.name == "continue"
+        and key == "optimizer"
+    ):
+        _nothing(
+            ov,
+            "this phase continues the previous phase's optimizer (`optimizer = continue`), "
+            f"which has no `{rest[0]}` of its own",
+            diagnostics,
+            help=f"change it where the optimizer is created, or replace it: "
+            f'--set {".".join(ov.path[: -len(rest)])}="adamw({rest[0]}=…)"',
+        )
         return None
-    value = _patch_expr(existing.value, rest, ov, diagnostics) if existing.value is not None else (ov.value if not rest else None)
+    value = (
+        _patch_expr(existing.value, rest, ov, diagnostics)
+        if existing.value is not None
+        else (ov.value if not rest else None)
+    )
     if value is None:
         return None
     return tuple(dataclasses.replace(s, value=value) if s is existing else s for s in settings)
 
 
-def _patch_expr(expr: n.Expr, keys: tuple[str, ...], ov: Override, diagnostics: list[Diagnostic]) -> Optional[n.Expr]:
+def _patch_expr(
+    expr: n.Expr, keys: tuple[str, ...], ov: Override, diagnostics: list[Diagnostic]
+) -> Optional[n.Expr]:
     """``expr`` with the value at ``keys`` (call keyword arguments, map entries) replaced."""
     if not keys:
         return ov.value
@@ -188,12 +254,19 @@ def _patch_expr(expr: n.Expr, keys: tuple[str, ...], ov: Override, diagnostics: 
     if isinstance(expr, n.Name):  # `schedule = cosine` → `cosine(key=…)`
         expr = n.Call(expr.name, expr.span, (), (), expr.span)
     if isinstance(expr, n.Call):
-        kwargs = _patch_items(expr.kwargs, lambda kw: kw.name, lambda: n.KwArg(key, ov.span, ov.value),
-                              keys, ov, diagnostics)
+        kwargs = _patch_items(
+            expr.kwargs, lambda kw: kw.name, lambda: n.KwArg(key, ov.span, ov.value), keys, ov, diagnostics
+        )
         return None if kwargs is None else dataclasses.replace(expr, kwargs=kwargs)
     if isinstance(expr, n.MapExpr):
-        entries = _patch_items(expr.entries, lambda entry: entry.key, lambda: n.Entry(key, ov.span, ov.value),
-                               keys, ov, diagnostics)
+        entries = _patch_items(
+            expr.entries,
+            lambda entry: entry.key,
+            lambda: n.Entry(key, ov.span, ov.value),
+            keys,
+            ov,
+            diagnostics,
+        )
         return None if entries is None else dataclasses.replace(expr, entries=entries)
     _nothing(ov, f"the value there has no field `{key}`", diagnostics)
     return None
@@ -202,8 +275,14 @@ def _patch_expr(expr: n.Expr, keys: tuple[str, ...], ov: Override, diagnostics: 
 Item = TypeVar("Item", n.KwArg, n.Entry)
 
 
-def _patch_items(items: tuple[Item, ...], name_of: Callable[[Item], str], new: Callable[[], Item],
-                 keys: tuple[str, ...], ov: Override, diagnostics: list[Diagnostic]) -> Optional[tuple[Item, ...]]:
+def _patch_items(
+    items: tuple[Item, ...],
+    name_of: Callable[[Item], str],
+    new: Callable[[], Item],
+    keys: tuple[str, ...],
+    ov: Override,
+    diagnostics: list[Diagnostic],
+) -> Optional[tuple[Item, ...]]:
     """``items`` (a call's keyword arguments or a map's entries) with the one named ``keys[0]``
     patched below, or a new one appended when it is the last key."""
     key, rest = keys[0], keys[1:]
@@ -212,7 +291,7 @@ def _patch_items(items: tuple[Item, ...], name_of: Callable[[Item], str], new: C
             value = _patch_expr(item.value, rest, ov, diagnostics)
             if value is None:
                 return None
-            return items[:i] + (dataclasses.replace(item, value=value),) + items[i + 1:]
+            return items[:i] + (dataclasses.replace(item, value=value),) + items[i + 1 :]
     if rest:
         _nothing(ov, f"there is no `{key}` to descend into", diagnostics)
         return None

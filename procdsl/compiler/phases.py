@@ -32,8 +32,21 @@ from procdsl.plan.model import (
     Wsd,
 )
 
-PHASE_KEYS = ("steps", "tokens", "share", "length", "batch", "context", "seed", "mix", "loss",
-              "layout", "transfer", "optimizer", "schedule")
+PHASE_KEYS = (
+    "steps",
+    "tokens",
+    "share",
+    "length",
+    "batch",
+    "context",
+    "seed",
+    "mix",
+    "loss",
+    "layout",
+    "transfer",
+    "optimizer",
+    "schedule",
+)
 LENGTH_KEYS = ("steps", "tokens", "share", "length")
 LOSSES = ("full", "output_only", "answer_only")
 LAYOUTS = ("padded", "packed")
@@ -41,7 +54,11 @@ EVALS = ("perplexity", "accuracy", "attention_entropy", "lm_eval")
 #: the evaluations of ``eval { … }`` without a period: run once, at the phase's end
 END_EVALS = ("lm_eval",)
 SCHEDULES: dict[str, type[Union[Constant, Cosine, Linear, Wsd]]] = {
-    "constant": Constant, "cosine": Cosine, "linear": Linear, "wsd": Wsd}
+    "constant": Constant,
+    "cosine": Cosine,
+    "linear": Linear,
+    "wsd": Wsd,
+}
 TRANSFER_KEYS = ("keep", "reinit", "freeze", "embed_init", "perturb")
 PERTURBATIONS = ("shuffle", "noise", "scale")
 
@@ -72,7 +89,7 @@ class ElabPhase:
     context: int
     seed: int
     length: Optional[Length] = None  # None: missing or given twice (E309)
-    steps: Optional[int] = None      # settled by lengths.assign_lengths
+    steps: Optional[int] = None  # settled by lengths.assign_lengths
     mix: list[MixEntry] = field(default_factory=list)
     mix_end: Optional[list[MixEntry]] = None  # a ramp's end
     mix_span: Optional[Span] = None
@@ -104,8 +121,9 @@ class ElabPhase:
         return {e.source for e in self.mix + (self.mix_end or [])} | self.mentioned
 
 
-def elaborate_phase(phase: n.Phase, defaults: Mapping[str, Optional[int]], sources: set[str],
-                    reader: Reader) -> ElabPhase:
+def elaborate_phase(
+    phase: n.Phase, defaults: Mapping[str, Optional[int]], sources: set[str], reader: Reader
+) -> ElabPhase:
     """Read one phase; ``defaults`` holds the curriculum's ``batch``, ``context`` and ``seed``."""
     before = len(reader.diagnostics)
     settings = unique_settings(phase.settings, PHASE_KEYS, "phase", reader)
@@ -115,14 +133,23 @@ def elaborate_phase(phase: n.Phase, defaults: Mapping[str, Optional[int]], sourc
             inherited[key] = reader.integer(settings[key].expr, key, minimum=minimum)
         else:
             inherited[key] = defaults.get(key)
-    out = ElabPhase(phase, phase.name, inherited["batch"] or 1, inherited["context"] or 1,
-                    inherited["seed"] if inherited["seed"] is not None else 0)
+    out = ElabPhase(
+        phase,
+        phase.name,
+        inherited["batch"] or 1,
+        inherited["context"] or 1,
+        inherited["seed"] if inherited["seed"] is not None else 0,
+    )
     _read_length(out, settings, reader)
     if "mix" in settings:
         _read_mix(out, settings["mix"], sources, reader)
     else:
-        reader.error(codes.MISSING_REQUIRED, f"phase `{phase.name}` has no `mix`", phase.name_span,
-                     help="say what it trains on, e.g. `mix = { dyck: 100% }`")
+        reader.error(
+            codes.MISSING_REQUIRED,
+            f"phase `{phase.name}` has no `mix`",
+            phase.name_span,
+            help="say what it trains on, e.g. `mix = { dyck: 100% }`",
+        )
     if "loss" in settings:
         out.loss = reader.word(settings["loss"].expr, "loss", LOSSES)
     if "layout" in settings:
@@ -147,12 +174,20 @@ def elaborate_phase(phase: n.Phase, defaults: Mapping[str, Optional[int]], sourc
 def _read_length(out: ElabPhase, settings: dict[str, n.Setting], reader: Reader) -> None:
     given = [settings[k] for k in LENGTH_KEYS if k in settings]
     if not given:
-        reader.error(codes.LENGTH_NOT_ONCE, f"phase `{out.name}` has no length", out.node.name_span,
-                     help="add one of `steps = N`, `tokens = N`, `share = P%` or `length = rest`")
+        reader.error(
+            codes.LENGTH_NOT_ONCE,
+            f"phase `{out.name}` has no length",
+            out.node.name_span,
+            help="add one of `steps = N`, `tokens = N`, `share = P%` or `length = rest`",
+        )
         return
     if len(given) > 1:
-        reader.error(codes.LENGTH_NOT_ONCE, f"phase `{out.name}` gives its length twice (`{given[0].key}` and `{given[1].key}`)",
-                     given[1].span, help="keep exactly one of steps, tokens, share, length")
+        reader.error(
+            codes.LENGTH_NOT_ONCE,
+            f"phase `{out.name}` gives its length twice (`{given[0].key}` and `{given[1].key}`)",
+            given[1].span,
+            help="keep exactly one of steps, tokens, share, length",
+        )
         return
     setting = given[0]
     value = reader.resolve(setting.expr)
@@ -166,8 +201,12 @@ def _read_length(out: ElabPhase, settings: dict[str, n.Setting], reader: Reader)
         elif isinstance(value, n.Percent):
             key = "share"
         else:
-            reader.error(codes.WRONG_TYPE, f"`length` expects `rest`, a quantity or a share, found {describe(value)}",
-                         value.span, help="write `length = rest`, `length = 500 steps` or `length = 10%`")
+            reader.error(
+                codes.WRONG_TYPE,
+                f"`length` expects `rest`, a quantity or a share, found {describe(value)}",
+                value.span,
+                help="write `length = rest`, `length = 500 steps` or `length = 10%`",
+            )
             return
     if key == "steps":
         out.length = Length("steps", reader.count(value, "steps", "steps"), setting.span)
@@ -181,11 +220,17 @@ def _read_length(out: ElabPhase, settings: dict[str, n.Setting], reader: Reader)
         out.length = Length("share", share, setting.span)
 
 
-def _mix_entries(expr: n.Expr, sources: set[str], reader: Reader, mentioned: set[str]) -> Optional[list[MixEntry]]:
+def _mix_entries(
+    expr: n.Expr, sources: set[str], reader: Reader, mentioned: set[str]
+) -> Optional[list[MixEntry]]:
     expr = reader.resolve(expr)
     if not isinstance(expr, n.MapExpr):
-        reader.error(codes.WRONG_TYPE, f"`mix` expects a map of source shares, found {describe(expr)}", expr.span,
-                     help="write e.g. `mix = { dyck: 60%, c4: 40% }`")
+        reader.error(
+            codes.WRONG_TYPE,
+            f"`mix` expects a map of source shares, found {describe(expr)}",
+            expr.span,
+            help="write e.g. `mix = { dyck: 60%, c4: 40% }`",
+        )
         return None
     entries: list[MixEntry] = []
     ok, seen, rest = True, set(), []
@@ -229,17 +274,24 @@ def _fill_rest(entries: list[MixEntry], rest: list[int], reader: Reader) -> bool
         return True
     if len(rest) > 1:
         first, second = entries[rest[0]], entries[rest[1]]
-        reader.error(codes.MIX_SHARES, f"two sources take `rest` in one mix (`{first.source}` and `{second.source}`)",
-                     second.span, help="give all but one of them a share")
+        reader.error(
+            codes.MIX_SHARES,
+            f"two sources take `rest` in one mix (`{first.source}` and `{second.source}`)",
+            second.span,
+            help="give all but one of them a share",
+        )
         return False
     left = 1 - sum(e.share for i, e in enumerate(entries) if i != rest[0])
     if left <= 1e-12:
         entry = entries[rest[0]]
-        reader.error(codes.MIX_SHARES, f"`{entry.source}: rest` gets nothing: the other shares already sum to "
-                     f"{(1 - left) * 100:.6g}%", entry.span,
-                     help="lower the other shares, or drop this source from the mix")
+        reader.error(
+            codes.MIX_SHARES,
+            f"`{entry.source}: rest` gets nothing: the other shares already sum to {(1 - left) * 100:.6g}%",
+            entry.span,
+            help="lower the other shares, or drop this source from the mix",
+        )
         return False
-    entries[rest[0]].share = round(left, 12)   # 1 - 0.003 is 0.997000…0001 in binary
+    entries[rest[0]].share = round(left, 12)  # 1 - 0.003 is 0.997000…0001 in binary
     return True
 
 
@@ -260,8 +312,12 @@ def _read_mix(out: ElabPhase, setting: n.Setting, sources: set[str], reader: Rea
 def read_transfer(expr: n.Expr, reader: Reader) -> Optional[Transfer]:
     expr = reader.resolve(expr)
     if not isinstance(expr, n.MapExpr):
-        reader.error(codes.WRONG_TYPE, f"`transfer` expects a map, found {describe(expr)}", expr.span,
-                     help="write e.g. `transfer = { keep: [attn, mlp, norm], reinit: [embed, pos, head] }`")
+        reader.error(
+            codes.WRONG_TYPE,
+            f"`transfer` expects a map, found {describe(expr)}",
+            expr.span,
+            help="write e.g. `transfer = { keep: [attn, mlp, norm], reinit: [embed, pos, head] }`",
+        )
         return None
     parts: dict[str, Any] = {}
     for entry in expr.entries:
@@ -285,21 +341,36 @@ def read_transfer(expr: n.Expr, reader: Reader) -> Optional[Transfer]:
     both = sorted(set(keep) & set(reinit))
     neither = [c for c in COMPONENTS if c not in keep and c not in reinit]
     if both or neither:
-        problem = (f"{', '.join(both)} both kept and re-initialised" if both
-                   else f"{', '.join(neither)} neither kept nor re-initialised")
-        reader.error(codes.BAD_TRANSFER, f"transfer: {problem}", expr.span,
-                     help="each of embed, pos, attn, mlp, norm, head is either kept or re-initialised")
+        problem = (
+            f"{', '.join(both)} both kept and re-initialised"
+            if both
+            else f"{', '.join(neither)} neither kept nor re-initialised"
+        )
+        reader.error(
+            codes.BAD_TRANSFER,
+            f"transfer: {problem}",
+            expr.span,
+            help="each of embed, pos, attn, mlp, norm, head is either kept or re-initialised",
+        )
         return None
     perturb = parts.get("perturb", {})
     not_kept = [c for c in perturb if c not in keep]
     if not_kept:
-        reader.error(codes.BAD_TRANSFER, f"transfer: {', '.join(not_kept)} perturbed but not kept", expr.span,
-                     help="a perturbation changes kept weights; keep the component or drop its perturbation")
+        reader.error(
+            codes.BAD_TRANSFER,
+            f"transfer: {', '.join(not_kept)} perturbed but not kept",
+            expr.span,
+            help="a perturbation changes kept weights; keep the component or drop its perturbation",
+        )
         return None
     order = lambda names: tuple(c for c in COMPONENTS if c in names)  # noqa: E731 - canonical order
-    return Transfer(keep=order(keep), reinit=order(reinit), freeze=order(parts.get("freeze", ())),
-                    embed_init=parts.get("embed_init") or "normal",
-                    perturb={c: perturb[c] for c in COMPONENTS if c in perturb})
+    return Transfer(
+        keep=order(keep),
+        reinit=order(reinit),
+        freeze=order(parts.get("freeze", ())),
+        embed_init=parts.get("embed_init") or "normal",
+        perturb={c: perturb[c] for c in COMPONENTS if c in perturb},
+    )
 
 
 def _read_perturb(expr: n.Expr, reader: Reader) -> Optional[dict[str, Perturb]]:
@@ -314,10 +385,18 @@ def _read_perturb(expr: n.Expr, reader: Reader) -> Optional[dict[str, Perturb]]:
             reader.unknown("component", entry.key, entry.key_span, COMPONENTS)
             return None
         value = reader.resolve(entry.value)
-        call = value if isinstance(value, n.Call) else n.Call(getattr(value, "name", ""), value.span, (), (), value.span)
+        call = (
+            value
+            if isinstance(value, n.Call)
+            else n.Call(getattr(value, "name", ""), value.span, (), (), value.span)
+        )
         if call.name not in PERTURBATIONS:
-            reader.error(codes.INVALID_WORD, f"`{format_expr(value)}` is not a perturbation", value.span,
-                         help=did_you_mean(call.name, PERTURBATIONS) or "use shuffle, noise(σ) or scale(f)")
+            reader.error(
+                codes.INVALID_WORD,
+                f"`{format_expr(value)}` is not a perturbation",
+                value.span,
+                help=did_you_mean(call.name, PERTURBATIONS) or "use shuffle, noise(σ) or scale(f)",
+            )
             return None
         built = reader.bind(call, Perturb, call.name, positional=("amount",), extra={"kind": call.name})
         if built is None:
@@ -335,8 +414,12 @@ def read_optimizer(expr: n.Expr, reader: Reader) -> Any:
     if isinstance(expr, n.Call) and expr.name == "adamw":
         return reader.bind(expr, AdamW, "adamw")
     name = expr.name if isinstance(expr, (n.Name, n.Call)) else None
-    reader.error(codes.UNKNOWN_KIND, f"unknown optimizer `{name}`" if name else f"`optimizer` expects a call, found {describe(expr)}",
-                 expr.span, help=did_you_mean(name or "", ("adamw", "continue")) or "use `adamw(lr=…)` or `continue`")
+    reader.error(
+        codes.UNKNOWN_KIND,
+        f"unknown optimizer `{name}`" if name else f"`optimizer` expects a call, found {describe(expr)}",
+        expr.span,
+        help=did_you_mean(name or "", ("adamw", "continue")) or "use `adamw(lr=…)` or `continue`",
+    )
     return None
 
 
@@ -349,8 +432,14 @@ def read_schedule(expr: Optional[n.Expr], steps: int, reader: Reader) -> Any:
         return SCHEDULES[expr.name]()
     if not isinstance(expr, n.Call) or expr.name not in SCHEDULES:
         name = expr.name if isinstance(expr, (n.Name, n.Call)) else ""
-        reader.error(codes.UNKNOWN_KIND, f"unknown schedule `{name}`" if name else f"`schedule` expects a schedule, found {describe(expr)}",
-                     expr.span, help=did_you_mean(name, SCHEDULES) or f"schedules are {one_of(SCHEDULES)}")
+        reader.error(
+            codes.UNKNOWN_KIND,
+            f"unknown schedule `{name}`"
+            if name
+            else f"`schedule` expects a schedule, found {describe(expr)}",
+            expr.span,
+            help=did_you_mean(name, SCHEDULES) or f"schedules are {one_of(SCHEDULES)}",
+        )
         return None
     kwargs = []
     for kw in expr.kwargs:
@@ -364,13 +453,19 @@ def read_schedule(expr: Optional[n.Expr], steps: int, reader: Reader) -> Any:
     call = n.Call(expr.name, expr.name_span, expr.args, tuple(kwargs), expr.span)
     schedule = reader.bind(call, SCHEDULES[expr.name], expr.name)
     if schedule is not None and schedule.warmup + getattr(schedule, "decay", 0) > steps:
-        reader.error(codes.OUT_OF_RANGE, f"schedule warm-up and decay ({schedule.warmup + getattr(schedule, 'decay', 0)} steps) "
-                     f"exceed the phase's {steps} steps", expr.span)
+        reader.error(
+            codes.OUT_OF_RANGE,
+            f"schedule warm-up and decay ({schedule.warmup + getattr(schedule, 'decay', 0)} steps) "
+            f"exceed the phase's {steps} steps",
+            expr.span,
+        )
         return None
     return schedule
 
 
-def _read_evals(block: n.EvalBlock, period: n.Expr, sources: set[str], reader: Reader) -> list[tuple[Eval, Span]]:
+def _read_evals(
+    block: n.EvalBlock, period: n.Expr, sources: set[str], reader: Reader
+) -> list[tuple[Eval, Span]]:
     """``eval every PERIOD { … }``: the evaluations run every ``period`` steps."""
     every = reader.count(period, "eval every", "steps")
     out = []
@@ -378,11 +473,20 @@ def _read_evals(block: n.EvalBlock, period: n.Expr, sources: set[str], reader: R
         if not _known_eval(call, reader):
             continue
         if call.name in END_EVALS:
-            reader.error(codes.EVAL_WRONG_BLOCK, f"`{call.name}` runs once, at the phase's end, not every N steps", call.name_span,
-                         help=f"put it in an eval block without a period: `eval {{ {call.name}(tasks=[\"…\"]) }}`")
+            reader.error(
+                codes.EVAL_WRONG_BLOCK,
+                f"`{call.name}` runs once, at the phase's end, not every N steps",
+                call.name_span,
+                help=f'put it in an eval block without a period: `eval {{ {call.name}(tasks=["…"]) }}`',
+            )
             continue
         if not call.args:
-            reader.error(codes.MISSING_REQUIRED, f"`{call.name}` needs a source", call.span, help=f"write `{call.name}(SOURCE, batches=20)`")
+            reader.error(
+                codes.MISSING_REQUIRED,
+                f"`{call.name}` needs a source",
+                call.span,
+                help=f"write `{call.name}(SOURCE, batches=20)`",
+            )
             continue
         source = reader.resolve(call.args[0])
         if not isinstance(source, n.Name):
@@ -394,8 +498,13 @@ def _read_evals(block: n.EvalBlock, period: n.Expr, sources: set[str], reader: R
         rest = n.Call(call.name, call.name_span, call.args[1:], call.kwargs, call.span)
         if every is None:
             continue
-        built = reader.bind(rest, Eval, call.name, skip=("kind", "source", "every"),
-                            extra={"kind": call.name, "source": source.name, "every": every})
+        built = reader.bind(
+            rest,
+            Eval,
+            call.name,
+            skip=("kind", "source", "every"),
+            extra={"kind": call.name, "source": source.name, "every": every},
+        )
         if built is not None:
             out.append((built, call.span))
     return out
@@ -404,8 +513,12 @@ def _read_evals(block: n.EvalBlock, period: n.Expr, sources: set[str], reader: R
 def _known_eval(call: n.Call, reader: Reader) -> bool:
     if call.name in EVALS:
         return True
-    reader.error(codes.UNKNOWN_KIND, f"unknown evaluation `{call.name}`", call.name_span,
-                 help=did_you_mean(call.name, EVALS) or f"evaluations are {one_of(EVALS)}")
+    reader.error(
+        codes.UNKNOWN_KIND,
+        f"unknown evaluation `{call.name}`",
+        call.name_span,
+        help=did_you_mean(call.name, EVALS) or f"evaluations are {one_of(EVALS)}",
+    )
     return False
 
 
@@ -415,13 +528,20 @@ def _read_end_evals(block: n.EvalBlock, out: ElabPhase, reader: Reader) -> None:
         if not _known_eval(call, reader):
             continue
         if call.name not in END_EVALS:
-            reader.error(codes.EVAL_WRONG_BLOCK, f"`{call.name}` needs a period: an eval block without `every` runs "
-                         f"only {one_of(END_EVALS)}", call.name_span,
-                         help=f"write `eval every N steps {{ {call.name}(SOURCE) }}` (it also runs at the phase's end)")
+            reader.error(
+                codes.EVAL_WRONG_BLOCK,
+                f"`{call.name}` needs a period: an eval block without `every` runs only {one_of(END_EVALS)}",
+                call.name_span,
+                help=f"write `eval every N steps {{ {call.name}(SOURCE) }}` (it also runs at the phase's end)",
+            )
             continue
         if out.lm_eval is not None:
-            reader.error(codes.GIVEN_TWICE, f"a second `lm_eval` in phase `{out.name}`", call.name_span,
-                         help='list every task in one call: `lm_eval(tasks=["a", "b"])`')
+            reader.error(
+                codes.GIVEN_TWICE,
+                f"a second `lm_eval` in phase `{out.name}`",
+                call.name_span,
+                help='list every task in one call: `lm_eval(tasks=["a", "b"])`',
+            )
             continue
         out.lm_eval = read_lm_eval(call, reader)
 
@@ -446,13 +566,21 @@ def read_lm_eval(call: n.Call, reader: Reader) -> Optional[LmEval]:
             reader.expected("tasks", "a list of lm-eval task names", tasks, help='write `tasks=["arc_easy"]`')
             return None
         if not tasks.items:
-            reader.error(codes.MISSING_REQUIRED, "`lm_eval` needs at least one task", tasks.span,
-                         help='name lm-eval tasks: `tasks=["arc_easy", "hellaswag"]`')
+            reader.error(
+                codes.MISSING_REQUIRED,
+                "`lm_eval` needs at least one task",
+                tasks.span,
+                help='name lm-eval tasks: `tasks=["arc_easy", "hellaswag"]`',
+            )
             return None
         for item in (reader.resolve(i) for i in tasks.items):
             if not isinstance(item, n.String):
-                reader.error(codes.WRONG_TYPE, f"`lm_eval` tasks are strings (lm-eval task names), found {describe(item)}",
-                             item.span, help=f'quote it: `"{format_expr(item)}"`')
+                reader.error(
+                    codes.WRONG_TYPE,
+                    f"`lm_eval` tasks are strings (lm-eval task names), found {describe(item)}",
+                    item.span,
+                    help=f'quote it: `"{format_expr(item)}"`',
+                )
                 return None
     for key in ("limit", "batch_size"):
         if key in given and reader.integer(given[key].value, key, minimum=1) is None:
@@ -460,9 +588,15 @@ def read_lm_eval(call: n.Call, reader: Reader) -> Optional[LmEval]:
     built = reader.bind(call, LmEval, "lm_eval", skip=())
     if built is None or built.include_path is None:
         return built
-    folder = os.path.normpath(os.path.join(os.path.dirname(os.path.abspath(call.span.file)), built.include_path))
+    folder = os.path.normpath(
+        os.path.join(os.path.dirname(os.path.abspath(call.span.file)), built.include_path)
+    )
     if not os.path.isdir(folder):
-        reader.error(codes.NOT_A_DIRECTORY, f"`include_path` is not a directory: {folder}", given["include_path"].value.span,
-                     help="a folder of lm-eval task YAML files, relative to this .curr file")
+        reader.error(
+            codes.NOT_A_DIRECTORY,
+            f"`include_path` is not a directory: {folder}",
+            given["include_path"].value.span,
+            help="a folder of lm-eval task YAML files, relative to this .curr file",
+        )
         return None
     return built.model_copy(update={"include_path": folder})

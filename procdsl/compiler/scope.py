@@ -39,10 +39,15 @@ class Scope:
         if first is None:
             table[definition.name] = definition
         elif first.span != definition.span:
-            diagnostics.append(Diagnostic(
-                codes.DUPLICATE_NAME, f"{definition.kind} `{definition.name}` is defined twice", definition.name_span,
-                help=f"rename one of them or remove this {definition.kind}",
-                notes=(("first defined", first.name_span),)))
+            diagnostics.append(
+                Diagnostic(
+                    codes.DUPLICATE_NAME,
+                    f"{definition.kind} `{definition.name}` is defined twice",
+                    definition.name_span,
+                    help=f"rename one of them or remove this {definition.kind}",
+                    notes=(("first defined", first.name_span),),
+                )
+            )
 
 
 def build_scope(program: Program, diagnostics: list[Diagnostic]) -> Scope:

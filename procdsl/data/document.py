@@ -44,7 +44,7 @@ class Document:
     @property
     def answer(self) -> Optional[str]:
         """The answer, or None for a document without one."""
-        return None if self.answer_start is None else self.text[self.answer_start:]
+        return None if self.answer_start is None else self.text[self.answer_start :]
 
 
 @dataclass
@@ -90,7 +90,7 @@ def decode_utf8(data: bytes) -> tuple[str, int]:
             parts.append(data[start:].decode("utf-8"))
             return "".join(parts), replaced
         except UnicodeDecodeError as err:
-            parts.append(data[start:start + err.start].decode("utf-8"))
+            parts.append(data[start : start + err.start].decode("utf-8"))
             parts.append("\ufffd")
             replaced += 1
             start += err.end

@@ -34,8 +34,10 @@ def expand_paths(path: str) -> list[str]:
     """
     if not is_glob(path):
         if os.path.isdir(path):
-            raise DataError("is a directory: name a file, or a glob such as "
-                            f"{os.path.join(path, '**', '*.txt')}", path=path)
+            raise DataError(
+                f"is a directory: name a file, or a glob such as {os.path.join(path, '**', '*.txt')}",
+                path=path,
+            )
         if not os.path.isfile(path):
             raise DataError("file not found", path=path)
         return [path]

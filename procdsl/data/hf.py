@@ -24,8 +24,9 @@ from procdsl.data.errors import DataError
 from procdsl.plan.sources import HfSource
 
 
-def read_hf(source: HfSource, stats: Optional[ReadStats] = None, *,
-            shard: Optional[tuple[int, int]] = None) -> Iterator[Document]:
+def read_hf(
+    source: HfSource, stats: Optional[ReadStats] = None, *, shard: Optional[tuple[int, int]] = None
+) -> Iterator[Document]:
     """Every row's ``field``, in the order the dataset streams them (``shard=(i, n)``: the rows
     of shard ``i`` of the stream's ``n``, contiguous; a shard may be empty)."""
     dataset = load(source)
@@ -41,8 +42,9 @@ def read_hf(source: HfSource, stats: Optional[ReadStats] = None, *,
         except StopIteration:
             break
         except Exception as err:  # noqa: BLE001 — any library failure mid-stream is a data error
-            raise DataError(f"{_label(source)}: the stream failed at row {index}: "
-                            f"{_first_line(err)}") from None
+            raise DataError(
+                f"{_label(source)}: the stream failed at row {index}: {_first_line(err)}"
+            ) from None
         where = f"#{index}" if shard is None else f"/shard{shard[0]}#{index}"
         yield Document(_text(row, source, index), origin=f"{source.dataset}[{source.split}]{where}")
         index += 1
@@ -59,8 +61,9 @@ def validate_hf(source: HfSource) -> SourceInfo:
     """Open the stream and read the first row (this reaches the network for a hub dataset)."""
     first = next(read_hf(source), None)
     size = len(first.text) if first else 0
-    return SourceInfo("hf", f"{_label(source)}: streamed; the first row's {source.field!r} has "
-                      f"{size:,} characters")
+    return SourceInfo(
+        "hf", f"{_label(source)}: streamed; the first row's {source.field!r} has {size:,} characters"
+    )
 
 
 def load(source: HfSource) -> Any:
@@ -68,8 +71,9 @@ def load(source: HfSource) -> Any:
     try:
         import datasets
     except ImportError:
-        raise DataError(f"{_label(source)} needs the `datasets` package: "
-                        "pip install 'procdsl[runtime]'") from None
+        raise DataError(
+            f"{_label(source)} needs the `datasets` package: pip install 'procdsl[runtime]'"
+        ) from None
     kwargs: dict[str, Any] = {"split": source.split, "streaming": True}
     if source.revision is not None:
         kwargs["revision"] = source.revision
@@ -84,9 +88,11 @@ def load(source: HfSource) -> Any:
 def _load_error(source: HfSource, err: BaseException) -> DataError:
     reason = _first_line(err)
     if _unreachable(err):
-        return DataError(f"dataset {source.dataset} cannot be reached offline: {reason}. Connect "
-                         "to the network, or put a copy in the 🤗 datasets cache (HF_HOME) and "
-                         "set HF_HUB_OFFLINE=1")
+        return DataError(
+            f"dataset {source.dataset} cannot be reached offline: {reason}. Connect "
+            "to the network, or put a copy in the 🤗 datasets cache (HF_HOME) and "
+            "set HF_HUB_OFFLINE=1"
+        )
     if type(err).__name__ == "DatasetNotFoundError":
         return DataError(f"dataset {source.dataset} was not found on the Hub or on disk: {reason}")
     if isinstance(err, FileNotFoundError):
@@ -102,7 +108,8 @@ def _unreachable(err: BaseException) -> bool:
         seen.add(id(current))
         name = type(current).__name__
         if isinstance(current, (ConnectionError, TimeoutError)) or any(
-                word in name for word in ("Connect", "Offline", "Timeout", "LocalEntryNotFound")):
+            word in name for word in ("Connect", "Offline", "Timeout", "LocalEntryNotFound")
+        ):
             return True
         current = current.__cause__ or current.__context__
     return False
@@ -111,12 +118,12 @@ def _unreachable(err: BaseException) -> bool:
 def _text(row: Any, source: HfSource, index: int) -> str:
     if source.field not in row:
         fields = ", ".join(sorted(map(str, row))) or "none"
-        raise DataError(f"{_label(source)}: row {index} has no field {source.field!r} "
-                        f"(its fields: {fields})")
+        raise DataError(f"{_label(source)}: row {index} has no field {source.field!r} (its fields: {fields})")
     value = row[source.field]
     if not isinstance(value, str):
-        raise DataError(f"{_label(source)}: row {index}: field {source.field!r} is "
-                        f"{type(value).__name__}, not a string")
+        raise DataError(
+            f"{_label(source)}: row {index}: field {source.field!r} is {type(value).__name__}, not a string"
+        )
     return value
 
 

@@ -62,8 +62,11 @@ def _bytes_backend() -> Any:
 
 def _bytes_to_unicode() -> dict[int, str]:
     """GPT-2's printable stand-in character of every byte (what ``ByteLevel`` maps bytes to)."""
-    printable = list(range(ord("!"), ord("~") + 1)) + list(range(ord("¡"), ord("¬") + 1)) \
+    printable = (
+        list(range(ord("!"), ord("~") + 1))
+        + list(range(ord("¡"), ord("¬") + 1))
         + list(range(ord("®"), ord("ÿ") + 1))
+    )
     chars = {b: chr(b) for b in printable}
     extra = 0
     for b in range(256):
@@ -93,7 +96,7 @@ def _text_backend(tokenizer: Any) -> Any:
         return _bytes_backend()
     if tokenizer.name == "char":
         return _char_backend()
-    return Tokenizer.from_str(tokenizer.to_str())   # gpt2, bpe, file: the backend procdsl uses
+    return Tokenizer.from_str(tokenizer.to_str())  # gpt2, bpe, file: the backend procdsl uses
 
 
 def build_backend(vocab: Any) -> Any:
@@ -110,15 +113,16 @@ def build_backend(vocab: Any) -> Any:
     if vocab.text_size:
         backend = _text_backend(vocab.tokenizer)
         if backend.get_vocab_size(with_added_tokens=True) != vocab.text_size:
-            raise ValueError(f"the {vocab.tokenizer.name} tokenizer has "
-                             f"{backend.get_vocab_size(with_added_tokens=True)} ids, the phase "
-                             f"{vocab.text_size}")
+            raise ValueError(
+                f"the {vocab.tokenizer.name} tokenizer has "
+                f"{backend.get_vocab_size(with_added_tokens=True)} ids, the phase "
+                f"{vocab.text_size}"
+            )
         backend.add_tokens([AddedToken(n, single_word=False, normalized=False) for n in names])
     else:
-        backend = Tokenizer(models.WordLevel(vocab={n: i for i, n in enumerate(names)},
-                                             unk_token=names[0]))
+        backend = Tokenizer(models.WordLevel(vocab={n: i for i, n in enumerate(names)}, unk_token=names[0]))
         backend.pre_tokenizer = pre_tokenizers.WhitespaceSplit()
-    for r in vocab.ranges:     # the ids are the model's: check, never assume
+    for r in vocab.ranges:  # the ids are the model's: check, never assume
         if r.source is not None and backend.token_to_id(names[r.offset - vocab.text_size]) != r.offset:
             raise ValueError(f"the tokenizer placed {r.name!r} at another id than the model")
     return backend
@@ -132,8 +136,10 @@ def write_tokenizer(vocab: Any, folder: str) -> list[str]:
     special: dict[str, str] = {}
     if vocab.text_size:
         text = vocab.tokenizer
-        special = {"eos_token": backend.id_to_token(text.eos_id),
-                   "pad_token": backend.id_to_token(text.pad_id)}
+        special = {
+            "eos_token": backend.id_to_token(text.eos_id),
+            "pad_token": backend.id_to_token(text.pad_id),
+        }
         if text.name == "char":
             special["unk_token"] = "<unk>"
     wrapped = PreTrainedTokenizerFast(tokenizer_object=backend, model_max_length=None, **special)

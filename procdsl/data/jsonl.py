@@ -73,28 +73,28 @@ def validate_jsonl(source: JsonlSource) -> SourceInfo:
                     break
             else:
                 raise DataError("file has no JSON record", path=path)
-    return SourceInfo("jsonl", f"jsonl {source.path}: {len(paths)} file(s), {total:,} bytes, "
-                      f"field {source.field!r}", tuple(paths), total)
+    return SourceInfo(
+        "jsonl",
+        f"jsonl {source.path}: {len(paths)} file(s), {total:,} bytes, field {source.field!r}",
+        tuple(paths),
+        total,
+    )
 
 
 def _parse(text: str, path: str, line: int) -> Any:
     try:
         return json.loads(text)
     except json.JSONDecodeError as err:
-        raise DataError(f"not JSON ({err.msg} at column {err.colno})", path=path, line=line
-                        ) from None
+        raise DataError(f"not JSON ({err.msg} at column {err.colno})", path=path, line=line) from None
 
 
 def _field(record: Any, field: str, path: str, line: int) -> str:
     if not isinstance(record, dict):
-        raise DataError(f"expected a JSON object, got {type(record).__name__}", path=path,
-                        line=line)
+        raise DataError(f"expected a JSON object, got {type(record).__name__}", path=path, line=line)
     if field not in record:
         fields = ", ".join(sorted(map(str, record))) or "none"
-        raise DataError(f"the record has no field {field!r} (its fields: {fields})", path=path,
-                        line=line)
+        raise DataError(f"the record has no field {field!r} (its fields: {fields})", path=path, line=line)
     value = record[field]
     if not isinstance(value, str):
-        raise DataError(f"field {field!r} is {type(value).__name__}, not a string", path=path,
-                        line=line)
+        raise DataError(f"field {field!r} is {type(value).__name__}, not a string", path=path, line=line)
     return value

@@ -42,7 +42,7 @@ def read_parquet(source: ParquetSource, stats: Optional[ReadStats] = None) -> It
                 for value in batch.column(0).to_pylist():
                     yield _document(value, source.field, path, row)
                     row += 1
-        except (OSError, pa.ArrowException) as err:   # a corrupt page or footer
+        except (OSError, pa.ArrowException) as err:  # a corrupt page or footer
             raise DataError(f"cannot be read at row {row}: {err}", path=path) from None
 
 
@@ -57,8 +57,12 @@ def validate_parquet(source: ParquetSource) -> SourceInfo:
             raise DataError("file has no rows", path=path)
     first = next(_open(paths[0], source.field).iter_batches(batch_size=1, columns=[source.field]))
     _document(first.column(0)[0].as_py(), source.field, paths[0], 0)
-    return SourceInfo("parquet", f"parquet {source.path}: {len(paths)} file(s), {total:,} bytes, "
-                      f"column {source.field!r}", tuple(paths), total)
+    return SourceInfo(
+        "parquet",
+        f"parquet {source.path}: {len(paths)} file(s), {total:,} bytes, column {source.field!r}",
+        tuple(paths),
+        total,
+    )
 
 
 def _open(path: str, field: str):
@@ -71,11 +75,14 @@ def _open(path: str, field: str):
         raise DataError(f"not a readable parquet file ({err})", path=path) from None
     schema = handle.schema_arrow
     if field not in schema.names:
-        raise DataError(f"has no column {field!r} (its columns: {', '.join(schema.names)})",
-                        path=path)
+        raise DataError(f"has no column {field!r} (its columns: {', '.join(schema.names)})", path=path)
     kind = schema.field(field).type
-    if not (pa.types.is_string(kind) or pa.types.is_large_string(kind)
-            or pa.types.is_binary(kind) or pa.types.is_large_binary(kind)):
+    if not (
+        pa.types.is_string(kind)
+        or pa.types.is_large_string(kind)
+        or pa.types.is_binary(kind)
+        or pa.types.is_large_binary(kind)
+    ):
         raise DataError(f"column {field!r} holds {kind}, not strings", path=path)
     return handle
 

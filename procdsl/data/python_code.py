@@ -26,8 +26,9 @@ from procdsl.data.text import read_files
 from procdsl.plan.sources import PythonCodeSource
 
 #: directories never entered: test suites, third-party packages, caches, build artefacts
-SKIP_DIRS = frozenset({"test", "tests", "idle_test", "site-packages", "dist-packages",
-                       "__pycache__", "lib-dynload", "_bundled"})
+SKIP_DIRS = frozenset(
+    {"test", "tests", "idle_test", "site-packages", "dist-packages", "__pycache__", "lib-dynload", "_bundled"}
+)
 
 
 @dataclass(frozen=True)
@@ -63,17 +64,21 @@ def stdlib_corpus(root: Optional[str] = None) -> StdlibCorpus:
     return StdlibCorpus(root, tuple(found), total)
 
 
-def read_python_code(source: PythonCodeSource, stats: Optional[ReadStats] = None
-                     ) -> Iterator[Document]:
+def read_python_code(source: PythonCodeSource, stats: Optional[ReadStats] = None) -> Iterator[Document]:
     """Each standard-library file as one document, origin ``stdlib/<relative path>``."""
     corpus = stdlib_corpus()
-    yield from read_files([path for _, path in corpus.files], stats,
-                          origins=[f"stdlib/{rel}" for rel, _ in corpus.files])
+    yield from read_files(
+        [path for _, path in corpus.files], stats, origins=[f"stdlib/{rel}" for rel, _ in corpus.files]
+    )
 
 
 def validate_python_code(source: PythonCodeSource) -> SourceInfo:
     corpus = stdlib_corpus()
-    return SourceInfo("python_code", f"python_code: {len(corpus.files):,} files, "
-                      f"{corpus.bytes:,} bytes of the Python {platform.python_version()} standard "
-                      f"library at {corpus.root}",
-                      tuple(path for _, path in corpus.files), corpus.bytes)
+    return SourceInfo(
+        "python_code",
+        f"python_code: {len(corpus.files):,} files, "
+        f"{corpus.bytes:,} bytes of the Python {platform.python_version()} standard "
+        f"library at {corpus.root}",
+        tuple(path for _, path in corpus.files),
+        corpus.bytes,
+    )

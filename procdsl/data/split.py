@@ -39,7 +39,7 @@ Split = Literal["train", "heldout", "all"]
 Role = Literal["train", "heldout"]
 SPLITS: tuple[str, ...] = ("train", "heldout", "all")
 
-_PERSON = b"procdsl/heldout"   # domain separation: these hashes mean nothing elsewhere
+_PERSON = b"procdsl/heldout"  # domain separation: these hashes mean nothing elsewhere
 
 
 def stable_unit(key: str | bytes) -> float:
@@ -73,8 +73,11 @@ def plan_split(plan: Any, name: str, role: Role) -> Split:
     """
     if role not in ("train", "heldout"):
         raise ValueError(f"role must be train or heldout, got {role!r}")
-    other = ({e.source for p in plan.phases for e in p.eval} if role == "train"
-             else {n for p in plan.phases for n in p.mix})
+    other = (
+        {e.source for p in plan.phases for e in p.eval}
+        if role == "train"
+        else {n for p in plan.phases for n in p.mix}
+    )
     data = _data_identity(plan.sources[name])
     if any(_data_identity(plan.sources[n]) == data for n in other):
         return role

@@ -25,8 +25,9 @@ def read_text(source: TextSource, stats: Optional[ReadStats] = None) -> Iterator
     yield from read_files(expand_paths(source.path), stats)
 
 
-def read_files(paths: list[str], stats: Optional[ReadStats] = None,
-               origins: Optional[list[str]] = None) -> Iterator[Document]:
+def read_files(
+    paths: list[str], stats: Optional[ReadStats] = None, origins: Optional[list[str]] = None
+) -> Iterator[Document]:
     """Each of ``paths`` as one document (``origins`` name them; default: the path)."""
     for index, path in enumerate(paths):
         data = read_bytes(path)
@@ -44,5 +45,6 @@ def validate_text(source: TextSource) -> SourceInfo:
     total = 0
     for path in paths:
         total += check_nonempty(path)
-    return SourceInfo("text", f"text {source.path}: {len(paths)} file(s), {total:,} bytes",
-                      tuple(paths), total)
+    return SourceInfo(
+        "text", f"text {source.path}: {len(paths)} file(s), {total:,} bytes", tuple(paths), total
+    )

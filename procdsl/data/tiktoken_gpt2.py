@@ -41,8 +41,11 @@ def byte_stand_ins() -> dict[str, int]:
     >>> table["A"], table["Ġ"], len(table)
     (65, 32, 256)
     """
-    printable = [*range(ord("!"), ord("~") + 1), *range(ord("¡"), ord("¬") + 1),
-                 *range(ord("®"), ord("ÿ") + 1)]
+    printable = [
+        *range(ord("!"), ord("~") + 1),
+        *range(ord("¡"), ord("¬") + 1),
+        *range(ord("®"), ord("ÿ") + 1),
+    ]
     table = {chr(b): b for b in printable}
     extra = 0
     for b in range(256):
@@ -59,10 +62,10 @@ def tiktoken_encoding(encoder_json: str) -> Any:
     with open(encoder_json, encoding="utf-8") as handle:
         encoder = json.load(handle)
     table = byte_stand_ins()
-    ranks = {bytes(table[ch] for ch in token): rank for token, rank in encoder.items()
-             if token != EOT}
-    return tiktoken.Encoding("gpt2", pat_str=GPT2_PATTERN, mergeable_ranks=ranks,
-                             special_tokens={EOT: encoder[EOT]})
+    ranks = {bytes(table[ch] for ch in token): rank for token, rank in encoder.items() if token != EOT}
+    return tiktoken.Encoding(
+        "gpt2", pat_str=GPT2_PATTERN, mergeable_ranks=ranks, special_tokens={EOT: encoder[EOT]}
+    )
 
 
 class TiktokenGpt2(HfTokenizer):

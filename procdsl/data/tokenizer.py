@@ -72,16 +72,19 @@ class Tokenizer(ABC):
                     parts.append(marks[i])
             else:
                 if not 0 <= i < self.vocab_size:
-                    raise ValueError(f"id {i} is outside the {self.name} vocabulary "
-                                     f"(0 … {self.vocab_size - 1})")
+                    raise ValueError(
+                        f"id {i} is outside the {self.name} vocabulary (0 … {self.vocab_size - 1})"
+                    )
                 run.append(i)
         if run:
             parts.append(self._decode_run(run))
         return "".join(parts)
 
     def __repr__(self) -> str:
-        return (f"<{type(self).__name__} {self.name}: vocab {self.vocab_size}, eos {self.eos_id}, "
-                f"pad {self.pad_id}>")
+        return (
+            f"<{type(self).__name__} {self.name}: vocab {self.vocab_size}, eos {self.eos_id}, "
+            f"pad {self.pad_id}>"
+        )
 
 
 class ByteTokenizer(Tokenizer):
@@ -127,8 +130,7 @@ class CharTokenizer(Tokenizer):
 
     def encode(self, text: str) -> np.ndarray:
         codes = np.frombuffer(text.encode("utf-32-le", "surrogatepass"), dtype=np.uint32)
-        return np.where(codes < 128, self._table[np.minimum(codes, 127)], self.unk_id
-                        ).astype(np.int32)
+        return np.where(codes < 128, self._table[np.minimum(codes, 127)], self.unk_id).astype(np.int32)
 
     def _decode_run(self, ids: list[int]) -> str:
         return "".join("\ufffd" if i == self.unk_id else CHARSET[i] for i in ids)
@@ -137,9 +139,8 @@ class CharTokenizer(Tokenizer):
 class HfTokenizer(Tokenizer):
     """A ``tokenizers.Tokenizer`` behind procdsl's interface; ``path`` is its JSON file, if any."""
 
-    def __init__(self, tokenizer: Any, name: str, eos_id: int, pad_id: int,
-                 path: Optional[str] = None):
-        tokenizer.encode_special_tokens = True      # "<|endoftext|>" in the data is plain text
+    def __init__(self, tokenizer: Any, name: str, eos_id: int, pad_id: int, path: Optional[str] = None):
+        tokenizer.encode_special_tokens = True  # "<|endoftext|>" in the data is plain text
         self._tok = tokenizer
         self.name = name
         self.vocab_size = tokenizer.get_vocab_size(with_added_tokens=True)
@@ -170,8 +171,9 @@ class HfTokenizer(Tokenizer):
         return self._tok.to_str()
 
 
-def encode_document(tokenizer: Tokenizer, doc: Document, *, eos: bool = True
-                    ) -> tuple[np.ndarray, np.ndarray]:
+def encode_document(
+    tokenizer: Tokenizer, doc: Document, *, eos: bool = True
+) -> tuple[np.ndarray, np.ndarray]:
     """``(ids, answer_mask)`` of a document, followed by EOS unless ``eos=False``.
 
     ``answer_mask`` is True on the answer's tokens (and on the EOS that ends an answer, so the
@@ -190,6 +192,5 @@ def encode_document(tokenizer: Tokenizer, doc: Document, *, eos: bool = True
     ids = np.concatenate(pieces)
     mask = np.zeros(len(ids), dtype=bool)
     if doc.answer is not None:
-        mask[len(pieces[0]):] = True
+        mask[len(pieces[0]) :] = True
     return ids, mask
-

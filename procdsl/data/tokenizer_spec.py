@@ -35,8 +35,9 @@ from procdsl.data.tokenizer import ByteTokenizer, CharTokenizer, Tokenizer
 NAMED = ("bytes", "char", "gpt2")
 
 
-def build_tokenizer(spec: Any, *, sources: Optional[Mapping[str, Any]] = None,
-                    cache_dir: Optional[str] = None, seed: int = 0) -> Tokenizer:
+def build_tokenizer(
+    spec: Any, *, sources: Optional[Mapping[str, Any]] = None, cache_dir: Optional[str] = None, seed: int = 0
+) -> Tokenizer:
     """The tokenizer a plan's ``tokenizer`` names.
 
     ``spec`` is a name (``"bytes"``, ``"char"``, ``"gpt2"``), a path to a ``tokenizer.json``, a
@@ -58,17 +59,20 @@ def build_tokenizer(spec: Any, *, sources: Optional[Mapping[str, Any]] = None,
         return load_tokenizer_file(params["path"], eos=params.get("eos"), pad=params.get("pad"))
     if kind == "bpe":
         source = _resolve_source(params["train_on"], sources)
-        return bpe_tokenizer(source, int(params["vocab"]),
-                                 cache_dir=cache_dir or default_cache_dir(), seed=seed)
-    raise ValueError(f"unknown tokenizer {spec!r}: expected one of bytes, char, gpt2, "
-                     "bpe(vocab=N, train_on=SOURCE) or a path to a tokenizer.json")
+        return bpe_tokenizer(
+            source, int(params["vocab"]), cache_dir=cache_dir or default_cache_dir(), seed=seed
+        )
+    raise ValueError(
+        f"unknown tokenizer {spec!r}: expected one of bytes, char, gpt2, "
+        "bpe(vocab=N, train_on=SOURCE) or a path to a tokenizer.json"
+    )
 
 
 def default_cache_dir() -> str:
     """Where trained tokenizers are kept: ``$PROCDSL_CACHE_DIR``, else ``~/.cache/procdsl``."""
     root = os.environ.get("PROCDSL_CACHE_DIR") or os.path.join(
-        os.environ.get("XDG_CACHE_HOME") or os.path.join(os.path.expanduser("~"), ".cache"),
-        "procdsl")
+        os.environ.get("XDG_CACHE_HOME") or os.path.join(os.path.expanduser("~"), ".cache"), "procdsl"
+    )
     return os.path.join(root, "tokenizers")
 
 
@@ -91,8 +95,7 @@ def _resolve_source(train_on: Any, sources: Optional[Mapping[str, Any]]) -> Any:
     if isinstance(train_on, str):
         if not sources or train_on not in sources:
             known = ", ".join(sorted(sources or ())) or "none given"
-            raise ValueError(f"bpe(train_on={train_on}): no source named {train_on!r} "
-                             f"(sources: {known})")
+            raise ValueError(f"bpe(train_on={train_on}): no source named {train_on!r} (sources: {known})")
         train_on = sources[train_on]
     if isinstance(train_on, Mapping):
         train_on = TypeAdapter(Source).validate_python(dict(train_on))

@@ -51,8 +51,17 @@ from procdsl.generators.core import (
     stable_hash,
 )
 
-__all__ = ["BLOCK", "Examples", "GENERATORS", "GeneratorSpec", "generate", "generate_at", "generate_lengths",
-           "render", "stable_hash"]
+__all__ = [
+    "BLOCK",
+    "Examples",
+    "GENERATORS",
+    "GeneratorSpec",
+    "generate",
+    "generate_at",
+    "generate_lengths",
+    "render",
+    "stable_hash",
+]
 
 
 @dataclass(frozen=True)
@@ -60,57 +69,130 @@ class GeneratorSpec:
     """What procdsl knows about one procedural source kind."""
 
     kind: str
-    make_block: MakeBlock                          # (source, Block) -> Grid
-    check: Callable[..., list[str]]                # (source, tokens, mask, context) -> problems
+    make_block: MakeBlock  # (source, Block) -> Grid
+    check: Callable[..., list[str]]  # (source, tokens, mask, context) -> problems
     token_names: Callable[[object], Callable[[int], str]]
-    lengths: Optional[MakeLengths] = None          # (source, Block) -> tokens per example, or None
-    group_tokens: int = GROUP_TOKENS               # tokens per vectorised call (speed only)
+    lengths: Optional[MakeLengths] = None  # (source, Block) -> tokens per example, or None
+    group_tokens: int = GROUP_TOKENS  # tokens per vectorised call (speed only)
 
-    def generate(self, source, *, seed: int, name: str, start: int, count: int, context: int,
-                 progress: Optional[Progress] = None) -> Examples:
-        return run(self.make_block, source, seed=seed, name=name, start=start, count=count,
-                   context=context, progress=progress, group_tokens=self.group_tokens)
+    def generate(
+        self,
+        source,
+        *,
+        seed: int,
+        name: str,
+        start: int,
+        count: int,
+        context: int,
+        progress: Optional[Progress] = None,
+    ) -> Examples:
+        return run(
+            self.make_block,
+            source,
+            seed=seed,
+            name=name,
+            start=start,
+            count=count,
+            context=context,
+            progress=progress,
+            group_tokens=self.group_tokens,
+        )
 
-    def generate_at(self, source, *, seed: int, name: str, indices: np.ndarray, context: int,
-                    progress: Optional[Progress] = None) -> Examples:
-        return run_at(self.make_block, source, seed=seed, name=name, indices=indices, context=context,
-                      progress=progress, group_tokens=self.group_tokens)
+    def generate_at(
+        self,
+        source,
+        *,
+        seed: int,
+        name: str,
+        indices: np.ndarray,
+        context: int,
+        progress: Optional[Progress] = None,
+    ) -> Examples:
+        return run_at(
+            self.make_block,
+            source,
+            seed=seed,
+            name=name,
+            indices=indices,
+            context=context,
+            progress=progress,
+            group_tokens=self.group_tokens,
+        )
 
-    def generate_lengths(self, source, *, seed: int, name: str, start: int, count: int, context: int,
-                         progress: Optional[Progress] = None) -> Optional[np.ndarray]:
+    def generate_lengths(
+        self,
+        source,
+        *,
+        seed: int,
+        name: str,
+        start: int,
+        count: int,
+        context: int,
+        progress: Optional[Progress] = None,
+    ) -> Optional[np.ndarray]:
         if self.lengths is None:
             return None
-        return run_lengths(self.lengths, source, seed=seed, name=name, start=start, count=count,
-                           context=context, progress=progress)
+        return run_lengths(
+            self.lengths,
+            source,
+            seed=seed,
+            name=name,
+            start=start,
+            count=count,
+            context=context,
+            progress=progress,
+        )
 
 
 def _spec(kind, make_block, token_names, **options) -> GeneratorSpec:
     return GeneratorSpec(kind, make_block, checkers.check_example, token_names, **options)
 
 
-GENERATORS: dict[str, GeneratorSpec] = {spec.kind: spec for spec in (
-    _spec("task", algorithmic.make_block, algorithmic.token_names, lengths=algorithmic.lengths),
-    # position loops: the more examples per numpy call the better, up to a few blocks
-    _spec("dyck", dyck.make_dyck_block, dyck.token_names, lengths=dyck.dyck_lengths, group_tokens=1 << 23),
-    _spec("shuffle_dyck", dyck.make_shuffle_block, dyck.token_names, lengths=dyck.shuffle_lengths,
-          group_tokens=1 << 23),
-    _spec("eca", eca.make_block, eca.token_names, lengths=eca.lengths),
-    _spec("ww", ww.make_block, ww.token_names, lengths=ww.lengths),
-    _spec("haystack", probes.make_haystack_block, probes.haystack_names, lengths=probes.haystack_lengths),
-    _spec("addition", probes.make_addition_block, probes.arithmetic_names, lengths=probes.arithmetic_lengths),
-    _spec("reversed_addition", probes.make_reversed_addition_block, probes.arithmetic_names,
-          lengths=probes.arithmetic_lengths),
-    _spec("multiplication", probes.make_multiplication_block, probes.arithmetic_names,
-          lengths=probes.arithmetic_lengths),
-    _spec("sorting", probes.make_sorting_block, probes.sorting_names, lengths=probes.sorting_lengths),
-)}
+GENERATORS: dict[str, GeneratorSpec] = {
+    spec.kind: spec
+    for spec in (
+        _spec("task", algorithmic.make_block, algorithmic.token_names, lengths=algorithmic.lengths),
+        # position loops: the more examples per numpy call the better, up to a few blocks
+        _spec(
+            "dyck", dyck.make_dyck_block, dyck.token_names, lengths=dyck.dyck_lengths, group_tokens=1 << 23
+        ),
+        _spec(
+            "shuffle_dyck",
+            dyck.make_shuffle_block,
+            dyck.token_names,
+            lengths=dyck.shuffle_lengths,
+            group_tokens=1 << 23,
+        ),
+        _spec("eca", eca.make_block, eca.token_names, lengths=eca.lengths),
+        _spec("ww", ww.make_block, ww.token_names, lengths=ww.lengths),
+        _spec("haystack", probes.make_haystack_block, probes.haystack_names, lengths=probes.haystack_lengths),
+        _spec(
+            "addition", probes.make_addition_block, probes.arithmetic_names, lengths=probes.arithmetic_lengths
+        ),
+        _spec(
+            "reversed_addition",
+            probes.make_reversed_addition_block,
+            probes.arithmetic_names,
+            lengths=probes.arithmetic_lengths,
+        ),
+        _spec(
+            "multiplication",
+            probes.make_multiplication_block,
+            probes.arithmetic_names,
+            lengths=probes.arithmetic_lengths,
+        ),
+        _spec("sorting", probes.make_sorting_block, probes.sorting_names, lengths=probes.sorting_lengths),
+    )
+}
 
 
-def generate(source, *, seed: int, name: str, start: int, count: int, context: int,
-             progress: Optional[Progress] = None) -> Examples:
+def generate(
+    source, *, seed: int, name: str, start: int, count: int, context: int, progress: Optional[Progress] = None
+) -> Examples:
     """Examples ``[start, start + count)`` of the procedural ``source`` named ``name``."""
-    return _spec_of(source).generate(source, seed=seed, name=name, start=start, count=count,
-                                     context=context, progress=progress)
+    return _spec_of(source).generate(
+        source, seed=seed, name=name, start=start, count=count, context=context, progress=progress
+    )
 
 
 def _spec_of(source) -> GeneratorSpec:
@@ -120,22 +202,26 @@ def _spec_of(source) -> GeneratorSpec:
     return spec
 
 
-def generate_at(source, *, seed: int, name: str, indices: np.ndarray, context: int,
-                progress: Optional[Progress] = None) -> Examples:
+def generate_at(
+    source, *, seed: int, name: str, indices: np.ndarray, context: int, progress: Optional[Progress] = None
+) -> Examples:
     """Examples ``indices`` (sorted, distinct) of ``source``: the same as :func:`generate` gives
     them, each computed with just the examples of its block that are asked for."""
-    return _spec_of(source).generate_at(source, seed=seed, name=name, indices=indices, context=context,
-                                        progress=progress)
+    return _spec_of(source).generate_at(
+        source, seed=seed, name=name, indices=indices, context=context, progress=progress
+    )
 
 
-def generate_lengths(source, *, seed: int, name: str, start: int, count: int, context: int,
-                     progress: Optional[Progress] = None) -> Optional[np.ndarray]:
+def generate_lengths(
+    source, *, seed: int, name: str, start: int, count: int, context: int, progress: Optional[Progress] = None
+) -> Optional[np.ndarray]:
     """Tokens of examples ``[start, start + count)`` (int64), the lengths :func:`generate`'s
     examples have, from the parameters each example draws — none of the examples is made — or
     None when the family cannot tell them without making the examples (``GeneratorSpec.lengths``).
     """
-    return _spec_of(source).generate_lengths(source, seed=seed, name=name, start=start, count=count,
-                                             context=context, progress=progress)
+    return _spec_of(source).generate_lengths(
+        source, seed=seed, name=name, start=start, count=count, context=context, progress=progress
+    )
 
 
 def render(source, tokens: np.ndarray, loss_mask: np.ndarray) -> str:

@@ -44,7 +44,7 @@ from procdsl.generators.core import Block, Grid, namer, segments
 from procdsl.plan.base import maximum
 from procdsl.plan.sources import OTHER_RULES, UNARY_RULES, TaskSource
 
-_ABSENT = np.int64(1 << 30)   # sorts after every symbol
+_ABSENT = np.int64(1 << 30)  # sorts after every symbol
 
 
 def _columns(width: int) -> np.ndarray:
@@ -99,16 +99,16 @@ def _output(y: np.ndarray, count: np.ndarray, width: np.ndarray, pad: int):
     return np.where(j < count[:, None], y, pad), j < count[:, None], j < width[:, None]
 
 
-def unary_grid(rule: tuple[str, ...], length: np.ndarray, max_length: int, vocab: int,
-               b: Block) -> Grid:
+def unary_grid(rule: tuple[str, ...], length: np.ndarray, max_length: int, vocab: int, b: Block) -> Grid:
     """``x SEP y`` for a chain of unary rules (also the diagnostic ``sorting`` probe)."""
     x = b.integers(1, vocab, max_length).astype(np.int64)
     y, count = x, length
     for name in rule:
         y, count = UNARY[name](y, count)
     j = _columns(max_length)
-    return segments(b.n, (x, False, j < length[:, None]), (vocab, False, True),
-                    _output(y, count, length, vocab + 1))
+    return segments(
+        b.n, (x, False, j < length[:, None]), (vocab, False, True), _output(y, count, length, vocab + 1)
+    )
 
 
 def _union(length, max_length, vocab, b: Block) -> Grid:
@@ -119,9 +119,14 @@ def _union(length, max_length, vocab, b: Block) -> Grid:
     j = _columns(max_length)
     valid = np.where(j < max_a, j < half_a[:, None], (j - max_a) < half_b[:, None])
     y, count = _compact(ab, _first_occurrences(ab, valid))
-    return segments(b.n, (ab[:, :max_a], False, valid[:, :max_a]), (vocab, False, True),
-                    (ab[:, max_a:], False, valid[:, max_a:]), (vocab, False, True),
-                    _output(y, count, length, vocab + 1))
+    return segments(
+        b.n,
+        (ab[:, :max_a], False, valid[:, :max_a]),
+        (vocab, False, True),
+        (ab[:, max_a:], False, valid[:, max_a:]),
+        (vocab, False, True),
+        _output(y, count, length, vocab + 1),
+    )
 
 
 def _delete(length, max_length, vocab, b: Block) -> Grid:
@@ -132,8 +137,14 @@ def _delete(length, max_length, vocab, b: Block) -> Grid:
     match = valid & (x == t[:, None])
     where = np.where(match.any(axis=1), match.argmax(axis=1), max_length)
     y, count = _compact(x, valid & (j != where[:, None]))
-    return segments(b.n, (x, False, valid), (vocab, False, True), (t, False, True),
-                    (vocab, False, True), _output(y, count, length, vocab + 1))
+    return segments(
+        b.n,
+        (x, False, valid),
+        (vocab, False, True),
+        (t, False, True),
+        (vocab, False, True),
+        _output(y, count, length, vocab + 1),
+    )
 
 
 def _stack(length, max_length, vocab, b: Block) -> Grid:
@@ -146,22 +157,26 @@ def _stack(length, max_length, vocab, b: Block) -> Grid:
     size = np.zeros(n, np.int64)
     t = np.arange(max_length)[None, :]
     active = (t < length[:, None]).T
-    favoured = ((u_op < 0.75) == (t < (2 * length[:, None]) // 3)).T   # push w.p. .75, then pop
+    favoured = ((u_op < 0.75) == (t < (2 * length[:, None]) // 3)).T  # push w.p. .75, then pop
     not_last = (t != length[:, None] - 1).T
     ops = np.zeros((max_length, n), np.int64)
     for i in range(max_length):
         small = size <= 1
         push = (favoured[i] | small) & (not_last[i] | small) & (size < symbols) & active[i]
-        top = base + np.minimum(size, symbols - 1)   # a full stack cannot push: any cell will do
+        top = base + np.minimum(size, symbols - 1)  # a full stack cannot push: any cell will do
         pick = np.where(push, top + (u_symbol[:, i] * (symbols - size)).astype(np.int64), top)
         pushed = perm.take(pick)
         perm.put(pick, perm.take(top))
         perm.put(top, pushed)
         ops[i] = np.where(push, pushed, 0)
         size += 2 * push - active[i]
-    final = base[:, None] + (size[:, None] - 1 - _columns(max_length)) % symbols   # top→bottom
-    return segments(n, (ops.T, False, active.T), (vocab, False, True),
-                    _output(perm.take(final), size, length - 1, vocab + 1))
+    final = base[:, None] + (size[:, None] - 1 - _columns(max_length)) % symbols  # top→bottom
+    return segments(
+        n,
+        (ops.T, False, active.T),
+        (vocab, False, True),
+        _output(perm.take(final), size, length - 1, vocab + 1),
+    )
 
 
 def check_rule(rule: tuple[str, ...]) -> None:

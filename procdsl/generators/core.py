@@ -96,9 +96,9 @@ class Examples:
     ``p - 1``); the first token of an example is never a target.
     """
 
-    tokens: np.ndarray     # int32
+    tokens: np.ndarray  # int32
     loss_mask: np.ndarray  # bool
-    offsets: np.ndarray    # int64, shape (n + 1,)
+    offsets: np.ndarray  # int64, shape (n + 1,)
 
     def __len__(self) -> int:
         return len(self.offsets) - 1
@@ -114,8 +114,11 @@ class Examples:
         ends = np.cumsum([p.offsets[-1] for p in parts])
         offsets = [np.zeros(1, np.int64)]
         offsets += [p.offsets[1:] + (end - p.offsets[-1]) for p, end in zip(parts, ends)]
-        return Examples(np.concatenate([p.tokens for p in parts]),
-                        np.concatenate([p.loss_mask for p in parts]), np.concatenate(offsets))
+        return Examples(
+            np.concatenate([p.tokens for p in parts]),
+            np.concatenate([p.loss_mask for p in parts]),
+            np.concatenate(offsets),
+        )
 
 
 @dataclass(frozen=True)
@@ -149,17 +152,20 @@ def segments(n: int, *parts) -> Grid:
     """
     arrays = [[np.asarray(a) for a in part] for part in parts]
     widths = [max(a.shape[1] if a.ndim == 2 else 1 for a in part) for part in arrays]
-    tokens, loss_mask, keep = (np.empty((n, sum(widths)), np.int32), np.empty((n, sum(widths)), bool),
-                               np.empty((n, sum(widths)), bool))
+    tokens, loss_mask, keep = (
+        np.empty((n, sum(widths)), np.int32),
+        np.empty((n, sum(widths)), bool),
+        np.empty((n, sum(widths)), bool),
+    )
     column = 0
     for part, width in zip(arrays, widths):
         for out, a in zip((tokens, loss_mask, keep), part):
-            out[:, column:column + width] = a[:, None] if a.ndim == 1 else a
+            out[:, column : column + width] = a[:, None] if a.ndim == 1 else a
         column += width
     return Grid(tokens, loss_mask, keep)
 
 
-Rows = slice | np.ndarray    # the examples asked of one block: a range, or sorted indices
+Rows = slice | np.ndarray  # the examples asked of one block: a range, or sorted indices
 
 
 class Block:
@@ -171,8 +177,9 @@ class Block:
     numpy code runs once over all of them.
     """
 
-    def __init__(self, parts: list[tuple[np.random.Generator, Rows, np.ndarray]], context: int,
-                 size: int = BLOCK):
+    def __init__(
+        self, parts: list[tuple[np.random.Generator, Rows, np.ndarray]], context: int, size: int = BLOCK
+    ):
         self.parts, self.context, self.size = parts, context, size
         self.progress = np.concatenate([progress[rows] for _, rows, progress in parts])
         self.n = len(self.progress)
@@ -222,16 +229,16 @@ class Block:
             u = self._example_major(width)
             out = np.empty((CHUNK, 2, self.n))
             for start in range(0, width, CHUNK):
-                chunk = u[:, start:start + CHUNK]
+                chunk = u[:, start : start + CHUNK]
                 size = chunk.shape[1]
-                np.copyto(out[:size], chunk.transpose(1, 2, 0))   # one cache-friendly transpose
+                np.copyto(out[:size], chunk.transpose(1, 2, 0))  # one cache-friendly transpose
                 yield start, out[:size, 0], out[:size, 1]
             return
         span = max(CHUNK, DRAW_VALUES // (2 * self.size * len(self.parts)) // CHUNK * CHUNK)
         for first in range(0, width, span):
             u = self._draw(partial(_uniforms, shape=(min(span, width - first), 2, self.size)), axis=2)
             for start in range(0, len(u), CHUNK):
-                chunk = u[start:start + CHUNK]
+                chunk = u[start : start + CHUNK]
                 yield first + start, chunk[:, 0], chunk[:, 1]
 
     def _example_major(self, width: int) -> np.ndarray:
@@ -242,9 +249,9 @@ class Block:
         for rng, rows, _ in self.parts:
             count = _count(rows, self.size)
             if count == self.size:
-                rng.random(out=u[row:row + count])
+                rng.random(out=u[row : row + count])
             else:
-                u[row:row + count] = rng.random((self.size, width, 2))[rows]
+                u[row : row + count] = rng.random((self.size, width, 2))[rows]
             row += count
         return u
 
@@ -276,8 +283,18 @@ MakeBlock = Callable[[object, Block], Grid]
 MakeLengths = Callable[[object, Block], Optional[np.ndarray]]
 
 
-def run(make_block: MakeBlock, source, *, seed: int, name: str, start: int, count: int,
-        context: int, progress: Optional[Progress] = None, group_tokens: int = GROUP_TOKENS) -> Examples:
+def run(
+    make_block: MakeBlock,
+    source,
+    *,
+    seed: int,
+    name: str,
+    start: int,
+    count: int,
+    context: int,
+    progress: Optional[Progress] = None,
+    group_tokens: int = GROUP_TOKENS,
+) -> Examples:
     """Examples ``[start, start + count)`` of ``source``: the blocks that hold them, cut to size.
 
     Blocks are computed together, as many as keep one call near ``group_tokens`` tokens (sized
@@ -286,12 +303,30 @@ def run(make_block: MakeBlock, source, *, seed: int, name: str, start: int, coun
     never changes an example: each is cut from its own block's draws.
     """
     size, wanted = _range(source, seed=seed, start=start, count=count, context=context)
-    return _generate(make_block, source, wanted, size, seed=seed, name=name, context=context,
-                     progress=progress, group_tokens=group_tokens)
+    return _generate(
+        make_block,
+        source,
+        wanted,
+        size,
+        seed=seed,
+        name=name,
+        context=context,
+        progress=progress,
+        group_tokens=group_tokens,
+    )
 
 
-def run_lengths(lengths: MakeLengths, source, *, seed: int, name: str, start: int, count: int,
-                context: int, progress: Optional[Progress] = None) -> Optional[np.ndarray]:
+def run_lengths(
+    lengths: MakeLengths,
+    source,
+    *,
+    seed: int,
+    name: str,
+    start: int,
+    count: int,
+    context: int,
+    progress: Optional[Progress] = None,
+) -> Optional[np.ndarray]:
     """Tokens of examples ``[start, start + count)`` of ``source`` (int64), from the parameter
     draws of the blocks :func:`run` makes them from, or None when ``lengths`` cannot tell them
     without making the examples. The blocks are the same, so are the draws: one :class:`Block`
@@ -319,14 +354,23 @@ def _range(source, *, seed: int, start: int, count: int, context: int) -> tuple[
         raise ValueError(f"seed, start and count must be non-negative, got {seed}, {start}, {count}")
     size = block_size(source.max_tokens(context))
     wanted: list[tuple[int, Rows]] = []
-    for block in range(start // size, -(-(start + count) // size) if count else 0):   # (none: no block)
+    for block in range(start // size, -(-(start + count) // size) if count else 0):  # (none: no block)
         first = block * size
         wanted.append((block, slice(max(start, first) - first, min(start + count, first + size) - first)))
     return size, wanted
 
 
-def run_at(make_block: MakeBlock, source, *, seed: int, name: str, indices: np.ndarray, context: int,
-           progress: Optional[Progress] = None, group_tokens: int = GROUP_TOKENS) -> Examples:
+def run_at(
+    make_block: MakeBlock,
+    source,
+    *,
+    seed: int,
+    name: str,
+    indices: np.ndarray,
+    context: int,
+    progress: Optional[Progress] = None,
+    group_tokens: int = GROUP_TOKENS,
+) -> Examples:
     """Examples ``indices`` (sorted, distinct) of ``source``, in that order: the same examples as
     :func:`run` gives, each block asked for just its indices — what one rank of many needs.
 
@@ -345,8 +389,17 @@ def run_at(make_block: MakeBlock, source, *, seed: int, name: str, indices: np.n
     blocks = indices // size
     cuts = np.flatnonzero(np.diff(blocks)) + 1
     wanted = [(int(part[0] // size), _as_rows(part % size)) for part in np.split(indices, cuts) if len(part)]
-    return _generate(make_block, source, wanted, size, seed=seed, name=name, context=context,
-                     progress=progress, group_tokens=group_tokens)
+    return _generate(
+        make_block,
+        source,
+        wanted,
+        size,
+        seed=seed,
+        name=name,
+        context=context,
+        progress=progress,
+        group_tokens=group_tokens,
+    )
 
 
 def _as_rows(rows: np.ndarray) -> Rows:
@@ -354,8 +407,9 @@ def _as_rows(rows: np.ndarray) -> Rows:
     return slice(int(rows[0]), int(rows[-1]) + 1) if rows[-1] - rows[0] == len(rows) - 1 else rows
 
 
-def _parts(wanted: list[tuple[int, Rows]], size: int, *, seed: int, name: str,
-           progress: Optional[Progress]) -> list[tuple[np.random.Generator, Rows, np.ndarray]]:
+def _parts(
+    wanted: list[tuple[int, Rows]], size: int, *, seed: int, name: str, progress: Optional[Progress]
+) -> list[tuple[np.random.Generator, Rows, np.ndarray]]:
     """The :class:`Block` parts of the rows ``wanted``: each block's generator and progress."""
     if seed < 0:
         raise ValueError(f"seed must be non-negative, got {seed}")
@@ -373,12 +427,22 @@ def _parts(wanted: list[tuple[int, Rows]], size: int, *, seed: int, name: str,
     return parts
 
 
-def _generate(make_block: MakeBlock, source, wanted: list[tuple[int, Rows]], size: int, *, seed: int,
-              name: str, context: int, progress: Optional[Progress], group_tokens: int) -> Examples:
+def _generate(
+    make_block: MakeBlock,
+    source,
+    wanted: list[tuple[int, Rows]],
+    size: int,
+    *,
+    seed: int,
+    name: str,
+    context: int,
+    progress: Optional[Progress],
+    group_tokens: int,
+) -> Examples:
     """The rows ``wanted`` (``(block, rows)`` in order) of blocks of ``size`` examples."""
     parts = _parts(wanted, size, seed=seed, name=name, progress=progress)
     asked = sum(_count(rows, size) for _, rows, _ in parts)
-    per_example = max(1, source.max_tokens(context))     # (until the first group says)
+    per_example = max(1, source.max_tokens(context))  # (until the first group says)
     done, group = [], max(1, group_tokens * len(parts) // max(1, asked * per_example))
     while parts:
         block = Block(parts[:group], context, size)

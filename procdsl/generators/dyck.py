@@ -68,7 +68,7 @@ def _thresholds(coin, p_open, below, t) -> np.ndarray:
     says open (``coin < p_open``), else iff depth < 1 (depth = ``2 * opens so far - t``)."""
     closing = (t + 2) >> 1
     thresh = np.multiply((coin < p_open).view(np.int8), ((below + t + 1) >> 1) - closing)
-    thresh += closing                                # (a bool times an int: no np.where)
+    thresh += closing  # (a bool times an int: no np.where)
     return thresh
 
 
@@ -85,7 +85,7 @@ def _walk(opened: np.ndarray, thresh: np.ndarray) -> np.ndarray:
 
 def _packing(k: int, width: int):
     """``(packed, half)``: integer types for ``code << bits | level`` and for ``level`` alone."""
-    small = 2 * k < 2 ** 15 and width < 2 ** 14
+    small = 2 * k < 2**15 and width < 2**14
     return (np.int32, np.int16) if small else (np.int64, np.int32)
 
 
@@ -118,14 +118,14 @@ def _dyck_walk(source: DyckSource, b: Block, length: np.ndarray, width: int, k: 
         room = np.maximum(np.minimum(rows - 1 - t, cap), 1)
         opens = _walk(opened, _thresholds(coin, p_open, room, t))
         cell = _scratch(size, n, packed)
-        np.multiply(which, k, out=cell, casting="unsafe")   # the drawn type
-        cell |= np.subtract(opens, 1, dtype=packed)         # a close: -1 (all bits set)
+        np.multiply(which, k, out=cell, casting="unsafe")  # the drawn type
+        cell |= np.subtract(opens, 1, dtype=packed)  # a close: -1 (all bits set)
         cell <<= bits
         # The level: the depth after an open, before a close = opens before + opens after - t.
-        level = np.add(opened[:size], opened[1:size + 1])
+        level = np.add(opened[:size], opened[1 : size + 1])
         level -= t
         cell |= level
-        walked[:, start:start + size] = cell.T
+        walked[:, start : start + size] = cell.T
         opened[0] = opened[size]
     return walked
 
@@ -143,17 +143,17 @@ def _match(walked: np.ndarray, k: int, rows: int = 32) -> np.ndarray:
     out = np.empty((n, width), np.int32)
     base = np.arange(0, rows * width, width)[:, None]
     for r in range(0, n, rows):
-        cells = walked[r:r + rows]
-        order = np.argsort(cells.astype(half), axis=1, kind="stable")   # by level (low half)
-        order += base[:len(order)]
+        cells = walked[r : r + rows]
+        order = np.argsort(cells.astype(half), axis=1, kind="stable")  # by level (low half)
+        order += base[: len(order)]
         order = order.ravel()
         code = cells.ravel().take(order) >> bits
         token = np.empty_like(code)
-        token[0] = 0                                   # (a row starts with an open)
-        np.add(code[:-1], k + 1, out=token[1:])        # a close (-1): its open's type + k + 1 ...
-        token &= code >> (8 * code.itemsize - 1)       # ... kept for closes only
+        token[0] = 0  # (a row starts with an open)
+        np.add(code[:-1], k + 1, out=token[1:])  # a close (-1): its open's type + k + 1 ...
+        token &= code >> (8 * code.itemsize - 1)  # ... kept for closes only
         token += code
-        out[r:r + rows].ravel()[order] = token
+        out[r : r + rows].ravel()[order] = token
     return out
 
 
@@ -182,8 +182,8 @@ class _OpenTypes:
     def __init__(self, n: int, k: int, cap: int):
         slots = min(cap, k) + 1
         self.k, self.slots = k, slots
-        self.counts = np.zeros(n * k, np.min_scalar_type(-cap))   # small: fewer cache misses
-        self.drawn = 1 + n * slots                          # (cell 0: what m - 1 = -1 reads)
+        self.counts = np.zeros(n * k, np.min_scalar_type(-cap))  # small: fewer cache misses
+        self.drawn = 1 + n * slots  # (cell 0: what m - 1 = -1 reads)
         self.cells = np.zeros(self.drawn + CHUNK * n, np.intp)
         self.row_k = np.arange(n, dtype=np.intp) * k
         self.row_s = 1 + np.arange(n, dtype=np.intp) * slots
@@ -192,13 +192,13 @@ class _OpenTypes:
     def chunk(self, opens: np.ndarray, which: np.ndarray) -> np.ndarray:
         """The cells of a chunk of brackets, ``(positions, n)``, updating the state."""
         size, n = opens.shape
-        drawn = self.cells[self.drawn:self.drawn + size * n].reshape(size, n)
+        drawn = self.cells[self.drawn : self.drawn + size * n].reshape(size, n)
         np.multiply(which, self.k, out=drawn, casting="unsafe")
-        drawn += self.row_k                                 # an open's cell
-        pick = which * ~opens                               # a close's pick; 0 for an open ...
+        drawn += self.row_k  # an open's cell
+        pick = which * ~opens  # a close's pick; 0 for an open ...
         first = np.arange(self.drawn, self.drawn + size * n).reshape(size, n) - self.row_s
         first *= opens
-        first += self.row_s                                 # ... which reads its drawn cell
+        first += self.row_s  # ... which reads its drawn cell
         step = opens.astype(self.counts.dtype)
         step *= 2
         step -= 1
@@ -210,14 +210,14 @@ class _OpenTypes:
         before, after = np.empty(n, counts.dtype), np.empty(n, counts.dtype)
         for i in range(size):
             np.multiply(pick[i], m, out=scaled)
-            np.copyto(slot, scaled, casting="unsafe")       # floor(which * m): the pick's rank
+            np.copyto(slot, scaled, casting="unsafe")  # floor(which * m): the pick's rank
             slot += first[i]
             cell = cells.take(slot, out=out[i], mode="clip")  # (clip: an unbuffered take)
             counts.take(cell, out=before, mode="clip")
             np.add(before, step[i], out=after)
             counts[cell] = after
-            np.minimum(after, 1, out=alive)                 # 0: the type closed for good
-            np.minimum(before, 1, out=was)                  # 0: the type newly opened
+            np.minimum(after, 1, out=alive)  # 0: the type closed for good
+            np.minimum(before, 1, out=was)  # 0: the type newly opened
             # Closed for good: the last listed type fills the hole; otherwise it is rewritten
             # in place. Then the cell goes to the spare slot past the list: newly opened, it
             # stays there (m grows).
@@ -244,7 +244,7 @@ def make_shuffle_block(source: ShuffleDyckSource, b: Block) -> Grid:
     length = shuffle_lengths(source, b)
     width = top(source.length, b.context)
     p_open = _shared(b.param(source.p_open, integer=False))
-    count = np.int16 if width < 2 ** 14 else np.int32
+    count = np.int16 if width < 2**14 else np.int32
     state = _OpenTypes(n, k, cap)
     tokens = np.empty((n, width), np.int32)
     opened = np.zeros((CHUNK + 1, n), count)
@@ -257,7 +257,7 @@ def make_shuffle_block(source: ShuffleDyckSource, b: Block) -> Grid:
         chunk = _scratch(size, n, np.int32)
         np.subtract(cells, state.row_k, out=chunk, casting="unsafe")
         chunk += np.subtract(k, np.multiply(opens, k, dtype=np.int32), dtype=np.int32)
-        tokens[:, start:start + size] = chunk.T
+        tokens[:, start : start + size] = chunk.T
         opened[0] = opened[size]
     return _grid(tokens, length)
 

@@ -54,15 +54,16 @@ def make_block(source: EcaSource, b: Block) -> Grid:
     uniform = (width == max_width).all()
     for t in range(max_steps):
         row = rows[:, t]
-        if uniform:   # the common case: a plain rotation
+        if uniform:  # the common case: a plain rotation
             index = 4 * np.roll(row, 1, axis=1) + 2 * row + np.roll(row, -1, axis=1)
         else:
-            index = (4 * np.take_along_axis(row, left, axis=1) + 2 * row
-                     + np.take_along_axis(row, right, axis=1))
+            index = (
+                4 * np.take_along_axis(row, left, axis=1) + 2 * row + np.take_along_axis(row, right, axis=1)
+            )
         rows[:, t + 1] = table[index]
     wide = width[:, None, None]
     tokens = np.full((b.n, max_steps + 1, max_width + 1), SEP, np.int32)
-    tokens[:, :, :max_width] = np.where(j[None] < wide, rows, SEP)   # SEP lands at column W
+    tokens[:, :, :max_width] = np.where(j[None] < wide, rows, SEP)  # SEP lands at column W
     row_index = np.arange(max_steps + 1)[None, :, None]
     keep = (np.arange(max_width + 1)[None, None, :] <= wide) & (row_index <= steps[:, None, None])
     mask = np.broadcast_to(row_index >= 1, tokens.shape)

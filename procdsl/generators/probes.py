@@ -72,15 +72,20 @@ def haystack_lengths(source: HaystackSource, b: Block) -> np.ndarray:
 def make_haystack_block(source: HaystackSource, b: Block) -> Grid:
     half, most = source.vocab // 2, int(maximum(source.pairs))
     pairs = b.param(source.pairs)
-    keys = np.argsort(b.random(most), axis=1)       # a uniform permutation of 0 … most-1
+    keys = np.argsort(b.random(most), axis=1)  # a uniform permutation of 0 … most-1
     values = b.integers(1, half, most)
-    pick = (b.random() * pairs).astype(np.int64)    # uniform among the example's own keys
+    pick = (b.random() * pairs).astype(np.int64)  # uniform among the example's own keys
     rows = np.arange(b.n)
     listing = np.stack([keys + half, values], axis=2).reshape(b.n, 2 * most)
     keep = np.arange(2 * most)[None, :] < 2 * pairs[:, None]
     padding = np.arange(2 * most + 1)[None, :] < (2 * (most - pairs) + 1)[:, None]
-    return segments(b.n, (listing, False, keep), (keys[rows, pick] + half + most, False, True),
-                    (values[rows, pick], True, True), (HAYSTACK_PAD, False, padding))
+    return segments(
+        b.n,
+        (listing, False, keep),
+        (keys[rows, pick] + half + most, False, True),
+        (values[rows, pick], True, True),
+        (HAYSTACK_PAD, False, padding),
+    )
 
 
 def _operand(b: Block, digits: np.ndarray, width: int) -> np.ndarray:
@@ -123,12 +128,12 @@ def _arithmetic_tokens(source) -> int:
 
 def _arithmetic(source, b: Block, multiply: bool, msd_first: bool) -> Grid:
     width = int(maximum(source.digits))
-    da, db = b.param(source.digits), b.param(source.digits)     # each operand its own length
+    da, db = b.param(source.digits), b.param(source.digits)  # each operand its own length
     left, right = _operand(b, da, width), _operand(b, db, width)
     if multiply:
         raw = np.zeros((b.n, 2 * width), np.int64)
         for i in range(width):
-            raw[:, i:i + width] += left[:, i:i + 1] * right
+            raw[:, i : i + width] += left[:, i : i + 1] * right
     else:
         raw = np.zeros((b.n, width + 1), np.int64)
         raw[:, :width] = left + right
@@ -137,10 +142,16 @@ def _arithmetic(source, b: Block, multiply: bool, msd_first: bool) -> Grid:
     total = _arithmetic_tokens(source)
     pads = total - (da + db + count + 3)
     p = np.arange(total - 5)[None, :]
-    return segments(b.n, (_written(left, da, msd_first), False, j < da[:, None]), (OP, False, True),
-                    (_written(right, db, msd_first), False, j < db[:, None]), (EQUALS, False, True),
-                    (_written(answer, count, msd_first) + ANSWER, k >= 1, k < count[:, None]),
-                    (STOP, True, True), (PAD, p == 0, p < pads[:, None]))
+    return segments(
+        b.n,
+        (_written(left, da, msd_first), False, j < da[:, None]),
+        (OP, False, True),
+        (_written(right, db, msd_first), False, j < db[:, None]),
+        (EQUALS, False, True),
+        (_written(answer, count, msd_first) + ANSWER, k >= 1, k < count[:, None]),
+        (STOP, True, True),
+        (PAD, p == 0, p < pads[:, None]),
+    )
 
 
 def make_addition_block(source: AdditionSource, b: Block) -> Grid:

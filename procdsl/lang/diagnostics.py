@@ -62,9 +62,16 @@ class Diagnostic:
     def to_json(self) -> dict:
         """The machine form of ``procdsl check --format json`` (one object per diagnostic)."""
         s = self.span
-        out = {"file": s.file, "line": s.line, "column": s.column, "end_line": s.end_line,
-               "end_column": s.end_column, "code": self.code, "severity": self.severity,
-               "message": self.message}
+        out = {
+            "file": s.file,
+            "line": s.line,
+            "column": s.column,
+            "end_line": s.end_line,
+            "end_column": s.end_column,
+            "code": self.code,
+            "severity": self.severity,
+            "message": self.message,
+        }
         if self.help:
             out["help"] = self.help
         return out
@@ -76,7 +83,9 @@ class CompileError(Exception):
     def __init__(self, diagnostics: list[Diagnostic]):
         self.diagnostics = diagnostics
         first = diagnostics[0] if diagnostics else None
-        super().__init__(f"{len(diagnostics)} error(s); first: {first.code} {first.message}" if first else "errors")
+        super().__init__(
+            f"{len(diagnostics)} error(s); first: {first.code} {first.message}" if first else "errors"
+        )
 
 
 def errors(diagnostics: Iterable[Diagnostic]) -> list[Diagnostic]:
@@ -97,8 +106,16 @@ def visible(text: str) -> str:
     """
     if text.isprintable():
         return text
-    return "".join(ch if ch.isprintable() else chr(0x2400 + ord(ch)) if ord(ch) < 0x20 else
-                   "\u2421" if ch == "\x7f" else "\ufffd" for ch in text)
+    return "".join(
+        ch
+        if ch.isprintable()
+        else chr(0x2400 + ord(ch))
+        if ord(ch) < 0x20
+        else "\u2421"
+        if ch == "\x7f"
+        else "\ufffd"
+        for ch in text
+    )
 
 
 def _frame(span: Span, source: str, label: str) -> list[str]:
@@ -110,7 +127,11 @@ def _frame(span: Span, source: str, label: str) -> list[str]:
     width = max(1, min(end, len(text) + 1) - span.column)
     gutter = " " * len(str(span.line))
     caret = " " * (span.column - 1) + "^" * width
-    return [f"{gutter} |", f"{span.line} | {text}", f"{gutter} | {caret}{(' ' + visible(label)) if label else ''}"]
+    return [
+        f"{gutter} |",
+        f"{span.line} | {text}",
+        f"{gutter} | {caret}{(' ' + visible(label)) if label else ''}",
+    ]
 
 
 def render_text(d: Diagnostic, source: Optional[str]) -> str:
@@ -146,14 +167,28 @@ def render_github(d: Diagnostic) -> str:
     s = d.span
     level = "warning" if d.severity == "warning" else "error"
     message = _github_data(f"{d.code} {d.message}" + (f" ({d.help})" if d.help else ""))
-    return (f"::{level} file={_github_property(s.file)},line={s.line},col={s.column},endLine={s.end_line},"
-            f"endColumn={s.end_column},title={_github_property(d.code)}::{message}")
+    return (
+        f"::{level} file={_github_property(s.file)},line={s.line},col={s.column},endLine={s.end_line},"
+        f"endColumn={s.end_column},title={_github_property(d.code)}::{message}"
+    )
 
 
 def render_json(d: Diagnostic) -> str:
     """One JSON line; DEL and C1 controls escaped too (JSON leaves them raw), so it is terminal-safe."""
-    return re.sub("[\x7f-\x9f]", lambda m: f"\\u{ord(m.group(0)):04x}", json.dumps(d.to_json(), ensure_ascii=False))
+    return re.sub(
+        "[\x7f-\x9f]", lambda m: f"\\u{ord(m.group(0)):04x}", json.dumps(d.to_json(), ensure_ascii=False)
+    )
 
 
-__all__ = ["Span", "Diagnostic", "CompileError", "Severity", "errors", "sort_key",
-           "render_text", "render_github", "render_json", "visible"]
+__all__ = [
+    "Span",
+    "Diagnostic",
+    "CompileError",
+    "Severity",
+    "errors",
+    "sort_key",
+    "render_text",
+    "render_github",
+    "render_json",
+    "visible",
+]

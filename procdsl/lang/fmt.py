@@ -135,9 +135,13 @@ class _Formatter:
         i = 0
         while i < len(nodes):
             run = [nodes[i]]
-            while (i + len(run) < len(nodes) and _alignable(run[0]) and _alignable(nodes[i + len(run)])
-                   and _head(run[0])[0] == _head(nodes[i + len(run)])[0]
-                   and not self._separated(run[-1], nodes[i + len(run)])):
+            while (
+                i + len(run) < len(nodes)
+                and _alignable(run[0])
+                and _alignable(nodes[i + len(run)])
+                and _head(run[0])[0] == _head(nodes[i + len(run)])[0]
+                and not self._separated(run[-1], nodes[i + len(run)])
+            ):
                 run.append(nodes[i + len(run)])
             width = max(len(_head(s)[1]) for s in run) if _alignable(run[0]) else 0
             first = len(self.out)
@@ -148,7 +152,9 @@ class _Formatter:
 
     def _align_trailing_comments(self, first: int) -> None:
         """Line up the trailing comments of one run of statements, as the DESIGN.md example does."""
-        rows = [(i, (self.out[i], self.trailing.pop(i))) for i in sorted(k for k in self.trailing if k >= first)]
+        rows = [
+            (i, (self.out[i], self.trailing.pop(i))) for i in sorted(k for k in self.trailing if k >= first)
+        ]
         if len(rows) < 2:
             for i, parts in rows:
                 self.out[i] = parts[0] + "  " + parts[1]
@@ -163,8 +169,10 @@ class _Formatter:
         on the formatted text, which keeps ``fmt`` idempotent."""
         end, span = _span(a).end_line, _span(b)
         stop = (span.end_line, span.end_column)
-        has_comment = any(end < c.line and (c.line, c.column) < stop  # one on `a`'s last line trails `a`
-                          for c in self.comments)
+        has_comment = any(
+            end < c.line and (c.line, c.column) < stop  # one on `a`'s last line trails `a`
+            for c in self.comments
+        )
         return self._blank_between(end, span.line) or has_comment
 
     def statement(self, node: Statement, depth: int, width: int = 0) -> None:

@@ -65,9 +65,16 @@ class FastContextualLexer(ContextualLexer):
         patterns = scanner._mres
         skipped = frozenset(lexer.ignore_types) - set(lexer.callback)  # ignored, no callback to see it
         blank, blank_chars = _blank(lexer, skipped)
-        found = self.by_state[state] = (patterns[0] if len(patterns) == 1 else None, patterns, skipped,
-                                        lexer.ignore_types, lexer.newline_types, lexer.callback,
-                                        blank, blank_chars)
+        found = self.by_state[state] = (
+            patterns[0] if len(patterns) == 1 else None,
+            patterns,
+            skipped,
+            lexer.ignore_types,
+            lexer.newline_types,
+            lexer.callback,
+            blank,
+            blank_chars,
+        )
         return found
 
     def lex(self, lexer_state: LexerState, parser_state: Any) -> Iterator[Token]:
@@ -111,7 +118,13 @@ class FastContextualLexer(ContextualLexer):
                     continue
                 value = match.group(0)
                 token = make(token_class, value)  # Token(kind, value, ...) without its two calls
-                token.type, token.start_pos, token.value, token.line, token.column = kind, start, value, token_line, column
+                token.type, token.start_pos, token.value, token.line, token.column = (
+                    kind,
+                    start,
+                    value,
+                    token_line,
+                    column,
+                )
                 token.end_line, token.end_column, token.end_pos = line, pos - line_start + 1, pos
                 if kind in callbacks:
                     token = callbacks[kind](token)
@@ -257,5 +270,6 @@ class FastLALR(LALR_Parser):
 
 
 #: ``Lark(..., _plugins=PLUGINS)`` runs the loops of this module
-PLUGINS: dict[str, type] = ({"ContextualLexer": FastContextualLexer, "LALR_Parser": FastLALR}
-                            if _TEXT_SLICE is not None else {})
+PLUGINS: dict[str, type] = (
+    {"ContextualLexer": FastContextualLexer, "LALR_Parser": FastLALR} if _TEXT_SLICE is not None else {}
+)

@@ -85,8 +85,11 @@ class _Lowerer:
             return n.Name(str(children[0]), span)
         if kind == "range":
             low, high = children
-            return n.RangeExpr(n.Number(read_number(str(low)), str(low), self.span(low)),
-                               n.Number(read_number(str(high)), str(high), self.span(high)), span)
+            return n.RangeExpr(
+                n.Number(read_number(str(low)), str(low), self.span(low)),
+                n.Number(read_number(str(high)), str(high), self.span(high)),
+                span,
+            )
         if kind == "compose_chain":
             return n.Compose(tuple(self.expr(c) for c in children), span)
         if kind == "call":
@@ -147,8 +150,9 @@ class _Lowerer:
         entries = []
         for entry in item.children:
             path, values = entry.children
-            entries.append(n.SweepEntry(tuple(str(p) for p in path.children), self.span(path),
-                                        self.expr(values)))
+            entries.append(
+                n.SweepEntry(tuple(str(p) for p in path.children), self.span(path), self.expr(values))
+            )
         return n.SweepBlock(tuple(entries), self.span(item))
 
     def curriculum(self, item: Tree) -> n.Curriculum:
@@ -177,8 +181,17 @@ class _Lowerer:
                 node = self.sweep(child)
                 sweep = sweep or node
             lowered.append(node)
-        return n.Curriculum(str(name), self.span(name), tuple(settings), tuple(definitions),
-                            tuple(phases), runtime, sweep, self.span(item), tuple(lowered))
+        return n.Curriculum(
+            str(name),
+            self.span(name),
+            tuple(settings),
+            tuple(definitions),
+            tuple(phases),
+            runtime,
+            sweep,
+            self.span(item),
+            tuple(lowered),
+        )
 
     def module(self, tree: Tree) -> n.Module:
         imports: list[n.Import] = []
@@ -197,9 +210,14 @@ class _Lowerer:
                 node = self.definition(child)
                 definitions.append(node)
             body.append(node)
-        return n.Module(self.file, tuple(imports), tuple(definitions),
-                        curricula[0] if curricula else None, tuple(body),
-                        extra_curricula=tuple(curricula[1:]))
+        return n.Module(
+            self.file,
+            tuple(imports),
+            tuple(definitions),
+            curricula[0] if curricula else None,
+            tuple(body),
+            extra_curricula=tuple(curricula[1:]),
+        )
 
 
 def lower(tree: Tree, file: str) -> n.Module:
@@ -382,8 +400,17 @@ class Builder:
             else:
                 sweep = sweep or node
             body.append(node)
-        return n.Curriculum(c[1].value, self._token_span(c[1]), tuple(settings), tuple(definitions),
-                            tuple(phases), runtime, sweep, self._span(c[0], c[-1]), tuple(body))
+        return n.Curriculum(
+            c[1].value,
+            self._token_span(c[1]),
+            tuple(settings),
+            tuple(definitions),
+            tuple(phases),
+            runtime,
+            sweep,
+            self._span(c[0], c[-1]),
+            tuple(body),
+        )
 
     def start(self, c: _Children) -> n.Module:
         imports, definitions, curricula, body = [], [], [], []
@@ -397,5 +424,11 @@ class Builder:
             else:
                 definitions.append(node)
             body.append(node)
-        return n.Module(self.state.file, tuple(imports), tuple(definitions), curricula[0] if curricula else None,
-                        tuple(body), extra_curricula=tuple(curricula[1:]))
+        return n.Module(
+            self.state.file,
+            tuple(imports),
+            tuple(definitions),
+            curricula[0] if curricula else None,
+            tuple(body),
+            extra_curricula=tuple(curricula[1:]),
+        )

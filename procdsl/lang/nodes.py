@@ -123,8 +123,7 @@ class Compose:
     span: Span
 
 
-Expr = Union[Number, Percent, Quantity, String, Name, RangeExpr, ListExpr, TupleExpr, MapExpr,
-             Call, Compose]
+Expr = Union[Number, Percent, Quantity, String, Name, RangeExpr, ListExpr, TupleExpr, MapExpr, Call, Compose]
 
 
 # ------------------------------------------------------------------------------- statements
@@ -237,5 +236,6 @@ class Module:
 
 
 #: any statement of a file or block, as the formatter walks them in source order
-Statement = Union[Import, Definition, Setting, EvalBlock, Phase, Curriculum, RuntimeBlock, SweepBlock,
-                  SweepEntry]
+Statement = Union[
+    Import, Definition, Setting, EvalBlock, Phase, Curriculum, RuntimeBlock, SweepBlock, SweepEntry
+]

@@ -76,18 +76,26 @@ def grammar_text() -> str:
 class _BadToken(Exception):
     """Raised by a lexer callback: a token that lexes but cannot mean anything (E006, E008)."""
 
-    def __init__(self, token: Token, code: str, message: str, offset: int = 0, width: Optional[int] = None,
-                 help: Optional[str] = None):
+    def __init__(
+        self,
+        token: Token,
+        code: str,
+        message: str,
+        offset: int = 0,
+        width: Optional[int] = None,
+        help: Optional[str] = None,
+    ):
         self.token, self.code, self.message, self.help = token, code, message, help
         self.offset, self.width = offset, width if width is not None else len(str(token))
 
     def diagnostic(self, file: str) -> Diagnostic:
         t = self.token
-        if t.line is None or t.column is None:   # the lexer places every token it makes
+        if t.line is None or t.column is None:  # the lexer places every token it makes
             raise ValueError(f"token {t!r} has no position")
         column = t.column + self.offset
-        return Diagnostic(self.code, self.message, Span(file, t.line, column, t.line, column + self.width),
-                          help=self.help)
+        return Diagnostic(
+            self.code, self.message, Span(file, t.line, column, t.line, column + self.width), help=self.help
+        )
 
 
 def _check_string(token: Token) -> Token:
@@ -97,7 +105,9 @@ def _check_string(token: Token) -> Token:
     try:
         unquote(str(token))
     except EscapeError as error:
-        raise _BadToken(token, codes.UNKNOWN_ESCAPE, error.message, error.offset, error.width, error.help) from None
+        raise _BadToken(
+            token, codes.UNKNOWN_ESCAPE, error.message, error.offset, error.width, error.help
+        ) from None
     return token
 
 
@@ -112,14 +122,20 @@ def _check_number(token: Token) -> Token:
     if _SURELY_IN_RANGE.match(token):
         return token
     match = _NUMBER_PART.match(str(token))
-    assert match is not None   # a NUMBER token starts with one
-    text = str(token)[:match.end()]
-    suffix = str(token)[len(text):len(text) + 1]
+    assert match is not None  # a NUMBER token starts with one
+    text = str(token)[: match.end()]
+    suffix = str(token)[len(text) : len(text) + 1]
     text += suffix if suffix in ("K", "M", "B", "T") else ""
     if len(match.group(1)) > 301 or not abs(read_number(text)) <= MAX_LITERAL:
         shown = text if len(text) <= 24 else text[:20] + "…"
-        raise _BadToken(token, codes.NUMBER_OUT_OF_RANGE, f"number `{shown}` is out of range", 0, len(text),
-                        help="a number is at most 1e300 in size; every setting has a far smaller maximum")
+        raise _BadToken(
+            token,
+            codes.NUMBER_OUT_OF_RANGE,
+            f"number `{shown}` is out of range",
+            0,
+            len(text),
+            help="a number is at most 1e300 in size; every setting has a far smaller maximum",
+        )
     return token
 
 
@@ -137,16 +153,28 @@ def _keep_comment(token: Token) -> Token:
 
 
 def _options() -> dict:
-    callbacks = {"STRING": _check_string, "NUMBER": _check_number, "PERCENT": _check_number,
-                 "QUANTITY": _check_number, "COMMENT": _keep_comment}
-    return {"parser": "lalr", "lexer": "contextual", "maybe_placeholders": False, "lexer_callbacks": callbacks}
+    callbacks = {
+        "STRING": _check_string,
+        "NUMBER": _check_number,
+        "PERCENT": _check_number,
+        "QUANTITY": _check_number,
+        "COMMENT": _keep_comment,
+    }
+    return {
+        "parser": "lalr",
+        "lexer": "contextual",
+        "maybe_placeholders": False,
+        "lexer_callbacks": callbacks,
+    }
 
 
 @functools.lru_cache(maxsize=1)
 def _parser() -> Lark:
     """Builds the AST while parsing: every token kept (the spans of nodes start and end at keywords
     and brackets), no Tree and no propagated positions; the lexer's and the parser's loops written out."""
-    return Lark(grammar_text(), keep_all_tokens=True, transformer=Builder(_CALL), _plugins=PLUGINS, **_options())
+    return Lark(
+        grammar_text(), keep_all_tokens=True, transformer=Builder(_CALL), _plugins=PLUGINS, **_options()
+    )
 
 
 @functools.lru_cache(maxsize=1)
@@ -170,9 +198,14 @@ def _check_nesting(text: str, file: str) -> None:
                 pos = match.start()
                 line = text.count("\n", 0, pos) + 1
                 column = pos - (text.rfind("\n", 0, pos) + 1) + 1
-                raise SyntaxDiagnostic(Diagnostic(
-                    codes.NESTING_TOO_DEEP, f"brackets nested more than {MAX_NESTING} deep", Span(file, line, column, line, column + 1),
-                    help="name the inner value with `let` and refer to it"))
+                raise SyntaxDiagnostic(
+                    Diagnostic(
+                        codes.NESTING_TOO_DEEP,
+                        f"brackets nested more than {MAX_NESTING} deep",
+                        Span(file, line, column, line, column + 1),
+                        help="name the inner value with `let` and refer to it",
+                    )
+                )
         elif char in ")]}":
             depth = max(0, depth - 1)
 
@@ -217,7 +250,7 @@ def parse_text(text: str, file: str, comments: bool = True) -> tuple[Tree, list[
     """Parse one file's text into Lark's tree (nodes placed by Lark) and, if asked, its comments.
     The compiler uses :func:`parse_module`; errors are the same."""
     tree, found = _run(_tree_parser(), text, file, comments)
-    return cast(Tree, tree), found   # the tree parser builds Lark's tree
+    return cast(Tree, tree), found  # the tree parser builds Lark's tree
 
 
 def _run(parser: Lark, text: str, file: str, comments: bool) -> tuple[object, list[Token]]:
@@ -291,19 +324,31 @@ def _describe(exc: UnexpectedInput, text: str, file: str) -> Diagnostic:
         expected = getattr(exc, "expected", None) or getattr(exc, "accepts", None) or set()
         open_braces = text.count("{") - text.count("}")
         help_ = "add the missing `}`" if open_braces > 0 else None
-        return Diagnostic(codes.UNEXPECTED_END, f"unexpected end of file; expected {_expected_list(expected)}",
-                          Span(file, line, column, line, column + 1), help=help_)
+        return Diagnostic(
+            codes.UNEXPECTED_END,
+            f"unexpected end of file; expected {_expected_list(expected)}",
+            Span(file, line, column, line, column + 1),
+            help=help_,
+        )
     if isinstance(exc, UnexpectedCharacters):
         pos = exc.pos_in_stream
         char = text[pos] if pos is not None and pos < len(text) else ""
         if char == '"':
-            return Diagnostic(codes.UNEXPECTED_CHARACTER, "unterminated string", Span(file, line, column, line, column + 1),
-                              help='close the string with `"` on the same line')
+            return Diagnostic(
+                codes.UNEXPECTED_CHARACTER,
+                "unterminated string",
+                Span(file, line, column, line, column + 1),
+                help='close the string with `"` on the same line',
+            )
         shown = repr(char)[1:-1] if char.isprintable() else f"U+{ord(char):04X}" if char else "?"
         allowed = _expected_list(exc.allowed) if exc.allowed else None
         message = f"unexpected character `{shown}`" + (f"; expected {allowed}" if allowed else "")
-        return Diagnostic(codes.UNEXPECTED_CHARACTER, message, Span(file, line, column, line, column + 1),
-                          help=_character_help(char))
+        return Diagnostic(
+            codes.UNEXPECTED_CHARACTER,
+            message,
+            Span(file, line, column, line, column + 1),
+            help=_character_help(char),
+        )
     assert isinstance(exc, UnexpectedToken)
     token = exc.token
     exc.expected = _precise_expected(exc)
@@ -313,8 +358,12 @@ def _describe(exc: UnexpectedInput, text: str, file: str) -> Diagnostic:
         return special
     after = _context_before(text, line, column)
     where = f" after `{after}`" if after else ""
-    return Diagnostic(codes.UNEXPECTED_TOKEN, f"expected {_expected_list(exc.expected)}{where}, found `{token}`", span,
-                      help=None)
+    return Diagnostic(
+        codes.UNEXPECTED_TOKEN,
+        f"expected {_expected_list(exc.expected)}{where}, found `{token}`",
+        span,
+        help=None,
+    )
 
 
 def _precise_expected(exc: UnexpectedToken) -> set[str]:
@@ -342,16 +391,31 @@ def _special_case(exc: UnexpectedToken, text: str, file: str, span: Span) -> Opt
     expected = set(exc.expected)
     before = _context_before(text, span.line, span.column)
     if token.type == "PHASE" and "CURRICULUM" in expected:
-        return Diagnostic(codes.UNEXPECTED_TOKEN, "a phase must be inside a `curriculum NAME { … }` block", span,
-                          help="wrap the phases and settings in `curriculum NAME { … }`")
+        return Diagnostic(
+            codes.UNEXPECTED_TOKEN,
+            "a phase must be inside a `curriculum NAME { … }` block",
+            span,
+            help="wrap the phases and settings in `curriculum NAME { … }`",
+        )
     if token.type == "NAME" and "CURRICULUM" in expected and "EQUAL" not in expected:
-        return Diagnostic(codes.UNEXPECTED_TOKEN, f"`{token}` cannot stand at the top level of a file", span,
-                          help="top level holds `import`, `let`, `rule`, `source` and `curriculum NAME { … }`")
+        return Diagnostic(
+            codes.UNEXPECTED_TOKEN,
+            f"`{token}` cannot stand at the top level of a file",
+            span,
+            help="top level holds `import`, `let`, `rule`, `source` and `curriculum NAME { … }`",
+        )
     if token.type == "COLON" and "EQUAL" in expected:
-        return Diagnostic(codes.UNEXPECTED_TOKEN, f"expected `=` after `{before}`, found `:`", span,
-                          help="settings are written `key = value`; `key: value` is for maps")
+        return Diagnostic(
+            codes.UNEXPECTED_TOKEN,
+            f"expected `=` after `{before}`, found `:`",
+            span,
+            help="settings are written `key = value`; `key: value` is for maps",
+        )
     if token.type == "EQUAL" and "COLON" in expected:
-        return Diagnostic(codes.UNEXPECTED_TOKEN, f"expected `:` after `{before}` in a map, found `=`", span,
-                          help="map entries are written `key: value`")
+        return Diagnostic(
+            codes.UNEXPECTED_TOKEN,
+            f"expected `:` after `{before}` in a map, found `=`",
+            span,
+            help="map entries are written `key: value`",
+        )
     return None
-

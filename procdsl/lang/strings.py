@@ -43,24 +43,35 @@ def unquote(token: str) -> str:
     """The value of a STRING token (quotes included), or :class:`EscapeError`."""
     body, out, last = token[1:-1], [], 0
     for match in _ESCAPE.finditer(body):
-        out.append(body[last:match.start()])
+        out.append(body[last : match.start()])
         last = match.end()
         letter, digits = match.group(1), match.group(2)
         offset, width = match.start() + 1, len(match.group(0))
         if digits is not None:
             code = int(digits, 16)
             if code > 0x10FFFF or 0xD800 <= code <= 0xDFFF:
-                raise EscapeError(f"`\\u{{{digits}}}` is not a Unicode character", offset, width,
-                                  help="use a code point up to 10FFFF outside D800–DFFF")
+                raise EscapeError(
+                    f"`\\u{{{digits}}}` is not a Unicode character",
+                    offset,
+                    width,
+                    help="use a code point up to 10FFFF outside D800–DFFF",
+                )
             out.append(chr(code))
         elif letter in ESCAPES:
             out.append(ESCAPES[letter])
         else:
             shown = letter if letter.isprintable() else f"U+{ord(letter):04X}" if letter else ""
-            help_ = ('write `\\\\` for a backslash (`"C:\\\\data"`)' if letter != "u"
-                     else "write a code point as `\\u{HEX}`, e.g. `\\u{e9}`")
-            raise EscapeError(f"unknown escape `\\{shown}` in a string", offset, max(1, width),
-                              help=f"{help_}; escapes are \\\" \\\\ \\n \\t \\r \\u{{HEX}}")
+            help_ = (
+                'write `\\\\` for a backslash (`"C:\\\\data"`)'
+                if letter != "u"
+                else "write a code point as `\\u{HEX}`, e.g. `\\u{e9}`"
+            )
+            raise EscapeError(
+                f"unknown escape `\\{shown}` in a string",
+                offset,
+                max(1, width),
+                help=f'{help_}; escapes are \\" \\\\ \\n \\t \\r \\u{{HEX}}',
+            )
     out.append(body[last:])
     return "".join(out)
 

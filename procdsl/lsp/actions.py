@@ -23,8 +23,9 @@ _SUGGESTION = re.compile(r"did you mean `([A-Za-z_][A-Za-z0-9_]*)`\?")
 _WORD = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
 
 
-def quick_fixes(analysis: Analysis, conv: Converter, line: int, column: int, end_line: int,
-                end_column: int) -> list[types.CodeAction]:
+def quick_fixes(
+    analysis: Analysis, conv: Converter, line: int, column: int, end_line: int, end_column: int
+) -> list[types.CodeAction]:
     """Fixes for this file's diagnostics that touch the 1-based range."""
     lines = analysis.text.splitlines()
     out = []
@@ -35,12 +36,17 @@ def quick_fixes(analysis: Analysis, conv: Converter, line: int, column: int, end
             continue
         if (s.end_line, s.end_column) < (line, column) or (s.line, s.column) > (end_line, end_column):
             continue
-        word = lines[s.line - 1][s.column - 1:s.end_column - 1]
+        word = lines[s.line - 1][s.column - 1 : s.end_column - 1]
         if not _WORD.fullmatch(word):  # the span is more than the misspelled name: no safe edit
             continue
         edit = types.TextEdit(range=conv.range(s), new_text=match.group(1))
-        out.append(types.CodeAction(title=f"Replace `{word}` with `{match.group(1)}`",
-                                    kind=types.CodeActionKind.QuickFix, diagnostics=[to_lsp(d, conv)],
-                                    edit=types.WorkspaceEdit(changes={file_uri(s.file): [edit]}),
-                                    is_preferred=True))
+        out.append(
+            types.CodeAction(
+                title=f"Replace `{word}` with `{match.group(1)}`",
+                kind=types.CodeActionKind.QuickFix,
+                diagnostics=[to_lsp(d, conv)],
+                edit=types.WorkspaceEdit(changes={file_uri(s.file): [edit]}),
+                is_preferred=True,
+            )
+        )
     return out

@@ -30,8 +30,12 @@ class ServerError(Exception):
 
 class Client:
     def __init__(self, argv: Optional[list[str]] = None, timeout: float = 30.0):
-        self.proc = subprocess.Popen(argv or [sys.executable, "-m", "procdsl.cli", "lsp"],
-                                     stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL)
+        self.proc = subprocess.Popen(
+            argv or [sys.executable, "-m", "procdsl.cli", "lsp"],
+            stdin=subprocess.PIPE,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.DEVNULL,
+        )
         assert self.proc.stdin is not None and self.proc.stdout is not None  # both are PIPEs
         self._stdin: IO[bytes] = self.proc.stdin
         self._stdout: IO[bytes] = self.proc.stdout
@@ -52,7 +56,7 @@ class Client:
     def _read(self) -> None:
         out = self._stdout
         while True:
-            length = -1    # no Content-Length header: read to the end
+            length = -1  # no Content-Length header: read to the end
             while True:
                 line = out.readline()
                 if not line:
@@ -63,7 +67,7 @@ class Client:
                 if name.lower() == "content-length":
                     length = int(value)
             message = json.loads(out.read(length))
-            if "method" in message and "id" in message:      # a request from the server
+            if "method" in message and "id" in message:  # a request from the server
                 self._send({"jsonrpc": "2.0", "id": message["id"], "result": None})
             elif "method" in message:
                 self.notifications.put(message)
@@ -95,21 +99,29 @@ class Client:
 
     # ----------------------------------------------------------------------- helpers
     def initialize(self, root: str) -> dict:
-        result = self.request("initialize", {"processId": None, "rootUri": file_uri(root), "capabilities": {}})
+        result = self.request(
+            "initialize", {"processId": None, "rootUri": file_uri(root), "capabilities": {}}
+        )
         self.notify("initialized", {})
         return result
 
     def open(self, path: str, text: str) -> None:
         self._versions[path] = 1
-        self.notify("textDocument/didOpen", {"textDocument": {
-            "uri": file_uri(path), "languageId": "curr", "version": 1, "text": text}})
+        self.notify(
+            "textDocument/didOpen",
+            {"textDocument": {"uri": file_uri(path), "languageId": "curr", "version": 1, "text": text}},
+        )
 
     def change(self, path: str, text: str) -> None:
         """Replace the whole text of an open document."""
         self._versions[path] += 1
-        self.notify("textDocument/didChange", {
-            "textDocument": {"uri": file_uri(path), "version": self._versions[path]},
-            "contentChanges": [{"text": text}]})
+        self.notify(
+            "textDocument/didChange",
+            {
+                "textDocument": {"uri": file_uri(path), "version": self._versions[path]},
+                "contentChanges": [{"text": text}],
+            },
+        )
 
     def diagnostics(self, path: str) -> list[dict]:
         """The next diagnostics published for ``path``."""
@@ -118,8 +130,14 @@ class Client:
 
     def at(self, method: str, path: str, line: int, character: int, **extra: Any) -> Any:
         """A request about a position (0-based, as on the wire)."""
-        return self.request(method, {"textDocument": {"uri": file_uri(path)},
-                                     "position": {"line": line, "character": character}, **extra})
+        return self.request(
+            method,
+            {
+                "textDocument": {"uri": file_uri(path)},
+                "position": {"line": line, "character": character},
+                **extra,
+            },
+        )
 
     def close(self) -> None:
         try:

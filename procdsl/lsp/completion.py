@@ -24,9 +24,21 @@ from procdsl.registry.lookup import category, find
 from procdsl.registry.settings import KEYS
 
 K = types.CompletionItemKind
-_KEYWORDS = {"top": ("import", "let", "rule", "source", "curriculum"),
-             "curriculum": ("source", "let", "rule", "phase", "runtime", "sweep"), "phase": ("eval",)}
-_CALL_ROLES = ("source kind", "model", "tokenizer", "optimizer", "schedule", "evaluation", "parallel", "perturbation")
+_KEYWORDS = {
+    "top": ("import", "let", "rule", "source", "curriculum"),
+    "curriculum": ("source", "let", "rule", "phase", "runtime", "sweep"),
+    "phase": ("eval",),
+}
+_CALL_ROLES = (
+    "source kind",
+    "model",
+    "tokenizer",
+    "optimizer",
+    "schedule",
+    "evaluation",
+    "parallel",
+    "perturbation",
+)
 _TYPE_WORDS = {"int", "steps", "tokens", "percentage", "number", "string"}
 _DEFINITION = re.compile(r"\b(source|rule|let)\s+([A-Za-z_][A-Za-z0-9_]*)\s*=")
 
@@ -35,7 +47,7 @@ def complete(text: str, line: int, column: int, analysis: Optional[Analysis]) ->
     """Items at the 1-based position of ``text``; ``analysis``: the latest one that parsed (for
     imported names), or None."""
     lines = text.split("\n")
-    before = "\n".join(lines[:line - 1] + [lines[line - 1][:column - 1] if line <= len(lines) else ""])
+    before = "\n".join(lines[: line - 1] + [lines[line - 1][: column - 1] if line <= len(lines) else ""])
     ctx = cursor_context(before)
     return list(_items(ctx, _Names(text, analysis)))
 
@@ -57,8 +69,11 @@ class _Names:
 
     def items(self, kind: str, exclude: Iterable[str] = ()) -> list[types.CompletionItem]:
         item_kind = {"source": K.Variable, "rule": K.Function, "let": K.Constant}[kind]
-        return [types.CompletionItem(label=name, kind=item_kind, detail=kind)
-                for name in self.by_kind[kind] if name not in exclude]
+        return [
+            types.CompletionItem(label=name, kind=item_kind, detail=kind)
+            for name in self.by_kind[kind]
+            if name not in exclude
+        ]
 
 
 def _items(ctx: Context, names: _Names) -> Iterable[types.CompletionItem]:
@@ -114,8 +129,13 @@ def _arguments(ctx: Context, names: _Names) -> Iterable[types.CompletionItem]:
             yield from names.items("source")
     for p in call.params:
         if not p.positional and p.name not in ctx.given:  # positional ones have no `name=` form
-            yield types.CompletionItem(label=p.name, kind=K.Field, detail=p.facts(code=False), insert_text=f"{p.name}=",
-                                       documentation=_markdown(f"{p.doc}\n\n{p.facts()}"))
+            yield types.CompletionItem(
+                label=p.name,
+                kind=K.Field,
+                detail=p.facts(code=False),
+                insert_text=f"{p.name}=",
+                documentation=_markdown(f"{p.doc}\n\n{p.facts()}"),
+            )
 
 
 def _map_keys(ctx: Context, names: _Names) -> Iterable[types.CompletionItem]:
@@ -124,7 +144,9 @@ def _map_keys(ctx: Context, names: _Names) -> Iterable[types.CompletionItem]:
     elif ctx.owner == "transfer":
         yield from (_entry(i, K.Property, f"{i.name}: ") for i in KEYS["transfer"] if i.name not in ctx.given)
     elif ctx.owner == "perturb":
-        yield from (_entry(i, K.EnumMember, f"{i.name}: ") for i in category("component") if i.name not in ctx.given)
+        yield from (
+            _entry(i, K.EnumMember, f"{i.name}: ") for i in category("component") if i.name not in ctx.given
+        )
 
 
 def _map_values(ctx: Context) -> Iterable[types.CompletionItem]:
@@ -153,7 +175,9 @@ def _words(setting: Optional[Item]) -> Iterable[types.CompletionItem]:
         return
     for word in setting.type.split(" | "):
         if re.fullmatch(r"[a-z_][a-z0-9_]*", word) and word not in _TYPE_WORDS:
-            yield types.CompletionItem(label=word, kind=K.EnumMember, detail=f"{setting.name}: {setting.type}")
+            yield types.CompletionItem(
+                label=word, kind=K.EnumMember, detail=f"{setting.name}: {setting.type}"
+            )
 
 
 def _keywords(block: str) -> Iterable[types.CompletionItem]:
@@ -161,9 +185,18 @@ def _keywords(block: str) -> Iterable[types.CompletionItem]:
 
 
 def _entry(item: Item, kind: types.CompletionItemKind, insert: Optional[str] = None) -> types.CompletionItem:
-    facts = item.signature() if item.callable else ", ".join(x for x in (item.type, item.default and f"default {item.default}") if x)
-    return types.CompletionItem(label=item.name, kind=kind, detail=facts or item.category,
-                                documentation=_markdown(item.hover()), insert_text=insert)
+    facts = (
+        item.signature()
+        if item.callable
+        else ", ".join(x for x in (item.type, item.default and f"default {item.default}") if x)
+    )
+    return types.CompletionItem(
+        label=item.name,
+        kind=kind,
+        detail=facts or item.category,
+        documentation=_markdown(item.hover()),
+        insert_text=insert,
+    )
 
 
 def _markdown(text: str) -> types.MarkupContent:

@@ -21,13 +21,16 @@ import re
 from dataclasses import dataclass, field
 from typing import Optional
 
-_TOKEN = re.compile(r'''(?P<comment>\#[^\n]*)
+_TOKEN = re.compile(
+    r"""(?P<comment>\#[^\n]*)
   |(?P<string>"(?:\\.|[^"\\\n])*("|$))
   |(?P<number>-?[0-9][0-9]*(\.[0-9]+)?([eE][-+]?[0-9]+)?[KMBT%]?)
   |(?P<name>[A-Za-z_][A-Za-z0-9_]*)
   |(?P<punct>\.\.|>>|[{}()\[\]=:,;.])
   |(?P<space>\s+)
-  |(?P<other>.)''', re.VERBOSE)
+  |(?P<other>.)""",
+    re.VERBOSE,
+)
 _DEFINERS = {"source", "let", "rule"}
 _BLOCKS = {"curriculum", "phase", "runtime", "sweep"}
 
@@ -50,11 +53,11 @@ class Context:
 
 @dataclass
 class _Frame:
-    kind: str                      # top | curriculum | phase | runtime | sweep | eval | map | list | call | paren
-    owner: Optional[str] = None    # the key owning a map/list, the name of a call
-    key: Optional[str] = None      # the setting/map key/keyword argument being written
-    expect: str = "key"            # key | value | done
-    index: int = 0                 # argument index of a call
+    kind: str  # top | curriculum | phase | runtime | sweep | eval | map | list | call | paren
+    owner: Optional[str] = None  # the key owning a map/list, the name of a call
+    key: Optional[str] = None  # the setting/map key/keyword argument being written
+    expect: str = "key"  # key | value | done
+    index: int = 0  # argument index of a call
     given: list[str] = field(default_factory=list)
 
 
@@ -63,7 +66,9 @@ def cursor_context(before: str) -> Context:
     prefix = re.search(r"[A-Za-z_][A-Za-z0-9_]*\Z", before)
     word = prefix.group(0) if prefix else ""
     # every alternative of _TOKEN is a named group, so lastgroup is never None
-    tokens = [(m.lastgroup or "other", m.group(0)) for m in _TOKEN.finditer(before[:len(before) - len(word)])]
+    tokens = [
+        (m.lastgroup or "other", m.group(0)) for m in _TOKEN.finditer(before[: len(before) - len(word)])
+    ]
     if tokens and (tokens[-1][0] == "comment" or (tokens[-1][0] == "string" and not _closed(tokens[-1][1]))):
         return Context("none", prefix=word)
     stack = [_Frame("top")]
@@ -121,7 +126,7 @@ def _open_brace(stack: list[_Frame], toks: list[tuple[str, str]], i: int) -> _Fr
     """A block (after ``curriculum NAME``, ``phase NAME``, ``runtime``, ``sweep``, ``eval every …``)
     or a map (owned by the key it is the value of)."""
     frame = stack[-1]
-    words = [t for _, t in toks[max(0, i - 2):i]]
+    words = [t for _, t in toks[max(0, i - 2) : i]]
     if words[-1:] in (["runtime"], ["sweep"]) and frame.expect != "value":
         return _Frame(words[-1])
     if len(words) == 2 and words[0] in ("curriculum", "phase"):
@@ -157,7 +162,9 @@ def _context(stack: list[_Frame], toks: list[tuple[str, str]], word: str) -> Con
         if frame.key is not None and last == "=":
             return Context("kwarg-value", block, key=frame.key, owner=frame.owner, prefix=word)
         if last in ("(", ","):
-            return Context("arg", block, owner=frame.owner, index=frame.index, given=tuple(frame.given), prefix=word)
+            return Context(
+                "arg", block, owner=frame.owner, index=frame.index, given=tuple(frame.given), prefix=word
+            )
         return Context("none", block, prefix=word)
     if frame.kind == "paren":
         return Context("none", block, prefix=word)

@@ -28,11 +28,19 @@ def to_lsp(d: Diagnostic, conv: Converter) -> types.Diagnostic:
     """One diagnostic; the help line first among its related information."""
     location = conv.location(d.span)
     related = [types.DiagnosticRelatedInformation(location=location, message=d.help)] if d.help else []
-    related += [types.DiagnosticRelatedInformation(location=conv.location(span), message=note)
-                for note, span in d.notes]
+    related += [
+        types.DiagnosticRelatedInformation(location=conv.location(span), message=note)
+        for note, span in d.notes
+    ]
     severity = types.DiagnosticSeverity.Warning if d.severity == "warning" else types.DiagnosticSeverity.Error
-    return types.Diagnostic(range=location.range, message=d.message, severity=severity, code=d.code,
-                            source=SOURCE, related_information=related or None)
+    return types.Diagnostic(
+        range=location.range,
+        message=d.message,
+        severity=severity,
+        code=d.code,
+        source=SOURCE,
+        related_information=related or None,
+    )
 
 
 def by_file(analysis: Analysis, conv: Converter) -> dict[str, list[types.Diagnostic]]:

@@ -71,8 +71,10 @@ def _describe(analysis: Analysis, hit: Hit) -> Optional[str]:
 
 def describe_definition(d: n.Definition) -> str:
     """``source dyck = dyck(k=64)`` in a code block, where it is defined, and its kind's doc."""
-    text = [f"```\n{d.kind} {d.name} = {format_expr(d.value)}\n```",
-            f"defined in `{os.path.basename(d.span.file)}` line {d.span.line}"]
+    text = [
+        f"```\n{d.kind} {d.name} = {format_expr(d.value)}\n```",
+        f"defined in `{os.path.basename(d.span.file)}` line {d.span.line}",
+    ]
     if d.kind == "source" and isinstance(d.value, n.Call):
         kind = find(d.value.name, "source kind") or find(*_TASK)
         text.append(kind.doc if kind else "")

@@ -36,6 +36,10 @@ def inlay_hints(analysis: Analysis, conv: Converter) -> list[types.InlayHint]:
     summaries = phase_summaries(analysis)
     if module is None or module.curriculum is None or not summaries:
         return []
-    return [types.InlayHint(position=conv.range(phase.name_span).end, label=summaries[phase.name],
-                            padding_left=True)
-            for phase in module.curriculum.phases if phase.name in summaries]
+    return [
+        types.InlayHint(
+            position=conv.range(phase.name_span).end, label=summaries[phase.name], padding_left=True
+        )
+        for phase in module.curriculum.phases
+        if phase.name in summaries
+    ]

@@ -24,8 +24,15 @@ from procdsl.lsp.positions import contains
 from procdsl.plan.sources import SOURCE_KINDS
 
 #: registry roles of the value of a setting, by key
-VALUE_ROLES = {"model": ("model",), "tokenizer": ("tokenizer",), "optimizer": ("optimizer",),
-               "schedule": ("schedule",), "loss": ("loss",), "parallel": ("parallel",), "length": ("length",)}
+VALUE_ROLES = {
+    "model": ("model",),
+    "tokenizer": ("tokenizer",),
+    "optimizer": ("optimizer",),
+    "schedule": ("schedule",),
+    "loss": ("loss",),
+    "parallel": ("parallel",),
+    "length": ("length",),
+}
 _BLOCK_ROLE = {"curriculum": "curriculum setting", "runtime": "runtime setting", "phase": "phase key"}
 _LETS = ("let",)
 
@@ -50,7 +57,9 @@ def locate(module: Optional[n.Module], line: int, column: int) -> Optional[Hit]:
     if module is None:
         return None
     found = [h for h in hits(module) if contains(h.span, line, column)]
-    return min(found, key=lambda h: (h.span.end_line - h.span.line, h.span.end_column - h.span.column), default=None)
+    return min(
+        found, key=lambda h: (h.span.end_line - h.span.line, h.span.end_column - h.span.column), default=None
+    )
 
 
 def hits(module: n.Module) -> Iterator[Hit]:
@@ -124,8 +133,9 @@ def _transfer(value: n.Expr) -> Iterator[Hit]:
             yield from _expr(entry.value, ("component",) if entry.key in ("keep", "reinit", "freeze") else ())
 
 
-def _map(value: n.Expr, key_roles: tuple[str, ...], key_namespaces: tuple[str, ...],
-         value_roles: tuple[str, ...]) -> Iterator[Hit]:
+def _map(
+    value: n.Expr, key_roles: tuple[str, ...], key_namespaces: tuple[str, ...], value_roles: tuple[str, ...]
+) -> Iterator[Hit]:
     if not isinstance(value, n.MapExpr):
         yield from _expr(value, ())
         return
@@ -147,8 +157,9 @@ def _expr(expr: n.Expr, roles: tuple[str, ...], namespaces: tuple[str, ...] = _L
             yield from _expr(entry.value, ())
 
 
-def _call(call: n.Call, roles: tuple[str, ...], first: tuple[str, ...] = _LETS,
-          first_roles: tuple[str, ...] = ()) -> Iterator[Hit]:
+def _call(
+    call: n.Call, roles: tuple[str, ...], first: tuple[str, ...] = _LETS, first_roles: tuple[str, ...] = ()
+) -> Iterator[Hit]:
     """A call's name, its arguments; ``first``: what its first positional argument names."""
     yield Hit(call.name_span, call.name, "call", roles, _LETS)
     if call.args:
@@ -162,5 +173,3 @@ def _arguments(call: n.Call, owner: str, roles: tuple[str, ...], skip_first: boo
     for kw in call.kwargs:
         yield Hit(kw.name_span, kw.name, "param", roles or ("source kind",), call=owner)
         yield from _expr(kw.value, (), ("source", "let") if kw.name == "train_on" else _LETS)
-
-

@@ -37,8 +37,12 @@ def uri_path(uri: str) -> str:
 class Converter:
     """Converts spans of any file the analysis read, using that file's text for code units."""
 
-    def __init__(self, texts: dict[str, str], codec: Optional[PositionCodec] = None,
-                 read: Optional[Callable[[str], Optional[str]]] = None):
+    def __init__(
+        self,
+        texts: dict[str, str],
+        codec: Optional[PositionCodec] = None,
+        read: Optional[Callable[[str], Optional[str]]] = None,
+    ):
         self.texts, self.codec, self.read = texts, codec or PositionCodec(), read
         self._lines: dict[str, list[str]] = {}
 
@@ -51,8 +55,10 @@ class Converter:
         return self._lines[file]
 
     def range(self, span: Span) -> types.Range:
-        raw = types.Range(start=types.Position(line=max(0, span.line - 1), character=max(0, span.column - 1)),
-                          end=types.Position(line=max(0, span.end_line - 1), character=max(0, span.end_column - 1)))
+        raw = types.Range(
+            start=types.Position(line=max(0, span.line - 1), character=max(0, span.column - 1)),
+            end=types.Position(line=max(0, span.end_line - 1), character=max(0, span.end_column - 1)),
+        )
         return self.codec.range_to_client_units(self.lines(span.file), raw)
 
     def location(self, span: Span) -> types.Location:

@@ -34,15 +34,19 @@ TRIGGERS = ["=", "(", "{", "[", ",", ":", " "]
 
 class CurrServer(LanguageServer):
     def __init__(self) -> None:
-        super().__init__("procdsl", __version__, text_document_sync_kind=types.TextDocumentSyncKind.Incremental)
-        self.analyses: dict[str, Analysis] = {}   # uri -> analysis of the current text
-        self.parsed: dict[str, Analysis] = {}     # uri -> the latest analysis whose text parsed
-        self.uris: dict[str, str] = {}            # path -> the URI the client uses for it
+        super().__init__(
+            "procdsl", __version__, text_document_sync_kind=types.TextDocumentSyncKind.Incremental
+        )
+        self.analyses: dict[str, Analysis] = {}  # uri -> analysis of the current text
+        self.parsed: dict[str, Analysis] = {}  # uri -> the latest analysis whose text parsed
+        self.uris: dict[str, str] = {}  # path -> the URI the client uses for it
         self.board = Board()
 
     # ------------------------------------------------------------------------ documents
     def converter(self, analysis: Analysis) -> Converter:
-        return Converter(analysis.result.texts, self.workspace.position_codec, read=lambda p: read_source(p)[0])
+        return Converter(
+            analysis.result.texts, self.workspace.position_codec, read=lambda p: read_source(p)[0]
+        )
 
     def uri(self, path: str) -> str:
         return self.uris.get(path) or file_uri(path)
@@ -72,7 +76,8 @@ class CurrServer(LanguageServer):
     def publish(self, shown: dict[str, list[types.Diagnostic]]) -> None:
         for path, diagnostics in shown.items():
             self.text_document_publish_diagnostics(
-                types.PublishDiagnosticsParams(uri=self.uri(path), diagnostics=diagnostics))
+                types.PublishDiagnosticsParams(uri=self.uri(path), diagnostics=diagnostics)
+            )
 
     def at(self, uri: str, position: types.Position) -> Optional[Cursor]:
         """The analysis of a document, its converter and the 1-based cursor."""
@@ -93,13 +98,16 @@ class Cursor:
 
 def at_cursor(default: Any) -> Callable:
     """Turns ``fn(ls, cursor, params)`` into a handler; ``default`` answers for an unknown document."""
+
     def wrap(fn: Callable) -> Callable:
         @functools.wraps(fn)
         def handler(ls: CurrServer, params: Any) -> Any:
             position = params.position if hasattr(params, "position") else params.range.start
             cursor = ls.at(params.text_document.uri, position)
             return default if cursor is None else fn(ls, cursor, params)
+
         return handler
+
     return wrap
 
 
@@ -130,8 +138,9 @@ def hover(ls: CurrServer, c: Cursor, params: types.HoverParams) -> Optional[type
     if result is None:
         return None
     text, span = result
-    return types.Hover(contents=types.MarkupContent(kind=types.MarkupKind.Markdown, value=text),
-                       range=c.conv.range(span))
+    return types.Hover(
+        contents=types.MarkupContent(kind=types.MarkupKind.Markdown, value=text), range=c.conv.range(span)
+    )
 
 
 @server.feature(types.TEXT_DOCUMENT_COMPLETION, types.CompletionOptions(trigger_characters=TRIGGERS))
@@ -148,8 +157,10 @@ def definition(ls: CurrServer, c: Cursor, params: types.DefinitionParams) -> Opt
     return types.Location(uri=ls.uri(span.file), range=c.conv.range(span)) if span else None
 
 
-@server.feature(types.TEXT_DOCUMENT_CODE_ACTION,
-                types.CodeActionOptions(code_action_kinds=[types.CodeActionKind.QuickFix]))
+@server.feature(
+    types.TEXT_DOCUMENT_CODE_ACTION,
+    types.CodeActionOptions(code_action_kinds=[types.CodeActionKind.QuickFix]),
+)
 @at_cursor([])
 def code_action(ls: CurrServer, c: Cursor, params: types.CodeActionParams) -> list[types.CodeAction]:
     end_line, end_column = c.conv.cursor(c.analysis.path, params.range.end)

@@ -138,7 +138,8 @@ class Bounds:
     def __get_pydantic_core_schema__(self, source: Any, handler: GetCoreSchemaHandler) -> CoreSchema:
         kind = source if source in (int, float) else get_args(source)[0]
         return core_schema.no_info_after_validator_function(
-            _bounded(kind, self.ge, self.le, self.even), handler(source))
+            _bounded(kind, self.ge, self.le, self.even), handler(source)
+        )
 
 
 def is_tunable(model: type[BaseModel], field: str) -> bool:

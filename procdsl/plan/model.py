@@ -108,8 +108,10 @@ class FileTokenizer(Frozen):
     path: str
 
 
-Tokenizer = Annotated[Union[BytesTokenizer, CharTokenizer, Gpt2Tokenizer, BpeTokenizer, FileTokenizer],
-                      Field(discriminator="kind")]
+Tokenizer = Annotated[
+    Union[BytesTokenizer, CharTokenizer, Gpt2Tokenizer, BpeTokenizer, FileTokenizer],
+    Field(discriminator="kind"),
+]
 
 
 # ------------------------------------------------------------------------------- optimizer
@@ -192,8 +194,11 @@ class Perturb(Frozen):
     @model_validator(mode="after")
     def _amount_when_needed(self):
         if (self.kind == "shuffle") != (self.amount is None):
-            raise ValueError("shuffle takes no amount" if self.kind == "shuffle"
-                             else f"{self.kind} needs an amount, e.g. {self.kind}(0.5)")
+            raise ValueError(
+                "shuffle takes no amount"
+                if self.kind == "shuffle"
+                else f"{self.kind} needs an amount, e.g. {self.kind}(0.5)"
+            )
         return self
 
 
@@ -215,7 +220,9 @@ class Transfer(Frozen):
         if set(self.keep) | set(self.reinit) != set(COMPONENTS):
             raise ValueError("keep and reinit must together name every component")
         if set(self.perturb) - set(self.keep):
-            raise ValueError(f"only kept components can be perturbed: {sorted(set(self.perturb) - set(self.keep))}")
+            raise ValueError(
+                f"only kept components can be perturbed: {sorted(set(self.perturb) - set(self.keep))}"
+            )
         return self
 
 
@@ -313,8 +320,10 @@ class Phase(Frozen):
     @model_validator(mode="after")
     def _consistent(self):
         if self.tokens != self.steps * self.batch * self.context:
-            raise ValueError(f"tokens {self.tokens} != steps × batch × context "
-                             f"({self.steps} × {self.batch} × {self.context})")
+            raise ValueError(
+                f"tokens {self.tokens} != steps × batch × context "
+                f"({self.steps} × {self.batch} × {self.context})"
+            )
         if abs(sum(self.mix.values()) - 1) > 1e-9:
             raise ValueError(f"mix shares sum to {sum(self.mix.values())}, not 1")
         if any(not 0 <= s <= 1 for s in self.mix.values()):
@@ -343,7 +352,7 @@ class Fsdp(Frozen):
 
     kind: Literal["fsdp"] = "fsdp"
     shard: Optional[int] = Field(None, ge=1)  # ranks per shard group; None = all ranks
-    tp: int = Field(1, ge=1)                  # tensor-parallel degree (llama only)
+    tp: int = Field(1, ge=1)  # tensor-parallel degree (llama only)
 
 
 class Runtime(Frozen):

@@ -31,9 +31,11 @@ from procdsl.plan.base import Bounds, Frozen, Range, TunableFloat, TunableInt, m
 #: Unary rules map a sequence x to a sequence y and can be chained with ``>>``.
 UNARY_RULES = ("identity", "reverse", "sort", "set")
 #: Binary rules take two inputs; ``stack`` takes an operation sequence. Neither composes.
-OTHER_RULES = {"union": "binary (it reads two sequences a and b)",
-               "delete": "binary (it reads a sequence x and a symbol t)",
-               "stack": "an operation sequence (pushes and pops), not a sequence to transform"}
+OTHER_RULES = {
+    "union": "binary (it reads two sequences a and b)",
+    "delete": "binary (it reads a sequence x and a symbol t)",
+    "stack": "an operation sequence (pushes and pops), not a sequence to transform",
+}
 RULES = UNARY_RULES + tuple(OTHER_RULES)
 
 LossMode = Literal["full", "output_only", "answer_only"]
@@ -117,12 +119,12 @@ def example_tokens(rule: tuple[str, ...], length: int) -> int:
     """
     head = rule[0]
     if head == "union":
-        return 2 * length + 2                      # a SEP b SEP y, |a| + |b| = L, y padded to L
+        return 2 * length + 2  # a SEP b SEP y, |a| + |b| = L, y padded to L
     if head == "delete":
-        return length + 3 + length                 # x SEP t SEP y, y padded to L
+        return length + 3 + length  # x SEP t SEP y, y padded to L
     if head == "stack":
-        return 2 * length                          # ops SEP y, padded to 2L
-    return 2 * length + 1                          # x SEP y
+        return 2 * length  # ops SEP y, padded to 2L
+    return 2 * length + 1  # x SEP y
 
 
 class DyckSource(SourceBase):
@@ -194,7 +196,7 @@ class EcaSource(SourceBase):
         if self.steps is not None:
             return (1 + int(pick(self.steps))) * row
         length = int(pick(self.length)) if self.length is not None else context
-        return max(2, length // row) * row        # as many whole rows as fit, at least two
+        return max(2, length // row) * row  # as many whole rows as fit, at least two
 
     @model_validator(mode="after")
     def _steps_or_length(self):
@@ -242,14 +244,16 @@ class HaystackSource(SourceBase):
         return self.vocab
 
     def _tokens(self, pick, context: int) -> int:
-        return 2 * int(maximum(self.pairs)) + 3     # every example padded to the longest
+        return 2 * int(maximum(self.pairs)) + 3  # every example padded to the longest
 
     @model_validator(mode="after")
     def _ids_suffice(self):
         most = int(maximum(self.pairs))
         if self.vocab // 2 + 2 * most > self.vocab:
-            raise ValueError(f"{most} pairs need {most} key and {most} query ids above the values: "
-                             f"vocab {self.vocab} has room for {(self.vocab - self.vocab // 2) // 2} pairs")
+            raise ValueError(
+                f"{most} pairs need {most} key and {most} query ids above the values: "
+                f"vocab {self.vocab} has room for {(self.vocab - self.vocab // 2) // 2} pairs"
+            )
         return self
 
 
@@ -408,15 +412,29 @@ class DmMathSource(DataSourceBase):
 
 
 #: Any source of a plan, told apart by ``kind``.
-Source = Annotated[Union[
-    TaskSource, DyckSource, ShuffleDyckSource, EcaSource, WwSource, HaystackSource,
-    AdditionSource, ReversedAdditionSource, MultiplicationSource, SortingSource,
-    HfSource, JsonlSource, TextSource, ParquetSource, PythonCodeSource, DmMathSource,
-], Field(discriminator="kind")]
+Source = Annotated[
+    Union[
+        TaskSource,
+        DyckSource,
+        ShuffleDyckSource,
+        EcaSource,
+        WwSource,
+        HaystackSource,
+        AdditionSource,
+        ReversedAdditionSource,
+        MultiplicationSource,
+        SortingSource,
+        HfSource,
+        JsonlSource,
+        TextSource,
+        ParquetSource,
+        PythonCodeSource,
+        DmMathSource,
+    ],
+    Field(discriminator="kind"),
+]
 
 _MODELS: tuple[type[SourceBase], ...] = get_args(get_args(Source)[0])
 
 #: kind -> model, for every source a ``.curr`` call can build.
-SOURCE_KINDS: dict[str, type[SourceBase]] = {
-    model.model_fields["kind"].default: model for model in _MODELS
-}
+SOURCE_KINDS: dict[str, type[SourceBase]] = {model.model_fields["kind"].default: model for model in _MODELS}

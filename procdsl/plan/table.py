@@ -69,7 +69,11 @@ def phase_rows(plan: Plan) -> list[tuple[str, ...]]:
         text = text_vocab(plan)
     for phase in plan.phases:
         share = f"{phase.tokens / plan.budget * 100:.1f}%" if plan.budget else "—"
-        mix = _mix(phase.mix) if phase.mix_ramp is None else f"{_mix(phase.mix_ramp.start)} → {_mix(phase.mix_ramp.end)}"
+        mix = (
+            _mix(phase.mix)
+            if phase.mix_ramp is None
+            else f"{_mix(phase.mix_ramp.start)} → {_mix(phase.mix_ramp.end)}"
+        )
         params = _count(phase_parameters(plan, phase, text or 0))
         rows.append((phase.name, f"{phase.steps:,}", f"{phase.tokens:,}", share, params, mix, _lr(phase)))
     return rows
@@ -89,8 +93,13 @@ def _transfer(plan: Plan, index: int) -> str:
     if spec.freeze:
         parts.append("freeze " + ",".join(spec.freeze))
     if spec.perturb:
-        parts.append("perturb " + ",".join(f"{c} {p.kind}" + (f"({p.amount:g})" if p.amount is not None else "")
-                                          for c, p in spec.perturb.items()))
+        parts.append(
+            "perturb "
+            + ",".join(
+                f"{c} {p.kind}" + (f"({p.amount:g})" if p.amount is not None else "")
+                for c, p in spec.perturb.items()
+            )
+        )
     if spec.embed_init != "normal":
         parts.append(f"new rows {spec.embed_init}")
     return "; ".join(parts)
@@ -119,8 +128,11 @@ def _ramps(plan: Plan, phase) -> str:
     found = ["mix"] if phase.mix_ramp is not None else []
     for name in phase.mix:
         source = plan.sources[name]
-        found += [f"{name}.{field} {value.start:g}→{value.end:g}" for field in type(source).model_fields
-                  if isinstance(value := getattr(source, field), Ramp)]
+        found += [
+            f"{name}.{field} {value.start:g}→{value.end:g}"
+            for field in type(source).model_fields
+            if isinstance(value := getattr(source, field), Ramp)
+        ]
     return ", ".join(found) or "—"
 
 
@@ -144,8 +156,11 @@ def padding(plan: Plan, phase) -> str:
     sizes = {}
     for name in phase.mix:
         source = plan.sources[name]
-        low, high = ((source.min_tokens(phase.context), source.max_tokens(phase.context))
-                     if source.procedural else (row, row))
+        low, high = (
+            (source.min_tokens(phase.context), source.max_tokens(phase.context))
+            if source.procedural
+            else (row, row)
+        )
         sizes[name] = (low, high)
     shares = {n: s for n, s in phase.mix.items() if s > 0}
     exact = all(low == high for low, high in sizes.values())
@@ -155,7 +170,9 @@ def padding(plan: Plan, phase) -> str:
     procedural = {n: s for n, s in shares.items() if plan.sources[n].procedural}
     if not procedural:
         return "packed, pad ~ 0%+"
-    mean_p = sum(procedural.values()) / sum(s / ((sizes[n][0] + sizes[n][1]) / 2) for n, s in procedural.items())
+    mean_p = sum(procedural.values()) / sum(
+        s / ((sizes[n][0] + sizes[n][1]) / 2) for n, s in procedural.items()
+    )
     text = "+" if len(procedural) < len(shares) else ""
     return f"packed, pad ~ {mean_p / 2 / row:.0%}{text}"
 
@@ -173,19 +190,37 @@ def detail_rows(plan: Plan) -> list[tuple[str, ...]]:
     ('p', 'padded, pad ~ 61%', 'output_only', '— (first phase)', 'fresh', '—', 's.length 3→9')
     ('q', 'padded, pad ~ 61%', 'output_only', 'keep embed,pos,attn,mlp,norm; reinit head; freeze embed', 'continue', 'accuracy(v) every 2', 's.length 3→9')
     """
-    return [(phase.name, padding(plan, phase), _loss(plan, phase), _transfer(plan, i),
-             "continue" if phase.optimizer.kind == "continue" else "fresh", _evals(phase), _ramps(plan, phase))
-            for i, phase in enumerate(plan.phases)]
+    return [
+        (
+            phase.name,
+            padding(plan, phase),
+            _loss(plan, phase),
+            _transfer(plan, i),
+            "continue" if phase.optimizer.kind == "continue" else "fresh",
+            _evals(phase),
+            _ramps(plan, phase),
+        )
+        for i, phase in enumerate(plan.phases)
+    ]
 
 
 def print_plan(plan: Plan, console: Console | None = None) -> None:
     console = console or Console()
     model = plan.model
-    table = Table(title=f"{plan.name}  ·  {model.kind} {model.layers}L/{model.heads}H/{model.dim}d  ·  "
-                        f"tokenizer {plan.tokenizer.kind}  ·  seed {plan.seed}", title_justify="left")
+    table = Table(
+        title=f"{plan.name}  ·  {model.kind} {model.layers}L/{model.heads}H/{model.dim}d  ·  "
+        f"tokenizer {plan.tokenizer.kind}  ·  seed {plan.seed}",
+        title_justify="left",
+    )
     columns: tuple[tuple[str, JustifyMethod], ...] = (
-        ("phase", "left"), ("steps", "right"), ("tokens", "right"), ("of budget", "right"),
-        ("params", "right"), ("mix", "left"), ("lr schedule", "left"))
+        ("phase", "left"),
+        ("steps", "right"),
+        ("tokens", "right"),
+        ("of budget", "right"),
+        ("params", "right"),
+        ("mix", "left"),
+        ("lr schedule", "left"),
+    )
     for column, justify in columns:
         table.add_column(column, justify=justify)
     for row in phase_rows(plan):

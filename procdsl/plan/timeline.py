@@ -106,10 +106,16 @@ def terminal_timeline(plan: Plan, width: int = 40) -> str:
         span = f"steps {start}–{start + phase.steps - 1}"
         for i, source in enumerate(phase.mix):
             share = [shares_at(phase, s / max(phase.steps - 1, 1))[source] for s in samples]
-            head = f"{phase.name:<{name_width}}  {span:<{span_width}}" if i == 0 else " " * (name_width + 2 + span_width)
+            head = (
+                f"{phase.name:<{name_width}}  {span:<{span_width}}"
+                if i == 0
+                else " " * (name_width + 2 + span_width)
+            )
             tail = f"  lr {lr} {peak:.0e}" if i == 0 else ""
-            lines.append(f"{head}  {source:<{source_width}} {_bar(share, 1.0):<{width}} "
-                         f"{_share_text(phase, source):>9}{tail}".rstrip())
+            lines.append(
+                f"{head}  {source:<{source_width}} {_bar(share, 1.0):<{width}} "
+                f"{_share_text(phase, source):>9}{tail}".rstrip()
+            )
         start += phase.steps
     return "\n".join(lines)
 
@@ -126,19 +132,25 @@ def draw_timeline(plan: Plan, path: str) -> str:
     peaks = peak_lrs(plan)
     sources = list(dict.fromkeys(s for p in plan.phases for s in p.mix))
     with paper_style():
-        fig, (mix_ax, lr_ax) = plt.subplots(2, 1, sharex=True, figsize=(7, 4.2),
-                                            gridspec_kw={"height_ratios": [2, 1]})
+        fig, (mix_ax, lr_ax) = plt.subplots(
+            2, 1, sharex=True, figsize=(7, 4.2), gridspec_kw={"height_ratios": [2, 1]}
+        )
         start = 0
         colors = {s: f"C{i % 10}" for i, s in enumerate(sources)}
         for index, (phase, peak) in enumerate(zip(plan.phases, peaks)):
             steps = _samples(phase.steps, 200)
             x: list[float] = [start + s + 1 for s in steps]
             shares = [shares_at(phase, s / max(phase.steps - 1, 1)) for s in steps]
-            if len(x) == 1:   # a one-step phase: a bar one step wide
+            if len(x) == 1:  # a one-step phase: a bar one step wide
                 x, shares = [x[0] - 0.5, x[0] + 0.5], shares * 2
-            mix_ax.stackplot(x, [[sh.get(s, 0.0) * 100 for sh in shares] for s in sources],
-                             colors=[colors[s] for s in sources])
-            lr_ax.plot(x, [peak * lr_factor(phase.schedule, s, phase.steps) for s in steps], color="black", lw=1.2)
+            mix_ax.stackplot(
+                x,
+                [[sh.get(s, 0.0) * 100 for sh in shares] for s in sources],
+                colors=[colors[s] for s in sources],
+            )
+            lr_ax.plot(
+                x, [peak * lr_factor(phase.schedule, s, phase.steps) for s in steps], color="black", lw=1.2
+            )
             if index:
                 for ax in (mix_ax, lr_ax):
                     ax.axvline(start + 0.5, color="grey", ls="--", lw=0.8)
@@ -146,8 +158,14 @@ def draw_timeline(plan: Plan, path: str) -> str:
             start += phase.steps
         mix_ax.set_ylim(0, 100)
         mix_ax.set_ylabel("mixture (% of tokens)")
-        handles = [matplotlib.patches.Patch(color=colors[s], label=f"{s} " + ", ".join(dict.fromkeys(
-            _share_text(p, s) for p in plan.phases if s in p.mix))) for s in sources]
+        handles = [
+            matplotlib.patches.Patch(
+                color=colors[s],
+                label=f"{s} "
+                + ", ".join(dict.fromkeys(_share_text(p, s) for p in plan.phases if s in p.mix)),
+            )
+            for s in sources
+        ]
         mix_ax.set_xlim(0.5, plan.total_steps + 0.5)
         mix_ax.legend(handles=handles, fontsize=8, loc="lower right", framealpha=0.9)
         lr_ax.set_ylabel("learning rate")
@@ -155,8 +173,12 @@ def draw_timeline(plan: Plan, path: str) -> str:
         lr_ax.set_xlabel("step")
         lr_ax.xaxis.set_major_formatter(step_formatter())
         count = len(plan.phases)
-        mix_ax.set_title(f"{plan.name}: {count} phase{'s' * (count != 1)}, {plan.total_steps:,} steps, "
-                         f"{plan.total_tokens:,} tokens", fontsize=9, pad=14)
+        mix_ax.set_title(
+            f"{plan.name}: {count} phase{'s' * (count != 1)}, {plan.total_steps:,} steps, "
+            f"{plan.total_tokens:,} tokens",
+            fontsize=9,
+            pad=14,
+        )
         fig.tight_layout()
         fig.savefig(path, dpi=150)
         plt.close(fig)
@@ -176,7 +198,9 @@ def save_timeline(plan: Plan, path: str) -> str:
     try:
         import matplotlib  # noqa: F401
     except ImportError:
-        raise CommandError("--plot FILE needs matplotlib: pip install 'procdsl[report]' (or - for the terminal)") from None
+        raise CommandError(
+            "--plot FILE needs matplotlib: pip install 'procdsl[report]' (or - for the terminal)"
+        ) from None
     try:
         os.makedirs(os.path.dirname(os.path.abspath(path)), exist_ok=True)
         return draw_timeline(plan, path)

@@ -139,15 +139,21 @@ PARAM_DOCS = {
 }
 
 #: where a field's Python type or default says less than the language does
-TYPE_OVERRIDES = {"task.rule": "rule | rule >> rule …", "source": "source name", "train_on": "source name",
-                  "modules": "list of module names"}
+TYPE_OVERRIDES = {
+    "task.rule": "rule | rule >> rule …",
+    "source": "source name",
+    "train_on": "source name",
+    "modules": "list of module names",
+}
 DEFAULT_OVERRIDES = {"noise.amount": "required", "scale.amount": "required"}
 
 _CALL_MODELS: tuple[tuple[str, str, type[BaseModel], tuple[str, ...], tuple[str, ...]], ...] = (
     *((kind, "source kind", model, model.positional, ("kind",)) for kind, model in SOURCE_KINDS.items()),
     ("gpt2", "model", Gpt2Model, (), ("kind",)),
-    *((name, "model", Gpt2Model, (), ("kind", "layers", "heads", "dim", "mlp_ratio"))
-      for name in ("gpt2_124m", "gpt2_350m", "gpt2_1_3b")),
+    *(
+        (name, "model", Gpt2Model, (), ("kind", "layers", "heads", "dim", "mlp_ratio"))
+        for name in ("gpt2_124m", "gpt2_350m", "gpt2_1_3b")
+    ),
     ("llama", "model", LlamaModel, (), ("kind",)),
     ("bpe", "tokenizer", BpeTokenizer, (), ("kind",)),
     ("adamw", "optimizer", AdamW, (), ("kind",)),
@@ -155,7 +161,10 @@ _CALL_MODELS: tuple[tuple[str, str, type[BaseModel], tuple[str, ...], tuple[str,
     ("cosine", "schedule", Cosine, (), ("kind",)),
     ("linear", "schedule", Linear, (), ("kind",)),
     ("wsd", "schedule", Wsd, (), ("kind",)),
-    *((kind, "evaluation", Eval, ("source",), ("kind", "every")) for kind in ("perplexity", "accuracy", "attention_entropy")),
+    *(
+        (kind, "evaluation", Eval, ("source",), ("kind", "every"))
+        for kind in ("perplexity", "accuracy", "attention_entropy")
+    ),
     ("lm_eval", "evaluation", LmEval, (), ()),
     ("fsdp", "parallel", Fsdp, (), ("kind", "tp")),
     ("tp", "parallel", Fsdp, ("tp",), ("kind", "shard")),
@@ -172,8 +181,9 @@ def _override(table: dict[str, str], call: str, name: str) -> str | None:
 MISSING_DOC = "(undocumented: add it to procdsl/registry/calls.py)"
 
 
-def build_call(name: str, category: str, model: type[BaseModel], positional: tuple[str, ...],
-               skip: tuple[str, ...]) -> Item:
+def build_call(
+    name: str, category: str, model: type[BaseModel], positional: tuple[str, ...], skip: tuple[str, ...]
+) -> Item:
     """The registry item of one call, its parameters read from ``model``'s fields."""
     params = []
     order = list(positional) + [f for f in model.model_fields if f not in positional]
@@ -183,8 +193,16 @@ def build_call(name: str, category: str, model: type[BaseModel], positional: tup
         info = model.model_fields[field]
         type_ = _override(TYPE_OVERRIDES, name, field) or type_text(info)
         default = _override(DEFAULT_OVERRIDES, name, field) or default_text(info)
-        params.append(Param(field, type_, default, range_text(info), _override(PARAM_DOCS, name, field) or MISSING_DOC,
-                            positional=field in positional))
+        params.append(
+            Param(
+                field,
+                type_,
+                default,
+                range_text(info),
+                _override(PARAM_DOCS, name, field) or MISSING_DOC,
+                positional=field in positional,
+            )
+        )
     return Item(name, category, CALL_DOCS.get(name, MISSING_DOC), params=tuple(params), callable=True)
 
 
@@ -213,7 +231,9 @@ def _annotation_text(annotation: Any) -> str:
 
 
 def _scalar(kind: Any) -> str:
-    return {int: "int", float: "number", str: "string", bool: "true | false"}.get(kind, getattr(kind, "__name__", str(kind)))
+    return {int: "int", float: "number", str: "string", bool: "true | false"}.get(
+        kind, getattr(kind, "__name__", str(kind))
+    )
 
 
 def default_text(info: Any) -> str:
@@ -250,9 +270,15 @@ def range_text(info: Any) -> str:
     low: Any = None
     high: Any = None
     low_open = high_open = even = False
-    for meta in list(info.metadata) + [m for a in _flat(info.annotation) for m in getattr(a, "__metadata__", ())]:
+    for meta in list(info.metadata) + [
+        m for a in _flat(info.annotation) for m in getattr(a, "__metadata__", ())
+    ]:
         if isinstance(meta, Bounds):
-            low, high, even = meta.ge if meta.ge is not None else low, meta.le if meta.le is not None else high, meta.even
+            low, high, even = (
+                meta.ge if meta.ge is not None else low,
+                meta.le if meta.le is not None else high,
+                meta.even,
+            )
         elif isinstance(meta, annotated_types.Ge):
             low = meta.ge
         elif isinstance(meta, annotated_types.Gt):
@@ -264,8 +290,9 @@ def range_text(info: Any) -> str:
     if low is not None and high is not None and not (low_open or high_open):
         text = f"{low:g} … {high:g}"
     else:
-        parts = ([f"{'>' if low_open else '≥'} {low:g}"] if low is not None else []) + \
-                ([f"{'<' if high_open else '≤'} {high:g}"] if high is not None else [])
+        parts = ([f"{'>' if low_open else '≥'} {low:g}"] if low is not None else []) + (
+            [f"{'<' if high_open else '≤'} {high:g}"] if high is not None else []
+        )
         text = ", ".join(parts)
     return text + (", even" if even else "")
 

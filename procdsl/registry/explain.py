@@ -23,8 +23,13 @@ from __future__ import annotations
 from procdsl.registry.items import Item, Param
 
 #: ``BLOCK.NAME``: the block's word and the registry role it means
-BLOCKS = {"curriculum": "curriculum setting", "runtime": "runtime setting", "phase": "phase key",
-          "phases": "phase key", "transfer": "transfer key"}
+BLOCKS = {
+    "curriculum": "curriculum setting",
+    "runtime": "runtime setting",
+    "phase": "phase key",
+    "phases": "phase key",
+    "transfer": "transfer key",
+}
 
 
 class Unknown(LookupError):
@@ -33,8 +38,15 @@ class Unknown(LookupError):
 
 def _item_text(item: Item) -> str:
     lines = [f"{item.name} — {item.category}"]
-    facts = " · ".join(x for x in (item.type, f"default: {item.default}" if item.default else "",
-                                    f"range: {item.range}" if item.range else "") if x)
+    facts = " · ".join(
+        x
+        for x in (
+            item.type,
+            f"default: {item.default}" if item.default else "",
+            f"range: {item.range}" if item.range else "",
+        )
+        if x
+    )
     if facts:
         lines.append("  " + facts)
     lines.append("  " + item.doc)
@@ -45,7 +57,9 @@ def _item_text(item: Item) -> str:
 
 
 def _param_text(item: Item, param: Param) -> str:
-    return "\n".join([f"{param.name} — parameter of {item.name}", "  " + param.facts(code=False), "  " + param.doc])
+    return "\n".join(
+        [f"{param.name} — parameter of {item.name}", "  " + param.facts(code=False), "  " + param.doc]
+    )
 
 
 def explain(name: str) -> str:
@@ -58,18 +72,24 @@ def explain(name: str) -> str:
         found = [i for i in ITEMS if i.category == BLOCKS[head] and i.name == tail]
         if found:
             return "\n\n".join(_item_text(i) for i in found)
-        raise Unknown(f"no {BLOCKS[head]} is called `{tail}`"
-                      + _suffix(did_you_mean(tail, [i.name for i in ITEMS if i.category == BLOCKS[head]])))
+        raise Unknown(
+            f"no {BLOCKS[head]} is called `{tail}`"
+            + _suffix(did_you_mean(tail, [i.name for i in ITEMS if i.category == BLOCKS[head]]))
+        )
     if tail:
         calls = [i for i in ITEMS if i.callable and i.name == head]
         if not calls:
-            raise Unknown(f"no call is called `{head}`"
-                          + _suffix(did_you_mean(head, [i.name for i in ITEMS if i.callable])))
+            raise Unknown(
+                f"no call is called `{head}`"
+                + _suffix(did_you_mean(head, [i.name for i in ITEMS if i.callable]))
+            )
         texts = [_param_text(i, p) for i in calls for p in i.params if p.name == tail]
         if texts:
             return "\n\n".join(texts)
-        raise Unknown(f"`{head}` has no parameter `{tail}`"
-                      + _suffix(did_you_mean(tail, [p.name for i in calls for p in i.params])))
+        raise Unknown(
+            f"`{head}` has no parameter `{tail}`"
+            + _suffix(did_you_mean(tail, [p.name for i in calls for p in i.params]))
+        )
     found = [i for i in ITEMS if i.name == head]
     if not found:
         raise Unknown(f"nothing is called `{head}`" + _suffix(did_you_mean(head, [i.name for i in ITEMS])))

@@ -12,8 +12,12 @@ from __future__ import annotations
 from procdsl.registry.items import Item, Param
 from procdsl.registry.settings import KEYS
 
-_HELP_TITLES = {"curriculum": "curriculum settings (--set KEY=…)", "runtime": "runtime { … } (--set runtime.KEY=…)",
-                "phase": "phase keys (--set phases.NAME.KEY=…)", "transfer": "transfer = { … } keys"}
+_HELP_TITLES = {
+    "curriculum": "curriculum settings (--set KEY=…)",
+    "runtime": "runtime { … } (--set runtime.KEY=…)",
+    "phase": "phase keys (--set phases.NAME.KEY=…)",
+    "transfer": "transfer = { … } keys",
+}
 
 
 def settings_help() -> str:
@@ -25,7 +29,9 @@ def settings_help() -> str:
     for block, items in KEYS.items():
         lines = ["\b", _HELP_TITLES[block] + ":"]
         for item in items:
-            facts = ", ".join(x for x in (item.type, f"default {item.default}" if item.default else "", item.range) if x)
+            facts = ", ".join(
+                x for x in (item.type, f"default {item.default}" if item.default else "", item.range) if x
+            )
             lines.append(f"  {item.name:<22} {facts} — {item.doc}")
         blocks.append("\n".join(lines))
     return "\n\n".join(blocks)
@@ -37,14 +43,20 @@ def _cell(text: str) -> str:
 
 def _key_table(items: tuple[Item, ...], head: str) -> list[str]:
     rows = [f"| {head} | type | default | range | meaning |", "|---|---|---|---|---|"]
-    rows += [f"| `{i.name}` | {_cell(i.type)} | {_cell(i.default)} | {_cell(i.range)} | {_cell(i.doc)} |" for i in items]
+    rows += [
+        f"| `{i.name}` | {_cell(i.type)} | {_cell(i.default)} | {_cell(i.range)} | {_cell(i.doc)} |"
+        for i in items
+    ]
     return rows
 
 
 def _param_table(params: tuple[Param, ...]) -> list[str]:
     rows = ["| parameter | type | default | range | meaning |", "|---|---|---|---|---|"]
-    rows += [f"| `{p.name}`{' (positional)' if p.positional else ''} | {_cell(p.type)} | {_cell(p.default)} "
-             f"| {_cell(p.range)} | {_cell(p.doc)} |" for p in params]
+    rows += [
+        f"| `{p.name}`{' (positional)' if p.positional else ''} | {_cell(p.type)} | {_cell(p.default)} "
+        f"| {_cell(p.range)} | {_cell(p.doc)} |"
+        for p in params
+    ]
     return rows
 
 
@@ -52,11 +64,22 @@ def _word_table(items: tuple[Item, ...], head: str) -> list[str]:
     return [f"| {head} | meaning |", "|---|---|"] + [f"| `{i.name}` | {_cell(i.doc)} |" for i in items]
 
 
-_CALL_SECTIONS = (("source kind", "Source kinds"), ("model", "Models"), ("tokenizer", "Trained tokenizer"),
-                  ("optimizer", "Optimizer"), ("schedule", "Schedules"), ("evaluation", "Evaluations"),
-                  ("parallel", "Parallelism"), ("perturbation", "Perturbations (`transfer.perturb`)"))
-_WORD_SECTIONS = (("rule", "Built-in rules"), ("tokenizer", "Tokenizer words"), ("loss", "Loss modes"),
-                  ("component", "Model components (`transfer`)"))
+_CALL_SECTIONS = (
+    ("source kind", "Source kinds"),
+    ("model", "Models"),
+    ("tokenizer", "Trained tokenizer"),
+    ("optimizer", "Optimizer"),
+    ("schedule", "Schedules"),
+    ("evaluation", "Evaluations"),
+    ("parallel", "Parallelism"),
+    ("perturbation", "Perturbations (`transfer.perturb`)"),
+)
+_WORD_SECTIONS = (
+    ("rule", "Built-in rules"),
+    ("tokenizer", "Tokenizer words"),
+    ("loss", "Loss modes"),
+    ("component", "Model components (`transfer`)"),
+)
 
 
 def codes_table() -> list[str]:
@@ -77,12 +100,20 @@ def reference_markdown() -> str:
     """The whole registry as ``docs/reference.md``, ending with the diagnostic codes."""
     from procdsl.registry.lookup import category
 
-    out = ["# procdsl reference", "",
-           "Every setting, key, call, parameter and word of the `.curr` language: type, default, allowed",
-           "range and meaning. Generated from `procdsl/registry/` (the source of hover in the editor and of",
-           "`procdsl plan --help`) by `python -m procdsl.registry.render > docs/reference.md`; do not edit.", ""]
-    titles = {"curriculum": "Curriculum settings", "runtime": "`runtime { … }`", "phase": "Phase keys",
-              "transfer": "`transfer = { … }` keys"}
+    out = [
+        "# procdsl reference",
+        "",
+        "Every setting, key, call, parameter and word of the `.curr` language: type, default, allowed",
+        "range and meaning. Generated from `procdsl/registry/` (the source of hover in the editor and of",
+        "`procdsl plan --help`) by `python -m procdsl.registry.render > docs/reference.md`; do not edit.",
+        "",
+    ]
+    titles = {
+        "curriculum": "Curriculum settings",
+        "runtime": "`runtime { … }`",
+        "phase": "Phase keys",
+        "transfer": "`transfer = { … }` keys",
+    }
     for block, items in KEYS.items():
         out += [f"## {titles[block]}", ""] + _key_table(items, "key") + [""]
     for name, title in _CALL_SECTIONS:
@@ -97,9 +128,13 @@ def reference_markdown() -> str:
         out += [f"## {title}", ""] + _word_table(words, "word") + [""]
     others = tuple(i for i in category("length") + category("optimizer") if not i.callable)
     out += ["## Other words", ""] + _word_table(others, "word") + [""]
-    out += ["## Diagnostic codes", "",
-            "Every code `procdsl check` can report (E0xx syntax and input, E1xx unknown names, E2xx types and",
-            "ranges, E3xx structure, W4xx warnings), from `procdsl/lang/codes.py`.", ""] + codes_table()
+    out += [
+        "## Diagnostic codes",
+        "",
+        "Every code `procdsl check` can report (E0xx syntax and input, E1xx unknown names, E2xx types and",
+        "ranges, E3xx structure, W4xx warnings), from `procdsl/lang/codes.py`.",
+        "",
+    ] + codes_table()
     return "\n".join(out) + "\n"
 
 

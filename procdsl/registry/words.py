@@ -18,7 +18,11 @@ RULES = (
     Item("set", _RULE, "x without repeats, first occurrences in order (unary)"),
     Item("union", _RULE, "the union of a and b, first occurrences in order (binary: does not compose)"),
     Item("delete", _RULE, "x without the first occurrence of t (binary: does not compose)"),
-    Item("stack", _RULE, "the final stack, top to bottom, after a sequence of pushes and pops (does not compose)"),
+    Item(
+        "stack",
+        _RULE,
+        "the final stack, top to bottom, after a sequence of pushes and pops (does not compose)",
+    ),
 )
 
 TOKENIZERS = (
@@ -43,8 +47,12 @@ COMPONENTS = (
 )
 
 OTHER = (
-    Item("rest", "length", "the phase takes what the budget leaves after every other phase, rounded down; "
-         "as a mix share (`{ code: rest, dyck: 0.3% }`), what the other shares leave"),
+    Item(
+        "rest",
+        "length",
+        "the phase takes what the budget leaves after every other phase, rounded down; "
+        "as a mix share (`{ code: rest, dyck: 0.3% }`), what the other shares leave",
+    ),
     Item("continue", "optimizer", "keep the previous phase's optimizer and its state"),
 )
 

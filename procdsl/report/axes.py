@@ -24,8 +24,11 @@ from dataclasses import dataclass
 from typing import Any, Optional
 
 #: axis name -> its label on a figure
-AXES = {"real-tokens": "real-data tokens (last phase)", "all-tokens": "tokens (all phases)",
-        "flops": "training FLOPs (all phases)"}
+AXES = {
+    "real-tokens": "real-data tokens (last phase)",
+    "all-tokens": "tokens (all phases)",
+    "flops": "training FLOPs (all phases)",
+}
 
 
 class AxisError(ValueError):
@@ -35,8 +38,8 @@ class AxisError(ValueError):
 @dataclass(frozen=True)
 class Axis:
     name: str
-    start: dict[str, float]          # phase -> x at its first token
-    per_step: dict[str, float]       # phase -> x per step
+    start: dict[str, float]  # phase -> x at its first token
+    per_step: dict[str, float]  # phase -> x per step
 
     @property
     def label(self) -> str:
@@ -76,11 +79,21 @@ def flops_per_token(plan: dict[str, Any]) -> list[float]:
         reads_text = any(not model.sources[s].procedural for p in model.phases for s in p.mix)
         text = text_vocab(model) if reads_text else 0
         context = max([model.context] + [p.context for p in model.phases])
-        return [float(per_token(model.model, vocab=PhaseVocab.sized(model, p, text).size,
-                                context=context, seq_len=p.context)) for p in model.phases]
+        return [
+            float(
+                per_token(
+                    model.model,
+                    vocab=PhaseVocab.sized(model, p, text).size,
+                    context=context,
+                    seq_len=p.context,
+                )
+            )
+            for p in model.phases
+        ]
     except (ValidationError, KeyError, OSError, ValueError) as exc:
-        raise AxisError(f"cannot count the FLOPs of plan {plan.get('name', '?')!r}: "
-                        f"{str(exc).splitlines()[0]}") from None
+        raise AxisError(
+            f"cannot count the FLOPs of plan {plan.get('name', '?')!r}: {str(exc).splitlines()[0]}"
+        ) from None
 
 
 def axis_for(plan: dict[str, Any], name: str) -> Axis:

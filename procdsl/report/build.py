@@ -54,7 +54,9 @@ class Report:
     skipped: list[str] = field(default_factory=list)  # runs not finished (no summary, or failed)
 
 
-def build_report(paths: list[str], baseline: Optional[str] = None, include_unfinished: bool = False) -> Report:
+def build_report(
+    paths: list[str], baseline: Optional[str] = None, include_unfinished: bool = False
+) -> Report:
     """Compare the finished runs under ``paths`` (unfinished ones too if asked)."""
     dirs = discover(paths)
     if not dirs:
@@ -62,17 +64,27 @@ def build_report(paths: list[str], baseline: Optional[str] = None, include_unfin
     runs = [load_run(d) for d in dirs]
     kept = [r for r in runs if include_unfinished or r.finished]
     if not kept:
-        raise ReportError("no finished run (summary.json with status done) under "
-                          f"{', '.join(paths)}; --all includes unfinished runs")
+        raise ReportError(
+            "no finished run (summary.json with status done) under "
+            f"{', '.join(paths)}; --all includes unfinished runs"
+        )
     arms = group_arms(kept)
     base = choose_baseline(arms, baseline)
     if baseline and base is None:
-        raise ReportError(f"no arm matches --baseline {baseline!r}; arms are: " + ", ".join(a.label for a in arms))
+        raise ReportError(
+            f"no arm matches --baseline {baseline!r}; arms are: " + ", ".join(a.label for a in arms)
+        )
     use_eval = has_eval_loss(arms)
     efficiency = efficiency_table(arms, base) if base is not None and len(arms) > 1 else []
-    return Report(arms, base, {a.label: final_metrics(a) for a in arms},
-                  {a.label: achieved_mixture(a) for a in arms}, efficiency, use_eval,
-                  skipped=[r.path for r in runs if r not in kept])
+    return Report(
+        arms,
+        base,
+        {a.label: final_metrics(a) for a in arms},
+        {a.label: achieved_mixture(a) for a in arms},
+        efficiency,
+        use_eval,
+        skipped=[r.path for r in runs if r not in kept],
+    )
 
 
 def _cell(value: tuple[float, float]) -> str:
@@ -90,31 +102,58 @@ def _context(arm: Arm) -> str:
 
 
 def table_rows(report: Report) -> tuple[list[str], list[list[str]]]:
-    columns = sorted({k for finals in report.finals.values() for k in finals if k != "wall_time_s"},
-                     key=lambda k: (k != "loss", k))
+    columns = sorted(
+        {k for finals in report.finals.values() for k in finals if k != "wall_time_s"},
+        key=lambda k: (k != "loss", k),
+    )
     header = ["arm", "runs"] + columns + ["wall time (s)", "setting"]
     rows = []
     for arm in report.arms:
         finals = report.finals[arm.label]
-        rows.append([arm.label, str(len(arm.runs))] + [_cell(finals.get(c, (math.nan, math.nan))) for c in columns]
-                    + [_cell(finals.get("wall_time_s", (math.nan, math.nan))), _context(arm)])
+        rows.append(
+            [arm.label, str(len(arm.runs))]
+            + [_cell(finals.get(c, (math.nan, math.nan))) for c in columns]
+            + [_cell(finals.get("wall_time_s", (math.nan, math.nan))), _context(arm)]
+        )
     return header, rows
 
 
 def efficiency_rows(report: Report) -> list[list[str]]:
-    return [[row["arm"], row["baseline"], row["metric"], f"{row['target']:.4g}" if row["target"] is not None else "—",
-             f"{row['ratio'] * 100:.0f}%" if row["ratio"] is not None else "not reached"] for row in report.efficiency]
+    return [
+        [
+            row["arm"],
+            row["baseline"],
+            row["metric"],
+            f"{row['target']:.4g}" if row["target"] is not None else "—",
+            f"{row['ratio'] * 100:.0f}%" if row["ratio"] is not None else "not reached",
+        ]
+        for row in report.efficiency
+    ]
 
 
 def markdown(report: Report, hardware: str) -> str:
     header, rows = table_rows(report)
-    out = ["# procdsl report", "", f"Hardware: {hardware}", "", "## Final metrics (mean ± std over seeds)", "",
-           "| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
+    out = [
+        "# procdsl report",
+        "",
+        f"Hardware: {hardware}",
+        "",
+        "## Final metrics (mean ± std over seeds)",
+        "",
+        "| " + " | ".join(header) + " |",
+        "|" + "---|" * len(header),
+    ]
     out += ["| " + " | ".join(r) + " |" for r in rows]
     if report.efficiency:
-        out += ["", "## Data efficiency", "",
-                "Real-data tokens needed to reach the baseline's final loss, as a share of the baseline's.", "",
-                "| arm | baseline | compared | baseline final | tokens needed |", "|---|---|---|---|---|"]
+        out += [
+            "",
+            "## Data efficiency",
+            "",
+            "Real-data tokens needed to reach the baseline's final loss, as a share of the baseline's.",
+            "",
+            "| arm | baseline | compared | baseline final | tokens needed |",
+            "|---|---|---|---|---|",
+        ]
         out += ["| " + " | ".join(r) + " |" for r in efficiency_rows(report)]
     out += ["", "## Achieved mixtures", ""]
     for label, phases in report.mixtures.items():
@@ -130,13 +169,22 @@ def markdown(report: Report, hardware: str) -> str:
 
 def curves(report: Report, x: str = "real-tokens") -> dict[str, Any]:
     """Each arm's mean loss curve on the x-axis ``x`` (:mod:`procdsl.report.axes`)."""
-    return {f"{arm.label} (n={len(arm.runs)})": arm_curve(arm, use_eval=report.use_eval, axis=axis_for(arm.plan, x))
-            for arm in report.arms}
+    return {
+        f"{arm.label} (n={len(arm.runs)})": arm_curve(
+            arm, use_eval=report.use_eval, axis=axis_for(arm.plan, x)
+        )
+        for arm in report.arms
+    }
 
 
-def write_report(paths: Sequence[Union[str, Path]], *, out: Optional[Union[str, Path]] = None,
-                 baseline: Optional[str] = None, include_unfinished: bool = False,
-                 x: str = "real-tokens") -> tuple[Report, str, dict[str, Any]]:
+def write_report(
+    paths: Sequence[Union[str, Path]],
+    *,
+    out: Optional[Union[str, Path]] = None,
+    baseline: Optional[str] = None,
+    include_unfinished: bool = False,
+    x: str = "real-tokens",
+) -> tuple[Report, str, dict[str, Any]]:
     """``procdsl report``'s files: the report of the runs under ``paths``, its figures and
     ``report.md`` in ``out`` (default ``FIRST/report``); returns the report, that folder and the
     curves on the x-axis ``x``. UsageError for an unknown axis, CommandError when there is
@@ -150,8 +198,10 @@ def write_report(paths: Sequence[Union[str, Path]], *, out: Optional[Union[str, 
         plotted = curves(report, x)
     except (ReportError, AxisError) as exc:
         raise CommandError(str(exc)) from None
-    hardware = (f"{platform.machine()}, {os.cpu_count()} cores, "
-                f"{platform.python_implementation()} {platform.python_version()}")
+    hardware = (
+        f"{platform.machine()}, {os.cpu_count()} cores, "
+        f"{platform.python_implementation()} {platform.python_version()}"
+    )
     os.makedirs(folder, exist_ok=True)
     Path(folder, "report.md").write_text(markdown(report, hardware), encoding="utf-8")
     return report, folder, plotted
@@ -159,8 +209,11 @@ def write_report(paths: Sequence[Union[str, Path]], *, out: Optional[Union[str, 
 
 def report_json(report: Report) -> str:
     """``procdsl report --json``: the final metrics, the data efficiency and the mixtures."""
-    return json.dumps({"finals": report.finals, "efficiency": report.efficiency,
-                       "mixtures": report.mixtures}, indent=2, default=str)
+    return json.dumps(
+        {"finals": report.finals, "efficiency": report.efficiency, "mixtures": report.mixtures},
+        indent=2,
+        default=str,
+    )
 
 
 def print_report(report: Report, plotted: dict[str, Any], folder: str, console: Any = None) -> None:
@@ -170,8 +223,12 @@ def print_report(report: Report, plotted: dict[str, Any], folder: str, console: 
 
     console = console or Console()
     if not report.files:
-        console.print("no figures: matplotlib is not installed (pip install 'procdsl[report]'); "
-                      "report.md has the tables", style="yellow", highlight=False)
+        console.print(
+            "no figures: matplotlib is not installed (pip install 'procdsl[report]'); "
+            "report.md has the tables",
+            style="yellow",
+            highlight=False,
+        )
     for path in report.skipped:
         console.print(f"skipped unfinished run {path} (--all includes it)", style="yellow", highlight=False)
     header, rows = table_rows(report)
@@ -182,7 +239,9 @@ def print_report(report: Report, plotted: dict[str, Any], folder: str, console: 
         table.add_row(*row)
     console.print(table)
     if report.efficiency:
-        eff = Table(title="data efficiency: real tokens to reach the baseline's final loss", title_justify="left")
+        eff = Table(
+            title="data efficiency: real tokens to reach the baseline's final loss", title_justify="left"
+        )
         for column in ("arm", "baseline", "compared", "baseline final", "tokens needed"):
             eff.add_column(column)
         for row in efficiency_rows(report):

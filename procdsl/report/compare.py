@@ -131,7 +131,7 @@ def achieved_mixture(arm: Arm) -> dict[str, dict[str, float]]:
         prefix = "share_total/" if any(k.startswith("share_total/") for k in record) else "share/"
         for key, value in record.items():
             if key.startswith(prefix) and value is not None:
-                out.setdefault(phase, {}).setdefault(key[len(prefix):], []).append(float(value))
+                out.setdefault(phase, {}).setdefault(key[len(prefix) :], []).append(float(value))
     return {phase: {s: float(np.mean(v)) for s, v in shares.items()} for phase, shares in out.items()}
 
 
@@ -141,8 +141,13 @@ def loss_curve(run: Run, *, use_eval: bool, axis: Optional[Axis] = None) -> Curv
     phase = run.plan["phases"][-1]["name"] if run.plan.get("phases") else None
     axis = axis or axis_for(run.plan, "real-tokens")
     if use_eval:
-        raw = [(axis.x(phase, r["phase_step"]), float(r["loss"])) for r in run.evals
-               if r.get("phase") == phase and r.get("loss") is not None and r.get("eval", "perplexity") == "perplexity"]
+        raw = [
+            (axis.x(phase, r["phase_step"]), float(r["loss"]))
+            for r in run.evals
+            if r.get("phase") == phase
+            and r.get("loss") is not None
+            and r.get("eval", "perplexity") == "perplexity"
+        ]
     else:
         raw = [(axis.x(phase, step), y) for step, y in smoothed(run.train, "loss", phase)]
     return curve_through(raw)
@@ -216,9 +221,11 @@ def choose_baseline(arms: list[Arm], wanted: Optional[str] = None) -> Optional[A
 def has_eval_loss(arms: list[Arm]) -> bool:
     """Whether every arm logs a held-out loss (a ``perplexity`` eval) in its last phase; the
     comparison falls back to the training loss when one does not (e.g. accuracy-only probes)."""
+
     def logs(run: Run) -> bool:
         last = run.plan["phases"][-1]["name"] if run.plan.get("phases") else None
         return any(r.get("eval", "perplexity") == "perplexity" and r.get("phase") == last for r in run.evals)
+
     return all(any(logs(r) for r in arm.runs) for arm in arms)
 
 
@@ -231,6 +238,13 @@ def efficiency_table(arms: list[Arm], baseline: Arm) -> list[dict[str, Any]]:
         if arm is baseline:
             continue
         curve = arm_curve(arm, use_eval=use_eval)
-        rows.append({"arm": arm.label, "baseline": baseline.label, "metric": "eval loss" if use_eval else "train loss (EMA)",
-                     "target": base_curve.final(), "ratio": data_efficiency(curve, base_curve)})
+        rows.append(
+            {
+                "arm": arm.label,
+                "baseline": baseline.label,
+                "metric": "eval loss" if use_eval else "train loss (EMA)",
+                "target": base_curve.final(),
+                "ratio": data_efficiency(curve, base_curve),
+            }
+        )
     return rows

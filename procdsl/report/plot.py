@@ -60,8 +60,11 @@ def terminal_plot(curves: dict[str, Curve], width: int = 60, height: int = 12) -
     columns = np.linspace(x0, x1, width) if width > 1 else np.array([x0])
     grid = [[" "] * width for _ in range(height)]
     for mark, curve in zip(MARKS, curves.values()):
-        values = _column_values(curve, columns) if len(curve.x) > 1 else np.where(
-            np.isclose(columns, curve.x[0]), curve.y[0], np.nan)
+        values = (
+            _column_values(curve, columns)
+            if len(curve.x) > 1
+            else np.where(np.isclose(columns, curve.x[0]), curve.y[0], np.nan)
+        )
         for col, y in enumerate(values):
             if not math.isnan(y):
                 row = int(round((y1 - y) / (y1 - y0 or 1) * (height - 1)))
@@ -82,12 +85,15 @@ def terminal_plot(curves: dict[str, Curve], width: int = 60, height: int = 12) -
 def _mean_band(curves: list[Curve]) -> tuple[list[float], list[float], list[float]]:
     """x, mean and standard deviation (sample, 0 for one run) at the x all curves share."""
     mean = mean_curve(curves)
-    std = [float(np.std([c.y[c.x.index(x)] for c in curves], ddof=1)) if len(curves) > 1 else 0.0
-           for x in mean.x]
+    std = [
+        float(np.std([c.y[c.x.index(x)] for c in curves], ddof=1)) if len(curves) > 1 else 0.0 for x in mean.x
+    ]
     return mean.x, mean.y, std
 
 
-def _draw_arm(ax, curves: list[Curve], label: str, color: str, marker: Optional[str] = None) -> Optional[Curve]:
+def _draw_arm(
+    ax, curves: list[Curve], label: str, color: str, marker: Optional[str] = None
+) -> Optional[Curve]:
     x, y, std = _mean_band(curves)
     if not x:
         return None
@@ -101,12 +107,23 @@ def _boundaries(ax, axis: Axis, color: str) -> None:
     """A dashed line where each later phase of an arm starts, named at the top."""
     for x, phase in axis.boundaries():
         ax.axvline(x, color=color, ls="--", lw=0.8, alpha=0.7)
-        ax.annotate(f"{phase} starts", (x, 1), xycoords=("data", "axes fraction"), rotation=90,
-                    va="top", ha="right", fontsize=7, color=color, xytext=(-2, -2), textcoords="offset points")
+        ax.annotate(
+            f"{phase} starts",
+            (x, 1),
+            xycoords=("data", "axes fraction"),
+            rotation=90,
+            va="top",
+            ha="right",
+            fontsize=7,
+            color=color,
+            xytext=(-2, -2),
+            textcoords="offset points",
+        )
 
 
-def _finish(plt, fig, ax, *, xlabel: str, ylabel: str, title: str, stem: str, bands: bool,
-            legend_loc: str = "best") -> list[str]:
+def _finish(
+    plt, fig, ax, *, xlabel: str, ylabel: str, title: str, stem: str, bands: bool, legend_loc: str = "best"
+) -> list[str]:
     from matplotlib.patches import Patch
 
     from procdsl.report.style import step_formatter
@@ -148,15 +165,33 @@ def loss_figure(plt, report: Any, axes: dict[str, Axis], stem: str) -> list[str]
                 continue
             ax.plot([crossing], [target], marker="o", ms=7, mfc="none", mec=f"C{i % 10}", mew=1.5)
             ratio = ratios.get(arm.label)
-            text = (f"{ratio:.0%} of the baseline's tokens" if ratio is not None and axes[arm.label].name == "real-tokens"
-                    else "reaches the baseline's final loss")
-            right = crossing > np.mean(ax.get_xlim())   # keep the words inside the axes
-            ax.annotate(text, (crossing, target), xytext=(-6 if right else 6, 8), textcoords="offset points",
-                        fontsize=7, color=f"C{i % 10}", ha="right" if right else "left")
+            text = (
+                f"{ratio:.0%} of the baseline's tokens"
+                if ratio is not None and axes[arm.label].name == "real-tokens"
+                else "reaches the baseline's final loss"
+            )
+            right = crossing > np.mean(ax.get_xlim())  # keep the words inside the axes
+            ax.annotate(
+                text,
+                (crossing, target),
+                xytext=(-6 if right else 6, 8),
+                textcoords="offset points",
+                fontsize=7,
+                color=f"C{i % 10}",
+                ha="right" if right else "left",
+            )
     what = "held-out loss" if report.use_eval else "training loss (EMA)"
     axis = next(iter(axes.values()))
-    return _finish(plt, fig, ax, xlabel=axis.label, ylabel=what, title=f"{what} over {axis.label}",
-                   stem=stem, bands=any(len(a.runs) > 1 for a in report.arms))
+    return _finish(
+        plt,
+        fig,
+        ax,
+        xlabel=axis.label,
+        ylabel=what,
+        title=f"{what} over {axis.label}",
+        stem=stem,
+        bands=any(len(a.runs) > 1 for a in report.arms),
+    )
 
 
 def _accuracy_curves(arm: Arm, axis: Axis) -> dict[str, list[Curve]]:
@@ -180,8 +215,11 @@ def accuracy_figure(plt, report: Any, axes: dict[str, Axis], stem: str) -> list[
     """The ``accuracy`` figure, or nothing when no run evaluates accuracy."""
     from procdsl.report.chance import chance_accuracy
 
-    series = [(i, arm, source, curves) for i, arm in enumerate(report.arms)
-              for source, curves in _accuracy_curves(arm, axes[arm.label]).items()]
+    series = [
+        (i, arm, source, curves)
+        for i, arm in enumerate(report.arms)
+        for source, curves in _accuracy_curves(arm, axes[arm.label]).items()
+    ]
     if not series:
         return []
     fig, ax = plt.subplots(figsize=(6.4, 4.2))
@@ -194,24 +232,39 @@ def accuracy_figure(plt, report: Any, axes: dict[str, Axis], stem: str) -> list[
         if found is not None:
             chances[source] = found
     for source, (level, text) in chances.items():
-        ax.axhline(level, color="black", ls="--", lw=0.9,
-                   label=f"{text} ({level:.0%}{', ' + source if several else ''})")
+        ax.axhline(
+            level,
+            color="black",
+            ls="--",
+            lw=0.9,
+            label=f"{text} ({level:.0%}{', ' + source if several else ''})",
+        )
     ax.set_ylim(0, 1)
     from matplotlib.ticker import PercentFormatter
 
     ax.yaxis.set_major_formatter(PercentFormatter(1.0))
     axis = next(iter(axes.values()))
-    return _finish(plt, fig, ax, xlabel=axis.label, ylabel="answer accuracy",
-                   title=f"answer accuracy over {axis.label}", stem=stem,
-                   bands=any(len(c) > 1 for *_, c in series))
+    return _finish(
+        plt,
+        fig,
+        ax,
+        xlabel=axis.label,
+        ylabel="answer accuracy",
+        title=f"answer accuracy over {axis.label}",
+        stem=stem,
+        bands=any(len(c) > 1 for *_, c in series),
+    )
 
 
 def _source_curves(arm: Arm, axis: Axis, source: str) -> list[Curve]:
     """Each run's EMA-smoothed ``loss/<source>`` over every phase ``axis`` covers."""
     curves = []
     for run in arm.runs:
-        curve = curve_through((axis.x(p["name"], step), y) for p in arm.plan.get("phases", [])
-                       for step, y in smoothed(run.train, f"loss/{source}", p["name"]))
+        curve = curve_through(
+            (axis.x(p["name"], step), y)
+            for p in arm.plan.get("phases", [])
+            for step, y in smoothed(run.train, f"loss/{source}", p["name"])
+        )
         if curve.x:
             curves.append(curve)
     return curves
@@ -219,8 +272,16 @@ def _source_curves(arm: Arm, axis: Axis, source: str) -> list[Curve]:
 
 def source_figure(plt, report: Any, axes: dict[str, Axis], stem: str) -> list[str]:
     """The ``loss_by_source`` figure: one panel per source that logs ``loss/<source>``."""
-    sources = sorted({key[5:] for arm in report.arms for run in arm.runs for r in run.train
-                      for key in r if key.startswith("loss/")})
+    sources = sorted(
+        {
+            key[5:]
+            for arm in report.arms
+            for run in arm.runs
+            for r in run.train
+            for key in r
+            if key.startswith("loss/")
+        }
+    )
     if not sources:
         return []
     cols = min(3, len(sources))
@@ -239,12 +300,21 @@ def source_figure(plt, report: Any, axes: dict[str, Axis], stem: str) -> list[st
         panel.set_title(f"loss on {source}")
         panel.xaxis.set_major_formatter(step_formatter())
         panel.set_xlabel(next(iter(axes.values())).label, fontsize=8)
-    for panel in list(grid.flat)[len(sources):]:
+    for panel in list(grid.flat)[len(sources) :]:
         panel.set_visible(False)
     ax = grid.flat[0]
     ax.set_ylabel("training loss (EMA)")
-    return _finish(plt, fig, ax, xlabel=ax.get_xlabel(), ylabel="training loss (EMA)",
-                   title=f"loss on {sources[0]}", stem=stem, bands=bands, legend_loc="upper right")
+    return _finish(
+        plt,
+        fig,
+        ax,
+        xlabel=ax.get_xlabel(),
+        ylabel="training loss (EMA)",
+        title=f"loss on {sources[0]}",
+        stem=stem,
+        bands=bands,
+        legend_loc="upper right",
+    )
 
 
 def save_figures(report: Any, out: str, x: str = "real-tokens") -> list[str]:
@@ -252,6 +322,7 @@ def save_figures(report: Any, out: str, x: str = "real-tokens") -> list[str]:
     Without matplotlib, nothing (the report's tables still stand)."""
     try:
         import matplotlib
+
         matplotlib.use("Agg")
         import matplotlib.pyplot as plt
     except ImportError:
@@ -265,7 +336,10 @@ def save_figures(report: Any, out: str, x: str = "real-tokens") -> list[str]:
         written += accuracy_figure(plt, report, axes, os.path.join(out, "accuracy"))
         # a warm-up's sources have no tokens on the real-tokens axis (the last phase's only):
         # the per-source panels count every phase's tokens instead
-        every = axes if x != "real-tokens" else {arm.label: axis_for(arm.plan, "all-tokens")
-                                                 for arm in report.arms}
+        every = (
+            axes
+            if x != "real-tokens"
+            else {arm.label: axis_for(arm.plan, "all-tokens") for arm in report.arms}
+        )
         written += source_figure(plt, report, every, os.path.join(out, "loss_by_source"))
     return written

@@ -77,5 +77,10 @@ def load_run(path: str) -> Run:
     if os.path.exists(summary_path):
         with open(summary_path, encoding="utf-8") as f:
             summary = json.load(f)
-    return Run(path, plan, [r for r in records if r.get("kind", "train") == "train"],
-               [r for r in records if r.get("kind") == "eval"], summary)
+    return Run(
+        path,
+        plan,
+        [r for r in records if r.get("kind", "train") == "train"],
+        [r for r in records if r.get("kind") == "eval"],
+        summary,
+    )

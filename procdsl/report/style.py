@@ -15,15 +15,15 @@ import os
 from collections.abc import Iterator
 from typing import TYPE_CHECKING, Any
 
-if TYPE_CHECKING:   # matplotlib is optional (imported where a figure is drawn)
+if TYPE_CHECKING:  # matplotlib is optional (imported where a figure is drawn)
     from matplotlib.typing import RcKeyType
 
 #: the formats every figure is written in
 FORMATS = ("png", "svg", "pdf")
 
 _STYLE: dict[RcKeyType, Any] = {
-    "svg.fonttype": "none",      # labels stay <text> in the SVG
-    "pdf.fonttype": 42,          # TrueType in the PDF, not Type 3
+    "svg.fonttype": "none",  # labels stay <text> in the SVG
+    "pdf.fonttype": 42,  # TrueType in the PDF, not Type 3
     "font.size": 9,
     "axes.titlesize": 10,
     "axes.labelsize": 9,

@@ -53,5 +53,4 @@ from procdsl.store.needs import Need, plan_needs
 from procdsl.store.prepare import Prepared, prepare_plan
 from procdsl.store.reader import TokenStore
 
-__all__ = ["Need", "Prepared", "StoreError", "TokenStore", "cache_root", "plan_needs",
-           "prepare_plan"]
+__all__ = ["Need", "Prepared", "StoreError", "TokenStore", "cache_root", "plan_needs", "prepare_plan"]

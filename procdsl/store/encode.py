@@ -37,7 +37,7 @@ FIRST_CHUNK_CHARS = 1 << 16
 Chunk = list[tuple[str, Optional[int]]]
 Encoded = tuple[np.ndarray, np.ndarray, Optional[np.ndarray]]
 
-_WORKER: dict[str, Any] = {}     # the tokenizer a forked worker inherits
+_WORKER: dict[str, Any] = {}  # the tokenizer a forked worker inherits
 
 
 def encode_chunk(tokenizer: Any, chunk: Chunk, dtype: str, masked: bool) -> Encoded:
@@ -59,8 +59,9 @@ def encode_chunk(tokenizer: Any, chunk: Chunk, dtype: str, masked: bool) -> Enco
     return flat, lengths, (np.concatenate(masks) if masks else np.zeros(0, np.uint8)) if masked else None
 
 
-def chunks(documents: Iterable[Document], chunk_chars: int = CHUNK_CHARS,
-           first_chars: int = FIRST_CHUNK_CHARS) -> Iterator[Chunk]:
+def chunks(
+    documents: Iterable[Document], chunk_chars: int = CHUNK_CHARS, first_chars: int = FIRST_CHUNK_CHARS
+) -> Iterator[Chunk]:
     """Documents grouped into chunks of ``first_chars`` characters, doubling up to
     ``chunk_chars`` (at least one document each).
 

@@ -50,14 +50,19 @@ def cache_root(environ: Optional[Mapping[str, str]] = None) -> str:
 
 def store_folder(root: str, need: Any, tokenizer_id: Mapping[str, Any]) -> str:
     """The directory of ``need``'s store for the tokenizer ``tokenizer_id``."""
-    return os.path.join(source_folder(root, need), _slug(tokenizer_id["name"]) + "-"
-                        + _digest(tokenizer_id)[:12])
+    return os.path.join(
+        source_folder(root, need), _slug(tokenizer_id["name"]) + "-" + _digest(tokenizer_id)[:12]
+    )
 
 
 def source_folder(root: str, need: Any) -> str:
     """The directory holding ``need``'s stores, one per tokenizer."""
-    key = {"format": FORMAT, "source": need.source.model_dump(mode="json"), "split": need.split,
-           "seed": need.seed}
+    key = {
+        "format": FORMAT,
+        "source": need.source.model_dump(mode="json"),
+        "split": need.split,
+        "seed": need.seed,
+    }
     return os.path.join(root, "store", f"{need.source.kind}-{need.split}-{_digest(key)[:16]}")
 
 
@@ -65,9 +70,12 @@ def source_folder(root: str, need: Any) -> str:
 def tokenizer_identity(tokenizer: Any) -> dict[str, Any]:
     """``{"name", "vocab_size", "eos_id", "digest"}`` of a procdsl tokenizer."""
     text = tokenizer.to_str() if hasattr(tokenizer, "to_str") else tokenizer.name
-    return {"name": tokenizer.name, "vocab_size": int(tokenizer.vocab_size),
-            "eos_id": int(tokenizer.eos_id),
-            "digest": hashlib.sha256(text.encode("utf-8")).hexdigest()}
+    return {
+        "name": tokenizer.name,
+        "vocab_size": int(tokenizer.vocab_size),
+        "eos_id": int(tokenizer.eos_id),
+        "digest": hashlib.sha256(text.encode("utf-8")).hexdigest(),
+    }
 
 
 def content_fingerprint(source: Any) -> dict[str, Any]:
@@ -82,8 +90,13 @@ def content_fingerprint(source: Any) -> dict[str, Any]:
         return {"files": [file_fingerprint(p) for _, p in stdlib_corpus().files]}
     if kind == "hf":
         local = [p for p in source.data_files or () if os.path.exists(p)]
-        return {"dataset": source.dataset, "name": source.name, "split": source.split,
-                "revision": source.revision, "files": [file_fingerprint(p) for p in local]}
+        return {
+            "dataset": source.dataset,
+            "name": source.name,
+            "split": source.split,
+            "revision": source.revision,
+            "files": [file_fingerprint(p) for p in local],
+        }
     if kind == "dm_math":
         from procdsl.data import dm_math
 
@@ -101,8 +114,12 @@ def file_fingerprint(path: str) -> dict[str, Any]:
         if stat.st_size > SAMPLE_BYTES:
             handle.seek(max(SAMPLE_BYTES, stat.st_size - SAMPLE_BYTES))
             digest.update(handle.read())
-    return {"path": os.path.abspath(path), "size": stat.st_size, "mtime_ns": stat.st_mtime_ns,
-            "sample": digest.hexdigest()}
+    return {
+        "path": os.path.abspath(path),
+        "size": stat.st_size,
+        "mtime_ns": stat.st_mtime_ns,
+        "sample": digest.hexdigest(),
+    }
 
 
 def describe_change(old: Mapping[str, Any], new: Mapping[str, Any]) -> str:

@@ -44,4 +44,3 @@ def read_json(path: str) -> Optional[Any]:
         return json.loads(text)
     except json.JSONDecodeError as err:
         raise ValueError(f"{path} is not valid JSON ({err})") from None
-

@@ -57,20 +57,29 @@ class Prepared:
     documents: int
     tokens: int
     exhausted: bool
-    written: int            # tokens written by this call (0: the store was up to date)
+    written: int  # tokens written by this call (0: the store was up to date)
     seconds: float
 
     def describe(self) -> str:
         what = "the whole split" if self.exhausted else "the plan's bound"
-        done = (f"prepared {self.written:,} tokens in {self.seconds:.1f}s" if self.written
-                else "up to date")
-        return (f"{self.label}: {self.documents:,} documents, {self.tokens:,} tokens ({what}); "
-                f"{done} → {self.folder}")
+        done = f"prepared {self.written:,} tokens in {self.seconds:.1f}s" if self.written else "up to date"
+        return (
+            f"{self.label}: {self.documents:,} documents, {self.tokens:,} tokens ({what}); "
+            f"{done} → {self.folder}"
+        )
 
 
-def prepare_plan(plan: Any, *, cache_dir: Optional[str] = None, workers: int = 1,
-                 rank: Optional[int] = None, world: Optional[int] = None, progress: bool = True,
-                 stream: Optional[TextIO] = None, hint: str = PREPARE_HINT) -> list[Prepared]:
+def prepare_plan(
+    plan: Any,
+    *,
+    cache_dir: Optional[str] = None,
+    workers: int = 1,
+    rank: Optional[int] = None,
+    world: Optional[int] = None,
+    progress: bool = True,
+    stream: Optional[TextIO] = None,
+    hint: str = PREPARE_HINT,
+) -> list[Prepared]:
     """Prepare every store ``plan`` reads; StoreError (a DataError) names what failed."""
     needs = plan_needs(plan)
     if not needs:
@@ -81,12 +90,15 @@ def prepare_plan(plan: Any, *, cache_dir: Optional[str] = None, workers: int = 1
     tokenizer = build_tokenizer(plan.tokenizer, sources=plan.sources, seed=plan.seed)
     node, nodes = node_rank(os.environ) if rank is None or world is None else (rank, world)
     with Encoder(tokenizer, workers=workers) as encoder:
-        return [_Preparer(need, tokenizer, root, encoder, node, nodes, hint,
-                          stream if progress else None).run() for need in needs]
+        return [
+            _Preparer(need, tokenizer, root, encoder, node, nodes, hint, stream if progress else None).run()
+            for need in needs
+        ]
 
 
-def prepare_plans(plans: Sequence[Any], *, cache_dir: Optional[str] = None, workers: int = 1,
-                  hint: str = PREPARE_HINT) -> Iterator[str]:
+def prepare_plans(
+    plans: Sequence[Any], *, cache_dir: Optional[str] = None, workers: int = 1, hint: str = PREPARE_HINT
+) -> Iterator[str]:
     """``procdsl prepare``: :func:`prepare_plan` for each of a file's plans (a sweep's variants),
     yielding a line per store prepared or found complete, or that a plan reads no data."""
     for plan in plans:
@@ -112,8 +124,17 @@ def node_rank(environ: Mapping[str, str]) -> tuple[int, int]:
 class _Preparer:
     """Prepares one store (see the module docstring)."""
 
-    def __init__(self, need: Need, tokenizer: Any, root: str, encoder: Encoder, rank: int,
-                 world: int, hint: str, stream: Optional[TextIO]):
+    def __init__(
+        self,
+        need: Need,
+        tokenizer: Any,
+        root: str,
+        encoder: Encoder,
+        rank: int,
+        world: int,
+        hint: str,
+        stream: Optional[TextIO],
+    ):
         self.need, self.root, self.encoder, self.hint = need, root, encoder, hint
         self.rank, self.world = rank % world, world
         self.label = need.label
@@ -158,9 +179,16 @@ class _Preparer:
 
     def _identity(self) -> dict[str, Any]:
         need = self.need
-        return {"format": FORMAT, "source": need.source.model_dump(mode="json"), "split": need.split,
-                "seed": need.seed, "tokenizer": self.tokenizer_id, "content": self.content,
-                "dtype": self.dtype, "masked": need.masked}
+        return {
+            "format": FORMAT,
+            "source": need.source.model_dump(mode="json"),
+            "split": need.split,
+            "seed": need.seed,
+            "tokenizer": self.tokenizer_id,
+            "content": self.content,
+            "dtype": self.dtype,
+            "masked": need.masked,
+        }
 
     def _begin(self) -> list[dict[str, Any]]:
         """The shards, from ``source.json``; a store of other content is emptied first."""
@@ -202,13 +230,28 @@ class _Preparer:
             if tokens > self.need.tokens or not state["exhausted"]:
                 break
         exhausted = len(parts) == len(states) and all(p["exhausted"] for p in parts)
-        write_json(os.path.join(self.folder, MANIFEST), {
-            **self._identity(), "documents": documents, "tokens": tokens, "exhausted": exhausted,
-            "parts": parts, "bound": self.need.tokens})
+        write_json(
+            os.path.join(self.folder, MANIFEST),
+            {
+                **self._identity(),
+                "documents": documents,
+                "tokens": tokens,
+                "exhausted": exhausted,
+                "parts": parts,
+                "bound": self.need.tokens,
+            },
+        )
 
     def _result(self, store: TokenStore, started: float) -> Prepared:
-        return Prepared(self.label, self.folder, store.documents, store.n_tokens, store.exhausted,
-                        self.written, time.monotonic() - started)
+        return Prepared(
+            self.label,
+            self.folder,
+            store.documents,
+            store.n_tokens,
+            store.exhausted,
+            self.written,
+            time.monotonic() - started,
+        )
 
     # -------------------------------------------------------------------------- the parts
 
@@ -219,9 +262,13 @@ class _Preparer:
                 state = read_json(os.path.join(self.folder, _part_dir(i), PROGRESS)) or {}
             except ValueError:
                 state = {}
-            states.append({"documents": int(state.get("documents", 0)),
-                           "tokens": int(state.get("tokens", 0)),
-                           "exhausted": bool(state.get("exhausted", False))})
+            states.append(
+                {
+                    "documents": int(state.get("documents", 0)),
+                    "tokens": int(state.get("tokens", 0)),
+                    "exhausted": bool(state.get("exhausted", False)),
+                }
+            )
         return states
 
     def _work(self) -> bool:
@@ -250,15 +297,16 @@ class _Preparer:
         folder = os.path.join(self.folder, _part_dir(index))
         try:
             part = PartWriter(folder, dtype=self.dtype, masked=self.need.masked, label=self.label)
-        except StoreError:               # damaged arrays: this part starts again
+        except StoreError:  # damaged arrays: this part starts again
             _empty(folder)
             part = PartWriter(folder, dtype=self.dtype, masked=self.need.masked, label=self.label)
         try:
             if part.exhausted or (limit is not None and part.tokens > limit):
                 return
             need = self.need
-            documents = shard_documents(need.source, need.split, need.seed, self.shards[index],
-                                        start=part.documents)
+            documents = shard_documents(
+                need.source, need.split, need.seed, self.shards[index], start=part.documents
+            )
             encoded = self.encoder.encoded(chunks(documents), dtype=self.dtype, masked=need.masked)
             while True:
                 item = self._data(lambda: next(encoded, None))
@@ -269,7 +317,7 @@ class _Preparer:
                 ends = part.tokens + np.cumsum(lengths)
                 full = False
                 if limit is not None and len(ends) and ends[-1] > limit:
-                    full = True    # keep the documents up to the one that crosses the bound
+                    full = True  # keep the documents up to the one that crosses the bound
                     keep = int(np.searchsorted(ends, limit, side="right")) + 1
                     cut = int(ends[keep - 1] - part.tokens)
                     ids, lengths = ids[:cut], lengths[:keep]

@@ -24,14 +24,21 @@ from typing import Optional, TextIO
 class ProgressLine:
     """Reports the tokens written for one store; ``total`` is the bound (None: unknown)."""
 
-    def __init__(self, label: str, *, total: Optional[int], stream: Optional[TextIO] = None,
-                 clock: Callable[[], float] = time.monotonic, log_every: float = 30.0):
+    def __init__(
+        self,
+        label: str,
+        *,
+        total: Optional[int],
+        stream: Optional[TextIO] = None,
+        clock: Callable[[], float] = time.monotonic,
+        log_every: float = 30.0,
+    ):
         self.label, self.total, self.clock = label, total, clock
         self.stream = stream or sys.stderr
         self.tty = bool(getattr(self.stream, "isatty", lambda: False)())
         self.every = 0.5 if self.tty else log_every
         self.start = clock()
-        self.last = None if self.tty else self.start - log_every    # a log's first update prints
+        self.last = None if self.tty else self.start - log_every  # a log's first update prints
         self.tokens = 0
 
     def update(self, tokens: int) -> None:
@@ -53,8 +60,11 @@ class ProgressLine:
 
     def done(self) -> None:
         elapsed = self.clock() - self.start
-        self._emit(f"{self.label}: {human(self.tokens)} tokens in {duration(elapsed)} "
-                   f"({human(self.tokens / max(elapsed, 1e-9))} tokens/s)", final=True)
+        self._emit(
+            f"{self.label}: {human(self.tokens)} tokens in {duration(elapsed)} "
+            f"({human(self.tokens / max(elapsed, 1e-9))} tokens/s)",
+            final=True,
+        )
 
     def _emit(self, text: str, final: bool = False) -> None:
         if self.tty:

@@ -53,18 +53,19 @@ from procdsl.store.needs import Need, find_need
 
 @dataclass(frozen=True)
 class _Part:
-    first: int                       # global index of its first document
+    first: int  # global index of its first document
     documents: int
-    ends: np.ndarray                 # int64 memmap, (documents,)
-    tokens: np.ndarray               # memmap
-    mask: Optional[np.ndarray]       # uint8 memmap, or None
+    ends: np.ndarray  # int64 memmap, (documents,)
+    tokens: np.ndarray  # memmap
+    mask: Optional[np.ndarray]  # uint8 memmap, or None
 
 
 class TokenStore:
     """A complete, checked store; build it with :meth:`open`."""
 
-    def __init__(self, folder: str, manifest: dict[str, Any], parts: list[_Part], label: str,
-                 hint: str = PREPARE_HINT):
+    def __init__(
+        self, folder: str, manifest: dict[str, Any], parts: list[_Part], label: str, hint: str = PREPARE_HINT
+    ):
         self.folder, self.manifest, self.label, self.hint = folder, manifest, label, hint
         self._parts = parts
         self._firsts = [p.first for p in parts]
@@ -78,9 +79,17 @@ class TokenStore:
     # ------------------------------------------------------------------------------ open
 
     @classmethod
-    def open(cls, plan: Any, source: str, split: str, *, phase: Optional[str] = None,
-             cache_dir: Optional[str] = None, tokenizer: Any = None,
-             hint: str = PREPARE_HINT) -> TokenStore:
+    def open(
+        cls,
+        plan: Any,
+        source: str,
+        split: str,
+        *,
+        phase: Optional[str] = None,
+        cache_dir: Optional[str] = None,
+        tokenizer: Any = None,
+        hint: str = PREPARE_HINT,
+    ) -> TokenStore:
         """The store of ``source`` read for ``split`` (``train``/``heldout``) by ``plan``.
 
         ``phase`` picks the seed of a generated source (``dm_math``) trained on in several
@@ -95,8 +104,9 @@ class TokenStore:
         return cls.for_need(need, tokenizer_identity(tokenizer), cache_dir or cache_root(), hint=hint)
 
     @classmethod
-    def for_need(cls, need: Need, tokenizer_id: dict[str, Any], root: str, *,
-                 hint: str = PREPARE_HINT) -> TokenStore:
+    def for_need(
+        cls, need: Need, tokenizer_id: dict[str, Any], root: str, *, hint: str = PREPARE_HINT
+    ) -> TokenStore:
         """The store of ``need``, checked (see the module docstring)."""
         folder = store_folder(root, need, tokenizer_id)
 
@@ -118,8 +128,9 @@ class TokenStore:
         except DataError as err:
             raise StoreError(need.label, str(err), hint=None) from None
         if manifest["content"] != content:
-            raise fail(f"its data changed since it was prepared: "
-                       f"{describe_change(manifest['content'], content)}")
+            raise fail(
+                f"its data changed since it was prepared: {describe_change(manifest['content'], content)}"
+            )
         if not manifest["exhausted"] and manifest["tokens"] <= need.tokens:
             raise fail(f"holds {manifest['tokens']:,} tokens; the plan can read {need.tokens:,}")
         return cls(folder, manifest, _map_parts(folder, manifest, fail), need.label, hint)
@@ -193,13 +204,18 @@ class TokenStore:
         """A StoreError when document ``index`` lies past a bounded store's end."""
         if index >= self.documents:
             what = "the whole split" if self.exhausted else "the plan's bound"
-            raise StoreError(self.label, f"document {index:,} is past the {self.documents:,} "
-                             f"documents it holds ({what}); the plan reads more than was prepared",
-                             hint=self.hint)
+            raise StoreError(
+                self.label,
+                f"document {index:,} is past the {self.documents:,} "
+                f"documents it holds ({what}); the plan reads more than was prepared",
+                hint=self.hint,
+            )
 
     def __repr__(self) -> str:
-        return (f"<TokenStore {self.label}: {self.documents:,} documents, {self.n_tokens:,} tokens "
-                f"({self.dtype.name}{', masked' if self.masked else ''}) at {self.folder}>")
+        return (
+            f"<TokenStore {self.label}: {self.documents:,} documents, {self.n_tokens:,} tokens "
+            f"({self.dtype.name}{', masked' if self.masked else ''}) at {self.folder}>"
+        )
 
 
 def _load_manifest(folder: str, fail) -> Optional[dict[str, Any]]:
@@ -209,8 +225,18 @@ def _load_manifest(folder: str, fail) -> Optional[dict[str, Any]]:
         raise fail(f"is corrupt: {err}") from None
     if manifest is None:
         return None
-    keys = ("format", "documents", "tokens", "exhausted", "masked", "split", "dtype", "parts",
-            "tokenizer", "content")
+    keys = (
+        "format",
+        "documents",
+        "tokens",
+        "exhausted",
+        "masked",
+        "split",
+        "dtype",
+        "parts",
+        "tokenizer",
+        "content",
+    )
     if not isinstance(manifest, dict) or any(k not in manifest for k in keys):
         raise fail(f"is corrupt: {os.path.join(folder, MANIFEST)} lacks its fields")
     if manifest["format"] != FORMAT:
@@ -233,13 +259,17 @@ def _map_parts(folder: str, manifest: dict[str, Any], fail) -> list[_Part]:
             path = os.path.join(base, f"{name}.bin")
             size = os.path.getsize(path) if os.path.isfile(path) else -1
             if size < count * np.dtype(kind).itemsize:
-                raise fail(f"is corrupt: {path} holds {max(size, 0):,} bytes, the manifest says "
-                           f"{count * np.dtype(kind).itemsize:,}")
-            mapped[name] = (np.memmap(path, dtype=kind, mode="r", shape=(count,)) if count
-                            else np.zeros(0, kind))
+                raise fail(
+                    f"is corrupt: {path} holds {max(size, 0):,} bytes, the manifest says "
+                    f"{count * np.dtype(kind).itemsize:,}"
+                )
+            mapped[name] = (
+                np.memmap(path, dtype=kind, mode="r", shape=(count,)) if count else np.zeros(0, kind)
+            )
         if documents and int(mapped["ends"][-1]) != tokens:
-            raise fail(f"is corrupt: the offsets of {base} end at {int(mapped['ends'][-1]):,}, "
-                       f"not {tokens:,}")
+            raise fail(
+                f"is corrupt: the offsets of {base} end at {int(mapped['ends'][-1]):,}, not {tokens:,}"
+            )
         parts.append(_Part(first, documents, mapped["ends"], mapped["tokens"], mapped.get("mask")))
         first += documents
     if first != manifest["documents"]:

@@ -65,15 +65,18 @@ def list_shards(source: Any, *, shard_bytes: Optional[int] = None) -> list[dict[
     return groups
 
 
-def shard_documents(source: Any, split: Split, seed: Optional[int], shard: dict[str, Any], *,
-                    start: int = 0) -> Iterator[Document]:
+def shard_documents(
+    source: Any, split: Split, seed: Optional[int], shard: dict[str, Any], *, start: int = 0
+) -> Iterator[Document]:
     """The documents of ``split`` in ``shard``, from its ``start``-th on."""
     if "hf" in shard:
         index, count = shard["hf"]
         return iter_documents(source, split, start=start, shard=(index, count))
     if "files" in shard:
-        parts = (iter_documents(source.model_copy(update={"path": _literal(path)}), split)
-                 for path in shard["files"])
+        parts = (
+            iter_documents(source.model_copy(update={"path": _literal(path)}), split)
+            for path in shard["files"]
+        )
         return islice(chain.from_iterable(parts), start, None)
     return iter_documents(source, split, seed=seed or 0, start=start)
 

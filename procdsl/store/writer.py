@@ -42,7 +42,7 @@ class PartWriter:
         try:
             state = read_json(os.path.join(folder, PROGRESS)) or {}
         except ValueError:
-            state = {}          # a progress file is replaced atomically: unreadable means foreign
+            state = {}  # a progress file is replaced atomically: unreadable means foreign
         self.documents = int(state.get("documents", 0))
         self.tokens = int(state.get("tokens", 0))
         self.exhausted = bool(state.get("exhausted", False))
@@ -71,12 +71,15 @@ class PartWriter:
 
     def commit(self, *, exhausted: bool = False) -> None:
         """Make everything appended so far durable, then record it in ``progress.json``."""
+
         def flush() -> None:
             for handle in self._handles.values():
                 handle.flush()
                 os.fsync(handle.fileno())
-            write_json(os.path.join(self.folder, PROGRESS), {
-                "documents": self._pending[0], "tokens": self._pending[1], "exhausted": exhausted})
+            write_json(
+                os.path.join(self.folder, PROGRESS),
+                {"documents": self._pending[0], "tokens": self._pending[1], "exhausted": exhausted},
+            )
 
         self._guard(flush)
         self.documents, self.tokens = self._pending
@@ -92,14 +95,16 @@ class PartWriter:
 
     def _cut(self) -> None:
         """Cut every array back to the committed prefix."""
-        sizes = {"tokens": self.tokens * self.dtype.itemsize, "ends": self.documents * 8,
-                 "mask": self.tokens}
+        sizes = {"tokens": self.tokens * self.dtype.itemsize, "ends": self.documents * 8, "mask": self.tokens}
         for name in self._arrays():
             with open(self.path(name), "ab") as handle:
                 if handle.tell() < sizes[name]:
-                    raise StoreError(self.label, f"{self.path(name)} is shorter than its committed "
-                                     "progress (the store was damaged); delete the store's directory "
-                                     f"{os.path.dirname(self.folder)} and prepare again")
+                    raise StoreError(
+                        self.label,
+                        f"{self.path(name)} is shorter than its committed "
+                        "progress (the store was damaged); delete the store's directory "
+                        f"{os.path.dirname(self.folder)} and prepare again",
+                    )
                 handle.truncate(sizes[name])
 
     def _guard(self, action) -> None:
@@ -114,10 +119,13 @@ class PartWriter:
             except OSError:
                 pass
             if err.errno == errno.ENOSPC:
-                raise StoreError(self.label, f"no space left on the device of {self.folder}; the "
-                                 f"{self.documents:,} documents committed so far are kept. Free space "
-                                 "(or point --cache-dir / PROCDSL_CACHE elsewhere) and prepare again: it "
-                                 "resumes") from None
+                raise StoreError(
+                    self.label,
+                    f"no space left on the device of {self.folder}; the "
+                    f"{self.documents:,} documents committed so far are kept. Free space "
+                    "(or point --cache-dir / PROCDSL_CACHE elsewhere) and prepare again: it "
+                    "resumes",
+                ) from None
             raise StoreError(self.label, f"cannot write {self.folder}: {err.strerror or err}") from None
 
 

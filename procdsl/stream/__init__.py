@@ -33,5 +33,15 @@ from procdsl.stream.stream import EvalStream, PhaseStream, shard
 from procdsl.stream.units import Cursor, Units
 from procdsl.stream.vocab import PhaseVocab
 
-__all__ = ["IGNORE_INDEX", "Batch", "Cursor", "EvalStream", "Interleave", "PhaseStream",
-           "PhaseVocab", "Shares", "Units", "shard"]
+__all__ = [
+    "IGNORE_INDEX",
+    "Batch",
+    "Cursor",
+    "EvalStream",
+    "Interleave",
+    "PhaseStream",
+    "PhaseVocab",
+    "Shares",
+    "Units",
+    "shard",
+]

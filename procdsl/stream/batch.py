@@ -55,16 +55,16 @@ class Batch:
     """One rank's rows of one step: ``[b, context + 1]`` arrays (module docstring)."""
 
     step: int
-    tokens: np.ndarray          # int32 [b, C + 1]
-    targets: np.ndarray         # bool  [b, C + 1]
-    source: np.ndarray          # int8  [b, C + 1]
-    starts: np.ndarray          # bool  [b, C + 1]
+    tokens: np.ndarray  # int32 [b, C + 1]
+    targets: np.ndarray  # bool  [b, C + 1]
+    source: np.ndarray  # int8  [b, C + 1]
+    starts: np.ndarray  # bool  [b, C + 1]
     sources: tuple[str, ...]
-    source_tokens: tuple[int, ...]    # tokens per source, global batch
-    source_targets: tuple[int, ...]   # target tokens per source, this rank's rows
-    positions: np.ndarray             # int32 [b, C + 1]: position within the unit
-    document: np.ndarray              # int16 [b, C + 1]: unit number within the row
-    pad_tokens: int = 0               # padding tokens of the global batch
+    source_tokens: tuple[int, ...]  # tokens per source, global batch
+    source_targets: tuple[int, ...]  # target tokens per source, this rank's rows
+    positions: np.ndarray  # int32 [b, C + 1]: position within the unit
+    document: np.ndarray  # int16 [b, C + 1]: unit number within the row
+    pad_tokens: int = 0  # padding tokens of the global batch
 
     @property
     def inputs(self) -> np.ndarray:
@@ -102,5 +102,7 @@ class Batch:
 
     def counts(self) -> dict[str, dict[str, int]]:
         """Labels and target labels per source in the global batch, for the metrics log."""
-        return {name: {"tokens": t, "targets": g}
-                for name, t, g in zip(self.sources, self.source_tokens, self.source_targets)}
+        return {
+            name: {"tokens": t, "targets": g}
+            for name, t, g in zip(self.sources, self.source_tokens, self.source_targets)
+        }

@@ -39,11 +39,29 @@ CASES = [
 
 def bench_plan(mix: dict[str, float], *, context: int, batch: int, steps: int) -> Plan:
     """A one-phase plan of ``mix`` over ``code = python_code()`` and ``sort``."""
-    phase = Phase(name="bench", steps=steps, tokens=steps * batch * context, batch=batch,
-                  context=context, seed=0, mix=mix, optimizer=AdamW(), schedule=Constant())
-    return Plan(name="bench", seed=0, model=Gpt2Model(), tokenizer=BytesTokenizer(),
-                context=context, batch=batch, sources={"code": PythonCodeSource(), "sort": SORT},
-                phases=(phase,), total_steps=steps, total_tokens=phase.tokens)
+    phase = Phase(
+        name="bench",
+        steps=steps,
+        tokens=steps * batch * context,
+        batch=batch,
+        context=context,
+        seed=0,
+        mix=mix,
+        optimizer=AdamW(),
+        schedule=Constant(),
+    )
+    return Plan(
+        name="bench",
+        seed=0,
+        model=Gpt2Model(),
+        tokenizer=BytesTokenizer(),
+        context=context,
+        batch=batch,
+        sources={"code": PythonCodeSource(), "sort": SORT},
+        phases=(phase,),
+        total_steps=steps,
+        total_tokens=phase.tokens,
+    )
 
 
 def rss_mb() -> float:
@@ -63,8 +81,7 @@ def generator_rate(context: int, tokens: int) -> float:
     return made / max(time.process_time() - start, 1e-9)
 
 
-def run_pipeline_bench(batches: int = 1000, context: int = 2048, batch: int = 8,
-                       cases=CASES) -> list[dict]:
+def run_pipeline_bench(batches: int = 1000, context: int = 2048, batch: int = 8, cases=CASES) -> list[dict]:
     """One row per case: throughput, ratio to the generator, RSS after 10 and ``batches``."""
     rows = []
     per_batch = context * batch
@@ -80,21 +97,32 @@ def run_pipeline_bench(batches: int = 1000, context: int = 2048, batch: int = 8,
                 at_10 = rss_mb()
         elapsed = max(time.process_time() - start, 1e-9)
         rate = batches * per_batch / elapsed
-        rows.append({"case": label, "tokens_per_s": rate, "generator_tokens_per_s": raw,
-                     "ratio": rate / raw, "rss_mb_at_10": at_10, "rss_mb_at_end": rss_mb()})
+        rows.append(
+            {
+                "case": label,
+                "tokens_per_s": rate,
+                "generator_tokens_per_s": raw,
+                "ratio": rate / raw,
+                "rss_mb_at_10": at_10,
+                "rss_mb_at_end": rss_mb(),
+            }
+        )
     return rows
 
 
 def format_table(rows: list[dict]) -> str:
     """The bench rows as plain text, flagging rows below the target."""
-    lines = [f"{'pipeline':28s} {'tokens/s':>10s} {'generator':>10s} {'ratio':>7s} "
-             f"{'RSS@10':>8s} {'RSS@end':>8s}"]
+    lines = [
+        f"{'pipeline':28s} {'tokens/s':>10s} {'generator':>10s} {'ratio':>7s} {'RSS@10':>8s} {'RSS@end':>8s}"
+    ]
     for row in rows:
         flag = "  (below target)" if row["tokens_per_s"] < TARGET_TOKENS_PER_S else ""
         at_10 = "-" if row["rss_mb_at_10"] is None else f"{row['rss_mb_at_10']:.0f}MB"
-        lines.append(f"{row['case']:28s} {row['tokens_per_s'] / 1e6:9.1f}M "
-                     f"{row['generator_tokens_per_s'] / 1e6:9.1f}M {row['ratio']:6.2f}x "
-                     f"{at_10:>8s} {row['rss_mb_at_end']:7.0f}MB{flag}")
+        lines.append(
+            f"{row['case']:28s} {row['tokens_per_s'] / 1e6:9.1f}M "
+            f"{row['generator_tokens_per_s'] / 1e6:9.1f}M {row['ratio']:6.2f}x "
+            f"{at_10:>8s} {row['rss_mb_at_end']:7.0f}MB{flag}"
+        )
     return "\n".join(lines)
 
 

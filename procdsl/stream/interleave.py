@@ -91,11 +91,11 @@ class Interleave:
             raise ValueError(f"{len(readers)} readers for {len(shares)} shares")
         self.readers, self.shares = list(readers), shares
         count = len(readers)
-        self.position = 0                       # tokens of every unit pulled so far
-        self.delivered = [0] * count            # tokens of the units each source has given
-        self._cursors = [Cursor(0, 0, 0)] * count   # next unit of a source without a block
+        self.position = 0  # tokens of every unit pulled so far
+        self.delivered = [0] * count  # tokens of the units each source has given
+        self._cursors = [Cursor(0, 0, 0)] * count  # next unit of a source without a block
         self._blocks: list[Optional[Units]] = [None] * count
-        self._next = [0] * count                # next unit within the block
+        self._next = [0] * count  # next unit within the block
 
     # ------------------------------------------------------------------------------ stream
 
@@ -121,9 +121,9 @@ class Interleave:
                 continue
             units, j = self._block(k)
             width = min(len(units) - j, LOOKAHEAD)
-            length = units.lengths[j:j + width]
+            length = units.lengths[j : j + width]
             due = self.shares.deadline(k, self.delivered[k] + np.cumsum(length) - length + length * 0.5)
-            if not np.isfinite(due[0]):      # its share has run out for good
+            if not np.isfinite(due[0]):  # its share has run out for good
                 continue
             key_parts.append(due)
             source_parts.append(np.full(width, k))
@@ -173,8 +173,11 @@ class Interleave:
 
     def state_dict(self) -> dict[str, Any]:
         """Position, delivered tokens and each source's next cursor: JSON-able ints."""
-        return {"position": self.position, "delivered": list(self.delivered),
-                "cursors": [list(self.cursor(k)) for k in range(len(self.readers))]}
+        return {
+            "position": self.position,
+            "delivered": list(self.delivered),
+            "cursors": [list(self.cursor(k)) for k in range(len(self.readers))],
+        }
 
     def rewound(self, first_unread: dict[int, Cursor], unread_tokens: Sequence[int]) -> dict[str, Any]:
         """The state as if units pulled but not used had never been pulled: source ``k``'s

@@ -31,8 +31,9 @@ import numpy as np
 __all__ = ["Rows", "fill_rows", "row_bounds"]
 
 
-def row_bounds(lengths: np.ndarray, *, start: int, rows: int, row_len: int, packed: bool,
-               steps: int) -> np.ndarray:
+def row_bounds(
+    lengths: np.ndarray, *, start: int, rows: int, row_len: int, packed: bool, steps: int
+) -> np.ndarray:
     """Lay out up to ``steps`` global batches of ``rows`` rows from unit ``start`` of ``lengths``
     (each ``≤ row_len``): ``bounds[s, r]`` is the first unit of row ``r`` of batch ``s`` and
     ``bounds[s, rows]`` the first unit after the batch, so batch ``s + 1`` starts there.
@@ -46,15 +47,15 @@ def row_bounds(lengths: np.ndarray, *, start: int, rows: int, row_len: int, pack
     if not packed:
         count = max(0, min(steps, available // rows))
         return start + np.arange(count)[:, None] * rows + np.arange(rows + 1)[None, :]
-    ends = np.cumsum(lengths[start:start + available])
-    nxt = ends.searchsorted(ends - lengths[start:start + available] + row_len, side="right").tolist()
+    ends = np.cumsum(lengths[start : start + available])
+    nxt = ends.searchsorted(ends - lengths[start : start + available] + row_len, side="right").tolist()
     out: list[list[int]] = []
     first = 0
     while len(out) < steps:
         bounds = [first]
         for _ in range(rows):
             if first >= available or nxt[first] >= available:
-                return _bounds_array(out, start, rows)       # the row might take more: unknown
+                return _bounds_array(out, start, rows)  # the row might take more: unknown
             first = nxt[first]
             bounds.append(first)
         out.append(bounds)
@@ -73,16 +74,25 @@ class Rows:
     ``positions[r, t]`` counts from 0 in each unit (and in the padding).
     """
 
-    tokens: np.ndarray      # int32
-    targets: np.ndarray     # bool
-    source: np.ndarray      # int8
-    starts: np.ndarray      # bool: first token of a unit
-    positions: np.ndarray   # int32
-    document: np.ndarray    # int16
+    tokens: np.ndarray  # int32
+    targets: np.ndarray  # bool
+    source: np.ndarray  # int8
+    starts: np.ndarray  # bool: first token of a unit
+    positions: np.ndarray  # int32
+    document: np.ndarray  # int16
 
 
-def fill_rows(tokens: np.ndarray, targets: np.ndarray, *, source: np.ndarray, lengths: np.ndarray,
-              row: np.ndarray, rows: int, row_len: int, pad_id: int) -> Rows:
+def fill_rows(
+    tokens: np.ndarray,
+    targets: np.ndarray,
+    *,
+    source: np.ndarray,
+    lengths: np.ndarray,
+    row: np.ndarray,
+    rows: int,
+    row_len: int,
+    pad_id: int,
+) -> Rows:
     """Materialise ``rows`` rows from units given in stream order: ``tokens``/``targets`` the
     units concatenated, per unit its ``source`` id, ``lengths`` and ``row`` (non-decreasing).
     A row's units fill it from column 0, back to back; the rest of the row is padding.
@@ -107,7 +117,7 @@ def fill_rows(tokens: np.ndarray, targets: np.ndarray, *, source: np.ndarray, le
     out_targets[used] = targets
     out_source = np.zeros(shape, np.int8)
     out_source[used] = np.repeat(np.asarray(source, np.int8), lengths)
-    unit_start = np.cumsum(lengths) - lengths          # in the concatenation
+    unit_start = np.cumsum(lengths) - lengths  # in the concatenation
     col = unit_start - (np.cumsum(filled) - filled)[row]
     starts = np.zeros(shape, bool)
     starts[row, col] = True

@@ -61,11 +61,15 @@ def mean_example_tokens(source: SourceBase, *, seed: int, name: str, context: in
     """Mean tokens per example over the probe block (progress evenly spread over [0, 1]): from
     the examples' lengths alone where the generator has a lengths path, else by making them."""
     spread = lambda index: index / (BLOCK - 1)  # noqa: E731
-    lengths = generate_lengths(source, seed=seed, name=name, start=0, count=BLOCK, context=context,
-                               progress=spread)
+    lengths = generate_lengths(
+        source, seed=seed, name=name, start=0, count=BLOCK, context=context, progress=spread
+    )
     if lengths is None:
-        lengths = np.diff(generate(source, seed=seed, name=name, start=0, count=BLOCK, context=context,
-                                   progress=spread).offsets)
+        lengths = np.diff(
+            generate(
+                source, seed=seed, name=name, start=0, count=BLOCK, context=context, progress=spread
+            ).offsets
+        )
     return float(lengths.sum()) / BLOCK
 
 
@@ -79,8 +83,7 @@ def mean_unit_tokens(phase: Phase, name: str, source: SourceBase) -> float:
     data source's pieces are taken to fill a row (an estimate: it only moves ramps)."""
     if not source.procedural:
         return float(phase.context + 1)
-    return mean_example_tokens(source, seed=phase.seed, name=training_key(name, phase),
-                               context=phase.context)
+    return mean_example_tokens(source, seed=phase.seed, name=training_key(name, phase), context=phase.context)
 
 
 def expected_real_tokens(phase: Phase, sources: Mapping[str, SourceBase]) -> float:
@@ -102,16 +105,18 @@ def expected_real_tokens(phase: Phase, sources: Mapping[str, SourceBase]) -> flo
     return rows * (phase.context + 1 - mean / 2)
 
 
-def expected_examples(phase: Phase, name: str, source: SourceBase,
-                      sources: Optional[Mapping[str, SourceBase]] = None) -> float:
+def expected_examples(
+    phase: Phase, name: str, source: SourceBase, sources: Optional[Mapping[str, SourceBase]] = None
+) -> float:
     """How many examples of ``source`` the phase should draw (at least one)."""
     real = expected_real_tokens(phase, sources or {name: source})
     mean = mean_unit_tokens(phase, name, source)
     return max(real * phase.mix.get(name, 0.0) / mean, 1.0)
 
 
-def phase_progress(phase: Phase, name: str, source: SourceBase,
-                   sources: Optional[Mapping[str, SourceBase]] = None) -> Optional[Progress]:
+def phase_progress(
+    phase: Phase, name: str, source: SourceBase, sources: Optional[Mapping[str, SourceBase]] = None
+) -> Optional[Progress]:
     """``progress(i)`` for the source in ``phase`` (whose sources are ``sources``); None when
     no parameter ramps."""
     if not has_ramp(source):

@@ -35,8 +35,9 @@ from procdsl.plan.model import Plan
 from procdsl.stream.stream import PhaseStream
 
 
-def state_at(plan: Plan, phase: str, step: int, *, cache_dir: Optional[str] = None,
-             store: Optional[str] = None) -> dict[str, Any]:
+def state_at(
+    plan: Plan, phase: str, step: int, *, cache_dir: Optional[str] = None, store: Optional[str] = None
+) -> dict[str, Any]:
     """The stream state of ``phase`` before step ``step`` (what a checkpoint there holds)."""
     batch = plan.phase(phase).batch
     stream = PhaseStream(plan, phase, rank=0, world=batch, cache_dir=cache_dir, store=store)  # one row
@@ -45,9 +46,17 @@ def state_at(plan: Plan, phase: str, step: int, *, cache_dir: Optional[str] = No
     return stream.state_dict()
 
 
-def rank_pipeline_bench(plan: Plan, phase: str, *, world: int, rank: int, start_step: int = 0,
-                        steps: int = 20, cache_dir: Optional[str] = None,
-                        store: Optional[str] = None) -> dict[str, Any]:
+def rank_pipeline_bench(
+    plan: Plan,
+    phase: str,
+    *,
+    world: int,
+    rank: int,
+    start_step: int = 0,
+    steps: int = 20,
+    cache_dir: Optional[str] = None,
+    store: Optional[str] = None,
+) -> dict[str, Any]:
     """One JSON-able record for rank ``rank`` of ``world`` (module docstring); ``store``: read
     data from the token store under that root (prepared beforehand), else streaming."""
     if steps < 1:
@@ -66,15 +75,32 @@ def rank_pipeline_bench(plan: Plan, phase: str, *, world: int, rank: int, start_
         own += int((~batch.padding).sum())
         total += sum(batch.source_tokens)
     elapsed = max(time.process_time() - began, 1e-9)
-    return {"phase": phase, "layout": stream.layout, "data": "stream" if store is None else "store",
-            "world": world, "rank": rank,
-            "start_step": start_step, "steps": steps, "resume_ms": resume * 1e3,
-            "step_ms": elapsed / steps * 1e3, "rank_tokens_per_s": own / elapsed,
-            "global_tokens_per_s": total / elapsed}
+    return {
+        "phase": phase,
+        "layout": stream.layout,
+        "data": "stream" if store is None else "store",
+        "world": world,
+        "rank": rank,
+        "start_step": start_step,
+        "steps": steps,
+        "resume_ms": resume * 1e3,
+        "step_ms": elapsed / steps * 1e3,
+        "rank_tokens_per_s": own / elapsed,
+        "global_tokens_per_s": total / elapsed,
+    }
 
 
-def bench_rank(plan: Plan, phase: Optional[str], *, world: int, rank: int, start_step: int = 0,
-               steps: int = 20, stream: bool = False, file: str = "the file") -> dict[str, Any]:
+def bench_rank(
+    plan: Plan,
+    phase: Optional[str],
+    *,
+    world: int,
+    rank: int,
+    start_step: int = 0,
+    steps: int = 20,
+    stream: bool = False,
+    file: str = "the file",
+) -> dict[str, Any]:
     """``procdsl bench --pipeline FILE``: :func:`rank_pipeline_bench` of ``phase`` (default: the
     first), its data read as ``procdsl run`` reads it — from the token store, prepared first —
     or, with ``stream``, from the files as it goes. UsageError for an unknown phase or a rank
@@ -84,12 +110,13 @@ def bench_rank(plan: Plan, phase: Optional[str], *, world: int, rank: int, start
     name = phase or plan.phases[0].name
     if name not in {p.name for p in plan.phases}:
         raise UsageError(f"no phase {name!r} in {file} (phases: {', '.join(p.name for p in plan.phases)})")
-    store = None if stream else data_store(os.environ)   # as `procdsl run` reads it
+    store = None if stream else data_store(os.environ)  # as `procdsl run` reads it
     try:
         if store is not None:
             prepare_stores(plan, store, announce=False)
-        return rank_pipeline_bench(plan, name, world=world, rank=rank, start_step=start_step,
-                                   steps=steps, store=store)
+        return rank_pipeline_bench(
+            plan, name, world=world, rank=rank, start_step=start_step, steps=steps, store=store
+        )
     except ValueError as exc:
         raise UsageError(str(exc)) from None
 

@@ -51,8 +51,11 @@ class Shares:
         if phase.mix_ramp is None:
             shares = [phase.mix[n] for n in names]
             return cls(shares, shares, total)
-        return cls([phase.mix_ramp.start.get(n, 0.0) for n in names],
-                   [phase.mix_ramp.end.get(n, 0.0) for n in names], total)
+        return cls(
+            [phase.mix_ramp.start.get(n, 0.0) for n in names],
+            [phase.mix_ramp.end.get(n, 0.0) for n in names],
+            total,
+        )
 
     def __len__(self) -> int:
         return len(self.start)
@@ -82,10 +85,10 @@ class Shares:
         owed = np.asarray(owed, np.float64)
         if s0 == s1:
             return owed / s0 if s0 > 0 else np.full(owed.shape, np.inf)
-        a = (s1 - s0) / (2 * total)                      # F(P) = s0 P + a P² on [0, T]
+        a = (s1 - s0) / (2 * total)  # F(P) = s0 P + a P² on [0, T]
         at_end = (s0 + s1) / 2 * total
         with np.errstate(divide="ignore", invalid="ignore"):
             root = np.sqrt(np.maximum(s0 * s0 + 4 * a * owed, 0.0))
-            inside = 2 * owed / (s0 + root)              # the stable root of a P² + s0 P = owed
+            inside = 2 * owed / (s0 + root)  # the stable root of a P² + s0 P = owed
             after = total + (owed - at_end) / s1 if s1 > 0 else np.full(owed.shape, np.inf)
         return np.where(owed <= at_end, inside, after)

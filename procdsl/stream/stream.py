@@ -74,7 +74,7 @@ from procdsl.stream.units import (
 )
 from procdsl.stream.vocab import PhaseVocab
 
-STATE_VERSION = 2   # 2: rows of whole units (layouts)
+STATE_VERSION = 2  # 2: rows of whole units (layouts)
 
 #: rows of its own a rank lays out ahead, at most (and global tokens, at most): the layout is
 #: cheap, and the procedural examples of all those rows are then made in one vectorised call
@@ -100,14 +100,27 @@ def shard(batch: int, rank: int, world: int) -> int:
     if batch % world:
         divisors = [d for d in range(1, batch + 1) if batch % d == 0]
         listed = ", ".join(map(str, divisors[:-1])) + f" or {divisors[-1]}" if len(divisors) > 1 else "1"
-        raise ValueError(f"the global batch of {batch} rows cannot be split over {world} ranks: "
-                         f"the world size must divide the batch (try {listed} ranks, or change the batch)")
+        raise ValueError(
+            f"the global batch of {batch} rows cannot be split over {world} ranks: "
+            f"the world size must divide the batch (try {listed} ranks, or change the batch)"
+        )
     return batch // world
 
 
-def unit_reader(plan: Plan, name: str, *, vocab: PhaseVocab, key: str, seed: int, context: int,
-                loss: LossMode, role: Role, phase: Optional[str] = None, progress=None,
-                store: Optional[str] = None) -> UnitReader:
+def unit_reader(
+    plan: Plan,
+    name: str,
+    *,
+    vocab: PhaseVocab,
+    key: str,
+    seed: int,
+    context: int,
+    loss: LossMode,
+    role: Role,
+    phase: Optional[str] = None,
+    progress=None,
+    store: Optional[str] = None,
+) -> UnitReader:
     """The reader of source ``name``: procedural (examples named ``key``), or data read for
     ``role`` (``train``/``heldout``: the split :func:`procdsl.data.split.plan_split` gives) —
     from the token store under ``store`` when given (:class:`StoreUnits`; a missing or stale
@@ -115,16 +128,31 @@ def unit_reader(plan: Plan, name: str, *, vocab: PhaseVocab, key: str, seed: int
     tokenizing the files as it goes (:class:`TextUnits`)."""
     source = plan.sources[name]
     if source.procedural:
-        return ProceduralUnits(source, seed=seed, key=key, context=context,
-                               offset=vocab.offset(name), loss=loss, progress=progress)
+        return ProceduralUnits(
+            source,
+            seed=seed,
+            key=key,
+            context=context,
+            offset=vocab.offset(name),
+            loss=loss,
+            progress=progress,
+        )
     if store is not None:
         from procdsl.store import TokenStore
 
-        opened = TokenStore.open(plan, name, role, phase=phase, cache_dir=store or None,
-                                 tokenizer=vocab.tokenizer)
+        opened = TokenStore.open(
+            plan, name, role, phase=phase, cache_dir=store or None, tokenizer=vocab.tokenizer
+        )
         return StoreUnits(opened, context=context, loss=loss, name=name)
-    return TextUnits(source, vocab.text_tokenizer, split=plan_split(plan, name, role), seed=seed,
-                     context=context, loss=loss, name=name)
+    return TextUnits(
+        source,
+        vocab.text_tokenizer,
+        split=plan_split(plan, name, role),
+        seed=seed,
+        context=context,
+        loss=loss,
+        name=name,
+    )
 
 
 class _Queue:
@@ -133,8 +161,8 @@ class _Queue:
     def __init__(self) -> None:
         self.source = np.zeros(0, np.int64)
         self.length = np.zeros(0, np.int64)
-        self.block = np.zeros(0, np.int64)   # index into ``blocks``
-        self.unit = np.zeros(0, np.int64)    # unit index within its block
+        self.block = np.zeros(0, np.int64)  # index into ``blocks``
+        self.unit = np.zeros(0, np.int64)  # unit index within its block
         self.blocks: list[Units] = []
         self.head = 0
 
@@ -148,13 +176,16 @@ class _Queue:
                 ids[id(piece.units)] = self._block_index(piece.units)
         at = np.concatenate([p.at for p in pieces])
         order = np.argsort(at, kind="stable")
-        new = [np.concatenate([np.full(len(p.index), p.source) for p in pieces]),
-               np.concatenate([p.lengths for p in pieces]),
-               np.concatenate([np.full(len(p.index), ids[id(p.units)]) for p in pieces]),
-               np.concatenate([p.index for p in pieces])]
+        new = [
+            np.concatenate([np.full(len(p.index), p.source) for p in pieces]),
+            np.concatenate([p.lengths for p in pieces]),
+            np.concatenate([np.full(len(p.index), ids[id(p.units)]) for p in pieces]),
+            np.concatenate([p.index for p in pieces]),
+        ]
         self.source, self.length, self.block, self.unit = (
-            np.concatenate([old, part[order]]) for old, part in
-            zip((self.source, self.length, self.block, self.unit), new))
+            np.concatenate([old, part[order]])
+            for old, part in zip((self.source, self.length, self.block, self.unit), new)
+        )
 
     def _block_index(self, units: Units) -> int:
         for i, known in enumerate(self.blocks):
@@ -177,13 +208,13 @@ class _Queue:
 
     def pending_tokens(self) -> int:
         """Tokens of the units not laid out yet."""
-        return int(self.length[self.head:].sum())
+        return int(self.length[self.head :].sum())
 
     def unread(self, sources: int) -> tuple[dict[int, Cursor], list[int]]:
         """Per source, the cursor of its first unit not laid out yet (sources that have one),
         and the tokens of all of them (for a rewound state): O(pending) in numpy."""
-        source = self.source[self.head:]
-        tokens = np.bincount(source, weights=self.length[self.head:], minlength=sources)
+        source = self.source[self.head :]
+        tokens = np.bincount(source, weights=self.length[self.head :], minlength=sources)
         firsts = {}
         for k in np.unique(source):
             i = self.head + int(np.argmax(source == k))
@@ -199,7 +230,9 @@ class _Queue:
         breaks = np.flatnonzero((np.diff(blocks) != 0) | (np.diff(units) != 1)) + 1
         firsts = np.concatenate([[0], breaks]).tolist()
         lasts = np.concatenate([breaks - 1, [len(index) - 1]]).tolist()
-        runs = [self.blocks[int(blocks[a])].run(int(units[a]), int(units[b]) + 1) for a, b in zip(firsts, lasts)]
+        runs = [
+            self.blocks[int(blocks[a])].run(int(units[a]), int(units[b]) + 1) for a, b in zip(firsts, lasts)
+        ]
         if len(runs) == 1:
             return runs[0]
         return np.concatenate([t for t, _ in runs]), np.concatenate([m for _, m in runs])
@@ -209,9 +242,19 @@ class Packed:
     """What both streams share: the interleave laid out into global batches of ``batch`` rows
     of whole units (``layout``: ``padded`` or ``packed``), this rank's rows materialised."""
 
-    def __init__(self, interleave: Interleave, sources: tuple[str, ...], *, batch: int,
-                 context: int, rank: int, world: int, layout: str = "packed", pad_id: int = 0,
-                 steps: Optional[int] = None):
+    def __init__(
+        self,
+        interleave: Interleave,
+        sources: tuple[str, ...],
+        *,
+        batch: int,
+        context: int,
+        rank: int,
+        world: int,
+        layout: str = "packed",
+        pad_id: int = 0,
+        steps: Optional[int] = None,
+    ):
         if len(sources) > 127:
             raise ValueError(f"{len(sources)} sources in one stream; at most 127 fit the int8 source ids")
         self.interleave, self.sources = interleave, sources
@@ -219,7 +262,7 @@ class Packed:
         self.rank, self.world = rank, world
         self.rows = shard(batch, rank, world)
         self.layout, self.pad_id = layout, pad_id
-        self.steps = steps          # the batches the stream is read for (bounds the read-ahead)
+        self.steps = steps  # the batches the stream is read for (bounds the read-ahead)
         self.row_len = row_length(context)
         self.step = 0
         self._queue = _Queue()
@@ -232,11 +275,20 @@ class Packed:
             self._lay_out_ahead()
         used, tokens, rows = self._ready.popleft()
         self._queue.head += used
-        targets = np.bincount(rows.source[rows.targets], minlength=len(self.sources))   # this rank's rows
-        batch = Batch(self.step, rows.tokens, rows.targets, rows.source, rows.starts,
-                      self.sources, tuple(tokens), tuple(int(t) for t in targets),
-                      positions=rows.positions, document=rows.document,
-                      pad_tokens=self.batch * self.row_len - sum(tokens))
+        targets = np.bincount(rows.source[rows.targets], minlength=len(self.sources))  # this rank's rows
+        batch = Batch(
+            self.step,
+            rows.tokens,
+            rows.targets,
+            rows.source,
+            rows.starts,
+            self.sources,
+            tuple(tokens),
+            tuple(int(t) for t in targets),
+            positions=rows.positions,
+            document=rows.document,
+            pad_tokens=self.batch * self.row_len - sum(tokens),
+        )
         self.step += 1
         return batch
 
@@ -257,33 +309,57 @@ class Packed:
         units_needed = 0 if packed else steps * self.batch
         while True:
             self._fill_queue(tokens_needed, units_needed)
-            bounds = row_bounds(queue.length, start=queue.head, rows=self.batch, row_len=self.row_len,
-                                packed=packed, steps=steps)
+            bounds = row_bounds(
+                queue.length,
+                start=queue.head,
+                rows=self.batch,
+                row_len=self.row_len,
+                packed=packed,
+                steps=steps,
+            )
             if len(bounds) == steps:
                 break
-            tokens_needed += step_tokens      # next-fit left more room unused than guessed
+            tokens_needed += step_tokens  # next-fit left more room unused than guessed
         # this rank's rows [r0, r1) of every step: their units, in stream order
         r0, r1 = self.rank * self.rows, (self.rank + 1) * self.rows
         firsts, stops = bounds[:, r0], bounds[:, r1]
         index = spans(firsts, stops - firsts)
-        row_starts = bounds[:, r0:r1 + 1]
-        per_row = np.diff(row_starts, axis=1).ravel()                    # units in each own row
+        row_starts = bounds[:, r0 : r1 + 1]
+        per_row = np.diff(row_starts, axis=1).ravel()  # units in each own row
         row = np.repeat(np.arange(steps * self.rows), per_row)
         self._prefetch(index)
         tokens, targets = queue.contents(index)
-        rows = fill_rows(tokens, targets, source=queue.source[index], lengths=queue.length[index], row=row,
-                         rows=steps * self.rows, row_len=self.row_len, pad_id=self.pad_id)
+        rows = fill_rows(
+            tokens,
+            targets,
+            source=queue.source[index],
+            lengths=queue.length[index],
+            row=row,
+            rows=steps * self.rows,
+            row_len=self.row_len,
+            pad_id=self.pad_id,
+        )
         # every step's global tokens per source, in one bincount
         count = len(self.sources)
         used = bounds[:, -1] - bounds[:, 0]
         every = np.arange(bounds[0, 0], bounds[-1, -1])
         step_of = np.repeat(np.arange(steps), used)
-        totals = np.bincount(step_of * count + queue.source[every], weights=queue.length[every],
-                             minlength=steps * count).reshape(steps, count).astype(np.int64)
+        totals = (
+            np.bincount(
+                step_of * count + queue.source[every], weights=queue.length[every], minlength=steps * count
+            )
+            .reshape(steps, count)
+            .astype(np.int64)
+        )
         for s in range(steps):
             mine = slice(s * self.rows, (s + 1) * self.rows)
-            self._ready.append((int(used[s]), [int(t) for t in totals[s]],
-                                Rows(*(getattr(rows, f.name)[mine] for f in fields(Rows)))))
+            self._ready.append(
+                (
+                    int(used[s]),
+                    [int(t) for t in totals[s]],
+                    Rows(*(getattr(rows, f.name)[mine] for f in fields(Rows))),
+                )
+            )
 
     def _fill_queue(self, tokens: int, units: int) -> None:
         """Pull until the queue holds ``tokens`` tokens and ``units`` units not laid out."""
@@ -329,28 +405,53 @@ class PhaseStream(Packed):
     labels and target labels each source has delivered so far (global, from step 0).
     """
 
-    def __init__(self, plan: Plan, phase_name: str, rank: int = 0, world: int = 1,
-                 cache_dir: Optional[str] = None, *, tokenizer: Optional[Tokenizer] = None,
-                 store: Optional[str] = None):
+    def __init__(
+        self,
+        plan: Plan,
+        phase_name: str,
+        rank: int = 0,
+        world: int = 1,
+        cache_dir: Optional[str] = None,
+        *,
+        tokenizer: Optional[Tokenizer] = None,
+        store: Optional[str] = None,
+    ):
         phase = plan.phase(phase_name)
         self.plan, self.phase, self.store = plan, phase, store
         self.vocab = PhaseVocab.for_phase(plan, phase, tokenizer=tokenizer, cache_dir=cache_dir)
         sources = tuple(phase.mix)
         readers = [self._reader(name) for name in sources]
         total = expected_real_tokens(phase, plan.sources) if phase.mix_ramp else None
-        super().__init__(Interleave(readers, Shares.for_phase(phase, total)), sources, batch=phase.batch,
-                         context=phase.context, rank=rank, world=world, layout=phase.layout,
-                         pad_id=self.vocab.pad_id, steps=phase.steps)
+        super().__init__(
+            Interleave(readers, Shares.for_phase(phase, total)),
+            sources,
+            batch=phase.batch,
+            context=phase.context,
+            rank=rank,
+            world=world,
+            layout=phase.layout,
+            pad_id=self.vocab.pad_id,
+            steps=phase.steps,
+        )
         self.totals = {"tokens": [0] * len(sources), "targets": [0] * len(sources)}
         self.pad_total = 0
 
     def _reader(self, name: str) -> UnitReader:
         phase, source = self.phase, self.plan.sources[name]
         progress = phase_progress(phase, name, source, self.plan.sources) if source.procedural else None
-        return unit_reader(self.plan, name, vocab=self.vocab, key=training_key(name, phase),
-                           seed=phase.seed, context=phase.context, phase=phase.name,
-                           loss=phase.loss or source.default_loss, role="train", progress=progress,
-                           store=self.store)
+        return unit_reader(
+            self.plan,
+            name,
+            vocab=self.vocab,
+            key=training_key(name, phase),
+            seed=phase.seed,
+            context=phase.context,
+            phase=phase.name,
+            loss=phase.loss or source.default_loss,
+            role="train",
+            progress=progress,
+            store=self.store,
+        )
 
     def __iter__(self) -> Iterator[Batch]:
         while self.step < self.phase.steps:
@@ -369,10 +470,16 @@ class PhaseStream(Packed):
 
     def state_dict(self) -> dict[str, Any]:
         """Everything needed to continue: ints and lists only (the same on every rank)."""
-        return {"version": STATE_VERSION, "plan": self.plan.hash, "phase": self.phase.name,
-                "sources": list(self.sources), "step": self.step,
-                "totals": {key: list(value) for key, value in self.totals.items()},
-                "pad": self.pad_total, **self.interleave_state()}
+        return {
+            "version": STATE_VERSION,
+            "plan": self.plan.hash,
+            "phase": self.phase.name,
+            "sources": list(self.sources),
+            "step": self.step,
+            "totals": {key: list(value) for key, value in self.totals.items()},
+            "pad": self.pad_total,
+            **self.interleave_state(),
+        }
 
     def load_state_dict(self, state: dict[str, Any], *, strict: bool = True) -> None:
         """Continue from ``state``. ``strict=False`` accepts a state written under another plan
@@ -380,11 +487,15 @@ class PhaseStream(Packed):
         if state.get("version") != STATE_VERSION:
             raise ValueError(f"stream state version {state.get('version')} is not {STATE_VERSION}")
         if state["phase"] != self.phase.name or list(state["sources"]) != list(self.sources):
-            raise ValueError(f"stream state is for phase {state['phase']!r} with sources "
-                             f"{state['sources']}, not phase {self.phase.name!r} with {list(self.sources)}")
+            raise ValueError(
+                f"stream state is for phase {state['phase']!r} with sources "
+                f"{state['sources']}, not phase {self.phase.name!r} with {list(self.sources)}"
+            )
         if strict and state["plan"] != self.plan.hash:
-            raise ValueError("stream state was written for another plan (hash differs); "
-                             "pass strict=False to continue anyway")
+            raise ValueError(
+                "stream state was written for another plan (hash differs); "
+                "pass strict=False to continue anyway"
+            )
         self.load_interleave_state(state)
         self.pad_total = int(state.get("pad", 0))
         self.step = int(state["step"])
@@ -402,10 +513,22 @@ class EvalStream:
     ramp. ``loss`` defaults to the source's own.
     """
 
-    def __init__(self, plan: Plan, source: str, batches: int, context: int, batch: int, *,
-                 phase: Optional[str] = None, rank: int = 0, world: int = 1,
-                 cache_dir: Optional[str] = None, tokenizer: Optional[Tokenizer] = None,
-                 loss: Optional[LossMode] = None, store: Optional[str] = None):
+    def __init__(
+        self,
+        plan: Plan,
+        source: str,
+        batches: int,
+        context: int,
+        batch: int,
+        *,
+        phase: Optional[str] = None,
+        rank: int = 0,
+        world: int = 1,
+        cache_dir: Optional[str] = None,
+        tokenizer: Optional[Tokenizer] = None,
+        loss: Optional[LossMode] = None,
+        store: Optional[str] = None,
+    ):
         if source not in plan.sources:
             raise KeyError(f"no source named {source!r} in the plan")
         self.plan, self.source, self.batches, self.store = plan, source, batches, store
@@ -413,19 +536,37 @@ class EvalStream:
         self.rows = shard(batch, rank, world)
         self.loss = loss or plan.sources[source].default_loss
         self.layout = default_layout([plan.sources[source]])
-        self.vocab = PhaseVocab.for_phase(plan, _eval_phase(plan, source, phase),
-                                          tokenizer=tokenizer, cache_dir=cache_dir)
+        self.vocab = PhaseVocab.for_phase(
+            plan, _eval_phase(plan, source, phase), tokenizer=tokenizer, cache_dir=cache_dir
+        )
 
     def __len__(self) -> int:
         return self.batches
 
     def __iter__(self) -> Iterator[Batch]:
-        reader = unit_reader(self.plan, self.source, vocab=self.vocab, key=f"{self.source}/heldout",
-                             seed=self.plan.seed, context=self.context, loss=self.loss,
-                             role="heldout", progress=final_progress, store=self.store)
-        packed = Packed(Interleave([reader], Shares([1.0], [1.0], total=1)), (self.source,),
-                        batch=self.batch, context=self.context, rank=self.rank, world=self.world,
-                        layout=self.layout, pad_id=self.vocab.pad_id, steps=self.batches)
+        reader = unit_reader(
+            self.plan,
+            self.source,
+            vocab=self.vocab,
+            key=f"{self.source}/heldout",
+            seed=self.plan.seed,
+            context=self.context,
+            loss=self.loss,
+            role="heldout",
+            progress=final_progress,
+            store=self.store,
+        )
+        packed = Packed(
+            Interleave([reader], Shares([1.0], [1.0], total=1)),
+            (self.source,),
+            batch=self.batch,
+            context=self.context,
+            rank=self.rank,
+            world=self.world,
+            layout=self.layout,
+            pad_id=self.vocab.pad_id,
+            steps=self.batches,
+        )
         for _ in range(self.batches):
             yield packed.next_batch()
 

@@ -72,11 +72,11 @@ class Units:
     of the unit after the last one.
     """
 
-    tokens: np.ndarray     # int32, global ids
-    targets: np.ndarray    # bool
-    offsets: np.ndarray    # int64, (n + 1,)
-    items: np.ndarray      # int64, (n,)
-    chunks: np.ndarray     # int64, (n,)
+    tokens: np.ndarray  # int32, global ids
+    targets: np.ndarray  # bool
+    offsets: np.ndarray  # int64, (n + 1,)
+    items: np.ndarray  # int64, (n,)
+    chunks: np.ndarray  # int64, (n,)
     epoch: int
     end: Cursor
 
@@ -114,7 +114,7 @@ class LazyUnits(Units):
     """
 
     make: Callable[[int, int], tuple[np.ndarray, np.ndarray]]
-    reader: Optional[ProceduralUnits] = None    # who can make units ahead (``prefetch``)
+    reader: Optional[ProceduralUnits] = None  # who can make units ahead (``prefetch``)
 
     def __getitem__(self, j: int) -> tuple[np.ndarray, np.ndarray]:
         return self.make(j, j + 1)
@@ -145,8 +145,17 @@ def piece_starts(item_offsets: np.ndarray, *, context: int) -> tuple[np.ndarray,
     return item_offsets[items] + chunks * context, items, chunks
 
 
-def cut_units(tokens: np.ndarray, targets: np.ndarray, item_offsets: np.ndarray, *, context: int,
-              first_item: int, epoch: int, end: Cursor, skip: int = 0) -> Units:
+def cut_units(
+    tokens: np.ndarray,
+    targets: np.ndarray,
+    item_offsets: np.ndarray,
+    *,
+    context: int,
+    first_item: int,
+    epoch: int,
+    end: Cursor,
+    skip: int = 0,
+) -> Units:
     """Cut items (``item_offsets``) into units of at most ``context`` tokens.
 
     Marks every unit's first token as no target and drops the first ``skip`` units (the pieces
@@ -162,8 +171,15 @@ def cut_units(tokens: np.ndarray, targets: np.ndarray, item_offsets: np.ndarray,
     targets[starts] = False
     base = int(starts[skip]) if skip < len(starts) else len(tokens)
     offsets = np.append(starts[skip:], len(tokens)) - base
-    return Units(tokens[base:], targets[base:], offsets.astype(np.int64), items[skip:] + first_item,
-                 chunks[skip:].astype(np.int64), epoch, end)
+    return Units(
+        tokens[base:],
+        targets[base:],
+        offsets.astype(np.int64),
+        items[skip:] + first_item,
+        chunks[skip:].astype(np.int64),
+        epoch,
+        end,
+    )
 
 
 class ProceduralUnits:
@@ -176,35 +192,61 @@ class ProceduralUnits:
     rows hold are made. A family without a lengths path is made whole to learn its lengths.
     """
 
-    def __init__(self, source: SourceBase, *, seed: int, key: str, context: int, offset: int,
-                 loss: LossMode, progress: Optional[Progress] = None):
+    def __init__(
+        self,
+        source: SourceBase,
+        *,
+        seed: int,
+        key: str,
+        context: int,
+        offset: int,
+        loss: LossMode,
+        progress: Optional[Progress] = None,
+    ):
         self.source, self.seed, self.key, self.context = source, seed, key, context
         self.offset, self.full, self.progress = offset, loss == "full", progress
-        self._made: dict[int, tuple[np.ndarray, np.ndarray]] = {}   # made ahead, not read yet
-        self._lazy_reads = False    # whether read gives LazyUnits (lengths known before examples)
+        self._made: dict[int, tuple[np.ndarray, np.ndarray]] = {}  # made ahead, not read yet
+        self._lazy_reads = False  # whether read gives LazyUnits (lengths known before examples)
 
     def read(self, cursor: Cursor) -> Units:
         start = cursor.item
-        count = BLOCK - start % BLOCK          # up to the end of the generator's block
+        count = BLOCK - start % BLOCK  # up to the end of the generator's block
         lengths = self._lengths(start, count) if cursor.chunk == 0 else None
         if lengths is not None:
             self._fits(int(lengths.max(initial=0)))
             self._lazy_reads = True
             return self._lazy(start, lengths)
-        ex = generate(self.source, seed=self.seed, name=self.key, start=start, count=count,
-                      context=self.context, progress=self.progress)
+        ex = generate(
+            self.source,
+            seed=self.seed,
+            name=self.key,
+            start=start,
+            count=count,
+            context=self.context,
+            progress=self.progress,
+        )
         tokens = ex.tokens + np.int32(self.offset)
         targets = np.ones(len(tokens), bool) if self.full else ex.loss_mask
         self._fits(int(np.diff(ex.offsets).max(initial=0)))
-        return cut_units(tokens, targets, ex.offsets, context=row_length(self.context), first_item=start,
-                         epoch=0, end=Cursor(0, start + count, 0), skip=cursor.chunk)
+        return cut_units(
+            tokens,
+            targets,
+            ex.offsets,
+            context=row_length(self.context),
+            first_item=start,
+            epoch=0,
+            end=Cursor(0, start + count, 0),
+            skip=cursor.chunk,
+        )
 
     def _fits(self, longest: int) -> None:
         """A clear error when an example does not fit a row (check E308 says so before a run)."""
         if longest > row_length(self.context):
-            raise ValueError(f"an example of {self.key!r} has {longest} tokens, more than a row of "
-                             f"context {self.context} holds ({row_length(self.context)}): raise the "
-                             f"context to {longest - 1} or shorten the examples")
+            raise ValueError(
+                f"an example of {self.key!r} has {longest} tokens, more than a row of "
+                f"context {self.context} holds ({row_length(self.context)}): raise the "
+                f"context to {longest - 1} or shorten the examples"
+            )
 
     def _lengths(self, start: int, count: int) -> Optional[np.ndarray]:
         """Tokens of examples ``[start, start + count)`` without making them: every example's
@@ -213,8 +255,15 @@ class ProceduralUnits:
         low, high = self.source.min_tokens(self.context), self.source.max_tokens(self.context)
         if low == high:
             return np.full(count, low, np.int64)
-        return generate_lengths(self.source, seed=self.seed, name=self.key, start=start, count=count,
-                                context=self.context, progress=self.progress)
+        return generate_lengths(
+            self.source,
+            seed=self.seed,
+            name=self.key,
+            start=start,
+            count=count,
+            context=self.context,
+            progress=self.progress,
+        )
 
     def prefetch(self, items: np.ndarray) -> None:
         """Make examples ``items`` (indices, any order) in one vectorised call and keep each
@@ -224,11 +273,19 @@ class ProceduralUnits:
         their examples are made (:meth:`read` gives :class:`LazyUnits`)."""
         if not self._lazy_reads:
             return
-        missing = np.setdiff1d(np.asarray(items, np.int64), np.fromiter(self._made, np.int64, len(self._made)))
+        missing = np.setdiff1d(
+            np.asarray(items, np.int64), np.fromiter(self._made, np.int64, len(self._made))
+        )
         if not len(missing):
             return
-        ex = generate_at(self.source, seed=self.seed, name=self.key, indices=missing, context=self.context,
-                         progress=self.progress)
+        ex = generate_at(
+            self.source,
+            seed=self.seed,
+            name=self.key,
+            indices=missing,
+            context=self.context,
+            progress=self.progress,
+        )
         tokens = ex.tokens + np.int32(self.offset)
         targets = np.ones(len(ex.tokens), bool) if self.full else ex.loss_mask.copy()
         targets[ex.offsets[:-1]] = False
@@ -245,22 +302,34 @@ class ProceduralUnits:
         def make(first: int, stop: int) -> tuple[np.ndarray, np.ndarray]:
             items = range(start + first, start + stop)
             self.prefetch(np.array([i for i in items if i not in self._made], np.int64))
-            made = [self._made.pop(i) for i in items]          # each unit is read once
+            made = [self._made.pop(i) for i in items]  # each unit is read once
             got = np.array([len(t) for t, _ in made], np.int64)
             wrong = np.flatnonzero(got != lengths[first:stop])
             if len(wrong):
                 j = int(wrong[0])
-                raise ValueError(f"example {start + first + j} of {self.key!r} has {got[j]} tokens, not "
-                                 f"the {lengths[first + j]} its parameters promised (the generator's "
-                                 f"lengths path disagrees with its examples)")
-            return (np.concatenate([t for t, _ in made]) if made else np.zeros(0, np.int32),
-                    np.concatenate([m for _, m in made]) if made else np.zeros(0, bool))
+                raise ValueError(
+                    f"example {start + first + j} of {self.key!r} has {got[j]} tokens, not "
+                    f"the {lengths[first + j]} its parameters promised (the generator's "
+                    f"lengths path disagrees with its examples)"
+                )
+            return (
+                np.concatenate([t for t, _ in made]) if made else np.zeros(0, np.int32),
+                np.concatenate([m for _, m in made]) if made else np.zeros(0, bool),
+            )
 
         offsets = np.zeros(count + 1, np.int64)
         np.cumsum(lengths, out=offsets[1:])
-        return LazyUnits(np.zeros(0, np.int32), np.zeros(0, bool), offsets,
-                         np.arange(start, start + count, dtype=np.int64), np.zeros(count, np.int64),
-                         0, Cursor(0, start + count, 0), make=make, reader=self)
+        return LazyUnits(
+            np.zeros(0, np.int32),
+            np.zeros(0, bool),
+            offsets,
+            np.arange(start, start + count, dtype=np.int64),
+            np.zeros(count, np.int64),
+            0,
+            Cursor(0, start + count, 0),
+            make=make,
+            reader=self,
+        )
 
 
 class TextUnits:
@@ -271,11 +340,20 @@ class TextUnits:
     document iterator; any other cursor reopens the split and skips to its document.
     """
 
-    def __init__(self, source: SourceBase, tokenizer: Tokenizer, *, split: Split, seed: int,
-                 context: int, loss: LossMode, name: str = ""):
+    def __init__(
+        self,
+        source: SourceBase,
+        tokenizer: Tokenizer,
+        *,
+        split: Split,
+        seed: int,
+        context: int,
+        loss: LossMode,
+        name: str = "",
+    ):
         self.source, self.tokenizer, self.split, self.seed = source, tokenizer, split, seed
         self.context, self.full, self.name = context, loss == "full", name or source.kind
-        self._open: Optional[tuple[int, int, Iterator[Document]]] = None   # (epoch, next doc, iterator)
+        self._open: Optional[tuple[int, int, Iterator[Document]]] = None  # (epoch, next doc, iterator)
 
     def _documents(self, epoch: int, item: int) -> Iterator[Document]:
         if self._open is None or self._open[:2] != (epoch, item):
@@ -295,18 +373,23 @@ class TextUnits:
             size += len(doc.text)
         if not docs:
             if item == 0:
-                raise ValueError(f"data source {self.name!r} has no documents in its "
-                                 f"{self.split!r} split")
+                raise ValueError(f"data source {self.name!r} has no documents in its {self.split!r} split")
             return self.read(Cursor(epoch + 1, 0, 0))
         end = Cursor(epoch + 1, 0, 0) if ended else Cursor(epoch, item + len(docs), 0)
         self._open = None if ended else (end.epoch, end.item, documents)
         encoded = self._encode(docs)
         offsets = np.zeros(len(encoded) + 1, np.int64)
         np.cumsum([len(ids) for ids, _ in encoded], out=offsets[1:])
-        return cut_units(np.concatenate([ids for ids, _ in encoded]).astype(np.int32, copy=False),
-                         np.concatenate([mask for _, mask in encoded]), offsets,
-                         context=row_length(self.context), first_item=item, epoch=epoch, end=end,
-                         skip=cursor.chunk)
+        return cut_units(
+            np.concatenate([ids for ids, _ in encoded]).astype(np.int32, copy=False),
+            np.concatenate([mask for _, mask in encoded]),
+            offsets,
+            context=row_length(self.context),
+            first_item=item,
+            epoch=epoch,
+            end=end,
+            skip=cursor.chunk,
+        )
 
     def _encode(self, docs: list[Document]) -> list[tuple[np.ndarray, np.ndarray]]:
         """``(ids + EOS, targets)`` per document; plain texts go through ``encode_batch``."""
@@ -346,8 +429,7 @@ class StoreUnits:
         store = self.store
         if item >= store.documents and store.exhausted:
             if item == 0:
-                raise ValueError(f"data source {self.name!r} has no documents in its "
-                                 f"{store.split!r} split")
+                raise ValueError(f"data source {self.name!r} has no documents in its {store.split!r} split")
             return self.read(Cursor(epoch + 1, 0, 0))
         stop = store.block_end(item, STORE_BLOCK_TOKENS)
         ended = store.exhausted and stop == store.documents
@@ -370,5 +452,13 @@ class StoreUnits:
             targets[unit_starts[first:last] - a] = False
             return tokens, targets
 
-        return LazyUnits(np.zeros(0, np.int32), np.zeros(0, bool), offsets - offsets[0],
-                         items[skip:] + item, chunks[skip:].astype(np.int64), epoch, end, make=make)
+        return LazyUnits(
+            np.zeros(0, np.int32),
+            np.zeros(0, bool),
+            offsets - offsets[0],
+            items[skip:] + item,
+            chunks[skip:].astype(np.int64),
+            epoch,
+            end,
+            make=make,
+        )

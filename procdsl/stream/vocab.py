@@ -57,14 +57,20 @@ class IdRange:
     name: str
     offset: int
     size: int
-    source: Optional[SourceBase] = None    # the procedural source (None for text)
+    source: Optional[SourceBase] = None  # the procedural source (None for text)
 
 
 class PhaseVocab:
     """The global id ranges of a phase; build it with :meth:`for_phase`."""
 
-    def __init__(self, ranges: Iterable[IdRange], *, tokenizer: Optional[Tokenizer] = None,
-                 data_sources: Iterable[str] = (), aliases: Optional[dict[str, str]] = None):
+    def __init__(
+        self,
+        ranges: Iterable[IdRange],
+        *,
+        tokenizer: Optional[Tokenizer] = None,
+        data_sources: Iterable[str] = (),
+        aliases: Optional[dict[str, str]] = None,
+    ):
         self.ranges = tuple(ranges)
         self.tokenizer = tokenizer
         self.data_sources = frozenset(data_sources)
@@ -73,8 +79,14 @@ class PhaseVocab:
         self._starts = [r.offset for r in self.ranges]
 
     @classmethod
-    def for_phase(cls, plan: Plan, phase: Union[str, Phase], *, tokenizer: Optional[Tokenizer] = None,
-                  cache_dir: Optional[str] = None) -> PhaseVocab:
+    def for_phase(
+        cls,
+        plan: Plan,
+        phase: Union[str, Phase],
+        *,
+        tokenizer: Optional[Tokenizer] = None,
+        cache_dir: Optional[str] = None,
+    ) -> PhaseVocab:
         """The vocabulary of ``phase`` (a name or a Phase of ``plan``).
 
         The tokenizer is built from ``plan.tokenizer`` only when the phase reads a data source
@@ -82,8 +94,9 @@ class PhaseVocab:
         """
         phase = plan.phase(phase) if isinstance(phase, str) else phase
         if any(not plan.sources[n].procedural for n in phase.sources_read()):
-            tokenizer = tokenizer or build_tokenizer(plan.tokenizer, sources=plan.sources,
-                                                     cache_dir=cache_dir, seed=plan.seed)
+            tokenizer = tokenizer or build_tokenizer(
+                plan.tokenizer, sources=plan.sources, cache_dir=cache_dir, seed=plan.seed
+            )
             return cls._laid_out(plan, phase, tokenizer.vocab_size, tokenizer)
         return cls._laid_out(plan, phase, 0, None)
 
@@ -95,7 +108,9 @@ class PhaseVocab:
         return cls._laid_out(plan, phase, text_size, None)
 
     @classmethod
-    def _laid_out(cls, plan: Plan, phase: Phase, text_size: int, tokenizer: Optional[Tokenizer]) -> PhaseVocab:
+    def _laid_out(
+        cls, plan: Plan, phase: Phase, text_size: int, tokenizer: Optional[Tokenizer]
+    ) -> PhaseVocab:
         """The text range (``text_size`` ids) when the phase reads data, then the procedural ones."""
         data = [n for n in phase.sources_read() if not plan.sources[n].procedural]
         ranges = [IdRange(TEXT, 0, text_size)] if data else []
@@ -110,7 +125,7 @@ class PhaseVocab:
                 continue
             offset = ranges[-1].offset + ranges[-1].size if ranges else 0
             size = source.vocab_size()
-            assert size is not None     # a procedural source numbers its own tokens
+            assert size is not None  # a procedural source numbers its own tokens
             ranges.append(IdRange(name, offset, size, source))
         return cls(ranges, tokenizer=tokenizer, data_sources=data, aliases=aliases)
 

@@ -56,24 +56,42 @@ class GPT2ModelArgs(BaseModelArgs):
     init_std: float = 0.02
 
     @classmethod
-    def from_shape(cls, *, layers: int, heads: int, dim: int, vocab_size: int, context: int,
-                   mlp_ratio: float = 4.0, tie_embeddings: bool = False,
-                   dropout: float = 0.0) -> GPT2ModelArgs:
+    def from_shape(
+        cls,
+        *,
+        layers: int,
+        heads: int,
+        dim: int,
+        vocab_size: int,
+        context: int,
+        mlp_ratio: float = 4.0,
+        tie_embeddings: bool = False,
+        dropout: float = 0.0,
+    ) -> GPT2ModelArgs:
         """Build from the plan's ``model`` (``layers, heads, dim, mlp_ratio, tie_embeddings,
         dropout``) plus the tokenizer's vocabulary size and the largest phase context."""
         if dim % heads:
             raise ValueError(f"dim ({dim}) must be a multiple of heads ({heads})")
-        return cls(n_layers=layers, n_heads=heads, dim=dim, vocab_size=vocab_size,
-                   max_seq_len=context, mlp_ratio=mlp_ratio, tie_embeddings=tie_embeddings,
-                   dropout=dropout)
+        return cls(
+            n_layers=layers,
+            n_heads=heads,
+            dim=dim,
+            vocab_size=vocab_size,
+            max_seq_len=context,
+            mlp_ratio=mlp_ratio,
+            tie_embeddings=tie_embeddings,
+            dropout=dropout,
+        )
 
     def update_from_config(self, job_config, **kwargs) -> None:
         """Check the run's sequence length fits the learned position table (never resizes it)."""
         del kwargs
         seq_len = job_config.training.seq_len
         if seq_len > self.max_seq_len:
-            raise ValueError(f"training.seq_len {seq_len} exceeds the model's position table "
-                             f"({self.max_seq_len}); build the model with a larger context")
+            raise ValueError(
+                f"training.seq_len {seq_len} exceeds the model's position table "
+                f"({self.max_seq_len}); build the model with a larger context"
+            )
 
     def get_nparams_and_flops(self, model: nn.Module, seq_len: int) -> tuple[int, int]:
         """Parameters, and training FLOPs per token: 6·(matmul params incl. head) + 12·L·dim·T."""
@@ -87,8 +105,7 @@ def component_params(args: GPT2ModelArgs) -> dict[str, tuple[str, ...]]:
     """For each component in ``COMPONENTS`` order, the canonical parameter names it owns."""
     names = ["tok_embeddings.weight", "pos_embeddings.weight"]
     for i in range(args.n_layers):
-        for module in ("attention_norm", "attention.qkv", "attention.out",
-                       "mlp_norm", "mlp.up", "mlp.down"):
+        for module in ("attention_norm", "attention.qkv", "attention.out", "mlp_norm", "mlp.up", "mlp.down"):
             names += [f"layers.{i}.{module}.weight", f"layers.{i}.{module}.bias"]
     names += ["norm.weight", "norm.bias"]
     if not args.tie_embeddings:
@@ -115,8 +132,14 @@ class Attention(nn.Module):
         attend) from :func:`document_mask`."""
         bs, seqlen, dim = x.shape
         q, k, v = self.qkv(x).view(bs, seqlen, 3, self.n_heads, -1).permute(2, 0, 3, 1, 4)
-        y = F.scaled_dot_product_attention(q, k, v, attn_mask=mask, is_causal=mask is None,
-                                           dropout_p=self.dropout_p if self.training else 0.0)
+        y = F.scaled_dot_product_attention(
+            q,
+            k,
+            v,
+            attn_mask=mask,
+            is_causal=mask is None,
+            dropout_p=self.dropout_p if self.training else 0.0,
+        )
         return self.resid_dropout(self.out(y.transpose(1, 2).reshape(bs, seqlen, dim)))
 
 
@@ -162,11 +185,18 @@ class GPT2(ModelProtocol):
         self.norm = nn.LayerNorm(model_args.dim, eps=model_args.norm_eps)
         # Tied: the head multiplies by the embedding matrix directly. Sharing one Parameter
         # between two modules does not survive `to_empty()` after meta-device construction.
-        self.output = (None if model_args.tie_embeddings
-                       else nn.Linear(model_args.dim, model_args.vocab_size, bias=False))
+        self.output = (
+            None
+            if model_args.tie_embeddings
+            else nn.Linear(model_args.dim, model_args.vocab_size, bias=False)
+        )
 
-    def forward(self, tokens: torch.Tensor, positions: torch.Tensor | None = None,
-                document: torch.Tensor | None = None) -> torch.Tensor:
+    def forward(
+        self,
+        tokens: torch.Tensor,
+        positions: torch.Tensor | None = None,
+        document: torch.Tensor | None = None,
+    ) -> torch.Tensor:
         """Logits ``[b, T, vocab]``. ``positions``/``document`` (``[b, T]``, from a packed row)
         restart positions per unit and keep attention inside each unit; without them every
         row is one causal sequence from position 0."""

@@ -86,12 +86,12 @@ def _gpt2_count(model: Any, vocab: int, context: int) -> ParamCount:
     embedding = vocab * d + context * d
     head = 0 if model.tie_embeddings else vocab * d
     dense = model.layers * block + 2 * d + head
-    tied = vocab * d if model.tie_embeddings else 0     # the shared matrix also multiplies, as the head
+    tied = vocab * d if model.tie_embeddings else 0  # the shared matrix also multiplies, as the head
     return ParamCount(embedding + dense, embedding, dense + tied)
 
 
 def _llama_count(model: Any, vocab: int, context: int) -> ParamCount:
-    del context                                          # rotary positions: no table
+    del context  # rotary positions: no table
     d = model.dim
     kv = (model.kv_heads or model.heads) * (d // model.heads)
     hidden = llama_ffn_hidden(d, model.multiple_of, model.ffn_dim_multiplier)
@@ -101,22 +101,30 @@ def _llama_count(model: Any, vocab: int, context: int) -> ParamCount:
     return ParamCount(embedding + dense, embedding, dense)
 
 
-GPT2 = ModelKind("gpt2", (
-    (re.compile(r"tok_embeddings\.weight"), "embed"),
-    (re.compile(r"pos_embeddings\.weight"), "pos"),
-    (re.compile(r"layers\.\d+\.attention\.(qkv|out)\.(weight|bias)"), "attn"),
-    (re.compile(r"layers\.\d+\.mlp\.(up|down)\.(weight|bias)"), "mlp"),
-    (re.compile(r"(layers\.\d+\.(attention_norm|mlp_norm)|norm)\.(weight|bias)"), "norm"),
-    (re.compile(r"output\.weight"), "head"),
-), _gpt2_count)
+GPT2 = ModelKind(
+    "gpt2",
+    (
+        (re.compile(r"tok_embeddings\.weight"), "embed"),
+        (re.compile(r"pos_embeddings\.weight"), "pos"),
+        (re.compile(r"layers\.\d+\.attention\.(qkv|out)\.(weight|bias)"), "attn"),
+        (re.compile(r"layers\.\d+\.mlp\.(up|down)\.(weight|bias)"), "mlp"),
+        (re.compile(r"(layers\.\d+\.(attention_norm|mlp_norm)|norm)\.(weight|bias)"), "norm"),
+        (re.compile(r"output\.weight"), "head"),
+    ),
+    _gpt2_count,
+)
 
-LLAMA = ModelKind("llama", (
-    (re.compile(r"tok_embeddings\.weight"), "embed"),
-    (re.compile(r"layers\.\d+\.attention\.(wq|wk|wv|wo)\.weight"), "attn"),
-    (re.compile(r"layers\.\d+\.feed_forward\.(w1|w2|w3)\.weight"), "mlp"),
-    (re.compile(r"(layers\.\d+\.(attention_norm|ffn_norm)|norm)\.weight"), "norm"),
-    (re.compile(r"output\.weight"), "head"),
-), _llama_count)
+LLAMA = ModelKind(
+    "llama",
+    (
+        (re.compile(r"tok_embeddings\.weight"), "embed"),
+        (re.compile(r"layers\.\d+\.attention\.(wq|wk|wv|wo)\.weight"), "attn"),
+        (re.compile(r"layers\.\d+\.feed_forward\.(w1|w2|w3)\.weight"), "mlp"),
+        (re.compile(r"(layers\.\d+\.(attention_norm|ffn_norm)|norm)\.weight"), "norm"),
+        (re.compile(r"output\.weight"), "head"),
+    ),
+    _llama_count,
+)
 
 KINDS = {kind.name: kind for kind in (GPT2, LLAMA)}
 

@@ -36,13 +36,19 @@ def document_block_mask(document: torch.Tensor):
 class Llama(Transformer):
     """TorchTitan's llama3 with procdsl's forward signature (module docstring)."""
 
-    def forward(self, tokens: torch.Tensor, positions: torch.Tensor | None = None,  # type: ignore[override]
-                document: torch.Tensor | None = None) -> torch.Tensor:
+    def forward(
+        self,
+        tokens: torch.Tensor,
+        positions: torch.Tensor | None = None,  # type: ignore[override]
+        document: torch.Tensor | None = None,
+    ) -> torch.Tensor:
         masks = None
         if self.model_args.attn_type == "flex":
             # rows without unit numbers are one unit each: the same mask construction either way
             masks = document_block_mask(document if document is not None else torch.zeros_like(tokens))
         elif document is not None:
-            raise ValueError("packed rows need flex attention: build the model with "
-                             "attn_type='flex' (procdsl does so for packed phases)")
+            raise ValueError(
+                "packed rows need flex attention: build the model with "
+                "attn_type='flex' (procdsl does so for packed phases)"
+            )
         return super().forward(tokens, attention_masks=masks, positions=positions)

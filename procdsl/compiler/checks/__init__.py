@@ -23,15 +23,15 @@ from procdsl.plan.sources import SourceBase
 @dataclass
 class Context:
     phases: list[ElabPhase]
-    sources: dict[str, Optional[SourceBase]]      # name -> validated model (None if invalid)
-    definitions: dict[str, Definition]            # name -> its `source` definition
-    tokenizer_source: Optional[str] = None        # `bpe(train_on=…)` counts as a use
-    root_file: Optional[str] = None               # the file being compiled (imports are libraries)
-    tokenizer_span: Optional[Span] = None         # the `tokenizer = …` setting, for E209
-    budget: Optional[int] = None                  # the curriculum's `budget` (None: none, or unreadable)
-    runtime: Optional[Runtime] = None             # the validated `runtime { … }`
+    sources: dict[str, Optional[SourceBase]]  # name -> validated model (None if invalid)
+    definitions: dict[str, Definition]  # name -> its `source` definition
+    tokenizer_source: Optional[str] = None  # `bpe(train_on=…)` counts as a use
+    root_file: Optional[str] = None  # the file being compiled (imports are libraries)
+    tokenizer_span: Optional[Span] = None  # the `tokenizer = …` setting, for E209
+    budget: Optional[int] = None  # the curriculum's `budget` (None: none, or unreadable)
+    runtime: Optional[Runtime] = None  # the validated `runtime { … }`
     runtime_block: Optional[n.RuntimeBlock] = None  # its block as written, for spans
-    model: Any = None                             # the validated model (None if invalid)
+    model: Any = None  # the validated model (None if invalid)
 
 
 Check = Callable[[Context], list[Diagnostic]]

@@ -20,10 +20,16 @@ from procdsl.lang.diagnostics import Diagnostic
 
 def one_rest_phase(context) -> list[Diagnostic]:
     rest = [(p, p.length) for p in context.phases if p.length is not None and p.length.kind == "rest"]
-    return [Diagnostic(codes.TWO_REST_PHASES, f"two phases take `length = rest` (`{rest[0][0].name}` and `{extra.name}`)",
-                       length.span, help="give this phase an explicit length",
-                       notes=((f"`{rest[0][0].name}` takes the rest", rest[0][1].span),))
-            for extra, length in rest[1:]]
+    return [
+        Diagnostic(
+            codes.TWO_REST_PHASES,
+            f"two phases take `length = rest` (`{rest[0][0].name}` and `{extra.name}`)",
+            length.span,
+            help="give this phase an explicit length",
+            notes=((f"`{rest[0][0].name}` takes the rest", rest[0][1].span),),
+        )
+        for extra, length in rest[1:]
+    ]
 
 
 def shares_need_a_budget(context) -> list[Diagnostic]:
@@ -33,6 +39,12 @@ def shares_need_a_budget(context) -> list[Diagnostic]:
     for phase in context.phases:
         if phase.length is not None and phase.length.kind in ("share", "rest"):
             what = "`share`" if phase.length.kind == "share" else "`length = rest`"
-            out.append(Diagnostic(codes.NEEDS_BUDGET, f"{what} needs a curriculum `budget`", phase.length.span,
-                                  help="add e.g. `budget = 655M tokens` to the curriculum"))
+            out.append(
+                Diagnostic(
+                    codes.NEEDS_BUDGET,
+                    f"{what} needs a curriculum `budget`",
+                    phase.length.span,
+                    help="add e.g. `budget = 655M tokens` to the curriculum",
+                )
+            )
     return out

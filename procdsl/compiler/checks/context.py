@@ -26,8 +26,13 @@ def context_holds_an_example(context) -> list[Diagnostic]:
                 continue
             needed = source.max_tokens(phase.context)
             if needed > phase.context + 1:
-                out.append(Diagnostic(
-                    codes.CONTEXT_TOO_SHORT, f"a row of phase `{phase.name}` (context {phase.context} + 1 tokens) is shorter "
-                    f"than the longest example of `{name}` ({needed} tokens)", span,
-                    help=f"raise `context` to at least {needed - 1} or shorten the source's examples"))
+                out.append(
+                    Diagnostic(
+                        codes.CONTEXT_TOO_SHORT,
+                        f"a row of phase `{phase.name}` (context {phase.context} + 1 tokens) is shorter "
+                        f"than the longest example of `{name}` ({needed} tokens)",
+                        span,
+                        help=f"raise `context` to at least {needed - 1} or shorten the source's examples",
+                    )
+                )
     return out

@@ -48,19 +48,21 @@ def unit_tokens(source: SourceBase, context: int) -> float:
     return context + 1.0
 
 
-def estimate_units(shares: dict[str, float], units: dict[str, float], *, rows: int, row_len: int,
-                   padded: bool) -> dict[str, int]:
+def estimate_units(
+    shares: dict[str, float], units: dict[str, float], *, rows: int, row_len: int, padded: bool
+) -> dict[str, int]:
     """How many whole units each source gets: ``round(s·T / u)``, ``T`` the phase's real tokens."""
     asked = {name: s for name, s in shares.items() if s > 0}
-    if padded:   # one unit per row: T = rows × the mean unit, 1 / Σ s/u
+    if padded:  # one unit per row: T = rows × the mean unit, 1 / Σ s/u
         real = rows / sum(s / units[name] for name, s in asked.items())
     else:
         real = float(rows * row_len)
     return {name: int(s * real / units[name] + 0.5) for name, s in asked.items()}
 
 
-def estimate_shares(shares: dict[str, float], units: dict[str, float], *, rows: int, row_len: int,
-                    padded: bool) -> dict[str, float]:
+def estimate_shares(
+    shares: dict[str, float], units: dict[str, float], *, rows: int, row_len: int, padded: bool
+) -> dict[str, float]:
     """The token shares the phase delivers in whole units (:func:`estimate_units`)."""
     counts = estimate_units(shares, units, rows=rows, row_len=row_len, padded=padded)
     delivered = {name: count * units[name] for name, count in counts.items()}
@@ -73,22 +75,35 @@ def share_is_realised(context) -> list[Diagnostic]:
     for phase in context.phases:
         found: dict[str, Optional[SourceBase]] = {e.source: context.sources.get(e.source) for e in phase.mix}
         sources = {name: source for name, source in found.items() if source is not None}
-        if (phase.steps is None or phase.mix_end is not None or not phase.mix
-                or len(sources) < len(found)
-                or abs(sum(e.share for e in phase.mix) - 1) > 1e-9):   # E301's to report
+        if (
+            phase.steps is None
+            or phase.mix_end is not None
+            or not phase.mix
+            or len(sources) < len(found)
+            or abs(sum(e.share for e in phase.mix) - 1) > 1e-9
+        ):  # E301's to report
             continue
         layout = phase.layout or default_layout(sources.values())
         units = {name: unit_tokens(source, phase.context) for name, source in sources.items()}
-        shape = {"rows": phase.steps * phase.batch, "row_len": phase.context + 1, "padded": layout == "padded"}
+        shape = {
+            "rows": phase.steps * phase.batch,
+            "row_len": phase.context + 1,
+            "padded": layout == "padded",
+        }
         asked = {e.source: e.share for e in phase.mix}
         counts, got = estimate_units(asked, units, **shape), estimate_shares(asked, units, **shape)
         for entry in phase.mix:
             if entry.share <= 0 or abs(got[entry.source] - entry.share) <= TOLERANCE * entry.share:
                 continue
             count = counts[entry.source]
-            out.append(Diagnostic(
-                codes.SHARE_NOT_REALISED, f"`{entry.source}` gets about {count:,} unit{'s' * (count != 1)} of "
-                f"~{units[entry.source]:,.0f} tokens in phase `{phase.name}`, so its {entry.share * 100:.4g}% "
-                f"comes out near {got[entry.source] * 100:.3g}%", entry.span,
-                help="lengthen the phase, raise the share, or give this source smaller examples"))
+            out.append(
+                Diagnostic(
+                    codes.SHARE_NOT_REALISED,
+                    f"`{entry.source}` gets about {count:,} unit{'s' * (count != 1)} of "
+                    f"~{units[entry.source]:,.0f} tokens in phase `{phase.name}`, so its {entry.share * 100:.4g}% "
+                    f"comes out near {got[entry.source] * 100:.3g}%",
+                    entry.span,
+                    help="lengthen the phase, raise the share, or give this source smaller examples",
+                )
+            )
     return out

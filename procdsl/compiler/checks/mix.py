@@ -30,12 +30,24 @@ def mix_sums_to_one(context) -> list[Diagnostic]:
     out = []
     for phase in context.phases:
         ramp = phase.mix_end is not None
-        empty = [which for entries, which in ((phase.mix, " at the start of the ramp"), (phase.mix_end, " at the end of the ramp"))
-                 if entries is not None and not entries and (ramp or not phase.mentioned)]
+        empty = [
+            which
+            for entries, which in (
+                (phase.mix, " at the start of the ramp"),
+                (phase.mix_end, " at the end of the ramp"),
+            )
+            if entries is not None and not entries and (ramp or not phase.mentioned)
+        ]
         if phase.mix_span is not None and empty:
-            out += [Diagnostic(codes.MIX_SHARES, f"the mix of phase `{phase.name}` names no source{which if ramp else ''}",
-                               phase.mix_span, help="say what the phase trains on, e.g. `mix = { dyck: 100% }`")
-                    for which in empty]
+            out += [
+                Diagnostic(
+                    codes.MIX_SHARES,
+                    f"the mix of phase `{phase.name}` names no source{which if ramp else ''}",
+                    phase.mix_span,
+                    help="say what the phase trains on, e.g. `mix = { dyck: 100% }`",
+                )
+                for which in empty
+            ]
             continue
         for entries, which in ((phase.mix, ""), (phase.mix_end or [], " at the end of the ramp")):
             if not entries:
@@ -43,8 +55,18 @@ def mix_sums_to_one(context) -> list[Diagnostic]:
             total = sum(e.share for e in entries)
             if abs(total - 1) > 1e-9:
                 gap = 1 - total
-                fix = (f"add {_percent(gap)} to a source" if gap > 0 else f"remove {_percent(-gap)} from the sources")
+                fix = (
+                    f"add {_percent(gap)} to a source"
+                    if gap > 0
+                    else f"remove {_percent(-gap)} from the sources"
+                )
                 span = entries[0].span.to(entries[-1].span) if which else phase.mix_span
-                out.append(Diagnostic(codes.MIX_SHARES, f"mix shares sum to {_percent(total)}{which}, not 100%",
-                                      span, help=f"{fix}, or change the shares"))
+                out.append(
+                    Diagnostic(
+                        codes.MIX_SHARES,
+                        f"mix shares sum to {_percent(total)}{which}, not 100%",
+                        span,
+                        help=f"{fix}, or change the shares",
+                    )
+                )
     return out

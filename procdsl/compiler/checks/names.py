@@ -22,7 +22,14 @@ def phase_names_are_unique(context) -> list[Diagnostic]:
     for phase in context.phases:
         node = phase.node
         if node.name in first:
-            out.append(Diagnostic(codes.DUPLICATE_NAME, f"phase `{node.name}` is defined twice", node.name_span,
-                                  help="phase names must be unique", notes=(("first defined", first[node.name]),)))
+            out.append(
+                Diagnostic(
+                    codes.DUPLICATE_NAME,
+                    f"phase `{node.name}` is defined twice",
+                    node.name_span,
+                    help="phase names must be unique",
+                    notes=(("first defined", first[node.name]),),
+                )
+            )
         first.setdefault(node.name, node.name_span)
     return out

@@ -24,18 +24,35 @@ def runtime_fits_the_plan(context) -> list[Diagnostic]:
     if runtime.microbatch is not None:
         for phase, batch in {p.name: p.batch for p in context.phases}.items():
             if batch % runtime.microbatch:
-                out.append(Diagnostic(codes.RUNTIME_REFUTED, f"`microbatch = {runtime.microbatch}` does not divide the batch "
-                                      f"of {batch} rows of phase `{phase}`", spans["microbatch"],
-                                      help="the microbatch must divide batch / ranks: pick a divisor of every phase's batch"))
+                out.append(
+                    Diagnostic(
+                        codes.RUNTIME_REFUTED,
+                        f"`microbatch = {runtime.microbatch}` does not divide the batch "
+                        f"of {batch} rows of phase `{phase}`",
+                        spans["microbatch"],
+                        help="the microbatch must divide batch / ranks: pick a divisor of every phase's batch",
+                    )
+                )
                 break
     tp = runtime.parallel.tp
     if tp > 1 and model is not None:
         if model.kind != "llama":
-            out.append(Diagnostic(codes.RUNTIME_REFUTED, f"tensor parallelism (`tp({tp})`) is implemented for llama only, "
-                                  f"not {model.kind}", spans["parallel"], help="train GPT-2 with `fsdp`"))
+            out.append(
+                Diagnostic(
+                    codes.RUNTIME_REFUTED,
+                    f"tensor parallelism (`tp({tp})`) is implemented for llama only, not {model.kind}",
+                    spans["parallel"],
+                    help="train GPT-2 with `fsdp`",
+                )
+            )
         elif model.heads % tp or (model.kv_heads or model.heads) % tp:
             kv = f" and {model.kv_heads} key/value heads" if model.kv_heads else ""
-            out.append(Diagnostic(codes.RUNTIME_REFUTED, f"`tp({tp})` does not divide the model's {model.heads} attention "
-                                  f"heads{kv}", spans["parallel"],
-                                  help="use a tensor-parallel degree that divides the heads"))
+            out.append(
+                Diagnostic(
+                    codes.RUNTIME_REFUTED,
+                    f"`tp({tp})` does not divide the model's {model.heads} attention heads{kv}",
+                    spans["parallel"],
+                    help="use a tensor-parallel degree that divides the heads",
+                )
+            )
     return out

@@ -22,6 +22,12 @@ def bpe_trains_on_text(context) -> list[Diagnostic]:
     if source is None or not source.procedural:
         return []
     span = context.tokenizer_span or context.definitions[name].name_span
-    return [Diagnostic(codes.BPE_NEEDS_TEXT, f"`bpe(train_on={name})` needs a text source; `{name}` is procedural ({source.kind})",
-                       span, help="train the tokenizer on a data source (`python_code()`, `hf(…)`, `text(…)`), "
-                                  "or use `tokenizer = bytes`")]
+    return [
+        Diagnostic(
+            codes.BPE_NEEDS_TEXT,
+            f"`bpe(train_on={name})` needs a text source; `{name}` is procedural ({source.kind})",
+            span,
+            help="train the tokenizer on a data source (`python_code()`, `hf(…)`, `text(…)`), "
+            "or use `tokenizer = bytes`",
+        )
+    ]

@@ -13,9 +13,21 @@ def transfer_needs_previous_phase(context) -> list[Diagnostic]:
     first = context.phases[0]
     out = []
     if first.transfer_span is not None:
-        out.append(Diagnostic(codes.NO_PREVIOUS_PHASE, f"`transfer` on the first phase `{first.name}`: there is no previous model",
-                              first.transfer_span, help="remove it; the first phase starts from a fresh model"))
+        out.append(
+            Diagnostic(
+                codes.NO_PREVIOUS_PHASE,
+                f"`transfer` on the first phase `{first.name}`: there is no previous model",
+                first.transfer_span,
+                help="remove it; the first phase starts from a fresh model",
+            )
+        )
     if isinstance(first.optimizer, ContinueOptimizer):
-        out.append(Diagnostic(codes.NO_PREVIOUS_PHASE, f"`optimizer = continue` on the first phase `{first.name}`: there is no optimizer to continue",
-                              first.optimizer_span, help="give it an optimizer, e.g. `adamw(lr=5e-4)`"))
+        out.append(
+            Diagnostic(
+                codes.NO_PREVIOUS_PHASE,
+                f"`optimizer = continue` on the first phase `{first.name}`: there is no optimizer to continue",
+                first.optimizer_span,
+                help="give it an optimizer, e.g. `adamw(lr=5e-4)`",
+            )
+        )
     return out

@@ -13,11 +13,19 @@ def unused_sources(context) -> list[Diagnostic]:
     used = {context.tokenizer_source} if context.tokenizer_source else set()
     for phase in context.phases:
         used |= phase.sources_used() | {e.source for e, _ in phase.evals}
-    return [Diagnostic(codes.UNUSED_SOURCE, f"source `{name}` is never used", d.name_span,
-                       help="use it in a `mix` or an `eval`, or remove it")
-            for name, d in context.definitions.items()
-            if name not in used and context.phases and context.sources.get(name) is not None
-            and d.span.file == context.root_file]
+    return [
+        Diagnostic(
+            codes.UNUSED_SOURCE,
+            f"source `{name}` is never used",
+            d.name_span,
+            help="use it in a `mix` or an `eval`, or remove it",
+        )
+        for name, d in context.definitions.items()
+        if name not in used
+        and context.phases
+        and context.sources.get(name) is not None
+        and d.span.file == context.root_file
+    ]
 
 
 def eval_period_within_phase(context) -> list[Diagnostic]:
@@ -25,9 +33,15 @@ def eval_period_within_phase(context) -> list[Diagnostic]:
     for phase in context.phases:
         for ev, span in phase.evals:
             if phase.steps is not None and ev.every > phase.steps:
-                out.append(Diagnostic(codes.EVAL_PERIOD_TOO_LONG, f"phase `{phase.name}` has {phase.steps} steps, fewer than one eval "
-                                      f"period ({ev.every} steps)", span,
-                                      help="the eval still runs once at the end of the phase; shorten the period to see a curve"))
+                out.append(
+                    Diagnostic(
+                        codes.EVAL_PERIOD_TOO_LONG,
+                        f"phase `{phase.name}` has {phase.steps} steps, fewer than one eval "
+                        f"period ({ev.every} steps)",
+                        span,
+                        help="the eval still runs once at the end of the phase; shorten the period to see a curve",
+                    )
+                )
     return out
 
 
@@ -37,6 +51,12 @@ def eval_source_not_trained_on(context) -> list[Diagnostic]:
     for phase in context.phases:
         for ev, span in phase.evals:
             if ev.source in trained:
-                out.append(Diagnostic(codes.EVAL_ON_TRAINING_SOURCE, f"eval source `{ev.source}` is also used for training", span,
-                                      help="evaluate on a held-out source (e.g. the validation split) for an honest number"))
+                out.append(
+                    Diagnostic(
+                        codes.EVAL_ON_TRAINING_SOURCE,
+                        f"eval source `{ev.source}` is also used for training",
+                        span,
+                        help="evaluate on a held-out source (e.g. the validation split) for an honest number",
+                    )
+                )
     return out
