@@ -43,15 +43,7 @@ CURRICULUM = """curriculum gpu {
   }
 }
 """
-LAUNCHER_VARS = (
-    "RANK",
-    "LOCAL_RANK",
-    "WORLD_SIZE",
-    "LOCAL_WORLD_SIZE",
-    "GROUP_RANK",
-    "MASTER_ADDR",
-    "MASTER_PORT",
-)
+from procdsl.runtime.harness import LAUNCHER_VARIABLES as LAUNCHER_VARS  # noqa: E402
 
 
 def test_two_phases_bf16_compile_accumulation_two_ranks(tmp_path):

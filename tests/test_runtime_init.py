@@ -21,15 +21,7 @@ pytest.importorskip("torchtitan")
 
 GPT2 = "layers=2,heads=4,dim=32,vocab_size=64,context=32"
 LLAMA = "layers=2,heads=4,dim=64,vocab_size=64,context=32,multiple_of=32"
-LAUNCHER_VARS = (
-    "RANK",
-    "LOCAL_RANK",
-    "WORLD_SIZE",
-    "LOCAL_WORLD_SIZE",
-    "GROUP_RANK",
-    "MASTER_ADDR",
-    "MASTER_PORT",
-)
+from procdsl.runtime.harness import LAUNCHER_VARIABLES as LAUNCHER_VARS  # noqa: E402
 
 
 def job(folder, *, model: str, flavor: str, tp: int = 1, broadcast_above: int = 2**30) -> dict:

@@ -65,15 +65,7 @@ TINY = """curriculum tiny {
   }
 }
 """
-LAUNCHER_VARS = (
-    "RANK",
-    "LOCAL_RANK",
-    "WORLD_SIZE",
-    "LOCAL_WORLD_SIZE",
-    "GROUP_RANK",
-    "MASTER_ADDR",
-    "MASTER_PORT",
-)
+from procdsl.runtime.harness import LAUNCHER_VARIABLES as LAUNCHER_VARS  # noqa: E402
 
 
 def curriculum(folder, warm: int = 10, main: int = 8, runtime: str = "", name: str = "tiny.curr"):

@@ -24,15 +24,7 @@ from procdsl.rundir import read_metrics  # noqa: E402
 
 VOCAB = 64
 FLAVOR = f"layers=2,heads=4,dim=64,vocab_size={VOCAB},context=32"
-LAUNCHER_VARS = (
-    "RANK",
-    "LOCAL_RANK",
-    "WORLD_SIZE",
-    "LOCAL_WORLD_SIZE",
-    "GROUP_RANK",
-    "MASTER_ADDR",
-    "MASTER_PORT",
-)
+from procdsl.runtime.harness import LAUNCHER_VARIABLES as LAUNCHER_VARS  # noqa: E402
 
 
 def job(folder, *, steps: int, local_batch: int = 8, **sections) -> dict:
