@@ -666,3 +666,20 @@ def test_rows_are_filled_in_row_order():
             row_len=5,
             pad_id=9,
         )
+
+
+def test_a_state_from_before_small_blocks_is_refused_where_examples_changed(long_plan, mixed_plan):
+    """Examples over 256 tokens came from blocks of 512 before the block contract's version 2:
+    resuming such a state would silently continue on other examples, so it is refused unless
+    forced; a phase whose examples are all short continues (they are the same)."""
+    stream = PhaseStream(long_plan, "p")
+    take(stream, 3)
+    old = {k: v for k, v in stream.state_dict().items() if k != "blocks"}
+    with pytest.raises(ValueError, match=r"dy would continue on other examples.*--force-replan"):
+        PhaseStream(long_plan, "p").load_state_dict(old)
+    PhaseStream(long_plan, "p").load_state_dict(old, strict=False)
+    short = PhaseStream(mixed_plan, "p")
+    take(short, 3)
+    resumed = PhaseStream(mixed_plan, "p")
+    resumed.load_state_dict({k: v for k, v in short.state_dict().items() if k != "blocks"})
+    assert (next(iter(resumed)).tokens == next(iter(short)).tokens).all()

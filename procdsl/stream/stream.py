@@ -55,6 +55,7 @@ import numpy as np
 
 from procdsl.data import Tokenizer
 from procdsl.data.split import Role, plan_split
+from procdsl.generators.core import SHORT_EXAMPLE
 from procdsl.plan.model import Phase, Plan, default_layout
 from procdsl.plan.sources import LossMode
 from procdsl.stream.batch import Batch
@@ -75,6 +76,11 @@ from procdsl.stream.units import (
 from procdsl.stream.vocab import PhaseVocab
 
 STATE_VERSION = 2  # 2: rows of whole units (layouts)
+
+#: the generators' block contract a state was written under (``procdsl.generators.core``):
+#: 2 = examples over ``SHORT_EXAMPLE`` tokens in blocks of at most ``LONG_BLOCK_TOKENS``; a state
+#: without it had every source in blocks of 512, the same examples only for short ones
+BLOCKS_VERSION = 2
 
 #: rows of its own a rank lays out ahead, at most (and global tokens, at most): the layout is
 #: cheap, and the procedural examples of all those rows are then made in one vectorised call
@@ -472,6 +478,7 @@ class PhaseStream(Packed):
         """Everything needed to continue: ints and lists only (the same on every rank)."""
         return {
             "version": STATE_VERSION,
+            "blocks": BLOCKS_VERSION,
             "plan": self.plan.hash,
             "phase": self.phase.name,
             "sources": list(self.sources),
@@ -496,10 +503,28 @@ class PhaseStream(Packed):
                 "stream state was written for another plan (hash differs); "
                 "pass strict=False to continue anyway"
             )
+        long = self._long_procedural_sources()
+        if strict and state.get("blocks", 1) != BLOCKS_VERSION and long:
+            raise ValueError(
+                f"stream state was written by a procdsl whose procedural examples over {SHORT_EXAMPLE} "
+                f"tokens came from other random blocks: {', '.join(long)} would continue on other "
+                "examples than the run started with; finish the run with the procdsl version that "
+                "started it, or continue anyway (--force-replan)"
+            )
         self.load_interleave_state(state)
         self.pad_total = int(state.get("pad", 0))
         self.step = int(state["step"])
         self.totals = {key: [int(v) for v in state["totals"][key]] for key in ("tokens", "targets")}
+
+    def _long_procedural_sources(self) -> list[str]:
+        """This phase's procedural sources whose examples can exceed ``SHORT_EXAMPLE`` tokens."""
+        context = self.phase.context
+        return [
+            name
+            for name in self.sources
+            if self.plan.sources[name].procedural
+            and self.plan.sources[name].max_tokens(context) > SHORT_EXAMPLE
+        ]
 
 
 class EvalStream:
