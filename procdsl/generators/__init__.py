@@ -98,51 +98,6 @@ class GeneratorSpec:
             group_tokens=self.group_tokens,
         )
 
-    def generate_at(
-        self,
-        source,
-        *,
-        seed: int,
-        name: str,
-        indices: np.ndarray,
-        context: int,
-        progress: Optional[Progress] = None,
-    ) -> Examples:
-        return run_at(
-            self.make_block,
-            source,
-            seed=seed,
-            name=name,
-            indices=indices,
-            context=context,
-            progress=progress,
-            group_tokens=self.group_tokens,
-        )
-
-    def generate_lengths(
-        self,
-        source,
-        *,
-        seed: int,
-        name: str,
-        start: int,
-        count: int,
-        context: int,
-        progress: Optional[Progress] = None,
-    ) -> Optional[np.ndarray]:
-        if self.lengths is None:
-            return None
-        return run_lengths(
-            self.lengths,
-            source,
-            seed=seed,
-            name=name,
-            start=start,
-            count=count,
-            context=context,
-            progress=progress,
-        )
-
 
 def _spec(kind, make_block, token_names, **options) -> GeneratorSpec:
     return GeneratorSpec(kind, make_block, checkers.check_example, token_names, **options)
@@ -207,8 +162,16 @@ def generate_at(
 ) -> Examples:
     """Examples ``indices`` (sorted, distinct) of ``source``: the same as :func:`generate` gives
     them, each computed with just the examples of its block that are asked for."""
-    return _spec_of(source).generate_at(
-        source, seed=seed, name=name, indices=indices, context=context, progress=progress
+    spec = _spec_of(source)
+    return run_at(
+        spec.make_block,
+        source,
+        seed=seed,
+        name=name,
+        indices=indices,
+        context=context,
+        progress=progress,
+        group_tokens=spec.group_tokens,
     )
 
 
@@ -219,8 +182,18 @@ def generate_lengths(
     examples have, from the parameters each example draws — none of the examples is made — or
     None when the family cannot tell them without making the examples (``GeneratorSpec.lengths``).
     """
-    return _spec_of(source).generate_lengths(
-        source, seed=seed, name=name, start=start, count=count, context=context, progress=progress
+    spec = _spec_of(source)
+    if spec.lengths is None:
+        return None
+    return run_lengths(
+        spec.lengths,
+        source,
+        seed=seed,
+        name=name,
+        start=start,
+        count=count,
+        context=context,
+        progress=progress,
     )
 
 
