@@ -210,6 +210,32 @@ def test_error_in_an_imported_library_is_shown_in_the_library(client, ws):
     ]
 
 
+DRAFT_USER = """import "draft_lib.curr"
+curriculum c {
+  model = gpt2(layers=1, heads=1, dim=8)  context = 16  batch = 2
+  phase p { steps = 3  mix = { fresh: 100% } }
+}
+"""
+
+
+def test_imports_read_the_open_unsaved_library_until_it_is_closed(client, ws):
+    lib = ws / "draft_lib.curr"
+    lib.write_text("source stale = dyck(k=2)\n")
+    path, diagnostics = opened(client, ws, "uses_draft.curr", DRAFT_USER)
+    assert [(d["code"], d["range"]) for d in diagnostics] == [("E101", rng(3, 31, 36))]  # `fresh`
+    client.open(str(lib), "source fresh = dyck(k=2)\n")  # typed in the editor, not saved
+    assert client.diagnostics(path) == []
+    assert client.at("textDocument/definition", path, 3, 32) == {
+        "uri": file_uri(str(lib)),
+        "range": rng(0, 7, 12),
+    }
+    client.change(str(lib), "source fresh = dyck(k=0)\n")  # an error while typing shows at once
+    assert [d["code"] for d in client.diagnostics(str(lib))] == ["E203"]
+    assert client.diagnostics(path) == []  # re-analysed; the library's error stays in the library
+    client.close_document(str(lib))  # unsaved edits dropped: the file on disk counts again
+    assert [d["code"] for d in client.diagnostics(path)] == ["E101"]
+
+
 COMPLETE = """import "lib.curr"
 curriculum c {
   source s = dyck(k=2)

@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import os
 import stat
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Optional
 
@@ -36,6 +37,8 @@ class Program:
     texts: dict[str, str] = field(default_factory=dict)  # display path -> text
     imports: dict[str, list[str]] = field(default_factory=dict)  # display path -> imported paths
     diagnostics: list[Diagnostic] = field(default_factory=list)
+    #: texts that stand for files on disk (an editor's unsaved buffers), keyed by real path
+    open_files: Mapping[str, str] = field(default_factory=dict)
 
 
 def _kind(mode: int) -> str:
@@ -91,9 +94,15 @@ def read_source(path: str) -> tuple[Optional[str], Optional[str]]:
     return (text[1:] if text.startswith(BOM) else text), None
 
 
-def load_text(text: str, path: str, program: Optional[Program] = None) -> Program:
-    """Load ``text`` as if it were the file ``path`` (its imports are read from disk)."""
+def load_text(
+    text: str, path: str, program: Optional[Program] = None, *, open_files: Optional[Mapping[str, str]] = None
+) -> Program:
+    """Load ``text`` as if it were the file ``path``. Its imports are read from disk, except
+    those in ``open_files`` (:func:`real_path` → text: what an editor shows of a file that is
+    open and perhaps not saved), whose text stands for the file's."""
     program = program or Program(root=None)
+    if open_files is not None:
+        program.open_files = open_files
     program.root = _load(program, path, text, stack=[])
     return program
 
@@ -114,7 +123,9 @@ def load(path: str) -> Program:
     return load_text(text, path, program)
 
 
-def _key(path: str) -> str:
+def real_path(path: str) -> str:
+    """The key of a file among others: its real path (links resolved), so two names of one
+    file are one file."""
     try:
         return os.path.realpath(path)
     except ValueError:  # a NUL byte: no real file can have this name, so it is its own key
@@ -130,13 +141,13 @@ def _load(program: Program, path: str, text: str, stack: list[str]) -> Optional[
         return None
     program.modules[path] = module
     program.imports[path] = []
-    known = {_key(p): p for p in program.modules}
+    known = {real_path(p): p for p in program.modules}
     for imp in module.imports:
         target = os.path.normpath(os.path.join(os.path.dirname(path), imp.path))
         program.imports[path].append(target)
-        chain = stack + [_key(path)]
-        if _key(target) in chain:
-            names = [os.path.basename(p) for p in chain[chain.index(_key(target)) :]]
+        chain = stack + [real_path(path)]
+        if real_path(target) in chain:
+            names = [os.path.basename(p) for p in chain[chain.index(real_path(target)) :]]
             cycle = " → ".join(names + [os.path.basename(target)])
             program.diagnostics.append(
                 Diagnostic(
@@ -147,7 +158,7 @@ def _load(program: Program, path: str, text: str, stack: list[str]) -> Optional[
                 )
             )
             continue
-        if _key(target) in known:
+        if real_path(target) in known:
             continue
         if len(chain) >= MAX_IMPORT_DEPTH:
             program.diagnostics.append(
@@ -169,7 +180,9 @@ def _load(program: Program, path: str, text: str, stack: list[str]) -> Optional[
                 )
             )
             continue
-        imported, reason = read_source(target)
+        imported = program.open_files.get(real_path(target))
+        if imported is None:
+            imported, reason = read_source(target)
         if imported is None:
             program.diagnostics.append(
                 Diagnostic(
@@ -181,5 +194,5 @@ def _load(program: Program, path: str, text: str, stack: list[str]) -> Optional[
             )
             continue
         _load(program, target, imported, chain)
-        known = {_key(p): p for p in program.modules}
+        known = {real_path(p): p for p in program.modules}
     return module

@@ -9,6 +9,7 @@ and the plan — what every feature of the server reads. Built once per edit, th
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Optional
 
@@ -53,9 +54,10 @@ class Analysis:
         return list(self.scope.namespace(kind))
 
 
-def analyse(text: str, path: str) -> Analysis:
-    """Load (imports from disk), compile and index ``text`` as the file ``path``."""
-    program = load_text(text, path)
+def analyse(text: str, path: str, open_files: Optional[Mapping[str, str]] = None) -> Analysis:
+    """Load, compile and index ``text`` as the file ``path``; its imports come from
+    ``open_files`` (real path → text of a document open in the editor) or else from disk."""
+    program = load_text(text, path, open_files=open_files)
     result = compile_program(program, path)
     scope = build_scope(program, []) if program.root is not None else Scope()
     return Analysis(path, text, program, result, scope)

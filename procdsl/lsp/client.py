@@ -123,6 +123,9 @@ class Client:
             },
         )
 
+    def close_document(self, path: str) -> None:
+        self.notify("textDocument/didClose", {"textDocument": {"uri": file_uri(path)}})
+
     def diagnostics(self, path: str) -> list[dict]:
         """The next diagnostics published for ``path``."""
         uri = file_uri(path)

@@ -1,5 +1,7 @@
 """The protocol side: a pygls server that keeps one :class:`Analysis` per open document (rebuilt
-on every change, before any request reads it) and answers each request from it.
+on every change, before any request reads it) and answers each request from it. An import of a
+file that is open reads the editor's text of it, saved or not; a change to an open library
+re-analyses the open documents that import it.
 
 Run it with ``procdsl lsp`` (stdio). Capabilities: diagnostics pushed on open/change/save,
 hover, completion, go-to-definition, document formatting, quick fixes, inlay hints.
@@ -16,7 +18,7 @@ from lsprotocol import types
 from pygls.lsp.server import LanguageServer
 
 from procdsl import __version__
-from procdsl.compiler.load import read_source
+from procdsl.compiler.load import read_source, real_path
 from procdsl.lang.parse import parse_module
 from procdsl.lsp.actions import quick_fixes
 from procdsl.lsp.analysis import Analysis, analyse
@@ -51,27 +53,38 @@ class CurrServer(LanguageServer):
     def uri(self, path: str) -> str:
         return self.uris.get(path) or file_uri(path)
 
-    def refresh(self, uri: str) -> None:
+    def open_files(self, closing: Optional[str] = None) -> dict[str, str]:
+        """Real path → text of every open document (but ``closing``): what an import of it
+        reads, saved or not."""
+        return {
+            real_path(uri_path(uri)): document.source
+            for uri, document in self.workspace.text_documents.items()
+            if uri != closing
+        }
+
+    def refresh(self, uri: str, closing: Optional[str] = None) -> None:
         """Re-analyse an open document and publish what changed."""
         path = uri_path(uri)
         self.uris[path] = uri
-        analysis = analyse(self.workspace.get_text_document(uri).source, path)
+        analysis = analyse(self.workspace.get_text_document(uri).source, path, self.open_files(closing))
         self.analyses[uri] = analysis
         if analysis.module is not None:
             self.parsed[uri] = analysis
         self.publish(self.board.report(path, by_file(analysis, self.converter(analysis))))
 
-    def refresh_importers(self, uri: str) -> None:
-        """A saved library changes what the open documents importing it see."""
-        path = uri_path(uri)
+    def refresh_importers(self, uri: str, closing: bool = False) -> None:
+        """An edited, saved or closed library changes what the open documents importing it see."""
+        key = real_path(uri_path(uri))
         for other, analysis in list(self.analyses.items()):
-            if other != uri and path in analysis.program.modules:
-                self.refresh(other)
+            imported = (target for targets in analysis.program.imports.values() for target in targets)
+            if other != uri and any(real_path(target) == key for target in imported):
+                self.refresh(other, closing=uri if closing else None)
 
     def close(self, uri: str) -> None:
         self.analyses.pop(uri, None)
         self.parsed.pop(uri, None)
         self.publish(self.board.close(uri_path(uri)))
+        self.refresh_importers(uri, closing=True)  # they read the file from disk again
 
     def publish(self, shown: dict[str, list[types.Diagnostic]]) -> None:
         for path, diagnostics in shown.items():
@@ -116,12 +129,8 @@ server = CurrServer()
 
 @server.feature(types.TEXT_DOCUMENT_DID_OPEN)
 @server.feature(types.TEXT_DOCUMENT_DID_CHANGE)
-def did_open_or_change(ls: CurrServer, params: Any) -> None:
-    ls.refresh(params.text_document.uri)
-
-
 @server.feature(types.TEXT_DOCUMENT_DID_SAVE)
-def did_save(ls: CurrServer, params: types.DidSaveTextDocumentParams) -> None:
+def did_open_change_or_save(ls: CurrServer, params: Any) -> None:
     ls.refresh(params.text_document.uri)
     ls.refresh_importers(params.text_document.uri)
 
