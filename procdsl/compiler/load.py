@@ -39,6 +39,7 @@ class Program:
     diagnostics: list[Diagnostic] = field(default_factory=list)
     #: texts that stand for files on disk (an editor's unsaved buffers), keyed by real path
     open_files: Mapping[str, str] = field(default_factory=dict)
+    parsed: set[str] = field(default_factory=set)  # real paths of the modules (each file once)
 
 
 def _kind(mode: int) -> str:
@@ -141,13 +142,15 @@ def _load(program: Program, path: str, text: str, stack: list[str]) -> Optional[
         return None
     program.modules[path] = module
     program.imports[path] = []
-    known = {real_path(p): p for p in program.modules}
+    key = real_path(path)
+    program.parsed.add(key)
+    chain = stack + [key]
     for imp in module.imports:
         target = os.path.normpath(os.path.join(os.path.dirname(path), imp.path))
         program.imports[path].append(target)
-        chain = stack + [real_path(path)]
-        if real_path(target) in chain:
-            names = [os.path.basename(p) for p in chain[chain.index(real_path(target)) :]]
+        target_key = real_path(target)
+        if target_key in chain:
+            names = [os.path.basename(p) for p in chain[chain.index(target_key) :]]
             cycle = " → ".join(names + [os.path.basename(target)])
             program.diagnostics.append(
                 Diagnostic(
@@ -158,7 +161,7 @@ def _load(program: Program, path: str, text: str, stack: list[str]) -> Optional[
                 )
             )
             continue
-        if real_path(target) in known:
+        if target_key in program.parsed:
             continue
         if len(chain) >= MAX_IMPORT_DEPTH:
             program.diagnostics.append(
@@ -180,7 +183,7 @@ def _load(program: Program, path: str, text: str, stack: list[str]) -> Optional[
                 )
             )
             continue
-        imported = program.open_files.get(real_path(target))
+        imported = program.open_files.get(target_key)
         if imported is None:
             imported, reason = read_source(target)
         if imported is None:
@@ -194,5 +197,4 @@ def _load(program: Program, path: str, text: str, stack: list[str]) -> Optional[
             )
             continue
         _load(program, target, imported, chain)
-        known = {real_path(p): p for p in program.modules}
     return module
