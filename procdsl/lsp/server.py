@@ -54,12 +54,12 @@ class CurrServer(LanguageServer):
         return self.uris.get(path) or file_uri(path)
 
     def open_files(self, closing: Optional[str] = None) -> dict[str, str]:
-        """Real path → text of every open document (but ``closing``): what an import of it
-        reads, saved or not."""
+        """Real path → text of every open file (but ``closing``): what an import of it reads,
+        saved or not. Buffers that are not files (``untitled:``) cannot be imported."""
         return {
             real_path(uri_path(uri)): document.source
             for uri, document in self.workspace.text_documents.items()
-            if uri != closing
+            if uri != closing and uri.startswith("file:")
         }
 
     def refresh(self, uri: str, closing: Optional[str] = None) -> None:
